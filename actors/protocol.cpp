@@ -1,0 +1,45 @@
+#include "actors/protocol.hpp"
+
+namespace pchat {
+
+const char* to_string(pchat_errc x) {
+  switch (x) {
+    case pchat_errc::room_not_found: return "room_not_found";
+    case pchat_errc::not_joined: return "not_joined";
+    case pchat_errc::forbidden: return "forbidden";
+    case pchat_errc::too_large: return "too_large";
+    case pchat_errc::invalid_argument: return "invalid_argument";
+    case pchat_errc::store_failed: return "store_failed";
+  }
+  return "unknown";
+}
+
+caf::error make_error(pchat_errc x) { return {static_cast<std::uint8_t>(x), pchat_error_category}; }
+
+caf::error make_error(pchat_errc x, std::string detail) {
+  return {static_cast<std::uint8_t>(x), pchat_error_category, caf::make_message(std::move(detail))};
+}
+
+void register_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<room_view>("pchat::room_view");
+  cfg.add_message_type<std::vector<room_view>>("std::vector<pchat::room_view>");
+  cfg.add_message_type<participant_view>("pchat::participant_view");
+  cfg.add_message_type<join_result>("pchat::join_result");
+  cfg.add_message_type<assoc_result>("pchat::assoc_result");
+  cfg.add_message_type<room_stats>("pchat::room_stats");
+  cfg.add_message_type<storage::message>("pchat::storage::message");
+  cfg.add_message_type<std::vector<storage::message>>("std::vector<pchat::storage::message>");
+  cfg.add_message_type<resolved_room>("pchat::resolved_room");
+  cfg.add_message_type<std::vector<resolved_room>>("std::vector<pchat::resolved_room>");
+  cfg.add_message_type<std::vector<dialog_id>>("std::vector<pchat::dialog_id>");
+  cfg.add_error_category(pchat_error_category,
+                         [](std::uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {
+                           std::string out = "pchat::";
+                           out += to_string(static_cast<pchat_errc>(code));
+                           if (!ctx.empty())
+                             out += " " + caf::to_string(ctx);
+                           return out;
+                         });
+}
+
+} // namespace pchat

@@ -1,0 +1,204 @@
+#pragma once
+// The actor protocol: every atom, message type and typed actor interface of pchat, in one place (STYLE.md §2).
+// Actors include this header, never each other's implementation headers except to spawn.
+//
+// Who talks to whom (see ../shared/DESIGN.md):
+//   sip ingress --(open/info/closed)--> session --(resolve/search/assoc)--> directory --(spawns)--> room
+//   session --(join/part/post/history)--> room --(append)--> store writer (group commit) --> RocksDB
+//   session, room --(send/fanout/bye)--> transport (the sip ingress in pchatd; a probe in tests; null in benches)
+// Dialog ids are opaque numbers chosen by the transport; actors never see SIP objects.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "storage/store.hpp"
+
+namespace pchat {
+
+using dialog_id = std::uint64_t;
+
+// --- atoms (CAF 0.17: at most 10 characters) -----------------------------------------------------------------
+using open_atom = caf::atom_constant<caf::atom("open")>;       // a channel dialog was established
+using info_atom = caf::atom_constant<caf::atom("info")>;       // an XCCOS body arrived on a dialog
+using closed_atom = caf::atom_constant<caf::atom("closed")>;   // a dialog ended (BYE, transport failure)
+using send_atom = caf::atom_constant<caf::atom("send")>;       // one INFO to one dialog
+using fanout_atom = caf::atom_constant<caf::atom("fanout")>;   // the same INFO to many dialogs
+using bye_atom = caf::atom_constant<caf::atom("bye")>;         // end a dialog from the server side
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>; // room guid -> room actor
+using search_atom = caf::atom_constant<caf::atom("search")>;   // chansrch
+using assoc_atom = caf::atom_constant<caf::atom("assoc")>;     // getassoc
+using count_atom = caf::atom_constant<caf::atom("count")>;     // room -> directory: online user count changed
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using part_atom = caf::atom_constant<caf::atom("part")>;
+using post_atom = caf::atom_constant<caf::atom("post")>;
+using history_atom = caf::atom_constant<caf::atom("history")>;
+using append_atom = caf::atom_constant<caf::atom("append")>;   // room -> store writer
+using flush_atom = caf::atom_constant<caf::atom("flush")>;     // store writer -> itself
+using follow_atom = caf::atom_constant<caf::atom("follow")>;   // session -> directory: persist a follow
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+// --- errors ---------------------------------------------------------------------------------------------------
+// Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
+enum class pchat_errc : std::uint8_t {
+  room_not_found = 1, // no such room, or one the user may not know exists (secret rooms)
+  not_joined,         // post/part/history on a room the dialog has not joined
+  forbidden,          // the room's rules refuse this user (closed/secret/auditorium/disabled)
+  too_large,          // chat text over messageSizeLimit
+  invalid_argument,   // the command is missing something or carries an invalid character
+  store_failed,       // RocksDB refused the write; nothing was fanned out
+};
+const char* to_string(pchat_errc x);
+caf::error make_error(pchat_errc x);
+caf::error make_error(pchat_errc x, std::string detail);
+// The atom under which pchat errors travel (register a renderer with it).
+inline constexpr caf::atom_value pchat_error_category = caf::atom("pchat");
+
+// --- server-wide settings the actors need ---------------------------------------------------------------------
+struct server_options {
+  std::string domain = "example.com";
+  std::string service_uri = "sip:pchat@example.com"; // our URI: requri answer and the chat pool URI
+  std::uint32_t search_limit = 999;
+  std::uint32_t message_size_limit = 8000; // bytes of chat text (after XML unescaping)
+  std::uint32_t story_size_limit = 80000;
+  std::uint32_t history_cache = 200;       // recent messages each room keeps in memory for bccontext
+  std::uint32_t history_limit = 1000;      // most messages one bccontext returns
+  // Identity of the store, shown in getserverinfo (filled in from storage at start-up).
+  std::string root_uri;   // ma-cat://domain/<root guid>
+  std::string db_version; // GUID
+};
+
+// Commands handed to sessions but not yet processed. The SIP side increments it per INFO it forwards and
+// answers 503 above a bound; the session decrements it when it takes the INFO out of its mailbox.
+using load_gauge = std::atomic<std::int64_t>;
+
+// --- message payloads -----------------------------------------------------------------------------------------
+// What a room looks like to a client (chansrch, join, getassoc).
+struct room_view {
+  std::uint64_t id = 0;
+  std::string uri; // ma-chan://domain/guid
+  std::string name;
+  std::string description;
+  std::string topic;
+  std::uint8_t privacy = 0; // storage::privacy
+  std::uint8_t type = 0;    // storage::room_type
+  bool invite = false;
+  bool logged = true;
+  bool filepost = true;
+  std::uint32_t user_count = 0;
+};
+
+struct participant_view {
+  std::string uri;
+  bool manager = false;
+};
+
+struct join_result {
+  room_view room;
+  std::vector<participant_view> participants; // distinct users online, the joiner included
+};
+
+// getassoc: the user's rooms by association (docs/protocol.md).
+struct assoc_result {
+  std::vector<room_view> member;
+  std::vector<room_view> manager;
+  std::vector<room_view> followed; // followed rooms where the user is neither member nor manager
+  std::vector<std::uint64_t> follows; // ids of every followed room (the client rejoins these with bjoin)
+};
+
+struct room_stats {
+  std::uint64_t posts = 0;
+  std::uint64_t deliveries = 0;
+  std::uint32_t online = 0;
+  std::uint64_t last_seq = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room_view& x) {
+  return f(caf::meta::type_name("room_view"), x.id, x.uri, x.name, x.description, x.topic, x.privacy, x.type,
+           x.invite, x.logged, x.filepost, x.user_count);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, participant_view& x) {
+  return f(caf::meta::type_name("participant_view"), x.uri, x.manager);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_result& x) {
+  return f(caf::meta::type_name("join_result"), x.room, x.participants);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, assoc_result& x) {
+  return f(caf::meta::type_name("assoc_result"), x.member, x.manager, x.followed, x.follows);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room_stats& x) {
+  return f(caf::meta::type_name("room_stats"), x.posts, x.deliveries, x.online, x.last_seq);
+}
+
+} // namespace pchat
+
+namespace pchat::storage {
+// History records travel between rooms, the writer and sessions as they are stored.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message& x) {
+  return f(caf::meta::type_name("message"), x.room_id, x.seq, x.author, x.ticks, x.text);
+}
+} // namespace pchat::storage
+
+namespace pchat {
+
+// --- typed interfaces -----------------------------------------------------------------------------------------
+
+// Where XCCOS documents leave the actor system. Bodies are complete XCCOS envelopes.
+using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, std::string>,
+                                         caf::reacts_to<fanout_atom, std::vector<dialog_id>, std::string>,
+                                         caf::reacts_to<bye_atom, dialog_id>>;
+
+// Group commit: every append is durable (synced WAL) before it is answered; appends that queue up while one
+// batch is being written go into the next batch together.
+using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::message>::with<std::uint64_t>,
+                                      caf::reacts_to<flush_atom>>;
+
+using room_actor = caf::typed_actor<
+  // join(user, dialog) -> the room and who is online; the others get ntc:join.
+  caf::replies_to<join_atom, std::string, dialog_id>::with<join_result>,
+  // part(user, dialog) -> true if the dialog was in the room; the others get ntc:part when the user is gone.
+  caf::replies_to<part_atom, std::string, dialog_id>::with<bool>,
+  // post(user, dialog, text) -> seq once durable and fanned out to every online dialog, the sender's included.
+  caf::replies_to<post_atom, std::string, dialog_id, std::string>::with<std::uint64_t>,
+  // history(user, dialog, n) -> the newest n posts, oldest first.
+  caf::replies_to<history_atom, std::string, dialog_id, std::uint32_t>::with<std::vector<storage::message>>,
+  caf::replies_to<stats_atom>::with<room_stats>>;
+
+// The answer for one guid of a resolve request.
+struct resolved_room {
+  bool found = false; // false for unknown rooms and for rooms the user may not know exist (secret)
+  room_actor room;
+  room_view view;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resolved_room& x) {
+  return f(caf::meta::type_name("resolved_room"), x.found, x.room, x.view);
+}
+
+using directory_actor = caf::typed_actor<
+  // resolve(user, guids) -> one resolved_room per guid, in order; rooms are spawned on first use.
+  caf::replies_to<resolve_atom, std::string, std::vector<std::string>>::with<std::vector<resolved_room>>,
+  // search(user, criteria) -> rooms whose name or description contains criteria (case-insensitive).
+  caf::replies_to<search_atom, std::string, std::string>::with<std::vector<room_view>>,
+  caf::replies_to<assoc_atom, std::string>::with<assoc_result>,
+  // follow(user, room id): persist that the user follows the room.
+  caf::reacts_to<follow_atom, std::string, std::uint64_t>,
+  caf::reacts_to<count_atom, std::uint64_t, std::uint32_t>>;
+
+// One per channel dialog.
+using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>>;
+
+// Registers every custom message type with a config (call once per actor_system_config).
+void register_types(caf::actor_system_config& cfg);
+
+} // namespace pchat
+

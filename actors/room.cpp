@@ -1,0 +1,209 @@
+#include "actors/room.hpp"
+
+#include <algorithm>
+
+#include "actors/log.hpp"
+#include "actors/rules.hpp"
+#include "actors/views.hpp"
+#include "sip/xccos.hpp"
+
+namespace pchat {
+
+namespace {
+
+using self_ptr = room_actor::stateful_pointer<room_state>;
+
+std::uint8_t roles_of(const room_state& st, const std::string& user) {
+  auto i = st.roles.find(user);
+  return i == st.roles.end() ? 0 : i->second;
+}
+
+bool is_manager(const room_state& st, const std::string& user) {
+  return (roles_of(st, user) & storage::role::manager) != 0;
+}
+
+room_view view_of(const room_state& st) {
+  return make_room_view(st.settings, st.category, st.opts.domain, static_cast<std::uint32_t>(st.users.size()));
+}
+
+void rebuild_dialogs(room_state& st) {
+  st.dialogs.clear();
+  st.dialogs.reserve(st.online.size());
+  for (const auto& entry : st.online)
+    st.dialogs.push_back(entry.first);
+  std::sort(st.dialogs.begin(), st.dialogs.end());
+}
+
+// Every online dialog except those of `user`.
+std::vector<dialog_id> others(const room_state& st, const std::string& user) {
+  std::vector<dialog_id> out;
+  out.reserve(st.online.size());
+  for (const auto& [d, u] : st.online)
+    if (u != user)
+      out.push_back(d);
+  return out;
+}
+
+void tell_count(self_ptr self) {
+  auto& st = self->state;
+  st.stats.online = static_cast<std::uint32_t>(st.users.size());
+  if (auto dir = caf::actor_cast<directory_actor>(st.directory))
+    self->send(dir, count_atom::value, st.settings.id, st.stats.online);
+}
+
+// ntc:join / ntc:part to the others (xccos.md §4: ntc:join carries uib -> aib domain value; ntc:part carries
+// chanib uri -> uib uri).
+void notify_others(self_ptr self, const std::string& user, bool joined) {
+  auto& st = self->state;
+  auto targets = others(st, user);
+  if (targets.empty())
+    return;
+  std::string data;
+  if (joined) {
+    data += "<uib";
+    data += " uri=\"";
+    xccos::append_escaped_attr(data, user);
+    data += "\">";
+    xccos::append_empty_element(data, "aib", {{"key", is_manager(st, user) ? "12276" : "3984"},
+                                              {"domain", st.opts.domain},
+                                              {"value", st.settings.guid}});
+    data += "</uib>";
+  } else {
+    data += "<chanib uri=\"";
+    xccos::append_escaped_attr(data, st.uri);
+    data += "\">";
+    xccos::append_empty_element(data, "uib", {{"uri", user}});
+    data += "</chanib>";
+  }
+  xccos::out_item ntc;
+  ntc.kind = xccos::item_kind::ntc;
+  ntc.id = joined ? "ntc:join" : "ntc:part";
+  ntc.code = 0;
+  ntc.data = std::move(data);
+  self->send(st.transport, fanout_atom::value, std::move(targets), xccos::serialize(xccos::next_envid(), {ntc}));
+}
+
+} // namespace
+
+room_actor::behavior_type room(self_ptr self, storage::room settings, storage::category category,
+                               std::shared_ptr<storage::store> store, writer_actor writer,
+                               transport_actor transport, caf::actor_addr directory, server_options opts) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.category = std::move(category);
+  st.store = std::move(store);
+  st.writer = std::move(writer);
+  st.transport = std::move(transport);
+  st.directory = std::move(directory);
+  st.opts = std::move(opts);
+  st.uri = room_uri(st.opts.domain, st.settings);
+  for (auto& [user, bits] : st.store->room_roles(st.settings.id))
+    st.roles.emplace(user, bits);
+  st.stats.last_seq = st.store->last_seq(st.settings.id);
+  st.next_seq = st.stats.last_seq + 1;
+  st.visible_seq = st.stats.last_seq;
+  for (auto& m : st.store->last(st.settings.id, st.opts.history_cache))
+    st.recent.push_back(std::move(m));
+  log::line(log::level::debug, "room") << "room=" << st.settings.name << " loaded last_seq=" << st.stats.last_seq
+                                       << " cached=" << st.recent.size();
+
+  return {
+    [=](join_atom, const std::string& user, dialog_id dialog) -> caf::result<join_result> {
+      auto& s = self->state;
+      if (!rules::may_join(s.settings, roles_of(s, user))) {
+        log::line(log::level::info, "room") << "join refused room=" << s.settings.name << " user=" << user;
+        return make_error(pchat_errc::forbidden);
+      }
+      auto [it, inserted] = s.online.emplace(dialog, user);
+      if (inserted) {
+        rebuild_dialogs(s);
+        if (s.users[user]++ == 0) {
+          notify_others(self, user, true);
+          tell_count(self);
+        }
+      }
+      join_result r;
+      r.room = view_of(s);
+      for (const auto& entry : s.users)
+        r.participants.push_back({entry.first, is_manager(s, entry.first)});
+      return r;
+    },
+    [=](part_atom, const std::string& user, dialog_id dialog) -> bool {
+      auto& s = self->state;
+      auto it = s.online.find(dialog);
+      if (it == s.online.end() || it->second != user)
+        return false;
+      s.online.erase(it);
+      rebuild_dialogs(s);
+      auto u = s.users.find(user);
+      if (u != s.users.end() && --u->second == 0) {
+        s.users.erase(u);
+        notify_others(self, user, false);
+        tell_count(self);
+      }
+      return true;
+    },
+    [=](post_atom, const std::string& user, dialog_id dialog, std::string& text) -> caf::result<std::uint64_t> {
+      auto& s = self->state;
+      auto it = s.online.find(dialog);
+      if (it == s.online.end() || it->second != user)
+        return make_error(pchat_errc::not_joined);
+      if (!rules::may_post(s.settings, roles_of(s, user)))
+        return make_error(pchat_errc::forbidden);
+      if (text.size() > s.opts.message_size_limit)
+        return make_error(pchat_errc::too_large);
+      storage::message m;
+      m.room_id = s.settings.id;
+      m.seq = s.next_seq++;
+      m.author = user;
+      m.ticks = xccos::now_ticks();
+      m.text = std::move(text);
+      auto rp = self->make_response_promise<std::uint64_t>();
+      self->request(s.writer, caf::infinite, append_atom::value, m)
+        .then(
+          [self, rp, m](std::uint64_t) mutable {
+            auto& s2 = self->state;
+            s2.visible_seq = m.seq;
+            s2.stats.last_seq = m.seq;
+            ++s2.stats.posts;
+            auto body = xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq});
+            if (!s2.dialogs.empty()) {
+              s2.stats.deliveries += s2.dialogs.size();
+              self->send(s2.transport, fanout_atom::value, s2.dialogs, std::move(body));
+            }
+            s2.recent.push_back(std::move(m));
+            while (s2.recent.size() > s2.opts.history_cache)
+              s2.recent.pop_front();
+            rp.deliver(s2.visible_seq);
+          },
+          [self, rp, seq = m.seq](caf::error& err) mutable {
+            log::line(log::level::error, "room") << "post not stored room=" << self->state.settings.name
+                                                 << " seq=" << seq << " error=" << self->system().render(err);
+            rp.deliver(make_error(pchat_errc::store_failed));
+          });
+      return rp;
+    },
+    [=](history_atom, const std::string& user, dialog_id,
+        std::uint32_t n) -> caf::result<std::vector<storage::message>> {
+      auto& s = self->state;
+      if (!rules::may_join(s.settings, roles_of(s, user)))
+        return make_error(pchat_errc::forbidden);
+      n = std::min(n, s.opts.history_limit);
+      std::vector<storage::message> out;
+      if (n <= s.recent.size()) {
+        out.assign(s.recent.end() - static_cast<std::ptrdiff_t>(n), s.recent.end());
+        return out;
+      }
+      // Older than the cache: read the store, never beyond what has been fanned out.
+      out = s.store->last(s.settings.id, n + (s.next_seq - 1 - s.visible_seq));
+      while (!out.empty() && out.back().seq > s.visible_seq)
+        out.pop_back();
+      if (out.size() > n)
+        out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(n));
+      return out;
+    },
+    [=](stats_atom) -> room_stats { return self->state.stats; },
+  };
+}
+
+} // namespace pchat

@@ -1,0 +1,54 @@
+#pragma once
+// The room actor: one per room, spawned by the directory on first use. It owns the room's online members
+// (dialogs), its sequence counter and a cache of recent posts, and it is the only writer of its history.
+//
+// A post: check rules -> assign seq -> store writer (durable, group commit) -> serialize the grpchat once ->
+// one fanout message to the transport holding every online dialog, the sender's included -> reply seq.
+// Posts are fanned out in seq order because the writer answers in order. A dialog that parts before a post is
+// fanned out does not receive it; a dialog that joins before the fan-out does (and not also in history: history
+// reads stop at the last fanned-out seq).
+//
+// Failure modes: a refused request gets a pchat_errc and changes nothing; a failed store write is answered with
+// store_failed and nothing is fanned out (that seq stays unused, so sequences may have gaps but never repeat).
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/protocol.hpp"
+
+namespace pchat {
+
+struct room_state {
+  static inline const char* name = "room";
+
+  storage::room settings;
+  storage::category category;
+  std::string uri;
+  std::map<std::string, std::uint8_t> roles; // user -> role bits, loaded at spawn
+
+  std::unordered_map<dialog_id, std::string> online; // dialog -> user
+  std::map<std::string, std::uint32_t> users;        // user -> number of dialogs in the room
+  std::vector<dialog_id> dialogs;                     // fan-out list, rebuilt on join/part
+
+  std::uint64_t next_seq = 1;
+  std::uint64_t visible_seq = 0; // highest seq fanned out; history never shows beyond it
+  std::deque<storage::message> recent;
+
+  room_stats stats;
+  std::shared_ptr<storage::store> store;
+  writer_actor writer;
+  transport_actor transport;
+  caf::actor_addr directory; // weak: the directory holds the room, not the other way round
+  server_options opts;
+};
+
+room_actor::behavior_type room(room_actor::stateful_pointer<room_state> self, storage::room settings,
+                               storage::category category, std::shared_ptr<storage::store> store,
+                               writer_actor writer, transport_actor transport, caf::actor_addr directory,
+                               server_options opts);
+
+} // namespace pchat

@@ -1,0 +1,387 @@
+#include "actors/session.hpp"
+
+#include <algorithm>
+#include <deque>
+
+#include "actors/log.hpp"
+#include "actors/views.hpp"
+#include "sip/xccos.hpp"
+
+namespace pchat {
+
+namespace {
+
+using self_ptr = session_actor::stateful_pointer<session_state>;
+
+// Commands wait here while an earlier one waits for the directory, so they reach rooms in order.
+struct command_queue {
+  std::deque<xccos::command> pending;
+  bool busy = false;
+};
+
+void send_body(self_ptr self, std::string body) {
+  self->send(self->state.transport, send_atom::value, self->state.dialog, std::move(body));
+}
+
+void reply(self_ptr self, const xccos::command& c, int code, const char* token, std::string data = {}) {
+  xccos::out_item it;
+  it.kind = xccos::item_kind::rpl;
+  it.id = c.reply_id();
+  it.seqid = c.seqid.empty() ? "1" : c.seqid;
+  it.cmd_seqid = c.seqid;
+  it.cmd_envid = c.envid;
+  it.code = code;
+  it.token = token;
+  it.data = std::move(data);
+  if (code != xccos::code::ok) {
+    ++self->state.errors;
+    log::line(log::level::info, "session") << "refused " << c.id << " user=" << self->state.user
+                                           << " dialog=" << self->state.dialog << " code=" << code << " " << token;
+  }
+  send_body(self, xccos::serialize(xccos::next_envid(), {it}));
+}
+
+void reply_error(self_ptr self, const xccos::command& c, const caf::error& err) {
+  if (err.category() == pchat_error_category) {
+    switch (static_cast<pchat_errc>(err.code())) {
+      case pchat_errc::room_not_found: return reply(self, c, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+      case pchat_errc::not_joined: return reply(self, c, xccos::code::forbidden, "NOT_JOINED");
+      case pchat_errc::forbidden: return reply(self, c, xccos::code::forbidden, "ACCESS_DENIED");
+      case pchat_errc::too_large: return reply(self, c, xccos::code::too_large, "MESSAGE_TOO_LARGE");
+      case pchat_errc::invalid_argument: return reply(self, c, xccos::code::bad_request, "INVALID_ARGUMENT");
+      case pchat_errc::store_failed: return reply(self, c, xccos::code::unavailable, "STORE_UNAVAILABLE");
+    }
+  }
+  log::line(log::level::error, "session") << c.id << " failed user=" << self->state.user
+                                          << " error=" << self->system().render(err);
+  reply(self, c, xccos::code::server_error, "SERVER_ERROR");
+}
+
+std::string chanib_uri_only(const std::string& uri) {
+  std::string out;
+  xccos::append_empty_element(out, "chanib", {{"uri", uri}});
+  return out;
+}
+
+} // namespace
+
+// --- the command handlers ------------------------------------------------------------------------------------
+
+namespace {
+
+struct dispatcher {
+  self_ptr self;
+  std::shared_ptr<command_queue> q;
+  const xccos::command& cmd;
+
+  void pump() const;
+
+  // Marks the queue busy until `done` runs; the continuation must call release().
+  void hold() const { q->busy = true; }
+  static void release(self_ptr self, const std::shared_ptr<command_queue>& q);
+
+  void operator()(const xccos::unknown_cmd&) const {
+    reply(self, cmd, xccos::code::not_implemented, "UNKNOWN_COMMAND");
+  }
+  void operator()(const xccos::invalid_cmd& x) const {
+    log::line(log::level::debug, "session") << cmd.id << " invalid: " << x.detail;
+    reply(self, cmd, xccos::code::bad_request, "INVALID_ARGUMENT");
+  }
+  void operator()(const xccos::requri_cmd&) const {
+    std::string data;
+    xccos::append_empty_element(data, "uib", {{"uri", self->state.opts.service_uri}});
+    reply(self, cmd, xccos::code::ok, "SUCCESS_OK", std::move(data));
+  }
+  void operator()(const xccos::getserverinfo_cmd& x) const {
+    const auto& o = self->state.opts;
+    std::string data;
+    xccos::append_empty_element(data, "sib",
+                                {{"infoType", x.info_type},
+                                 {"serverTime", xccos::format_ts(xccos::now_ticks())},
+                                 {"searchLimit", std::to_string(o.search_limit)},
+                                 {"messageSizeLimit", std::to_string(o.message_size_limit)},
+                                 {"storySizeLimit", std::to_string(o.story_size_limit)},
+                                 {"rootUri", o.root_uri},
+                                 {"dbVersion", o.db_version}});
+    reply(self, cmd, xccos::code::ok, "SUCCESS_OK", std::move(data));
+  }
+  void operator()(const xccos::getinv_cmd&) const {
+    // Invitations arrive with the room-model issue; until then there are none to report (xccos.md §4).
+    reply(self, cmd, xccos::code::ok, "SUCCESS_OK");
+  }
+  void operator()(const xccos::chansrch_cmd& x) const {
+    hold();
+    auto c = cmd;
+    auto s = self;
+    auto queue = q;
+    self->request(self->state.directory, caf::infinite, search_atom::value, self->state.user, x.criteria)
+      .then(
+        [s, c, queue](const std::vector<room_view>& rooms) {
+          std::string data;
+          for (const auto& r : rooms)
+            xccos::append_chanib_summary(data, to_summary(r));
+          reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          release(s, queue);
+        },
+        [s, c, queue](caf::error& err) {
+          reply_error(s, c, err);
+          release(s, queue);
+        });
+  }
+  void operator()(const xccos::getassoc_cmd&) const {
+    hold();
+    auto c = cmd;
+    auto s = self;
+    auto queue = q;
+    self->request(self->state.directory, caf::infinite, assoc_atom::value, self->state.user)
+      .then(
+        [s, c, queue](const assoc_result& a) {
+          // docs/protocol.md "getassoc": member rooms, then manager rooms, then rooms only followed; every chanib
+          // says whether the user follows it (the client rejoins those with bjoin at sign-in).
+          std::string data;
+          auto group = [&](const char* type, const std::vector<room_view>& rooms) {
+            data += "<assoc type=\"";
+            data += type;
+            data += "\">";
+            for (const auto& r : rooms) {
+              bool followed = std::find(a.follows.begin(), a.follows.end(), r.id) != a.follows.end();
+              xccos::append_chanib_summary(data, to_summary(r), followed ? " followed=\"true\"" : " followed=\"false\"");
+            }
+            data += "</assoc>";
+          };
+          group("member", a.member);
+          group("manager", a.manager);
+          group("follow", a.followed);
+          reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          release(s, queue);
+        },
+        [s, c, queue](caf::error& err) {
+          reply_error(s, c, err);
+          release(s, queue);
+        });
+  }
+  void operator()(const xccos::join_cmd& x) const { join_rooms({x.chan}, false); }
+  void operator()(const xccos::bjoin_cmd& x) const { join_rooms(x.chans, true); }
+
+  // join and bjoin: resolve every room (one directory request), then join each; one reply with a chanib per
+  // joined room and, for bjoin, a <fib key="OPERATION_FAILED"> per room that failed (xccos.md §4).
+  void join_rooms(std::vector<xccos::chan_ref> chans, bool batch) const {
+    hold();
+    std::vector<std::string> guids;
+    for (const auto& ch : chans)
+      guids.push_back(ch.guid);
+    auto c = cmd;
+    auto s = self;
+    auto queue = q;
+    self->request(self->state.directory, caf::infinite, resolve_atom::value, self->state.user, std::move(guids))
+      .then(
+        [s, c, queue, chans, batch](std::vector<resolved_room>& found) {
+          struct outcome {
+            bool ok = false;
+            join_result result;
+            caf::error err;
+          };
+          struct context {
+            std::vector<outcome> items;
+            size_t remaining = 0;
+          };
+          auto ctx = std::make_shared<context>();
+          ctx->items.resize(chans.size());
+          auto finish = [s, c, chans, batch, ctx]() {
+            if (!batch && !ctx->items[0].ok)
+              return reply_error(s, c, ctx->items[0].err ? ctx->items[0].err : make_error(pchat_errc::room_not_found));
+            std::string data;
+            std::uint32_t next_id = 0;
+            for (size_t i = 0; i < chans.size(); ++i) {
+              const auto& o = ctx->items[i];
+              if (o.ok) {
+                std::vector<xccos::participant> people;
+                for (const auto& p : o.result.participants)
+                  people.push_back({p.uri, p.manager});
+                xccos::append_join_result(data, next_id, to_summary(o.result.room), people);
+              } else {
+                xccos::append_empty_element(
+                  data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
+              }
+            }
+            reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          };
+          auto& st = s->state;
+          for (size_t i = 0; i < chans.size(); ++i) {
+            if (i >= found.size() || !found[i].found || lower(chans[i].domain) != lower(st.opts.domain))
+              continue;
+            ++ctx->remaining;
+            auto key = lower(chans[i].guid);
+            st.joined[key] = {found[i].room, found[i].view}; // before the reply: later posts must find it
+            auto room_id = found[i].view.id;
+            s->request(found[i].room, caf::infinite, join_atom::value, st.user, st.dialog)
+              .then(
+                [s, ctx, i, finish, room_id](join_result& r) {
+                  ctx->items[i].ok = true;
+                  ctx->items[i].result = std::move(r);
+                  s->send(s->state.directory, follow_atom::value, s->state.user, room_id);
+                  if (--ctx->remaining == 0)
+                    finish();
+                },
+                [s, ctx, i, finish, key](caf::error& err) {
+                  s->state.joined.erase(key);
+                  ctx->items[i].err = std::move(err);
+                  if (--ctx->remaining == 0)
+                    finish();
+                });
+          }
+          if (ctx->remaining == 0)
+            finish();
+          release(s, queue);
+        },
+        [s, c, queue](caf::error& err) {
+          reply_error(s, c, err);
+          release(s, queue);
+        });
+  }
+
+  // Runs `then` with the room actor for `chan`: from the joined set, else via the directory.
+  template <class Then>
+  void with_room(const xccos::chan_ref& chan, Then then) const {
+    auto& st = self->state;
+    if (lower(chan.domain) != lower(st.opts.domain))
+      return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+    auto j = st.joined.find(lower(chan.guid));
+    if (j != st.joined.end())
+      return then(j->second.room, true);
+    hold();
+    auto c = cmd;
+    auto s = self;
+    auto queue = q;
+    self->request(st.directory, caf::infinite, resolve_atom::value, st.user, std::vector<std::string>{chan.guid})
+      .then(
+        [s, c, queue, then](std::vector<resolved_room>& found) {
+          if (found.empty() || !found[0].found)
+            reply(s, c, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+          else
+            then(found[0].room, false);
+          release(s, queue);
+        },
+        [s, c, queue](caf::error& err) {
+          reply_error(s, c, err);
+          release(s, queue);
+        });
+  }
+
+  void operator()(const xccos::part_cmd& x) const {
+    auto c = cmd;
+    auto s = self;
+    auto uri = x.chan.uri();
+    auto key = lower(x.chan.guid);
+    with_room(x.chan, [s, c, uri, key](room_actor room, bool joined) {
+      if (!joined) // parting a room one is not in succeeds: the client's view and ours agree afterwards
+        return reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri));
+      s->state.joined.erase(key);
+      s->request(room, caf::infinite, part_atom::value, s->state.user, s->state.dialog)
+        .then([s, c, uri](bool) { reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri)); },
+              [s, c](caf::error& err) { reply_error(s, c, err); });
+    });
+  }
+
+  void operator()(const xccos::bccontext_cmd& x) const {
+    auto c = cmd;
+    auto s = self;
+    auto uri = x.chan.uri();
+    auto n = x.last;
+    with_room(x.chan, [s, c, uri, n](room_actor room, bool) {
+      s->request(room, caf::infinite, history_atom::value, s->state.user, s->state.dialog, n)
+        .then(
+          [s, c, uri](const std::vector<storage::message>& msgs) {
+            std::string data = "<chanib uri=\"";
+            xccos::append_escaped_attr(data, uri);
+            data += "\">";
+            for (const auto& m : msgs)
+              xccos::append_history_msg(data, {uri, m.author, m.ticks, m.text, m.seq});
+            data += "</chanib>";
+            reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          },
+          [s, c](caf::error& err) { reply_error(s, c, err); });
+    });
+  }
+
+  void operator()(const xccos::grpchat_cmd& x) const {
+    auto& st = self->state;
+    if (x.text.size() > st.opts.message_size_limit)
+      return reply(self, cmd, xccos::code::too_large, "MESSAGE_TOO_LARGE");
+    if (!xccos::is_xml_text(x.text))
+      return reply(self, cmd, xccos::code::bad_request, "INVALID_CHARACTERS");
+    auto j = lower(x.chan.domain) == lower(st.opts.domain) ? st.joined.find(lower(x.chan.guid)) : st.joined.end();
+    if (j == st.joined.end())
+      return reply(self, cmd, xccos::code::forbidden, "NOT_JOINED");
+    auto c = cmd;
+    auto s = self;
+    // The author is the session's user whatever the client claims; the room stamps the time.
+    self->request(j->second.room, caf::infinite, post_atom::value, st.user, st.dialog, x.text)
+      .then([](std::uint64_t) {}, [s, c](caf::error& err) { reply_error(s, c, err); });
+  }
+};
+
+void dispatcher::release(self_ptr self, const std::shared_ptr<command_queue>& q) {
+  q->busy = false;
+  dispatcher{self, q, xccos::command{}}.pump();
+}
+
+void dispatcher::pump() const {
+  while (!q->busy && !q->pending.empty()) {
+    auto c = std::move(q->pending.front());
+    q->pending.pop_front();
+    ++self->state.commands;
+    dispatcher d{self, q, c};
+    std::visit(d, c.data);
+  }
+}
+
+} // namespace
+
+session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::string user, transport_actor transport,
+                                     directory_actor directory, server_options opts,
+                                     std::shared_ptr<load_gauge> load) {
+  auto& st = self->state;
+  st.dialog = dialog;
+  st.user = std::move(user);
+  st.transport = std::move(transport);
+  st.directory = std::move(directory);
+  st.opts = std::move(opts);
+  st.load = std::move(load);
+  auto q = std::make_shared<command_queue>();
+  return {
+    [=](info_atom, const std::string& body) {
+      if (self->state.load)
+        self->state.load->fetch_sub(1, std::memory_order_relaxed);
+      auto parsed = xccos::parse(body);
+      if (auto* err = std::get_if<xccos::parse_error>(&parsed)) {
+        // Answer even what does not parse, referencing the command if its ids can be dug out.
+        auto ids = xccos::salvage_ids(body);
+        xccos::command c;
+        c.id = ids.id.empty() ? "cmd:unknown" : ids.id;
+        c.seqid = ids.seqid;
+        c.envid = ids.envid;
+        log::line(log::level::info, "session") << "unparsable body user=" << self->state.user
+                                               << " dialog=" << self->state.dialog << " " << err->token << ": "
+                                               << err->detail;
+        reply(self, c, xccos::code::bad_request, err->token == "MALFORMED_XML" ? "MALFORMED_XML" : "NOT_XCCOS");
+        return;
+      }
+      for (auto& c : xccos::decode_commands(std::get<xccos::envelope>(parsed)))
+        q->pending.push_back(std::move(c));
+      dispatcher{self, q, xccos::command{}}.pump();
+    },
+    [=](closed_atom) {
+      auto& s = self->state;
+      for (auto& [guid, j] : s.joined)
+        caf::anon_send(j.room, part_atom::value, s.user, s.dialog); // nobody waits for the answer
+      s.joined.clear();
+      q->pending.clear();
+      log::line(log::level::debug, "session") << "closed user=" << s.user << " dialog=" << s.dialog
+                                              << " commands=" << s.commands << " errors=" << s.errors;
+      self->quit();
+    },
+  };
+}
+
+} // namespace pchat

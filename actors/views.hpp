@@ -1,0 +1,28 @@
+#pragma once
+// Conversions between stored records, actor payloads and XCCOS builder inputs. Pure functions.
+#include <string>
+
+#include "actors/protocol.hpp"
+#include "sip/xccos.hpp"
+#include "storage/store.hpp"
+
+namespace pchat {
+
+// ma-chan://<domain>/<guid>
+std::string room_uri(const std::string& domain, const storage::room& r);
+
+room_view make_room_view(const storage::room& r, const storage::category& c, const std::string& domain,
+                         std::uint32_t online);
+
+// "public" for open rooms, "private" for closed and secret ones (sipe reads only "private", xccos.md §4).
+const char* visibility_token(std::uint8_t privacy);
+
+xccos::room_summary to_summary(const room_view& v);
+
+// Lower-cases ASCII; SIP URIs and room GUIDs are compared this way.
+std::string lower(std::string s);
+
+// "sip:Alice@Example.com;transport=tcp" -> "sip:alice@example.com"; "" when it is not a sip:/sips: URI.
+std::string normalize_user(const std::string& uri);
+
+} // namespace pchat

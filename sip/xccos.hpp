@@ -1,0 +1,233 @@
+#pragma once
+// XCCOS codec: parse and serialize the XML documents that Persistent Chat clients and servers exchange inside
+// SIP INFO bodies (../shared/protocol/xccos.md §3–§4). Pure functions on tinyxml2: no I/O, no actors, no
+// global state except the envid counter helper, which is atomic.
+//
+// Two levels:
+//  1. A generic parse of any envelope into `item`s holding a small DOM (`node`). Clients and tests use this.
+//  2. A typed decode of client commands (`command`), which the server's session actor uses; it never fails on an
+//     unknown command (that becomes `unknown_cmd`, answered with 501 UNKNOWN_COMMAND), only on a document that is
+//     not an XCCOS envelope at all.
+// Serialization builds strings directly (it is on the fan-out hot path) with XML escaping that keeps chat text
+// byte-identical through any conforming parser: CR, LF and TAB in attributes and CR in text become character
+// references, because XML end-of-line and attribute normalisation would otherwise rewrite them.
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace pchat::xccos {
+
+inline constexpr const char* xmlns = "urn:parlano:xml:ns:xccos";
+
+// Result codes carried in <resp code="..">TOKEN</resp>. Only 200 SUCCESS_OK is attested in captures; the rest
+// are ours and documented in docs/protocol.md.
+namespace code {
+constexpr int ok = 200;
+constexpr int bad_request = 400;
+constexpr int forbidden = 403;
+constexpr int not_found = 404;
+constexpr int too_large = 413;
+constexpr int server_error = 500;
+constexpr int not_implemented = 501;
+constexpr int unavailable = 503;
+} // namespace code
+
+// --- timestamps -------------------------------------------------------------------------------------------
+// Time is carried as 100-ns ticks since the Unix epoch (UTC), the resolution of XCCOS's 7 fractional digits.
+std::int64_t now_ticks();
+// "2010-09-14T14:26:17.6206356Z" (always 7 digits, always Z). Valid for years 1970..9999.
+std::string format_ts(std::int64_t ticks);
+// Accepts 0..7 fractional digits (more are truncated), with or without a trailing Z (sipe appends Z when
+// missing). Returns nullopt on anything else.
+std::optional<std::int64_t> parse_ts(std::string_view s);
+
+// --- escaping ---------------------------------------------------------------------------------------------
+void append_escaped_text(std::string& out, std::string_view s);
+void append_escaped_attr(std::string& out, std::string_view s);
+// True when every character of the UTF-8 string may appear in an XML 1.0 document (TAB, LF, CR and >= 0x20,
+// no U+FFFE/U+FFFF, valid UTF-8). Chat text that fails this is refused, since no client could parse it.
+bool is_xml_text(std::string_view s);
+
+// --- generic document model --------------------------------------------------------------------------------
+struct node {
+  std::string name; // local name, namespace prefix stripped
+  std::vector<std::pair<std::string, std::string>> attrs;
+  std::string text; // concatenated character data directly inside this element (entities decoded)
+  std::vector<node> children;
+
+  const std::string* attr(std::string_view key) const;
+  std::string attr_or(std::string_view key, std::string_view fallback = {}) const;
+  const node* child(std::string_view child_name) const;
+  std::vector<const node*> children_named(std::string_view child_name) const;
+};
+
+enum class item_kind { cmd, rpl, ntc, grpchat };
+
+struct item {
+  item_kind kind = item_kind::cmd;
+  std::string id;    // "cmd:join", "rpl:join", "ntc:join", "grpchat"
+  std::string seqid; // as sent; may be empty
+  // rpl only: the command this answers (<commandid seqid envid/>), and <resp code>TOKEN</resp>.
+  std::string cmd_seqid;
+  std::string cmd_envid;
+  int code = 0;      // 0 when there is no <resp>
+  std::string token;
+  node element;      // the whole item element (for grpchat: its attributes and <chat> child)
+  const node* data() const { return element.child("data"); }
+};
+
+struct envelope {
+  std::string envid;
+  std::vector<item> items;
+};
+
+struct parse_error {
+  std::string token;  // MALFORMED_XML, NOT_XCCOS, EMPTY_ENVELOPE
+  std::string detail; // human-readable
+};
+
+// Parses an XCCOS document. Fails on malformed XML, a root other than <xccos>, or an envelope with no items.
+// Unknown child elements of the root are skipped.
+std::variant<envelope, parse_error> parse(std::string_view body);
+
+// For error replies to documents that did not parse: digs envid, the first item's seqid and id out of raw
+// text so the reply can still reference the command. Every field may come back empty.
+struct salvage {
+  std::string envid;
+  std::string seqid;
+  std::string id;
+};
+salvage salvage_ids(std::string_view body);
+
+// --- typed client commands (server side) -------------------------------------------------------------------
+// A room reference as the client sends it: <chanid key domain value=GUID/> or <chanib uri="ma-chan://d/GUID"/>.
+struct chan_ref {
+  std::string key;    // bjoin item index, echoed in <fib>
+  std::string domain;
+  std::string guid;
+  std::string uri() const { return "ma-chan://" + domain + "/" + guid; }
+};
+// Splits "ma-chan://domain/guid" (sipe splits on '/', xccos.md §3). nullopt when the shape is wrong.
+std::optional<chan_ref> parse_chan_uri(std::string_view uri);
+
+struct requri_cmd {};
+struct getserverinfo_cmd {
+  std::string domain;
+  std::string info_type;
+};
+struct chansrch_cmd {
+  std::string qtype; // BYNAME (only one known); others answered as BYNAME
+  std::string criteria;
+  bool extended = false;
+};
+struct join_cmd {
+  chan_ref chan;
+};
+struct bjoin_cmd {
+  std::vector<chan_ref> chans;
+};
+struct part_cmd {
+  chan_ref chan;
+};
+struct bccontext_cmd {
+  chan_ref chan;
+  std::uint32_t last = 25; // <bcq><last cnt=N/></bcq>
+};
+struct getinv_cmd {
+  std::string invite_id;
+  std::string domain;
+};
+struct getassoc_cmd {};
+struct grpchat_cmd {
+  chan_ref chan;
+  std::string author; // as claimed by the client; the server replaces it with the session's user
+  std::string ts;     // as sent; the server stamps its own time
+  std::string text;   // unescaped chat text
+};
+// A well-formed item the server does not implement, or one whose arguments are missing/invalid.
+struct unknown_cmd {};
+struct invalid_cmd {
+  std::string detail;
+};
+
+using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
+                                  bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, grpchat_cmd>;
+
+struct command {
+  std::string id;    // "cmd:join", "grpchat", ...
+  std::string seqid;
+  std::string envid; // of the envelope it came in
+  command_data data;
+  // "rpl:join" for "cmd:join"; "rpl:grpchat" for a grpchat (used only for failures).
+  std::string reply_id() const;
+};
+
+// Decodes every cmd/grpchat item of a parsed envelope; rpl/ntc items from a client are ignored.
+std::vector<command> decode_commands(const envelope& env);
+
+// --- serialization -----------------------------------------------------------------------------------------
+// Envelope ids for server documents: a process-wide counter started at a random 63-bit value.
+std::uint64_t next_envid();
+
+// One reply or notice. `data` is an already-serialized fragment placed inside <data>...</data>.
+struct out_item {
+  item_kind kind = item_kind::rpl; // rpl or ntc
+  std::string id;
+  std::string seqid = "1";
+  std::string cmd_seqid; // rpl: <commandid seqid envid/> (omitted when both empty)
+  std::string cmd_envid;
+  int code = code::ok;   // rpl: <resp code>; 0 omits <resp> (notices)
+  std::string token = "SUCCESS_OK";
+  std::string data;
+};
+std::string serialize(std::uint64_t envid, const std::vector<out_item>& items);
+
+// A chat message as posted/stored/fanned out.
+struct chat_message {
+  std::string chan_uri;
+  std::string author;
+  std::int64_t ticks = 0;
+  std::string text;
+  std::uint64_t seq = 0; // emitted as msgid when > 0 (our extension; clients ignore unknown attributes)
+};
+// <grpchat id="grpchat" seqid="1" chanUri author ts [msgid]><chat>text</chat></grpchat> in an envelope.
+std::string serialize_grpchat(std::uint64_t envid, const chat_message& m);
+// The same message as a history item: <msg id="grpchat" chanUri author ts [msgid]><chat>..</chat></msg>.
+void append_history_msg(std::string& out, const chat_message& m);
+
+// Room description as chansrch and getassoc show it.
+struct room_summary {
+  std::string uri;
+  std::string name;
+  std::string description;
+  std::string topic;
+  std::uint32_t user_count = 0;
+  std::string visibility = "public"; // "private" for closed/secret rooms (xccos.md §4, sic "visibilty")
+  bool filepost = true;
+  bool invite = false;
+  bool logged = true;
+};
+// <chanib name description uri [topic]><info ucnt/><info visibilty/><prop filepost/><prop invite/><prop logged/>
+// </chanib>
+void append_chanib_summary(std::string& out, const room_summary& r, std::string_view extra_attrs = {});
+
+// A participant list for rpl:join / rpl:bjoin (xccos.md §4): uib siblings, then chanib with aib id lists.
+struct participant {
+  std::string uri;
+  bool manager = false;
+};
+// Appends <uib id uri/>... for `people` numbered from *next_id (kept unique across a whole rpl:bjoin) and then
+// <chanib uri name topic><aib key="3984" value="ids"/>[<aib key="12276" value="ids"/>]</chanib>.
+void append_join_result(std::string& out, std::uint32_t& next_id, const room_summary& room,
+                        const std::vector<participant>& people);
+
+// Utility for builders: <name a="v" .../> with escaped values.
+void append_empty_element(std::string& out, std::string_view name,
+                          std::initializer_list<std::pair<std::string_view, std::string_view>> attrs);
+
+} // namespace pchat::xccos

@@ -1,0 +1,153 @@
+#pragma once
+// pchat storage: the persistent room tree, roles, follow lists and room history, on RocksDB.
+//
+// Contract
+// - `store` is a plain class (no actors inside). All methods are thread-safe: RocksDB is, and the few
+//   read-check-write sequences (unique names, id allocation) are serialised by an internal mutex.
+// - Errors are values: every mutating call returns a `status`; reads return empty optionals/vectors when
+//   nothing matches and never throw.
+// - History keys are 8-byte big-endian room id + 8-byte big-endian sequence, so a room's history is one
+//   contiguous, numerically ordered key range (RocksDB's own PutFixed64 is little-endian and would not sort).
+// - `append(batch, sync=true)` writes the whole batch in one WriteBatch with WriteOptions::sync: when it returns
+//   ok, every record is on disk (WAL fsynced) and survives kill -9. This is the group-commit primitive.
+// - Users are identified by their normalised SIP URI ("sip:alice@example.com", lower case); normalising is the
+//   caller's job.
+//
+// Column families: default (meta), "catalog" (categories, rooms and their name/guid indexes), "history",
+// "roles" (room -> user -> role bits, plus the reverse user -> room index), "follows".
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pchat::storage {
+
+enum class errc {
+  ok = 0,
+  not_found,        // the room/category/user named does not exist
+  already_exists,   // a unique name (room or category, case-insensitive) is taken
+  invalid_argument, // empty name, unknown category, out-of-range value
+  io_error,         // RocksDB reported an I/O error (disk full, ...)
+  corruption,       // a stored record failed to decode
+  busy,             // the data directory is locked by another process (pchatd running)
+};
+
+const char* to_string(errc code);
+
+struct status {
+  errc code = errc::ok;
+  std::string message; // human-readable detail, empty when ok
+
+  bool ok() const { return code == errc::ok; }
+  static status success() { return {}; }
+};
+
+enum class privacy : std::uint8_t { open = 0, closed = 1, secret = 2 };
+enum class room_type : std::uint8_t { normal = 0, auditorium = 1 };
+// Room invitation flag: categories say true/false, rooms say inherit/false (xccos.md §5).
+enum class room_invite : std::uint8_t { inherit = 0, off = 1 };
+
+// Role bits; a user may hold several.
+namespace role {
+constexpr std::uint8_t member = 1;
+constexpr std::uint8_t manager = 2;
+constexpr std::uint8_t presenter = 4;
+} // namespace role
+
+struct category {
+  std::uint64_t id = 0;   // assigned by create_category, never 0 once stored
+  std::string guid;       // ma-cat://<domain>/<guid>; generated (random UUID) when empty on create
+  std::string name;       // unique, case-insensitive
+  std::string description;
+  bool invite = false;    // invitations enabled for rooms in this category
+  bool logged = true;     // chat history is stored
+  bool filepost = true;   // file uploads allowed
+};
+
+struct room {
+  std::uint64_t id = 0;          // assigned by create_room, never 0 once stored
+  std::string guid;              // ma-chan://<domain>/<guid>; generated (random UUID) when empty on create
+  std::uint64_t category_id = 0; // must name an existing category
+  std::string name;              // unique across the pool, case-insensitive
+  std::string description;
+  std::string topic;
+  std::string addin_url;
+  privacy privacy_mode = privacy::open;
+  room_type type = room_type::normal;
+  room_invite invite = room_invite::inherit;
+  bool disabled = false;
+  std::int64_t created_ticks = 0; // 100-ns ticks since the Unix epoch (UTC); set by create_room when 0
+};
+
+// One post in a room's history.
+struct message {
+  std::uint64_t room_id = 0;
+  std::uint64_t seq = 0;   // per-room, starts at 1, strictly increasing
+  std::string author;      // sip:user@domain
+  std::int64_t ticks = 0;  // 100-ns ticks since the Unix epoch (UTC): exactly what XCCOS's 7 digits carry
+  std::string text;        // plain text, unescaped, byte for byte as posted
+};
+
+struct open_options {
+  bool create_if_missing = true;
+  bool read_only = false; // OpenForReadOnly: works while pchatd holds the lock; sees data as of open time
+};
+
+class store {
+public:
+  virtual ~store() = default;
+
+  // Opens (or creates) the database in `dir`. On first creation a db_version GUID and a root category GUID are
+  // generated and persisted. Fails with errc::busy when another process holds the lock.
+  static status open(const std::string& dir, const open_options& opts, std::unique_ptr<store>& out);
+
+  // Identity of this database, stable across restarts.
+  virtual std::string db_version() const = 0;
+  virtual std::string root_guid() const = 0;
+
+  // --- categories ---------------------------------------------------------------------------------------
+  // Assigns c.id (and c.guid when empty). errc::already_exists if the name is taken, invalid_argument if empty.
+  virtual status create_category(category& c) = 0;
+  virtual std::vector<category> categories() const = 0; // ordered by id
+  virtual std::optional<category> category_by_id(std::uint64_t id) const = 0;
+  virtual std::optional<category> category_by_name(const std::string& name) const = 0; // case-insensitive
+
+  // --- rooms ----------------------------------------------------------------------------------------------
+  // Assigns r.id (and r.guid, r.created_ticks when unset). Fails: already_exists (name), invalid_argument
+  // (empty name, unknown category).
+  virtual status create_room(room& r) = 0;
+  // Replaces the stored settings of r.id (id and guid are immutable; a rename keeps names unique).
+  virtual status update_room(const room& r) = 0;
+  virtual std::vector<room> rooms() const = 0; // ordered by id
+  virtual std::optional<room> room_by_id(std::uint64_t id) const = 0;
+  virtual std::optional<room> room_by_guid(const std::string& guid) const = 0; // case-insensitive
+  virtual std::optional<room> room_by_name(const std::string& name) const = 0; // case-insensitive
+
+  // --- roles (membership) ---------------------------------------------------------------------------------
+  // Sets the role bits of `user` in room `room_id`; 0 removes the user. not_found if the room does not exist.
+  virtual status set_roles(std::uint64_t room_id, const std::string& user, std::uint8_t roles) = 0;
+  virtual std::uint8_t roles_of(std::uint64_t room_id, const std::string& user) const = 0; // 0 if none
+  // (user, role bits) of a room, ordered by user.
+  virtual std::vector<std::pair<std::string, std::uint8_t>> room_roles(std::uint64_t room_id) const = 0;
+  // (room id, role bits) of a user, ordered by room id.
+  virtual std::vector<std::pair<std::uint64_t, std::uint8_t>> user_rooms(const std::string& user) const = 0;
+
+  // --- follow lists ---------------------------------------------------------------------------------------
+  virtual status follow(const std::string& user, std::uint64_t room_id) = 0;   // idempotent
+  virtual status unfollow(const std::string& user, std::uint64_t room_id) = 0; // idempotent
+  virtual std::vector<std::uint64_t> follows(const std::string& user) const = 0; // ordered by room id
+
+  // --- history --------------------------------------------------------------------------------------------
+  // Writes all records in one WriteBatch; with sync=true the WAL is fsynced before returning ok.
+  virtual status append(const std::vector<message>& batch, bool sync) = 0;
+  // The newest n messages of a room, returned oldest first.
+  virtual std::vector<message> last(std::uint64_t room_id, std::size_t n) const = 0;
+  // Up to n messages with seq > after_seq, ascending.
+  virtual std::vector<message> after(std::uint64_t room_id, std::uint64_t after_seq, std::size_t n) const = 0;
+  // Highest stored seq of a room, 0 when the room has no history.
+  virtual std::uint64_t last_seq(std::uint64_t room_id) const = 0;
+};
+
+} // namespace pchat::storage
