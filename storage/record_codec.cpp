@@ -1,0 +1,328 @@
+#include "storage/record_codec.hpp"
+
+namespace pchat::storage::codec {
+
+namespace {
+
+// Bounds-checked cursor over an encoded record. Every read either consumes exactly what it returns or fails
+// without moving; nothing reads past `in_.size()`.
+class reader {
+public:
+  explicit reader(std::string_view in) : in_(in) {}
+
+  bool u8(std::uint8_t& out) {
+    if (pos_ >= in_.size())
+      return false;
+    out = static_cast<std::uint8_t>(in_[pos_++]);
+    return true;
+  }
+
+  bool u64(std::uint64_t& out) {
+    if (in_.size() - pos_ < 8)
+      return false;
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+      v = (v << 8) | static_cast<std::uint8_t>(in_[pos_ + i]);
+    pos_ += 8;
+    out = v;
+    return true;
+  }
+
+  bool i64(std::int64_t& out) {
+    std::uint64_t v = 0;
+    if (!u64(v))
+      return false;
+    out = static_cast<std::int64_t>(v);
+    return true;
+  }
+
+  // Canonical LEB128: at most 10 bytes, no overflow, no redundant trailing zero group.
+  bool varint(std::uint64_t& out) {
+    std::uint64_t v = 0;
+    std::size_t p = pos_;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+      if (p >= in_.size())
+        return false;
+      auto byte = static_cast<std::uint8_t>(in_[p++]);
+      if (shift == 63 && byte > 1)
+        return false; // would overflow 64 bits
+      v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        if (byte == 0 && shift != 0)
+          return false; // overlong
+        pos_ = p;
+        out = v;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool str(std::string& out) {
+    std::size_t start = pos_;
+    std::uint64_t len = 0;
+    if (!varint(len))
+      return false;
+    if (len > in_.size() - pos_) {
+      pos_ = start;
+      return false;
+    }
+    out.assign(in_.data() + pos_, static_cast<std::size_t>(len));
+    pos_ += static_cast<std::size_t>(len);
+    return true;
+  }
+
+  bool at_end() const { return pos_ == in_.size(); }
+
+private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+};
+
+void put_str(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s.data(), s.size());
+}
+
+bool read_version(reader& rd) {
+  std::uint8_t v = 0;
+  return rd.u8(v) && v == format_version;
+}
+
+// Category flags byte.
+constexpr std::uint8_t cat_invite = 1;
+constexpr std::uint8_t cat_logged = 2;
+constexpr std::uint8_t cat_filepost = 4;
+constexpr std::uint8_t cat_all = cat_invite | cat_logged | cat_filepost;
+
+// Room flags byte.
+constexpr std::uint8_t room_disabled = 1;
+constexpr std::uint8_t room_all = room_disabled;
+
+std::string prefixed(std::string_view prefix, std::string_view rest) {
+  std::string k;
+  k.reserve(prefix.size() + rest.size());
+  k.append(prefix.data(), prefix.size());
+  k.append(rest.data(), rest.size());
+  return k;
+}
+
+} // namespace
+
+// --- primitives -------------------------------------------------------------------------------------------
+
+void put_be64(std::string& out, std::uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((value >> shift) & 0xff));
+}
+
+std::string be64(std::uint64_t value) {
+  std::string out;
+  out.reserve(8);
+  put_be64(out, value);
+  return out;
+}
+
+std::optional<std::uint64_t> read_be64(std::string_view in) {
+  if (in.size() != 8)
+    return std::nullopt;
+  reader rd{in};
+  std::uint64_t v = 0;
+  rd.u64(v);
+  return v;
+}
+
+void put_varint(std::string& out, std::uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+std::string ascii_lower(std::string_view in) {
+  std::string out{in};
+  for (auto& ch : out)
+    if (ch >= 'A' && ch <= 'Z')
+      ch = static_cast<char>(ch - 'A' + 'a');
+  return out;
+}
+
+// --- records ----------------------------------------------------------------------------------------------
+// category v1: version | id be64 | guid | name | description | flags(invite, logged, filepost)
+
+std::string encode_category(const category& c) {
+  std::string out;
+  out.reserve(1 + 8 + 3 + c.guid.size() + c.name.size() + c.description.size() + 1);
+  out.push_back(static_cast<char>(format_version));
+  put_be64(out, c.id);
+  put_str(out, c.guid);
+  put_str(out, c.name);
+  put_str(out, c.description);
+  std::uint8_t flags = (c.invite ? cat_invite : 0) | (c.logged ? cat_logged : 0) | (c.filepost ? cat_filepost : 0);
+  out.push_back(static_cast<char>(flags));
+  return out;
+}
+
+std::optional<category> decode_category(std::string_view value) {
+  reader rd{value};
+  category c;
+  std::uint8_t flags = 0;
+  if (!read_version(rd) || !rd.u64(c.id) || !rd.str(c.guid) || !rd.str(c.name) || !rd.str(c.description) ||
+      !rd.u8(flags) || (flags & ~cat_all) != 0 || !rd.at_end())
+    return std::nullopt;
+  c.invite = (flags & cat_invite) != 0;
+  c.logged = (flags & cat_logged) != 0;
+  c.filepost = (flags & cat_filepost) != 0;
+  return c;
+}
+
+// room v1: version | id be64 | category_id be64 | guid | name | description | topic | addin_url
+//          | privacy u8 | type u8 | invite u8 | flags(disabled) | created_ticks be64
+
+std::string encode_room(const room& r) {
+  std::string out;
+  out.reserve(1 + 16 + 5 + r.guid.size() + r.name.size() + r.description.size() + r.topic.size() + r.addin_url.size() +
+              4 + 8);
+  out.push_back(static_cast<char>(format_version));
+  put_be64(out, r.id);
+  put_be64(out, r.category_id);
+  put_str(out, r.guid);
+  put_str(out, r.name);
+  put_str(out, r.description);
+  put_str(out, r.topic);
+  put_str(out, r.addin_url);
+  out.push_back(static_cast<char>(r.privacy_mode));
+  out.push_back(static_cast<char>(r.type));
+  out.push_back(static_cast<char>(r.invite));
+  out.push_back(static_cast<char>(r.disabled ? room_disabled : 0));
+  put_be64(out, static_cast<std::uint64_t>(r.created_ticks));
+  return out;
+}
+
+std::optional<room> decode_room(std::string_view value) {
+  reader rd{value};
+  room r;
+  std::uint8_t priv = 0;
+  std::uint8_t type = 0;
+  std::uint8_t invite = 0;
+  std::uint8_t flags = 0;
+  if (!read_version(rd) || !rd.u64(r.id) || !rd.u64(r.category_id) || !rd.str(r.guid) || !rd.str(r.name) ||
+      !rd.str(r.description) || !rd.str(r.topic) || !rd.str(r.addin_url) || !rd.u8(priv) || !rd.u8(type) ||
+      !rd.u8(invite) || !rd.u8(flags) || !rd.i64(r.created_ticks) || !rd.at_end())
+    return std::nullopt;
+  if (priv > static_cast<std::uint8_t>(privacy::secret) || type > static_cast<std::uint8_t>(room_type::auditorium) ||
+      invite > static_cast<std::uint8_t>(room_invite::off) || (flags & ~room_all) != 0)
+    return std::nullopt;
+  r.privacy_mode = static_cast<privacy>(priv);
+  r.type = static_cast<room_type>(type);
+  r.invite = static_cast<room_invite>(invite);
+  r.disabled = (flags & room_disabled) != 0;
+  return r;
+}
+
+// message v1: version | ticks be64 | author | text
+
+std::string encode_message(const message& m) {
+  std::string out;
+  out.reserve(1 + 8 + 2 + m.author.size() + 5 + m.text.size());
+  out.push_back(static_cast<char>(format_version));
+  put_be64(out, static_cast<std::uint64_t>(m.ticks));
+  put_str(out, m.author);
+  put_str(out, m.text);
+  return out;
+}
+
+std::optional<message> decode_message(std::string_view value, std::uint64_t room_id, std::uint64_t seq) {
+  reader rd{value};
+  message m;
+  if (!read_version(rd) || !rd.i64(m.ticks) || !rd.str(m.author) || !rd.str(m.text) || !rd.at_end())
+    return std::nullopt;
+  m.room_id = room_id;
+  m.seq = seq;
+  return m;
+}
+
+// --- keys -------------------------------------------------------------------------------------------------
+
+namespace key {
+
+std::string category(std::uint64_t id) {
+  return prefixed(category_prefix, be64(id));
+}
+
+std::string room(std::uint64_t id) {
+  return prefixed(room_prefix, be64(id));
+}
+
+std::string category_name(std::string_view name) {
+  return prefixed("n:c:", ascii_lower(name));
+}
+
+std::string room_name(std::string_view name) {
+  return prefixed("n:r:", ascii_lower(name));
+}
+
+std::string room_guid(std::string_view guid) {
+  return prefixed("g:r:", ascii_lower(guid));
+}
+
+std::optional<std::uint64_t> record_id(std::string_view k, std::string_view prefix) {
+  if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix)
+    return std::nullopt;
+  return read_be64(k.substr(prefix.size()));
+}
+
+std::string history_prefix(std::uint64_t room_id) {
+  return be64(room_id);
+}
+
+std::string history(std::uint64_t room_id, std::uint64_t seq) {
+  std::string k;
+  k.reserve(16);
+  put_be64(k, room_id);
+  put_be64(k, seq);
+  return k;
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_history(std::string_view k) {
+  if (k.size() != 16)
+    return std::nullopt;
+  return std::make_pair(*read_be64(k.substr(0, 8)), *read_be64(k.substr(8)));
+}
+
+std::string room_roles_prefix(std::uint64_t room_id) {
+  return prefixed("r", be64(room_id));
+}
+
+std::string room_role(std::uint64_t room_id, std::string_view user) {
+  return prefixed(room_roles_prefix(room_id), user);
+}
+
+std::string user_roles_prefix(std::string_view user) {
+  std::string k = prefixed("u", user);
+  k.push_back('\0');
+  return k;
+}
+
+std::string user_role(std::string_view user, std::uint64_t room_id) {
+  std::string k = user_roles_prefix(user);
+  put_be64(k, room_id);
+  return k;
+}
+
+std::string follows_prefix(std::string_view user) {
+  std::string k{user};
+  k.push_back('\0');
+  return k;
+}
+
+std::string follow(std::string_view user, std::uint64_t room_id) {
+  std::string k = follows_prefix(user);
+  put_be64(k, room_id);
+  return k;
+}
+
+} // namespace key
+
+} // namespace pchat::storage::codec

@@ -1,0 +1,92 @@
+#pragma once
+// pchat storage: pure binary encoding of stored records and the key helpers of every column family.
+//
+// Contract
+// - No I/O, no RocksDB, no global state; every function is thread-safe and never throws (except std::bad_alloc).
+// - Record values (category, room, message) start with one format-version byte (`format_version`, currently 1),
+//   followed by the fields in a fixed order: fixed-width integers as big-endian, strings as a LEB128 varint byte
+//   length plus the raw bytes (any bytes allowed, including NUL and non-UTF-8), booleans packed into a flags byte.
+// - The encoding is canonical: decoding is strict (no trailing bytes, no unknown flag bits, no out-of-range enum
+//   values, no overlong varints), so `decode(x)` succeeds only if `encode(*decode(x)) == x`.
+// - Decoders are bounds-checked and return std::nullopt on truncated, malformed or unknown-version input; they
+//   never read past the end of their input.
+// - Keys that must sort numerically (ids, sequence numbers) embed them as 8-byte big-endian (`be64`).
+//
+// Key layout (see store.cpp for what each value holds):
+//   default CF : "db_version", "root_guid", "next_category_id", "next_room_id"
+//   catalog    : "c" + be64(id) -> category      "r" + be64(id) -> room
+//                "n:c:" + lower(name) -> be64(category id)
+//                "n:r:" + lower(name) -> be64(room id)      "g:r:" + lower(guid) -> be64(room id)
+//   history    : be64(room id) + be64(seq) -> message
+//   roles      : "r" + be64(room) + user -> role bits (1 byte)   "u" + user + '\0' + be64(room) -> role bits
+//   follows    : user + '\0' + be64(room) -> ""
+// Users must not contain NUL (the store rejects such names) so that the user-first keys are unambiguous.
+#include "storage/store.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace pchat::storage::codec {
+
+inline constexpr std::uint8_t format_version = 1;
+
+// --- primitives -------------------------------------------------------------------------------------------
+void put_be64(std::string& out, std::uint64_t value);
+std::string be64(std::uint64_t value);
+// Reads exactly 8 bytes; nullopt when `in` is not 8 bytes long.
+std::optional<std::uint64_t> read_be64(std::string_view in);
+// LEB128, 1..10 bytes.
+void put_varint(std::string& out, std::uint64_t value);
+// ASCII lower case (other bytes unchanged): the case folding of unique names and guids.
+std::string ascii_lower(std::string_view in);
+
+// --- records ----------------------------------------------------------------------------------------------
+std::string encode_category(const category& c);
+std::optional<category> decode_category(std::string_view value);
+
+std::string encode_room(const room& r);
+std::optional<room> decode_room(std::string_view value);
+
+// The value holds author, ticks and text only; room id and seq live in the key and are filled in by the decoder.
+std::string encode_message(const message& m);
+std::optional<message> decode_message(std::string_view value, std::uint64_t room_id, std::uint64_t seq);
+
+// --- keys -------------------------------------------------------------------------------------------------
+namespace key {
+// default CF
+inline constexpr std::string_view db_version = "db_version";
+inline constexpr std::string_view root_guid = "root_guid";
+inline constexpr std::string_view next_category_id = "next_category_id";
+inline constexpr std::string_view next_room_id = "next_room_id";
+
+// catalog CF
+inline constexpr std::string_view category_prefix = "c";
+inline constexpr std::string_view room_prefix = "r";
+std::string category(std::uint64_t id);
+std::string room(std::uint64_t id);
+std::string category_name(std::string_view name); // case-folded
+std::string room_name(std::string_view name);     // case-folded
+std::string room_guid(std::string_view guid);     // case-folded
+// The id of a "c"/"r" record key; nullopt if `k` is not prefix + 8 bytes.
+std::optional<std::uint64_t> record_id(std::string_view k, std::string_view prefix);
+
+// history CF
+std::string history_prefix(std::uint64_t room_id); // 8 bytes
+std::string history(std::uint64_t room_id, std::uint64_t seq);
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_history(std::string_view k); // (room, seq)
+
+// roles CF
+std::string room_roles_prefix(std::uint64_t room_id);
+std::string room_role(std::uint64_t room_id, std::string_view user);
+std::string user_roles_prefix(std::string_view user);
+std::string user_role(std::string_view user, std::uint64_t room_id);
+
+// follows CF
+std::string follows_prefix(std::string_view user);
+std::string follow(std::string_view user, std::uint64_t room_id);
+} // namespace key
+
+} // namespace pchat::storage::codec

@@ -1,0 +1,646 @@
+#include "storage/store.hpp"
+
+#include "storage/record_codec.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <string_view>
+#include <system_error>
+
+namespace pchat::storage {
+
+const char* to_string(errc code) {
+  switch (code) {
+  case errc::ok:
+    return "ok";
+  case errc::not_found:
+    return "not_found";
+  case errc::already_exists:
+    return "already_exists";
+  case errc::invalid_argument:
+    return "invalid_argument";
+  case errc::io_error:
+    return "io_error";
+  case errc::corruption:
+    return "corruption";
+  case errc::busy:
+    return "busy";
+  }
+  return "unknown";
+}
+
+namespace {
+
+namespace keys = codec::key;
+
+// Column family indexes into rocks_store::cfs_; the order is the open order.
+enum cf_index : std::size_t { cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_count };
+constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles", "follows"};
+
+status fail(errc code, std::string message) {
+  return {code, std::move(message)};
+}
+
+// Maps a RocksDB status to ours; `what` says what we were doing.
+status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok())
+    return status::success();
+  std::string msg = std::string{what} + ": " + s.ToString();
+  if (s.IsCorruption())
+    return fail(errc::corruption, std::move(msg));
+  if (s.IsNotFound() || s.IsPathNotFound())
+    return fail(errc::not_found, std::move(msg));
+  return fail(errc::io_error, std::move(msg));
+}
+
+bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::memcmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+std::string_view view(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
+
+std::int64_t now_ticks() {
+  using ticks = std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>;
+  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool valid_user(const std::string& user) {
+  return !user.empty() && user.find('\0') == std::string::npos;
+}
+
+const status read_only_status{errc::invalid_argument, "read-only: the store was opened with read_only"};
+
+class rocks_store final : public store {
+public:
+  explicit rocks_store(bool read_only) : read_only_(read_only) {}
+
+  ~rocks_store() override {
+    if (db_) {
+      for (auto* h : cfs_)
+        if (h != nullptr)
+          db_->DestroyColumnFamilyHandle(h);
+      db_->Close();
+    }
+  }
+
+  rocks_store(const rocks_store&) = delete;
+  rocks_store& operator=(const rocks_store&) = delete;
+
+  // Opens the DB and loads/initialises the meta keys; validates every catalog record.
+  status init(const std::string& dir, const open_options& opts) {
+    rocksdb::DBOptions o;
+    o.create_if_missing = opts.create_if_missing && !read_only_;
+    o.create_missing_column_families = o.create_if_missing;
+    o.keep_log_file_num = 10;
+
+    rocksdb::ColumnFamilyOptions hist;
+    hist.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
+    rocksdb::BlockBasedTableOptions bt;
+    bt.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    bt.whole_key_filtering = false;
+    hist.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bt));
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (std::size_t i = 0; i < cf_count; ++i)
+      descs.emplace_back(cf_names[i], i == cf_history ? hist : rocksdb::ColumnFamilyOptions{});
+
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = read_only_ ? rocksdb::DB::OpenForReadOnly(o, dir, descs, &handles, &raw)
+                                   : rocksdb::DB::Open(o, dir, descs, &handles, &raw);
+    if (!s.ok()) {
+      std::string text = s.ToString();
+      // Another process: "While lock file: <dir>/LOCK: Resource temporarily unavailable"; this process:
+      // "lock hold by current process ... <dir>/LOCK: No locks available". (A bare "lock" would match "block".)
+      if (s.IsIOError() && (text.find("/LOCK") != std::string::npos || text.find("lock hold") != std::string::npos))
+        return fail(errc::busy, "data directory " + dir + " is in use (is pchatd running?): " + text);
+      if (s.IsInvalidArgument() && text.find("does not exist") != std::string::npos)
+        return fail(errc::not_found, "no database in " + dir + ": " + text);
+      return from_rocks(s, "opening " + dir);
+    }
+    db_.reset(raw);
+    for (std::size_t i = 0; i < cf_count && i < handles.size(); ++i)
+      cfs_[i] = handles[i];
+
+    if (auto st = load_meta(); !st.ok())
+      return st;
+    return validate_catalog();
+  }
+
+  std::string db_version() const override { return db_version_; }
+  std::string root_guid() const override { return root_guid_; }
+
+  // --- categories -------------------------------------------------------------------------------------------
+
+  status create_category(category& c) override {
+    if (read_only_)
+      return read_only_status;
+    if (c.name.empty())
+      return fail(errc::invalid_argument, "category name is empty");
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto name_key = keys::category_name(c.name);
+    if (auto st = check_absent(cf_catalog, name_key, "category name '" + c.name + "' is taken"); !st.ok())
+      return st;
+    category stored = c;
+    stored.id = next_category_id_;
+    if (stored.guid.empty())
+      stored.guid = new_guid();
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
+    wb.Put(cfs_[cf_catalog], name_key, codec::be64(stored.id));
+    wb.Put(cfs_[cf_meta], keys::next_category_id, codec::be64(stored.id + 1));
+    if (auto st = write(wb, true, "create_category"); !st.ok())
+      return st;
+    next_category_id_ = stored.id + 1;
+    c.id = stored.id;
+    c.guid = stored.guid;
+    return status::success();
+  }
+
+  std::vector<category> categories() const override {
+    std::vector<category> out;
+    scan(cf_catalog, keys::category_prefix, [&](std::string_view k, std::string_view v) {
+      if (keys::record_id(k, keys::category_prefix))
+        if (auto c = codec::decode_category(v))
+          out.push_back(std::move(*c));
+      return true;
+    });
+    return out;
+  }
+
+  std::optional<category> category_by_id(std::uint64_t id) const override {
+    std::string v;
+    if (!get(cf_catalog, keys::category(id), v))
+      return std::nullopt;
+    auto c = codec::decode_category(v);
+    if (!c || c->id != id)
+      return std::nullopt;
+    return c;
+  }
+
+  std::optional<category> category_by_name(const std::string& name) const override {
+    if (auto id = index_lookup(keys::category_name(name)))
+      return category_by_id(*id);
+    return std::nullopt;
+  }
+
+  // --- rooms ------------------------------------------------------------------------------------------------
+
+  status create_room(room& r) override {
+    if (read_only_)
+      return read_only_status;
+    if (r.name.empty())
+      return fail(errc::invalid_argument, "room name is empty");
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (auto st = check_category(r.category_id); !st.ok())
+      return st;
+    auto name_key = keys::room_name(r.name);
+    if (auto st = check_absent(cf_catalog, name_key, "room name '" + r.name + "' is taken"); !st.ok())
+      return st;
+    room stored = r;
+    stored.id = next_room_id_;
+    if (stored.guid.empty())
+      stored.guid = new_guid();
+    if (stored.created_ticks == 0)
+      stored.created_ticks = now_ticks();
+    auto guid_key = keys::room_guid(stored.guid);
+    if (auto st = check_absent(cf_catalog, guid_key, "room guid '" + stored.guid + "' is taken"); !st.ok())
+      return st;
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_catalog], keys::room(stored.id), codec::encode_room(stored));
+    wb.Put(cfs_[cf_catalog], name_key, codec::be64(stored.id));
+    wb.Put(cfs_[cf_catalog], guid_key, codec::be64(stored.id));
+    wb.Put(cfs_[cf_meta], keys::next_room_id, codec::be64(stored.id + 1));
+    if (auto st = write(wb, true, "create_room"); !st.ok())
+      return st;
+    next_room_id_ = stored.id + 1;
+    r.id = stored.id;
+    r.guid = stored.guid;
+    r.created_ticks = stored.created_ticks;
+    return status::success();
+  }
+
+  status update_room(const room& r) override {
+    if (read_only_)
+      return read_only_status;
+    if (r.name.empty())
+      return fail(errc::invalid_argument, "room name is empty");
+    std::lock_guard<std::mutex> guard{mutex_};
+    std::string v;
+    if (!get(cf_catalog, keys::room(r.id), v))
+      return fail(errc::not_found, "no room with id " + std::to_string(r.id));
+    auto old = codec::decode_room(v);
+    if (!old || old->id != r.id)
+      return fail(errc::corruption, "room record " + std::to_string(r.id) + " does not decode");
+    if (!r.guid.empty() && codec::ascii_lower(r.guid) != codec::ascii_lower(old->guid))
+      return fail(errc::invalid_argument, "a room's guid cannot change");
+    if (auto st = check_category(r.category_id); !st.ok())
+      return st;
+    room stored = r;
+    stored.guid = old->guid;                   // immutable
+    stored.created_ticks = old->created_ticks; // immutable
+    rocksdb::WriteBatch wb;
+    auto old_name_key = keys::room_name(old->name);
+    auto new_name_key = keys::room_name(stored.name);
+    if (new_name_key != old_name_key) {
+      if (auto st = check_absent(cf_catalog, new_name_key, "room name '" + r.name + "' is taken"); !st.ok())
+        return st;
+      wb.Delete(cfs_[cf_catalog], old_name_key);
+      wb.Put(cfs_[cf_catalog], new_name_key, codec::be64(stored.id));
+    }
+    wb.Put(cfs_[cf_catalog], keys::room(stored.id), codec::encode_room(stored));
+    return write(wb, true, "update_room");
+  }
+
+  std::vector<room> rooms() const override {
+    std::vector<room> out;
+    scan(cf_catalog, keys::room_prefix, [&](std::string_view k, std::string_view v) {
+      if (keys::record_id(k, keys::room_prefix))
+        if (auto r = codec::decode_room(v))
+          out.push_back(std::move(*r));
+      return true;
+    });
+    return out;
+  }
+
+  std::optional<room> room_by_id(std::uint64_t id) const override {
+    std::string v;
+    if (!get(cf_catalog, keys::room(id), v))
+      return std::nullopt;
+    auto r = codec::decode_room(v);
+    if (!r || r->id != id)
+      return std::nullopt;
+    return r;
+  }
+
+  std::optional<room> room_by_guid(const std::string& guid) const override {
+    if (auto id = index_lookup(keys::room_guid(guid)))
+      return room_by_id(*id);
+    return std::nullopt;
+  }
+
+  std::optional<room> room_by_name(const std::string& name) const override {
+    if (auto id = index_lookup(keys::room_name(name)))
+      return room_by_id(*id);
+    return std::nullopt;
+  }
+
+  // --- roles ------------------------------------------------------------------------------------------------
+
+  status set_roles(std::uint64_t room_id, const std::string& user, std::uint8_t roles) override {
+    if (read_only_)
+      return read_only_status;
+    if (!valid_user(user))
+      return fail(errc::invalid_argument, "user is empty or contains NUL");
+    constexpr std::uint8_t all_roles = role::member | role::manager | role::presenter;
+    if ((roles & ~all_roles) != 0)
+      return fail(errc::invalid_argument, "unknown role bits " + std::to_string(roles));
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (auto st = check_room(room_id); !st.ok())
+      return st;
+    rocksdb::WriteBatch wb;
+    auto fwd = keys::room_role(room_id, user);
+    auto rev = keys::user_role(user, room_id);
+    if (roles == 0) {
+      wb.Delete(cfs_[cf_roles], fwd);
+      wb.Delete(cfs_[cf_roles], rev);
+    } else {
+      std::string bits(1, static_cast<char>(roles));
+      wb.Put(cfs_[cf_roles], fwd, bits);
+      wb.Put(cfs_[cf_roles], rev, bits);
+    }
+    return write(wb, true, "set_roles");
+  }
+
+  std::uint8_t roles_of(std::uint64_t room_id, const std::string& user) const override {
+    std::string v;
+    if (!valid_user(user) || !get(cf_roles, keys::room_role(room_id, user), v) || v.size() != 1)
+      return 0;
+    return static_cast<std::uint8_t>(v[0]);
+  }
+
+  std::vector<std::pair<std::string, std::uint8_t>> room_roles(std::uint64_t room_id) const override {
+    std::vector<std::pair<std::string, std::uint8_t>> out;
+    auto prefix = keys::room_roles_prefix(room_id);
+    scan(cf_roles, prefix, [&](std::string_view k, std::string_view v) {
+      if (k.size() > prefix.size() && v.size() == 1)
+        out.emplace_back(std::string{k.substr(prefix.size())}, static_cast<std::uint8_t>(v[0]));
+      return true;
+    });
+    return out;
+  }
+
+  std::vector<std::pair<std::uint64_t, std::uint8_t>> user_rooms(const std::string& user) const override {
+    std::vector<std::pair<std::uint64_t, std::uint8_t>> out;
+    if (!valid_user(user))
+      return out;
+    auto prefix = keys::user_roles_prefix(user);
+    scan(cf_roles, prefix, [&](std::string_view k, std::string_view v) {
+      if (auto id = codec::read_be64(k.substr(prefix.size())); id && v.size() == 1)
+        out.emplace_back(*id, static_cast<std::uint8_t>(v[0]));
+      return true;
+    });
+    return out;
+  }
+
+  // --- follows ----------------------------------------------------------------------------------------------
+
+  status follow(const std::string& user, std::uint64_t room_id) override {
+    if (read_only_)
+      return read_only_status;
+    if (!valid_user(user))
+      return fail(errc::invalid_argument, "user is empty or contains NUL");
+    if (auto st = check_room(room_id); !st.ok())
+      return st;
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_follows], keys::follow(user, room_id), rocksdb::Slice{});
+    return write(wb, true, "follow");
+  }
+
+  status unfollow(const std::string& user, std::uint64_t room_id) override {
+    if (read_only_)
+      return read_only_status;
+    if (!valid_user(user))
+      return fail(errc::invalid_argument, "user is empty or contains NUL");
+    rocksdb::WriteBatch wb;
+    wb.Delete(cfs_[cf_follows], keys::follow(user, room_id));
+    return write(wb, true, "unfollow");
+  }
+
+  std::vector<std::uint64_t> follows(const std::string& user) const override {
+    std::vector<std::uint64_t> out;
+    if (!valid_user(user))
+      return out;
+    auto prefix = keys::follows_prefix(user);
+    scan(cf_follows, prefix, [&](std::string_view k, std::string_view) {
+      if (auto id = codec::read_be64(k.substr(prefix.size())))
+        out.push_back(*id);
+      return true;
+    });
+    return out;
+  }
+
+  // --- history ----------------------------------------------------------------------------------------------
+
+  status append(const std::vector<message>& batch, bool sync) override {
+    if (read_only_)
+      return read_only_status;
+    if (batch.empty())
+      return status::success();
+    rocksdb::WriteBatch wb;
+    for (const auto& m : batch) {
+      if (m.seq == 0)
+        return fail(errc::invalid_argument, "message seq must be >= 1");
+      wb.Put(cfs_[cf_history], keys::history(m.room_id, m.seq), codec::encode_message(m));
+    }
+    return write(wb, sync, "append");
+  }
+
+  std::vector<message> last(std::uint64_t room_id, std::size_t n) const override {
+    std::vector<message> out;
+    if (n == 0)
+      return out;
+    auto prefix = keys::history_prefix(room_id);
+    auto it = history_iterator();
+    for (it->SeekForPrev(keys::history(room_id, std::numeric_limits<std::uint64_t>::max()));
+         it->Valid() && starts_with(it->key(), prefix) && out.size() < n; it->Prev())
+      push_message(out, it->key(), it->value());
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  std::vector<message> after(std::uint64_t room_id, std::uint64_t after_seq, std::size_t n) const override {
+    std::vector<message> out;
+    if (n == 0 || after_seq == std::numeric_limits<std::uint64_t>::max())
+      return out;
+    auto prefix = keys::history_prefix(room_id);
+    auto it = history_iterator();
+    for (it->Seek(keys::history(room_id, after_seq + 1));
+         it->Valid() && starts_with(it->key(), prefix) && out.size() < n; it->Next())
+      push_message(out, it->key(), it->value());
+    return out;
+  }
+
+  std::uint64_t last_seq(std::uint64_t room_id) const override {
+    auto prefix = keys::history_prefix(room_id);
+    auto it = history_iterator();
+    it->SeekForPrev(keys::history(room_id, std::numeric_limits<std::uint64_t>::max()));
+    if (!it->Valid() || !starts_with(it->key(), prefix))
+      return 0;
+    auto k = keys::parse_history(view(it->key()));
+    return k ? k->second : 0;
+  }
+
+private:
+  // Reads the meta keys; on a writable store creates the missing ones (first open) in one synced batch.
+  status load_meta() {
+    rocksdb::WriteBatch wb;
+    auto load_guid = [&](std::string_view k, std::string& out) {
+      if (!get(cf_meta, std::string{k}, out) && !read_only_) {
+        out = new_guid();
+        wb.Put(cfs_[cf_meta], rocksdb::Slice{k.data(), k.size()}, out);
+      }
+    };
+    load_guid(keys::db_version, db_version_);
+    load_guid(keys::root_guid, root_guid_);
+    // A counter never goes below the highest stored id + 1, even if the meta key were lost.
+    auto load_counter = [&](std::string_view k, std::string_view record_prefix, std::uint64_t& out) -> bool {
+      std::uint64_t next = 1;
+      std::string v;
+      if (get(cf_meta, std::string{k}, v)) {
+        auto stored = codec::read_be64(v);
+        if (!stored)
+          return false;
+        next = std::max(next, *stored);
+      }
+      std::string upper{record_prefix};
+      codec::put_be64(upper, std::numeric_limits<std::uint64_t>::max());
+      std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_catalog])};
+      it->SeekForPrev(upper);
+      if (it->Valid())
+        if (auto id = keys::record_id(view(it->key()), record_prefix))
+          next = std::max(next, *id + 1);
+      out = next;
+      return true;
+    };
+    if (!load_counter(keys::next_category_id, keys::category_prefix, next_category_id_) ||
+        !load_counter(keys::next_room_id, keys::room_prefix, next_room_id_))
+      return fail(errc::corruption, "an id counter in the meta column family is not 8 bytes");
+    if (wb.Count() > 0)
+      return write(wb, true, "initialising meta keys");
+    return status::success();
+  }
+
+  // Decodes every category and room record so that an unreadable catalog (e.g. written by a newer pchat with a
+  // higher record version) is reported at open time, not silently skipped by the list calls.
+  status validate_catalog() const {
+    status st;
+    scan(cf_catalog, "", [&](std::string_view k, std::string_view v) {
+      bool bad = false;
+      if (auto id = keys::record_id(k, keys::category_prefix)) {
+        auto c = codec::decode_category(v);
+        bad = !c || c->id != *id;
+      } else if (auto rid = keys::record_id(k, keys::room_prefix)) {
+        auto r = codec::decode_room(v);
+        bad = !r || r->id != *rid;
+      }
+      if (bad) {
+        st = fail(errc::corruption, std::string{"catalog record "} + (k[0] == 'c' ? "category " : "room ") +
+                                        std::to_string(*codec::read_be64(k.substr(1))) +
+                                        " does not decode (unknown format version or damaged)");
+        return false;
+      }
+      return true;
+    });
+    return st;
+  }
+
+  std::string new_guid() {
+    if (!rng_) {
+      std::random_device rd;
+      rng_.emplace((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+    }
+    std::array<std::uint8_t, 16> b{};
+    for (std::size_t i = 0; i < 16; i += 8) {
+      auto r = (*rng_)();
+      for (std::size_t j = 0; j < 8; ++j)
+        b[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+    }
+    b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40); // version 4
+    b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80); // RFC 4122 variant
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(36);
+    for (std::size_t i = 0; i < 16; ++i) {
+      if (i == 4 || i == 6 || i == 8 || i == 10)
+        out.push_back('-');
+      out.push_back(hex[b[i] >> 4]);
+      out.push_back(hex[b[i] & 0x0f]);
+    }
+    return out;
+  }
+
+  status write(rocksdb::WriteBatch& wb, bool sync, std::string_view what) {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    return from_rocks(db_->Write(wo, &wb), what);
+  }
+
+  // True and `out` filled when the key exists; false when absent or on a read error.
+  bool get(cf_index cf, const std::string& k, std::string& out) const {
+    return db_->Get(rocksdb::ReadOptions{}, cfs_[cf], k, &out).ok();
+  }
+
+  // A name or guid index entry -> the id it points to.
+  std::optional<std::uint64_t> index_lookup(const std::string& k) const {
+    std::string v;
+    if (!get(cf_catalog, k, v))
+      return std::nullopt;
+    return codec::read_be64(v);
+  }
+
+  status check_absent(cf_index cf, const std::string& k, std::string taken_message) const {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[cf], k, &v);
+    if (s.ok())
+      return fail(errc::already_exists, std::move(taken_message));
+    if (s.IsNotFound())
+      return status::success();
+    return from_rocks(s, "reading the catalog");
+  }
+
+  status check_category(std::uint64_t id) const {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[cf_catalog], keys::category(id), &v);
+    if (s.IsNotFound())
+      return fail(errc::invalid_argument, "unknown category " + std::to_string(id));
+    if (!s.ok())
+      return from_rocks(s, "reading the catalog");
+    if (!codec::decode_category(v))
+      return fail(errc::corruption, "category record " + std::to_string(id) + " does not decode");
+    return status::success();
+  }
+
+  status check_room(std::uint64_t id) const {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions{}, cfs_[cf_catalog], keys::room(id), &v);
+    if (s.IsNotFound())
+      return fail(errc::not_found, "no room with id " + std::to_string(id));
+    return from_rocks(s, "reading the catalog");
+  }
+
+  // Calls fn(key, value) for every key starting with `prefix`, in key order, until fn returns false.
+  void scan(cf_index cf, std::string_view prefix,
+            const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf])};
+    for (it->Seek(rocksdb::Slice{prefix.data(), prefix.size()}); it->Valid() && starts_with(it->key(), prefix);
+         it->Next())
+      if (!fn(view(it->key()), view(it->value())))
+        break;
+  }
+
+  std::unique_ptr<rocksdb::Iterator> history_iterator() const {
+    rocksdb::ReadOptions ro;
+    ro.prefix_same_as_start = true;
+    return std::unique_ptr<rocksdb::Iterator>{db_->NewIterator(ro, cfs_[cf_history])};
+  }
+
+  // Undecodable messages are skipped: the read API has no error channel.
+  static void push_message(std::vector<message>& out, const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    if (auto rs = keys::parse_history(view(k)))
+      if (auto m = codec::decode_message(view(v), rs->first, rs->second))
+        out.push_back(std::move(*m));
+  }
+
+  const bool read_only_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::array<rocksdb::ColumnFamilyHandle*, cf_count> cfs_{};
+  std::string db_version_;
+  std::string root_guid_;
+  std::mutex mutex_; // serialises id allocation and check-then-write sequences
+  std::uint64_t next_category_id_ = 1;
+  std::uint64_t next_room_id_ = 1;
+  std::optional<std::mt19937_64> rng_; // used under mutex_ (or during open); seeded lazily from random_device
+};
+
+} // namespace
+
+status store::open(const std::string& dir, const open_options& opts, std::unique_ptr<store>& out) {
+  try {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) {
+      if (!opts.create_if_missing || opts.read_only)
+        return fail(errc::not_found, "no database in " + dir + " (directory does not exist)");
+      if (!fs::create_directories(dir, ec) && ec)
+        return fail(errc::io_error, "cannot create " + dir + ": " + ec.message());
+    }
+    auto s = std::make_unique<rocks_store>(opts.read_only);
+    if (auto st = s->init(dir, opts); !st.ok())
+      return st;
+    out = std::move(s);
+    return status::success();
+  } catch (const std::exception& e) {
+    return fail(errc::io_error, std::string{"opening "} + dir + ": " + e.what());
+  } catch (...) {
+    return fail(errc::io_error, "opening " + dir + ": unknown exception");
+  }
+}
+
+} // namespace pchat::storage
