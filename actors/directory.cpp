@@ -25,7 +25,7 @@ room_actor live_room(self_ptr self, const storage::room& r) {
     return i->second;
   auto c = st.categories.find(r.category_id);
   auto handle = self->spawn(room, r, c != st.categories.end() ? c->second : storage::category{}, st.store,
-                            st.writer, st.transport, self->address(), st.opts);
+                            st.writer, self->address(), st.opts);
   self->monitor(handle);
   st.live.emplace(r.id, handle);
   return handle;
@@ -46,11 +46,10 @@ std::uint8_t lookup(const std::map<std::uint64_t, std::uint8_t>& m, std::uint64_
 } // namespace
 
 directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage::store> store, writer_actor writer,
-                                         transport_actor transport, server_options opts) {
+                                         server_options opts) {
   auto& st = self->state;
   st.store = std::move(store);
   st.writer = std::move(writer);
-  st.transport = std::move(transport);
   st.opts = std::move(opts);
   for (auto& c : st.store->categories())
     st.categories.emplace(c.id, c);

@@ -18,7 +18,6 @@ struct directory_state {
 
   std::shared_ptr<storage::store> store;
   writer_actor writer;
-  transport_actor transport;
   server_options opts;
 
   std::map<std::uint64_t, storage::category> categories;
@@ -30,6 +29,6 @@ struct directory_state {
 
 directory_actor::behavior_type directory(directory_actor::stateful_pointer<directory_state> self,
                                          std::shared_ptr<storage::store> store, writer_actor writer,
-                                         transport_actor transport, server_options opts);
+                                         server_options opts);
 
 } // namespace pchat

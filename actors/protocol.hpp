@@ -162,15 +162,17 @@ using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, st
 using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::message>::with<std::uint64_t>,
                                       caf::reacts_to<flush_atom>>;
 
+// Members are identified by their session actor (the sender of join/part/post/history), so dialog ids only
+// matter to the transport that numbered them; a room can serve sessions behind several transports (pool nodes).
 using room_actor = caf::typed_actor<
-  // join(user, dialog) -> the room and who is online; the others get ntc:join.
-  caf::replies_to<join_atom, std::string, dialog_id>::with<join_result>,
-  // part(user, dialog) -> true if the dialog was in the room; the others get ntc:part when the user is gone.
-  caf::replies_to<part_atom, std::string, dialog_id>::with<bool>,
-  // post(user, dialog, text) -> seq once durable and fanned out to every online dialog, the sender's included.
-  caf::replies_to<post_atom, std::string, dialog_id, std::string>::with<std::uint64_t>,
-  // history(user, dialog, n) -> the newest n posts, oldest first.
-  caf::replies_to<history_atom, std::string, dialog_id, std::uint32_t>::with<std::vector<storage::message>>,
+  // join(user, dialog, transport) -> the room and who is online; the others get ntc:join.
+  caf::replies_to<join_atom, std::string, dialog_id, transport_actor>::with<join_result>,
+  // part(user): the sender leaves; the others get ntc:part once the user has no session left in the room.
+  caf::reacts_to<part_atom, std::string>,
+  // post(user, text) -> seq once durable and fanned out to every online dialog, the sender's included.
+  caf::replies_to<post_atom, std::string, std::string>::with<std::uint64_t>,
+  // history(user, n) -> the newest n posts, oldest first.
+  caf::replies_to<history_atom, std::string, std::uint32_t>::with<std::vector<storage::message>>,
   caf::replies_to<stats_atom>::with<room_stats>>;
 
 // The answer for one guid of a resolve request.
@@ -196,6 +198,13 @@ using directory_actor = caf::typed_actor<
 
 // One per channel dialog.
 using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>>;
+
+// The SIP ingress: the transport for the actors, and the entry point for what the SIP thread reports.
+// open(dialog, user, call-id) spawns the dialog's session; info(dialog, body) hands it a command document;
+// closed(dialog) ends it.
+using ingress_actor = transport_actor::extend<caf::reacts_to<open_atom, dialog_id, std::string, std::string>,
+                                              caf::reacts_to<info_atom, dialog_id, std::string>,
+                                              caf::reacts_to<closed_atom, dialog_id>>;
 
 // Registers every custom message type with a config (call once per actor_system_config).
 void register_types(caf::actor_system_config& cfg);

@@ -26,22 +26,40 @@ room_view view_of(const room_state& st) {
   return make_room_view(st.settings, st.category, st.opts.domain, static_cast<std::uint32_t>(st.users.size()));
 }
 
-void rebuild_dialogs(room_state& st) {
-  st.dialogs.clear();
-  st.dialogs.reserve(st.online.size());
-  for (const auto& entry : st.online)
-    st.dialogs.push_back(entry.first);
-  std::sort(st.dialogs.begin(), st.dialogs.end());
+void rebuild_groups(room_state& st) {
+  st.groups.clear();
+  st.dialog_count = st.online.size();
+  for (const auto& [session, m] : st.online) {
+    auto g = std::find_if(st.groups.begin(), st.groups.end(), [&](const auto& x) { return x.first == m.transport; });
+    if (g == st.groups.end())
+      st.groups.emplace_back(m.transport, std::vector<dialog_id>{m.dialog});
+    else
+      g->second.push_back(m.dialog);
+  }
+  for (auto& g : st.groups)
+    std::sort(g.second.begin(), g.second.end());
 }
 
-// Every online dialog except those of `user`.
-std::vector<dialog_id> others(const room_state& st, const std::string& user) {
-  std::vector<dialog_id> out;
-  out.reserve(st.online.size());
-  for (const auto& [d, u] : st.online)
-    if (u != user)
-      out.push_back(d);
-  return out;
+// Sends `body` to every online dialog except those of `except_user` (when given).
+void fan_out(self_ptr self, const std::string& body, const std::string* except_user = nullptr) {
+  auto& st = self->state;
+  if (!except_user) {
+    for (const auto& [transport, dialogs] : st.groups)
+      self->send(transport, fanout_atom::value, dialogs, body);
+    return;
+  }
+  std::vector<std::pair<transport_actor, std::vector<dialog_id>>> targets;
+  for (const auto& [session, m] : st.online) {
+    if (m.user == *except_user)
+      continue;
+    auto g = std::find_if(targets.begin(), targets.end(), [&](const auto& x) { return x.first == m.transport; });
+    if (g == targets.end())
+      targets.emplace_back(m.transport, std::vector<dialog_id>{m.dialog});
+    else
+      g->second.push_back(m.dialog);
+  }
+  for (auto& [transport, dialogs] : targets)
+    self->send(transport, fanout_atom::value, std::move(dialogs), body);
 }
 
 void tell_count(self_ptr self) {
@@ -55,9 +73,8 @@ void tell_count(self_ptr self) {
 // chanib uri -> uib uri).
 void notify_others(self_ptr self, const std::string& user, bool joined) {
   auto& st = self->state;
-  auto targets = others(st, user);
-  if (targets.empty())
-    return;
+  if (st.users.size() <= (joined ? 1u : 0u))
+    return; // nobody else is here
   std::string data;
   if (joined) {
     data += "<uib";
@@ -80,20 +97,19 @@ void notify_others(self_ptr self, const std::string& user, bool joined) {
   ntc.id = joined ? "ntc:join" : "ntc:part";
   ntc.code = 0;
   ntc.data = std::move(data);
-  self->send(st.transport, fanout_atom::value, std::move(targets), xccos::serialize(xccos::next_envid(), {ntc}));
+  fan_out(self, xccos::serialize(xccos::next_envid(), {ntc}), &user);
 }
 
 } // namespace
 
 room_actor::behavior_type room(self_ptr self, storage::room settings, storage::category category,
                                std::shared_ptr<storage::store> store, writer_actor writer,
-                               transport_actor transport, caf::actor_addr directory, server_options opts) {
+                               caf::actor_addr directory, server_options opts) {
   auto& st = self->state;
   st.settings = std::move(settings);
   st.category = std::move(category);
   st.store = std::move(store);
   st.writer = std::move(writer);
-  st.transport = std::move(transport);
   st.directory = std::move(directory);
   st.opts = std::move(opts);
   st.uri = room_uri(st.opts.domain, st.settings);
@@ -108,15 +124,17 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
                                        << " cached=" << st.recent.size();
 
   return {
-    [=](join_atom, const std::string& user, dialog_id dialog) -> caf::result<join_result> {
+    [=](join_atom, const std::string& user, dialog_id dialog,
+        transport_actor& transport) -> caf::result<join_result> {
       auto& s = self->state;
       if (!rules::may_join(s.settings, roles_of(s, user))) {
         log::line(log::level::info, "room") << "join refused room=" << s.settings.name << " user=" << user;
         return make_error(pchat_errc::forbidden);
       }
-      auto [it, inserted] = s.online.emplace(dialog, user);
+      auto session = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      auto [it, inserted] = s.online.emplace(session, room_state::member{user, dialog, std::move(transport)});
       if (inserted) {
-        rebuild_dialogs(s);
+        rebuild_groups(s);
         if (s.users[user]++ == 0) {
           notify_others(self, user, true);
           tell_count(self);
@@ -128,25 +146,24 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         r.participants.push_back({entry.first, is_manager(s, entry.first)});
       return r;
     },
-    [=](part_atom, const std::string& user, dialog_id dialog) -> bool {
+    [=](part_atom, const std::string& user) {
       auto& s = self->state;
-      auto it = s.online.find(dialog);
-      if (it == s.online.end() || it->second != user)
-        return false;
+      auto it = s.online.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it == s.online.end() || it->second.user != user)
+        return;
       s.online.erase(it);
-      rebuild_dialogs(s);
+      rebuild_groups(s);
       auto u = s.users.find(user);
       if (u != s.users.end() && --u->second == 0) {
         s.users.erase(u);
         notify_others(self, user, false);
         tell_count(self);
       }
-      return true;
     },
-    [=](post_atom, const std::string& user, dialog_id dialog, std::string& text) -> caf::result<std::uint64_t> {
+    [=](post_atom, const std::string& user, std::string& text) -> caf::result<std::uint64_t> {
       auto& s = self->state;
-      auto it = s.online.find(dialog);
-      if (it == s.online.end() || it->second != user)
+      auto it = s.online.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it == s.online.end() || it->second.user != user)
         return make_error(pchat_errc::not_joined);
       if (!rules::may_post(s.settings, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
@@ -166,10 +183,9 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
             s2.visible_seq = m.seq;
             s2.stats.last_seq = m.seq;
             ++s2.stats.posts;
-            auto body = xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq});
-            if (!s2.dialogs.empty()) {
-              s2.stats.deliveries += s2.dialogs.size();
-              self->send(s2.transport, fanout_atom::value, s2.dialogs, std::move(body));
+            if (s2.dialog_count > 0) {
+              s2.stats.deliveries += s2.dialog_count;
+              fan_out(self, xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq}));
             }
             s2.recent.push_back(std::move(m));
             while (s2.recent.size() > s2.opts.history_cache)
@@ -183,8 +199,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
           });
       return rp;
     },
-    [=](history_atom, const std::string& user, dialog_id,
-        std::uint32_t n) -> caf::result<std::vector<storage::message>> {
+    [=](history_atom, const std::string& user, std::uint32_t n) -> caf::result<std::vector<storage::message>> {
       auto& s = self->state;
       if (!rules::may_join(s.settings, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);

@@ -3,7 +3,7 @@
 // (dialogs), its sequence counter and a cache of recent posts, and it is the only writer of its history.
 //
 // A post: check rules -> assign seq -> store writer (durable, group commit) -> serialize the grpchat once ->
-// one fanout message to the transport holding every online dialog, the sender's included -> reply seq.
+// one fanout message per transport holding its online dialogs, the sender's included -> reply seq.
 // Posts are fanned out in seq order because the writer answers in order. A dialog that parts before a post is
 // fanned out does not receive it; a dialog that joins before the fan-out does (and not also in history: history
 // reads stop at the last fanned-out seq).
@@ -15,7 +15,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "actors/protocol.hpp"
@@ -30,9 +29,16 @@ struct room_state {
   std::string uri;
   std::map<std::string, std::uint8_t> roles; // user -> role bits, loaded at spawn
 
-  std::unordered_map<dialog_id, std::string> online; // dialog -> user
-  std::map<std::string, std::uint32_t> users;        // user -> number of dialogs in the room
-  std::vector<dialog_id> dialogs;                     // fan-out list, rebuilt on join/part
+  struct member {
+    std::string user;
+    dialog_id dialog = 0;
+    transport_actor transport;
+  };
+  std::map<caf::actor_addr, member> online;   // by session actor
+  std::map<std::string, std::uint32_t> users; // user -> number of sessions in the room
+  // Fan-out lists, one per transport, rebuilt on join/part: a post is one message per transport.
+  std::vector<std::pair<transport_actor, std::vector<dialog_id>>> groups;
+  std::size_t dialog_count = 0;
 
   std::uint64_t next_seq = 1;
   std::uint64_t visible_seq = 0; // highest seq fanned out; history never shows beyond it
@@ -41,14 +47,12 @@ struct room_state {
   room_stats stats;
   std::shared_ptr<storage::store> store;
   writer_actor writer;
-  transport_actor transport;
   caf::actor_addr directory; // weak: the directory holds the room, not the other way round
   server_options opts;
 };
 
 room_actor::behavior_type room(room_actor::stateful_pointer<room_state> self, storage::room settings,
                                storage::category category, std::shared_ptr<storage::store> store,
-                               writer_actor writer, transport_actor transport, caf::actor_addr directory,
-                               server_options opts);
+                               writer_actor writer, caf::actor_addr directory, server_options opts);
 
 } // namespace pchat

@@ -214,7 +214,7 @@ struct dispatcher {
             auto key = lower(chans[i].guid);
             st.joined[key] = {found[i].room, found[i].view}; // before the reply: later posts must find it
             auto room_id = found[i].view.id;
-            s->request(found[i].room, caf::infinite, join_atom::value, st.user, st.dialog)
+            s->request(found[i].room, caf::infinite, join_atom::value, st.user, st.dialog, st.transport)
               .then(
                 [s, ctx, i, finish, room_id](join_result& r) {
                   ctx->items[i].ok = true;
@@ -277,9 +277,9 @@ struct dispatcher {
       if (!joined) // parting a room one is not in succeeds: the client's view and ours agree afterwards
         return reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri));
       s->state.joined.erase(key);
-      s->request(room, caf::infinite, part_atom::value, s->state.user, s->state.dialog)
-        .then([s, c, uri](bool) { reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri)); },
-              [s, c](caf::error& err) { reply_error(s, c, err); });
+      // The room handles the part before anything this session sends it later, so the reply need not wait.
+      s->send(room, part_atom::value, s->state.user);
+      reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri));
     });
   }
 
@@ -289,7 +289,7 @@ struct dispatcher {
     auto uri = x.chan.uri();
     auto n = x.last;
     with_room(x.chan, [s, c, uri, n](room_actor room, bool) {
-      s->request(room, caf::infinite, history_atom::value, s->state.user, s->state.dialog, n)
+      s->request(room, caf::infinite, history_atom::value, s->state.user, n)
         .then(
           [s, c, uri](const std::vector<storage::message>& msgs) {
             std::string data = "<chanib uri=\"";
@@ -316,7 +316,7 @@ struct dispatcher {
     auto c = cmd;
     auto s = self;
     // The author is the session's user whatever the client claims; the room stamps the time.
-    self->request(j->second.room, caf::infinite, post_atom::value, st.user, st.dialog, x.text)
+    self->request(j->second.room, caf::infinite, post_atom::value, st.user, x.text)
       .then([](std::uint64_t) {}, [s, c](caf::error& err) { reply_error(s, c, err); });
   }
 };
@@ -374,7 +374,7 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
     [=](closed_atom) {
       auto& s = self->state;
       for (auto& [guid, j] : s.joined)
-        caf::anon_send(j.room, part_atom::value, s.user, s.dialog); // nobody waits for the answer
+        self->send(j.room, part_atom::value, s.user);
       s.joined.clear();
       q->pending.clear();
       log::line(log::level::debug, "session") << "closed user=" << s.user << " dialog=" << s.dialog

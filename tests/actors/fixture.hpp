@@ -135,7 +135,7 @@ struct fixture {
 
   void start_actors() {
     writer = spawn_store_writer(sys, db, false);
-    dir_actor = sys.spawn(directory, db, writer, transport, opts);
+    dir_actor = sys.spawn(directory, db, writer, opts);
     sched.run();
   }
 
@@ -168,7 +168,7 @@ struct fixture {
     // The directory loads the catalog at start; restart it to see the new room.
     caf::anon_send_exit(dir_actor, caf::exit_reason::user_shutdown);
     sched.run();
-    dir_actor = sys.spawn(directory, db, writer, transport, opts);
+    dir_actor = sys.spawn(directory, db, writer, opts);
     sched.run();
     return r;
   }

@@ -459,7 +459,7 @@ TEST_CASE_METHOD(fixture, "a failed store write is refused and not fanned out") 
   caf::anon_send_exit(dir_actor, caf::exit_reason::user_shutdown);
   sched.run();
   auto bad_writer = spawn_store_writer(sys, ro_shared, false);
-  dir_actor = sys.spawn(directory, db, bad_writer, transport, opts);
+  dir_actor = sys.spawn(directory, db, bad_writer, opts);
   sched.run();
   auto a = connect("sip:alice@example.com");
   join(a, lobby);

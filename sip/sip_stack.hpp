@@ -1,0 +1,89 @@
+#pragma once
+// The SIP server: Sofia-SIP's nua on a thread of its own (DESIGN.md "Threads and actors").
+//
+// Why nua, not nta: clients need dialogs (tags, CSeq, route set, remote target), REGISTER, SUBSCRIBE with a
+// piggy-backed NOTIFY body, session refresh with UPDATE and BYE handling; nua implements all of that and we only
+// answer. nta alone would mean re-implementing most of nua (build-notes §3).
+//
+// Threading: every nua_* call happens on the SIP thread. Actors never see Sofia objects: the SIP thread reports
+// to the ingress actor with caf::anon_send (dialog id + strings), and actors hand documents back through
+// send_info()/end_dialog(), which push onto a mutex-guarded outbox and wake the SIP thread through an eventfd
+// registered in its su_root.
+//
+// What it answers (xccos.md §2, §7.2; docs/protocol.md "SIP"):
+//   REGISTER -> 200 (Expires, Supported: msrtc-event-categories, Allow-Events: vnd-microsoft-provisioning-v2)
+//   SUBSCRIBE vnd-microsoft-provisioning-v2 -> 200 with the provisioning document piggy-backed; others -> 489
+//   INVITE -> 200 (To-tag, Contact, Session-Expires) and a session actor; ACK; UPDATE -> 200; BYE ends it
+//   INFO in a dialog -> 200 at once, the body goes to the dialog's session; the result comes back as an INFO
+//   INFO outside a dialog -> 481; body over max_body -> 413; unsupported Content-Type -> 415;
+//   more than max_pending commands queued in the actors -> 503 with Retry-After and Ms-diagnostics
+//   SERVICE, OPTIONS -> 200
+// Requests to a client (INFO, BYE) go down the connection its INVITE came in on: clients do not listen.
+// A dialog ends when the client BYEs, when an INFO to it fails (481/487/timeout/connection gone), or when it
+// has been silent longer than its Session-Expires.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/protocol.hpp"
+
+namespace pchat::sip {
+
+struct sip_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5060;
+  bool udp = true;
+  bool tcp = true;
+  std::string domain = "example.com";
+  std::string service_uri = "sip:pchat@example.com";
+  bool persistent_chat_enabled = true; // EnablePersistentChat in the provisioning document
+  std::uint32_t register_expires = 3600;
+  std::uint32_t session_expires = 1800;
+  std::size_t max_body = 65536;         // INFO bodies above this are refused with 413
+  std::int64_t max_pending = 10000;     // commands queued in sessions above this: 503
+};
+
+struct sip_counters {
+  std::atomic<std::uint64_t> registers{0};
+  std::atomic<std::uint64_t> subscribes{0};
+  std::atomic<std::uint64_t> invites{0};
+  std::atomic<std::uint64_t> infos_in{0};
+  std::atomic<std::uint64_t> infos_out{0};
+  std::atomic<std::uint64_t> infos_failed{0};
+  std::atomic<std::uint64_t> rejected_481{0};
+  std::atomic<std::uint64_t> rejected_413{0};
+  std::atomic<std::uint64_t> rejected_415{0};
+  std::atomic<std::uint64_t> rejected_503{0};
+  std::atomic<std::uint64_t> dialogs_open{0};
+};
+
+class sip_stack {
+public:
+  sip_stack(sip_options opts, std::shared_ptr<load_gauge> load);
+  ~sip_stack();
+  sip_stack(const sip_stack&) = delete;
+  sip_stack& operator=(const sip_stack&) = delete;
+
+  // Binds the listeners and starts the SIP thread. Reports to `ingress` from then on. Returns false with a
+  // reason (port in use, bad address) when nothing could be bound.
+  bool start(ingress_actor ingress, std::string& error);
+
+  // Ends every dialog (BYE), shuts nua down and joins the SIP thread. Idempotent.
+  void stop();
+
+  // Thread-safe. The same INFO body to every dialog in `dialogs`; unknown dialogs are skipped.
+  void send_info(std::vector<dialog_id> dialogs, std::string body);
+  // Thread-safe. Sends BYE on the dialog and reports it closed.
+  void end_dialog(dialog_id d);
+
+  const sip_counters& counters() const;
+  const sip_options& options() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace pchat::sip

@@ -1,0 +1,216 @@
+// pchat: a command-line Persistent Chat client speaking real SIP/XCCOS (tools/client/chat_client.hpp).
+//
+//   pchat --user alice@example.com [--server 127.0.0.1:5060] COMMAND ...
+//     rooms [TEXT]          list the rooms you can see (names/descriptions containing TEXT)
+//     join ROOM             join ROOM (you then follow it), show who is there and the last 30 messages
+//     post ROOM TEXT...     post TEXT to ROOM; returns once the server has fanned it back to you
+//     history ROOM [N]      the last N (default 30) messages, oldest first
+//     tail ROOM             join ROOM and print every message as it arrives, until Ctrl-C
+//     signin                the full sign-in: server info, associations, rejoin followed rooms, their history
+//     info                  server information (getserverinfo)
+// ROOM is a room name, GUID or ma-chan:// URI. Exit status: 0 ok, 1 refused/failed, 2 usage.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/client/chat_client.hpp"
+
+using namespace pchat::client;
+
+namespace {
+
+volatile std::sig_atomic_t stop_requested = 0;
+
+void on_signal(int) { stop_requested = 1; }
+
+int usage() {
+  std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--timeout SECONDS] COMMAND\n"
+               "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | signin | info\n";
+  return 2;
+}
+
+int failed(const std::string& what, const error& e) {
+  std::cerr << "pchat: " << what << ": " << e.message << "\n";
+  return 1;
+}
+
+void print_line(const chat_line& l) {
+  std::cout << "[" << l.ts << "] " << l.author << ": " << l.text << "\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  chat_config cfg;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc)
+        return false;
+      out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "--user" && value(v)) {
+      cfg.user = v;
+    } else if (a == "--server" && value(v)) {
+      auto colon = v.rfind(':');
+      cfg.host = v.substr(0, colon);
+      if (colon != std::string::npos)
+        cfg.port = static_cast<std::uint16_t>(std::atoi(v.c_str() + colon + 1));
+    } else if (a == "--timeout" && value(v)) {
+      cfg.timeout = duration{std::atoi(v.c_str()) * 1000};
+    } else if (a == "-h" || a == "--help") {
+      return usage();
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (cfg.user.empty() || args.empty())
+    return usage();
+  const std::string command = args[0];
+
+  chat_client client{cfg};
+  if (auto e = client.sign_in(); !e.ok())
+    return failed("sign-in", e);
+  struct sign_out_at_exit {
+    chat_client& c;
+    ~sign_out_at_exit() { c.sign_out(); }
+  } guard{client};
+
+  auto room_arg = [&](std::string& uri) -> int {
+    if (args.size() < 2)
+      return usage();
+    auto r = client.resolve_room(args[1]);
+    if (!r)
+      return failed("room " + args[1], r.err());
+    uri = r.value();
+    return 0;
+  };
+
+  if (command == "info") {
+    auto s = client.get_server_info();
+    if (!s)
+      return failed("getserverinfo", s.err());
+    std::cout << "server time   " << s->server_time << "\nroot          " << s->root_uri << "\ndb version    "
+              << s->db_version << "\nsearch limit  " << s->search_limit << "\nmessage limit " << s->message_size_limit
+              << "\nstory limit   " << s->story_size_limit << "\npool          " << client.pool_uri() << "\n";
+    return 0;
+  }
+  if (command == "rooms") {
+    auto rooms = client.search(args.size() > 1 ? args[1] : "");
+    if (!rooms)
+      return failed("chansrch", rooms.err());
+    for (const auto& r : rooms.value())
+      std::cout << r.name << "\t" << r.user_count << " online\t" << r.visibility << "\t" << r.uri << "\t"
+                << r.description << "\n";
+    return 0;
+  }
+  if (command == "join" || command == "tail") {
+    std::string uri;
+    if (int rc = room_arg(uri))
+      return rc;
+    auto j = client.join(uri);
+    if (!j)
+      return failed("join " + args[1], j.err());
+    std::cout << "joined " << j->name << (j->topic.empty() ? "" : " (" + j->topic + ")") << "; here: ";
+    for (size_t i = 0; i < j->participants.size(); ++i)
+      std::cout << (i ? ", " : "") << j->participants[i];
+    std::cout << "\n";
+    auto h = client.history(uri, 30);
+    if (!h)
+      return failed("history", h.err());
+    for (const auto& l : h.value())
+      print_line(l);
+    if (command == "join")
+      return 0;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::cout.flush();
+    while (!stop_requested && client.agent().connected()) {
+      auto ev = client.next_event(duration{500});
+      if (!ev)
+        continue;
+      const auto& it = ev->item;
+      if (it.kind == pchat::xccos::item_kind::grpchat)
+        print_line(chat_client::to_chat_line(it.element));
+      else if (it.id == "ntc:join" && it.data() && it.data()->child("uib"))
+        std::cout << "* " << it.data()->child("uib")->attr_or("uri") << " joined\n";
+      else if (it.id == "ntc:part" && it.data() && it.data()->child("chanib") && it.data()->child("chanib")->child("uib"))
+        std::cout << "* " << it.data()->child("chanib")->child("uib")->attr_or("uri") << " left\n";
+      std::cout.flush();
+    }
+    if (!client.agent().connected()) {
+      std::cerr << "pchat: connection lost: " << client.agent().disconnect_reason() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  if (command == "post") {
+    std::string uri;
+    if (int rc = room_arg(uri))
+      return rc;
+    if (args.size() < 3)
+      return usage();
+    std::string text = args[2];
+    for (size_t i = 3; i < args.size(); ++i)
+      text += " " + args[i];
+    if (auto j = client.join(uri); !j)
+      return failed("join " + args[1], j.err());
+    auto p = client.post(uri, text);
+    if (!p)
+      return failed("post", p.err());
+    std::cout << "posted #" << p->seq << " at " << p->ts << "\n";
+    return 0;
+  }
+  if (command == "history") {
+    std::string uri;
+    if (int rc = room_arg(uri))
+      return rc;
+    std::uint32_t n = args.size() > 2 ? static_cast<std::uint32_t>(std::atoi(args[2].c_str())) : 30;
+    auto h = client.history(uri, n);
+    if (!h)
+      return failed("history", h.err());
+    for (const auto& l : h.value())
+      print_line(l);
+    return 0;
+  }
+  if (command == "signin") {
+    // The sign-in flow of the design: getserverinfo -> getassoc -> bjoin followed -> bccontext each -> getinv.
+    auto s = client.get_server_info();
+    if (!s)
+      return failed("getserverinfo", s.err());
+    auto a = client.get_assoc();
+    if (!a)
+      return failed("getassoc", a.err());
+    std::cout << "member of " << a->member.size() << ", manager of " << a->manager.size() << ", following "
+              << a->followed().size() << " room(s)\n";
+    std::vector<std::string> uris;
+    for (const auto& r : a->followed())
+      uris.push_back(r.uri);
+    if (!uris.empty()) {
+      std::vector<std::string> bad;
+      auto joined = client.bjoin(uris, &bad);
+      if (!joined)
+        return failed("bjoin", joined.err());
+      for (const auto& j : joined.value()) {
+        std::cout << "== " << j.name << " (" << j.participants.size() << " here)\n";
+        auto h = client.history(j.uri, 30);
+        if (!h)
+          return failed("history", h.err());
+        for (const auto& l : h.value())
+          print_line(l);
+      }
+      for (const auto& b : bad)
+        std::cout << "could not rejoin " << b << "\n";
+    }
+    auto inv = client.get_invitations();
+    if (!inv)
+      return failed("getinv", inv.err());
+    return 0;
+  }
+  return usage();
+}

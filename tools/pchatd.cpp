@@ -1,0 +1,156 @@
+// pchatd: the Persistent Chat server. One process: Sofia-SIP on its own thread, CAF actors on the scheduler
+// threads, RocksDB under the data directory. See README.md and tools/pchatd.ini (the commented default config).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "actors/directory.hpp"
+#include "actors/log.hpp"
+#include "actors/protocol.hpp"
+#include "actors/store_writer.hpp"
+#include "sip/ingress.hpp"
+#include "sip/sip_stack.hpp"
+#include "storage/store.hpp"
+
+namespace {
+
+struct pchatd_config : caf::actor_system_config {
+  std::string data_dir = "./var/data";
+  std::string log_level = "info";
+  std::string sip_host = "127.0.0.1";
+  size_t sip_port = 5060;
+  bool sip_udp = true;
+  bool sip_tcp = true;
+  std::string domain = "example.com";
+  std::string service_uri; // default: sip:pchat@<domain>
+  bool persistent_chat = true;
+  size_t register_expires = 3600;
+  size_t session_expires = 1800;
+  size_t max_body = 65536;
+  size_t max_pending = 10000;
+  size_t search_limit = 999;
+  size_t message_size_limit = 8000;
+  size_t story_size_limit = 80000;
+  size_t history_cache = 200;
+  bool sync_writes = true;
+
+  pchatd_config() {
+    pchat::register_types(*this);
+    opt_group{custom_options_, "pchat"}
+      .add(data_dir, "data-dir", "RocksDB data directory (created if missing)")
+      .add(log_level, "log-level", "error, warning, info or debug")
+      .add(domain, "domain", "SIP domain served; room URIs are ma-chan://<domain>/<guid>")
+      .add(service_uri, "service-uri", "URI of the chat service (default sip:pchat@<domain>)")
+      .add(persistent_chat, "persistent-chat", "EnablePersistentChat in the provisioning document")
+      .add(search_limit, "search-limit", "most rooms one chansrch returns")
+      .add(message_size_limit, "message-size-limit", "largest chat text in bytes")
+      .add(story_size_limit, "story-size-limit", "largest story in bytes (reported in getserverinfo)")
+      .add(history_cache, "history-cache", "recent messages each room keeps in memory")
+      .add(sync_writes, "sync-writes", "fsync the WAL before a post is acknowledged (keep on)");
+    opt_group{custom_options_, "sip"}
+      .add(sip_host, "host", "address to listen on")
+      .add(sip_port, "port", "port for UDP and TCP")
+      .add(sip_udp, "udp", "listen on UDP")
+      .add(sip_tcp, "tcp", "listen on TCP")
+      .add(register_expires, "register-expires", "Expires granted to REGISTER")
+      .add(session_expires, "session-expires", "Session-Expires for chat dialogs (seconds)")
+      .add(max_body, "max-body", "largest INFO body in bytes; larger gets 413")
+      .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503");
+  }
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace pchat;
+  pchatd_config cfg;
+  if (auto err = cfg.parse(argc, argv, "pchatd.ini")) {
+    std::cerr << "pchatd: bad configuration: " << cfg.render(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  log::level lvl;
+  if (!log::parse_level(cfg.log_level, lvl)) {
+    std::cerr << "pchatd: unknown log level " << cfg.log_level << "\n";
+    return 2;
+  }
+  log::set_level(lvl);
+  if (cfg.sip_port == 0 || cfg.sip_port > 65535) {
+    std::cerr << "pchatd: sip.port must be 1..65535\n";
+    return 2;
+  }
+
+  // SIGINT/SIGTERM are taken by sigwait() below; block them before any thread exists so none inherits them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<storage::store> opened;
+  auto st = storage::store::open(cfg.data_dir, {}, opened);
+  if (!st.ok()) {
+    std::cerr << "pchatd: cannot open data directory " << cfg.data_dir << ": " << st.message << "\n";
+    return st.code == storage::errc::busy ? 3 : 1;
+  }
+  std::shared_ptr<storage::store> db = std::move(opened);
+
+  server_options opts;
+  opts.domain = cfg.domain;
+  opts.service_uri = cfg.service_uri.empty() ? "sip:pchat@" + cfg.domain : cfg.service_uri;
+  opts.search_limit = static_cast<std::uint32_t>(cfg.search_limit);
+  opts.message_size_limit = static_cast<std::uint32_t>(cfg.message_size_limit);
+  opts.story_size_limit = static_cast<std::uint32_t>(cfg.story_size_limit);
+  opts.history_cache = static_cast<std::uint32_t>(cfg.history_cache);
+  opts.root_uri = "ma-cat://" + cfg.domain + "/" + db->root_guid();
+  opts.db_version = db->db_version();
+
+  sip::sip_options sopts;
+  sopts.host = cfg.sip_host;
+  sopts.port = static_cast<std::uint16_t>(cfg.sip_port);
+  sopts.udp = cfg.sip_udp;
+  sopts.tcp = cfg.sip_tcp;
+  sopts.domain = cfg.domain;
+  sopts.service_uri = opts.service_uri;
+  sopts.persistent_chat_enabled = cfg.persistent_chat;
+  sopts.register_expires = static_cast<std::uint32_t>(cfg.register_expires);
+  sopts.session_expires = static_cast<std::uint32_t>(cfg.session_expires);
+  sopts.max_body = cfg.max_body;
+  sopts.max_pending = static_cast<std::int64_t>(cfg.max_pending);
+
+  auto load = std::make_shared<load_gauge>(0);
+  int rc = 0;
+  {
+    caf::actor_system sys{cfg};
+    sip::sip_stack server{sopts, load};
+    auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
+    auto dir = sys.spawn(directory, db, writer, opts);
+    auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
+    dir = nullptr;
+    std::string error;
+    if (!server.start(ing, error)) {
+      std::cerr << "pchatd: " << error << "\n";
+      rc = 1;
+    } else {
+      std::cout << "pchatd ready sip=" << sopts.host << ":" << sopts.port << " domain=" << opts.domain
+                << " service=" << opts.service_uri << " data=" << cfg.data_dir << std::endl;
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
+      server.stop();
+    }
+    caf::anon_send_exit(ing, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+    sys.await_actors_before_shutdown(false);
+  }
+  log::line(log::level::info, "pchatd") << "stopped";
+  return rc;
+}
