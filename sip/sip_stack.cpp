@@ -311,7 +311,6 @@ struct sip_stack::impl {
           nua_shutdown(nua);
           // Clients that never answer the BYE would hold shutdown for Timer F (32 s); 3 s is plenty on a LAN.
           shutdown_timer = su_timer_create(su_root_task(root), 0);
-          su_timer_set(shutdown_timer, &impl::on_shutdown_timeout, reinterpret_cast<su_timer_arg_t*>(this));
           su_timer_set_interval(shutdown_timer, &impl::on_shutdown_timeout, reinterpret_cast<su_timer_arg_t*>(this),
                                 3000);
         }

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<store> db;
   open_options oo;
-  oo.create_if_missing = cmd == "init";
+  oo.create_if_missing = writes; // any change may be the first; listing a missing directory is an error
   auto st = store::open(data, oo, db);
   if (!st.ok() && st.code == errc::busy && !writes) {
     oo.read_only = true; // pchatd holds the lock: read a snapshot instead

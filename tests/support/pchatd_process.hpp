@@ -1,0 +1,206 @@
+#pragma once
+// Runs a real pchatd for end-to-end tests: a free loopback port, a fresh data directory, synchronised on the
+// "pchatd ready" line it prints once SIP is listening (never on sleeps). Restart keeps the data directory;
+// kill9() is the crash case. pchatctl runs against the same directory.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace pchat::test {
+
+class pchatd_process {
+public:
+  explicit pchatd_process(std::vector<std::string> extra_args = {}) : extra_(std::move(extra_args)) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-e2e-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    dir_ = tmpl;
+    port_ = free_port();
+  }
+
+  ~pchatd_process() {
+    stop();
+    if (std::getenv("PCHAT_KEEP_TEST_DIRS") == nullptr) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+
+  pchatd_process(const pchatd_process&) = delete;
+  pchatd_process& operator=(const pchatd_process&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string data_dir() const { return (dir_ / "data").string(); }
+  std::string log_path() const { return (dir_ / "pchatd.log").string(); }
+
+  // Starts pchatd and waits (up to 20 s) for its ready line; fails the test with its log otherwise.
+  void start() {
+    REQUIRE(pid_ <= 0);
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      int log = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (log >= 0)
+        ::dup2(log, 2);
+      ::close(out[0]);
+      ::close(out[1]);
+      if (::chdir(dir_.c_str()) != 0)
+        ::_exit(126);
+      std::vector<std::string> args = {PCHATD_PATH, "--pchat.data-dir=" + data_dir(),
+                                       "--sip.port=" + std::to_string(port_), "--pchat.log-level=info",
+                                       "--scheduler.max-threads=2"};
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(PCHATD_PATH, argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string seen;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool ready = false;
+    while (!ready && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0)
+        continue;
+      char buf[512];
+      auto n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0)
+        break; // exited
+      seen.append(buf, static_cast<size_t>(n));
+      ready = seen.find("pchatd ready") != std::string::npos;
+    }
+    ::close(out[0]);
+    INFO("pchatd stdout: " << seen << "\npchatd log:\n" << log());
+    REQUIRE(ready);
+  }
+
+  // SIGTERM and wait; returns the exit status (or -1 if it had to be killed).
+  int stop() {
+    if (pid_ <= 0)
+      return 0;
+    ::kill(pid_, SIGTERM);
+    int status = wait_exit(std::chrono::seconds(15));
+    pid_ = -1;
+    return status;
+  }
+
+  // The crash case: no shutdown at all.
+  void kill9() {
+    if (pid_ <= 0)
+      return;
+    ::kill(pid_, SIGKILL);
+    wait_exit(std::chrono::seconds(10));
+    pid_ = -1;
+  }
+
+  void restart() {
+    stop();
+    start();
+  }
+
+  bool running() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
+
+  std::string log() const {
+    std::ifstream in(log_path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  // Runs pchatctl against this data directory; returns its exit code and output.
+  int ctl(const std::string& args, std::string* output = nullptr) const {
+    std::string cmd = std::string(PCHATCTL_PATH) + " --data '" + data_dir() + "' " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string text;
+    char buf[512];
+    while (auto n = std::fread(buf, 1, sizeof buf, p))
+      text.append(buf, n);
+    int status = ::pclose(p);
+    if (output)
+      *output = text;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // Creates a room offline and returns its ma-chan:// URI (pchatd must be stopped).
+  std::string add_room(const std::string& name, const std::string& extra = "") const {
+    std::string out;
+    ctl("category list", &out); // fails on a directory that does not exist yet
+    if (out.find("General\t") == std::string::npos)
+      REQUIRE(ctl("category add General") == 0);
+    REQUIRE(ctl("room add '" + name + "' --category General " + extra, &out) == 0);
+    auto tab = out.find('\t');
+    REQUIRE(tab != std::string::npos);
+    auto uri = out.substr(tab + 1);
+    while (!uri.empty() && (uri.back() == '\n' || uri.back() == '\r'))
+      uri.pop_back();
+    return uri;
+  }
+
+  // A port free for both UDP and TCP on 127.0.0.1 right now.
+  static std::uint16_t free_port() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int t = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = 0;
+      socklen_t len = sizeof a;
+      if (::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+          || ::getsockname(t, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        ::close(t);
+        continue;
+      }
+      int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+      bool udp_ok = ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(u);
+      ::close(t);
+      if (udp_ok)
+        return ntohs(a.sin_port);
+    }
+    FAIL("no free port");
+    return 0;
+  }
+
+private:
+  int wait_exit(std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      pollfd none{};
+      ::poll(&none, 0, 20); // waitpid has no timeout; poll(0 fds) is a short, signal-safe wait
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    return -1;
+  }
+
+  std::filesystem::path dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  std::vector<std::string> extra_;
+};
+
+} // namespace pchat::test
