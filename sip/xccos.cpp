@@ -113,7 +113,7 @@ std::string format_ts(std::int64_t ticks) {
 
 std::optional<std::int64_t> parse_ts(std::string_view s) {
   size_t pos = 0;
-  int year, mon, day, hh, mm, ss;
+  int year = 0, mon = 0, day = 0, hh = 0, mm = 0, ss = 0;
   if (!read_digits(s, pos, 4, year) || !expect_char(s, pos, '-') || !read_digits(s, pos, 2, mon)
       || !expect_char(s, pos, '-') || !read_digits(s, pos, 2, day) || !expect_char(s, pos, 'T')
       || !read_digits(s, pos, 2, hh) || !expect_char(s, pos, ':') || !read_digits(s, pos, 2, mm)
