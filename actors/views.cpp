@@ -1,9 +1,7 @@
 #include "actors/views.hpp"
 
-#include <algorithm>
-#include <cctype>
-
 #include "actors/rules.hpp"
+#include "sip/sip_message.hpp"
 
 namespace pchat {
 
@@ -46,29 +44,6 @@ xccos::room_summary to_summary(const room_view& v) {
   return s;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return s;
-}
-
-std::string normalize_user(const std::string& uri) {
-  std::string u = lower(uri);
-  auto lt = u.find('<');
-  if (lt != std::string::npos) {
-    auto gt = u.find('>', lt);
-    u = u.substr(lt + 1, gt == std::string::npos ? std::string::npos : gt - lt - 1);
-  }
-  if (u.rfind("sips:", 0) == 0)
-    u = "sip:" + u.substr(5);
-  if (u.rfind("sip:", 0) != 0)
-    return {};
-  // Drop parameters and headers; a port stays (it is part of the address of record only in odd setups).
-  auto cut = u.find_first_of(";?", 4);
-  if (cut != std::string::npos)
-    u.resize(cut);
-  if (u.size() <= 4 || u.find('@') == std::string::npos)
-    return {};
-  return u;
-}
+std::string lower(std::string_view s) { return sip::ascii_lower(s); }
 
 } // namespace pchat

@@ -19,10 +19,7 @@ const char* visibility_token(std::uint8_t privacy);
 
 xccos::room_summary to_summary(const room_view& v);
 
-// Lower-cases ASCII; SIP URIs and room GUIDs are compared this way.
-std::string lower(std::string s);
-
-// "sip:Alice@Example.com;transport=tcp" -> "sip:alice@example.com"; "" when it is not a sip:/sips: URI.
-std::string normalize_user(const std::string& uri);
+// Lower-cases ASCII; SIP URIs and room GUIDs are compared this way (sip::ascii_lower).
+std::string lower(std::string_view s);
 
 } // namespace pchat

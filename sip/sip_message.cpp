@@ -690,4 +690,33 @@ message make_response(const message& request, int status, std::string reason, st
   return m;
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = lower(c);
+  return out;
+}
+
+std::string normalize_aor(std::string_view uri) {
+  std::string u = ascii_lower(uri);
+  auto lt = u.find('<');
+  if (lt != std::string::npos) {
+    auto gt = u.find('>', lt);
+    u = u.substr(lt + 1, gt == std::string::npos ? std::string::npos : gt - lt - 1);
+  }
+  if (u.rfind("sips:", 0) == 0)
+    u = "sip:" + u.substr(5);
+  else if (u.rfind("sip:", 0) != 0 && u.find(':') < u.find('@'))
+    return {}; // tel:, mailto:, ... are not users of a SIP chat service
+  else if (u.rfind("sip:", 0) != 0)
+    u = "sip:" + u;
+  auto cut = u.find_first_of(";?", 4);
+  if (cut != std::string::npos)
+    u.resize(cut);
+  auto at = u.find('@');
+  if (at == std::string::npos || at == 4 || at + 1 == u.size())
+    return {};
+  return u;
+}
+
 } // namespace pchat::sip

@@ -94,6 +94,12 @@ std::string serialize(const message& m);
 // --- helpers ------------------------------------------------------------------------------------------------------
 
 bool iequals(std::string_view a, std::string_view b);
+// ASCII lower case (SIP URIs' scheme/host and our room GUIDs compare this way).
+std::string ascii_lower(std::string_view s);
+// The address of record users are known by: "Alice <sip:Alice@Example.com;transport=tcp>" or "alice@example.com"
+// -> "sip:alice@example.com" (sips: becomes sip:, parameters and headers dropped, lower case). Empty when the
+// text holds no user@host.
+std::string normalize_aor(std::string_view uri);
 std::string_view trim(std::string_view s);
 
 // "i" -> "Call-ID", "l" -> "Content-Length", ... (case-insensitive); any other name is returned unchanged.

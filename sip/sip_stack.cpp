@@ -26,7 +26,8 @@
 #include <sofia-sip/tport_tag.h>
 
 #include "actors/log.hpp"
-#include "actors/views.hpp"
+#include "sip/sip_message.hpp"
+#include "sip/xccos.hpp"
 
 namespace pchat::sip {
 
@@ -466,9 +467,9 @@ struct sip_stack::impl {
       "<property name=\"EnablePersistentChat\">";
     doc += opts.persistent_chat_enabled ? "true" : "false";
     doc += "</property><property name=\"DefaultPersistentChatPoolUri\">";
-    xccos_escape(doc, opts.service_uri);
+    xccos::append_escaped_text(doc, opts.service_uri);
     doc += "</property><property name=\"PersistentChatPoolUris\">";
-    xccos_escape(doc, opts.service_uri);
+    xccos::append_escaped_text(doc, opts.service_uri);
     doc += "</property></propertyEntryList></provisionGroup></provisionGroupList>";
     nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_EVENT_STR("vnd-microsoft-provisioning-v2"),
                 SIPTAG_EXPIRES_STR("0"), SIPTAG_HEADER_STR("ms-piggyback-cseq: 1"),
@@ -477,22 +478,9 @@ struct sip_stack::impl {
     subscriptions.emplace(nh, subscription{nh, clock_type::now()});
   }
 
-  static void xccos_escape(std::string& out, const std::string& s) {
-    for (char c : s) {
-      if (c == '&')
-        out += "&amp;";
-      else if (c == '<')
-        out += "&lt;";
-      else if (c == '>')
-        out += "&gt;";
-      else
-        out += c;
-    }
-  }
-
   void on_invite(nua_handle_t* nh, const sip_t* sip) {
     counters.invites.fetch_add(1, std::memory_order_relaxed);
-    std::string user = normalize_user(from_uri(sip));
+    std::string user = from_uri(sip).empty() ? std::string{} : sip::normalize_aor(from_uri(sip));
     if (user.empty()) {
       nua_respond(nh, 400, "Bad From URI", NUTAG_WITH_THIS(nua), TAG_END());
       nua_handle_destroy(nh);

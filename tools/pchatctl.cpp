@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "sip/sip_message.hpp"
 #include "storage/store.hpp"
 
 using namespace pchat::storage;
@@ -66,14 +67,6 @@ std::string roles_text(std::uint8_t bits) {
   if (!out.empty())
     out.pop_back();
   return out;
-}
-
-std::string normalize_user(std::string u) {
-  for (auto& c : u)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (u.rfind("sip:", 0) != 0)
-    u = "sip:" + u;
-  return u;
 }
 
 int check(const status& st, const std::string& what) {
@@ -236,7 +229,11 @@ int main(int argc, char** argv) {
       std::cerr << "pchatctl: no room " << p[2] << "\n";
       return 1;
     }
-    auto user = normalize_user(p[3]);
+    auto user = pchat::sip::normalize_aor(p[3]);
+    if (user.empty()) {
+      std::cerr << "pchatctl: " << p[3] << " is not a user (alice@example.com)\n";
+      return 2;
+    }
     std::uint8_t bits = 0;
     if (cmd == "member add") {
       bits = db->roles_of(r->id, user);

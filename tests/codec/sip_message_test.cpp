@@ -499,3 +499,17 @@ TEST_CASE("random garbage and mutations never crash the parser", "[sip_message][
     }
   }
 }
+
+TEST_CASE("normalize_aor gives the address of record users are known by") {
+  using pchat::sip::normalize_aor;
+  CHECK(normalize_aor("sip:alice@example.com") == "sip:alice@example.com");
+  CHECK(normalize_aor("\"Alice\" <sip:Alice@Example.COM;transport=tcp>;tag=x") == "sip:alice@example.com");
+  CHECK(normalize_aor("sips:bob@example.com?subject=x") == "sip:bob@example.com");
+  CHECK(normalize_aor("carol@example.com") == "sip:carol@example.com");
+  CHECK(normalize_aor("sip:example.com").empty());
+  CHECK(normalize_aor("sip:@example.com").empty());
+  CHECK(normalize_aor("sip:alice@").empty());
+  CHECK(normalize_aor("tel:+1555@example.com").empty());
+  CHECK(normalize_aor("").empty());
+  CHECK(pchat::sip::ascii_lower("MiXeD-Ünï") == "mixed-Ünï");
+}

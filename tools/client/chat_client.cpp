@@ -24,11 +24,7 @@ error rejected(const xccos::item& it) {
   return fail(errc::rejected, it.id + ": " + std::to_string(it.code) + " " + it.token, it.code);
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string lower(std::string_view s) { return sip::ascii_lower(s); }
 
 std::string attr_escape(const std::string& v) {
   std::string out;
