@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -81,13 +84,15 @@ std::string from_uri(const sip_t* sip) {
 // --- noticing closed client connections --------------------------------------------------------------------
 // nua reports no event when a client's TCP connection closes; tport only logs "tport_close(0x..): tcp/ip:port/sip"
 // at log level 5. We redirect tport's log to a hook that turns those lines into peer_closed work for the SIP
-// thread. This is the one place that depends on Sofia's log text; if the symbol is missing the server still
-// works and notices dead clients when an INFO to them fails or their session expires.
+// thread. nta's log says when a TCP client sent bytes that are not SIP, after which Sofia neither answers nor
+// closes that connection; we close it. This is the one place that depends on Sofia's log text; if the symbols
+// are missing the server still works, and notices dead clients when an INFO to them fails or they expire.
 // (tport_log must be found with dlsym: an extern declaration would bind to a copy in our executable.)
 
 std::mutex watcher_mtx;
 std::vector<void*> watchers; // impl* of running servers (one per process in pchatd; several in tests)
 su_log_t* tport_log_ptr = nullptr;
+su_log_t* nta_log_ptr = nullptr;
 
 } // namespace
 
@@ -127,25 +132,75 @@ struct sip_stack::impl {
   }
 
   // Runs on nua's stack thread. "tport_close(0x55d...): tcp/127.0.0.1:44704/sip" -> peer "tcp/127.0.0.1:44704".
-  static void tport_log_hook(void*, char const* fmt, va_list ap) {
+  // Both Sofia logs come here once redirected; `stream` says which. Lines we act on are turned into work for
+  // the servers; every line is also passed on to our log (tport's level-5 chatter only at debug).
+  static void sofia_log_hook(void* stream, char const* fmt, va_list ap) {
     char buf[512];
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     std::string_view line{buf};
-    if (line.rfind("tport_close(", 0) != 0)
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+      line.remove_suffix(1);
+    bool is_tport = stream == &tport_log_ptr;
+    log::line(is_tport ? log::level::debug : log::level::info, "sofia") << line;
+    if (is_tport && line.rfind("tport_close(", 0) == 0) {
+      // "tport_close(0x55d...): tcp/127.0.0.1:44704/sip" -> "tcp/127.0.0.1:44704"
+      auto start = line.find("): ");
+      if (start == std::string_view::npos)
+        return;
+      auto name = line.substr(start + 3);
+      auto end = name.rfind('/');
+      if (end == std::string_view::npos)
+        return;
+      std::string peer{name.substr(0, end)};
+      if (peer.rfind("tcp/", 0) != 0)
+        return; // UDP "connections" are not clients going away
+      std::lock_guard<std::mutex> guard{watcher_mtx};
+      for (void* w : watchers)
+        static_cast<impl*>(w)->post({outbound::kind::peer_closed, {}, peer});
+    } else if (!is_tport && line.find("received garbage from tcp/") != std::string_view::npos) {
+      // Bytes that are not SIP leave Sofia's stream parser stuck: it answers nothing more on that connection
+      // and never closes it. Close it for Sofia; tport then reports the close and the peer's dialogs end.
+      auto peer = line.substr(line.find("from tcp/") + 9);
+      shutdown_connection_from(std::string{peer.substr(0, peer.find_first_of(" ;/"))});
+    }
+  }
+
+  // Shuts down our TCP socket whose peer is "host:port" (nua gives no handle on its connections). Rare: only
+  // after a client sent garbage.
+  static void shutdown_connection_from(const std::string& host_port) {
+    auto colon = host_port.rfind(':');
+    if (colon == std::string::npos)
       return;
-    auto start = line.find("): ");
-    if (start == std::string_view::npos)
-      return;
-    auto name = line.substr(start + 3);
-    auto end = name.rfind('/');
-    if (end == std::string_view::npos)
-      return;
-    std::string peer{name.substr(0, end)};
-    if (peer.rfind("tcp/", 0) != 0)
-      return; // UDP "connections" are not clients going away
-    std::lock_guard<std::mutex> guard{watcher_mtx};
-    for (void* w : watchers)
-      static_cast<impl*>(w)->post({outbound::kind::peer_closed, {}, peer});
+    std::string host = host_port.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[')
+      host = host.substr(1, host.size() - 2);
+    auto port = static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+      int fd = std::atoi(entry.path().filename().c_str());
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      int type = 0;
+      socklen_t tlen = sizeof type;
+      if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM
+          || ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0)
+        continue;
+      char text[INET6_ADDRSTRLEN] = "";
+      std::uint16_t p = 0;
+      if (peer.ss_family == AF_INET) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&peer);
+        inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+        p = ntohs(in->sin_port);
+      } else if (peer.ss_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&peer);
+        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+        p = ntohs(in6->sin6_port);
+      }
+      if (p == port && host == text) {
+        log::line(log::level::info, "sip") << "closing tcp/" << host_port << ": it sent bytes that are not SIP";
+        ::shutdown(fd, SHUT_RDWR);
+      }
+    }
   }
 
   static void watch_connection_closes(impl* self) {
@@ -155,12 +210,14 @@ struct sip_stack::impl {
       return;
     void* lib = dlopen("libsofia-sip-ua.so.0", RTLD_NOW | RTLD_NOLOAD);
     tport_log_ptr = lib ? reinterpret_cast<su_log_t*>(dlsym(lib, "tport_log")) : nullptr;
-    if (!tport_log_ptr) {
-      log::line(log::level::warning, "sip") << "cannot watch tport's log: closed connections are noticed late";
+    nta_log_ptr = lib ? reinterpret_cast<su_log_t*>(dlsym(lib, "nta_log")) : nullptr;
+    if (!tport_log_ptr || !nta_log_ptr) {
+      log::line(log::level::warning, "sip") << "cannot watch Sofia's logs: closed connections are noticed late";
       return;
     }
-    su_log_redirect(tport_log_ptr, &impl::tport_log_hook, nullptr);
+    su_log_redirect(tport_log_ptr, &impl::sofia_log_hook, &tport_log_ptr);
     su_log_set_level(tport_log_ptr, 5);
+    su_log_redirect(nta_log_ptr, &impl::sofia_log_hook, &nta_log_ptr);
   }
 
   void stop_watching_connection_closes() {
@@ -187,7 +244,11 @@ struct sip_stack::impl {
     // Connections idle for this long are closed by tport. Clients refresh their dialog with UPDATE every
     // Session-Expires and send CRLF keep-alives every ms-keep-alive timeout, so twice the session time is safe.
     unsigned idle_ms = (opts.session_expires * 2 + 60) * 1000u;
-    nua = nua_create(root, &impl::on_event, this, NUTAG_URL(url.c_str()), TPTAG_IDLE(idle_ms), TAG_END());
+    // A message that has not arrived completely within this time closes its connection (tport): a client that
+    // sends a fragment, or bytes the parser cannot frame, and then goes silent does not hold it open.
+    unsigned incomplete_ms = 5000;
+    nua = nua_create(root, &impl::on_event, this, NUTAG_URL(url.c_str()), TPTAG_IDLE(idle_ms),
+                     TPTAG_TIMEOUT(incomplete_ms), TAG_END());
     if (!nua) {
       started.set_value("cannot listen on " + url + " (address in use or not local)");
       su_root_destroy(root);

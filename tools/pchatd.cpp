@@ -7,6 +7,9 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -65,15 +68,60 @@ struct pchatd_config : caf::actor_system_config {
   }
 };
 
+// CAF 0.17 treats a bool option on the command line as a flag without a value ("--sip.udp" sets it), so
+// "--sip.udp=false" is a parse error and a default-true option could not be turned off. We take the "=value"
+// forms of our bool options out of argv before CAF sees it and apply them after the INI file.
+struct bool_override {
+  bool* target;
+  bool value;
+};
+
+bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector<bool_override>& out,
+                       std::string& error) {
+  const std::pair<const char*, bool*> options[] = {
+    {"--pchat.persistent-chat", &cfg.persistent_chat}, {"--pchat.sync-writes", &cfg.sync_writes},
+    {"--sip.udp", &cfg.sip_udp}, {"--sip.tcp", &cfg.sip_tcp}};
+  std::vector<char*> kept;
+  for (char* a : args) {
+    std::string_view arg{a};
+    bool taken = false;
+    for (const auto& [name, target] : options) {
+      std::string_view n{name};
+      if (arg.size() > n.size() && arg.substr(0, n.size()) == n && arg[n.size()] == '=') {
+        auto v = arg.substr(n.size() + 1);
+        if (v != "true" && v != "false") {
+          error = std::string{arg} + ": expected true or false";
+          return false;
+        }
+        out.push_back({target, v == "true"});
+        taken = true;
+      }
+    }
+    if (!taken)
+      kept.push_back(a);
+  }
+  args = std::move(kept);
+  return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   using namespace pchat;
   pchatd_config cfg;
-  if (auto err = cfg.parse(argc, argv, "pchatd.ini")) {
+  std::vector<char*> args(argv, argv + argc);
+  std::vector<bool_override> overrides;
+  std::string arg_error;
+  if (!take_bool_options(cfg, args, overrides, arg_error)) {
+    std::cerr << "pchatd: bad configuration: " << arg_error << "\n";
+    return 2;
+  }
+  if (auto err = cfg.parse(static_cast<int>(args.size()), args.data(), "pchatd.ini")) {
     std::cerr << "pchatd: bad configuration: " << cfg.render(err) << "\n";
     return 2;
   }
+  for (const auto& o : overrides)
+    *o.target = o.value;
   if (cfg.cli_helptext_printed)
     return 0;
   log::level lvl;

@@ -128,6 +128,14 @@ error chat_client::sign_in() {
   if (sub->status != 200)
     return fail(errc::rejected, "SUBSCRIBE: " + std::to_string(sub->status) + " " + sub->reason, sub->status);
   read_provisioning(sub->body, enabled_, pool_uri_);
+  provisioning_.call_id = sub->get_or("Call-ID");
+  provisioning_.local_tag = sip::header_param(sub->get_or("From"), "tag").value_or("");
+  provisioning_.remote_tag = sip::header_param(sub->get_or("To"), "tag").value_or("");
+  provisioning_.peer_uri = user_;
+  provisioning_.remote_target = user_;
+  if (auto contact = sip::parse_name_addr(sub->get_or("Contact")))
+    provisioning_.remote_target = contact->uri;
+  provisioning_.local_cseq = 1;
   if (!enabled_)
     return fail(errc::rejected, "persistent chat is not enabled for " + user_);
   if (pool_uri_.empty())
@@ -161,8 +169,9 @@ error chat_client::sign_in() {
 void chat_client::sign_out() {
   if (signed_in_ && agent_.connected()) {
     agent_.bye(channel_);
-    agent_.subscribe(user_, "vnd-microsoft-provisioning-v2", "application/vnd-microsoft-roaming-provisioning-v2+xml",
-                     {}, {{"Expires", "0"}});
+    if (!provisioning_.remote_tag.empty())
+      agent_.request(provisioning_, "SUBSCRIBE", {}, {},
+                     {{"Event", "vnd-microsoft-provisioning-v2"}, {"Expires", "0"}});
     agent_.register_user("sip:" + domain(), 0);
   }
   signed_in_ = false;

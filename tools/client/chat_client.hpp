@@ -138,6 +138,7 @@ private:
   std::string user_;
   sip_agent agent_;
   dialog channel_;
+  dialog provisioning_; // the SUBSCRIBE's dialog: sign-out unsubscribes inside it, as pidgin-sipe does
   bool signed_in_ = false;
   bool enabled_ = false;
   std::string pool_uri_;
