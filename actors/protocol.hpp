@@ -66,6 +66,10 @@ struct server_options {
   std::uint32_t story_size_limit = 80000;
   std::uint32_t history_cache = 200;       // recent messages each room keeps in memory for bccontext
   std::uint32_t history_limit = 1000;      // most messages one bccontext returns
+  // Lync's ParticipantUpdateLimit: in a room with more users online than this, joins and parts are no longer
+  // pushed to everyone (ntc:join/ntc:part) and rpl:join lists only the joiner, because rosters of thousands
+  // would cost O(N^2) INFOs and bytes as the room fills (docs/protocol.md "Large rooms").
+  std::uint32_t participant_update_limit = 75;
   // Identity of the store, shown in getserverinfo (filled in from storage at start-up).
   std::string root_uri;   // ma-cat://domain/<root guid>
   std::string db_version; // GUID

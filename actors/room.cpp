@@ -71,10 +71,16 @@ void tell_count(self_ptr self) {
 
 // ntc:join / ntc:part to the others (xccos.md §4: ntc:join carries uib -> aib domain value; ntc:part carries
 // chanib uri -> uib uri).
+bool large(const room_state& st) { return st.users.size() > st.opts.participant_update_limit; }
+
 void notify_others(self_ptr self, const std::string& user, bool joined) {
   auto& st = self->state;
   if (st.users.size() <= (joined ? 1u : 0u))
     return; // nobody else is here
+  // Above the participant update limit nobody is told (the user count in chansrch still changes); the part of
+  // the user who crosses the limit downwards is still silent, which errs on the side of fewer INFOs.
+  if (st.users.size() + (joined ? 0u : 1u) > st.opts.participant_update_limit)
+    return;
   std::string data;
   if (joined) {
     data += "<uib";
@@ -142,6 +148,10 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       }
       join_result r;
       r.room = view_of(s);
+      if (large(s)) {
+        r.participants.push_back({user, is_manager(s, user)});
+        return r;
+      }
       for (const auto& entry : s.users)
         r.participants.push_back({entry.first, is_manager(s, entry.first)});
       return r;

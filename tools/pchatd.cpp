@@ -41,6 +41,7 @@ struct pchatd_config : caf::actor_system_config {
   size_t message_size_limit = 8000;
   size_t story_size_limit = 80000;
   size_t history_cache = 200;
+  size_t participant_update_limit = 75;
   bool sync_writes = true;
 
   pchatd_config() {
@@ -55,6 +56,8 @@ struct pchatd_config : caf::actor_system_config {
       .add(message_size_limit, "message-size-limit", "largest chat text in bytes")
       .add(story_size_limit, "story-size-limit", "largest story in bytes (reported in getserverinfo)")
       .add(history_cache, "history-cache", "recent messages each room keeps in memory")
+      .add(participant_update_limit, "participant-update-limit",
+           "above this many users a room stops pushing joins/parts and full rosters")
       .add(sync_writes, "sync-writes", "fsync the WAL before a post is acknowledged (keep on)");
     opt_group{custom_options_, "sip"}
       .add(sip_host, "host", "address to listen on")
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
   opts.message_size_limit = static_cast<std::uint32_t>(cfg.message_size_limit);
   opts.story_size_limit = static_cast<std::uint32_t>(cfg.story_size_limit);
   opts.history_cache = static_cast<std::uint32_t>(cfg.history_cache);
+  opts.participant_update_limit = static_cast<std::uint32_t>(cfg.participant_update_limit);
   opts.root_uri = "ma-cat://" + cfg.domain + "/" + db->root_guid();
   opts.db_version = db->db_version();
 

@@ -470,3 +470,35 @@ TEST_CASE_METHOD(fixture, "a failed store write is refused and not fanned out") 
   CHECK(db->last(lobby.id, 10).empty());
   caf::anon_send_exit(bad_writer, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_METHOD(fixture, "above the participant update limit joins are not pushed and rosters are not sent") {
+  opts.participant_update_limit = 3;
+  restart();
+  auto lobby = make_room("Lobby");
+  std::vector<dialog_id> d;
+  for (int i = 0; i < 5; ++i)
+    d.push_back(connect("sip:u" + std::to_string(i) + "@example.com"));
+  for (int i = 0; i < 3; ++i)
+    join(d[static_cast<size_t>(i)], lobby);
+  // u0 heard u1 and u2 join, u1 heard u2 (the room stayed within the limit).
+  CHECK(take(d[0]).size() == 2);
+  CHECK(take(d[1]).size() == 1);
+  CHECK(take(d[2]).empty());
+  // The fourth user takes the room over the limit: nobody is told, and the roster holds only the joiner.
+  auto j4 = join(d[3], lobby);
+  REQUIRE(j4.code == 200);
+  auto uib4 = j4.data()->children_named("uib");
+  REQUIRE(uib4.size() == 1);
+  CHECK(uib4[0]->attr_or("uri") == "sip:u3@example.com");
+  join(d[4], lobby);
+  for (auto x : d)
+    CHECK(take(x).empty());
+  // Posts still reach everyone.
+  info(d[4], grpchat("120", uri(lobby), "", "all of you"));
+  for (auto x : d)
+    CHECK(take(x).size() == 1);
+  // Leaving while the room is large is silent too.
+  close(d[4]);
+  for (int i = 0; i < 4; ++i)
+    CHECK(take(d[static_cast<size_t>(i)]).empty());
+}
