@@ -139,10 +139,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       return out;
     },
     [=](follow_atom, const std::string& user, std::uint64_t room_id) {
-      auto st2 = self->state.store->follow(user, room_id);
-      if (!st2.ok())
-        log::line(log::level::error, "directory") << "follow not stored user=" << user << " room_id=" << room_id
-                                                  << " error=" << st2.message;
+      // Into the writer's next group commit: a synced write per join here would stall every resolve behind it.
+      self->send(self->state.writer, follow_atom::value, user, room_id);
     },
     [=](count_atom, std::uint64_t room_id, std::uint32_t n) { self->state.online[room_id] = n; },
   };

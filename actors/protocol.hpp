@@ -161,9 +161,10 @@ using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, st
                                          caf::reacts_to<fanout_atom, std::vector<dialog_id>, std::string>,
                                          caf::reacts_to<bye_atom, dialog_id>>;
 
-// Group commit: every append is durable (synced WAL) before it is answered; appends that queue up while one
-// batch is being written go into the next batch together.
+// Group commit: every append is durable (synced WAL) before it is answered; appends and follows that queue up
+// while one batch is being written go into the next batch together.
 using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::message>::with<std::uint64_t>,
+                                      caf::reacts_to<follow_atom, std::string, std::uint64_t>,
                                       caf::reacts_to<flush_atom>>;
 
 // Members are identified by their session actor (the sender of join/part/post/history), so dialog ids only

@@ -11,20 +11,30 @@ void flush(writer_actor::stateful_pointer<store_writer_state> self) {
   st.flush_queued = false;
   if (st.batch.empty())
     return;
-  auto status = st.store->append(st.batch, st.sync);
+  auto status = st.store->commit(st.batch, st.sync);
   ++st.batches;
-  st.records += st.batch.size();
+  st.records += st.batch.messages.size() + st.batch.follows.size();
   if (status.ok()) {
     for (size_t i = 0; i < st.waiting.size(); ++i)
-      st.waiting[i].deliver(st.batch[i].seq);
+      st.waiting[i].deliver(st.batch.messages[i].seq);
   } else {
-    log::line(log::level::error, "store") << "history batch of " << st.batch.size()
-                                          << " not written: " << status.message;
+    log::line(log::level::error, "store") << "batch of " << st.batch.messages.size() << " posts and "
+                                          << st.batch.follows.size() << " follows not written: " << status.message;
     for (auto& rp : st.waiting)
       rp.deliver(make_error(pchat_errc::store_failed, status.message));
   }
   st.batch.clear();
   st.waiting.clear();
+}
+
+void queue_flush(writer_actor::stateful_pointer<store_writer_state> self) {
+  auto& st = self->state;
+  if (st.batch.messages.size() + st.batch.follows.size() >= st.max_batch) {
+    flush(self);
+  } else if (!st.flush_queued) {
+    st.flush_queued = true;
+    self->send(self, flush_atom::value);
+  }
 }
 
 } // namespace
@@ -36,16 +46,15 @@ writer_actor::behavior_type store_writer(writer_actor::stateful_pointer<store_wr
   return {
     [=](append_atom, storage::message& m) -> caf::result<std::uint64_t> {
       auto& st = self->state;
-      st.batch.push_back(std::move(m));
+      st.batch.messages.push_back(std::move(m));
       st.waiting.push_back(self->make_response_promise<std::uint64_t>());
       auto rp = st.waiting.back();
-      if (st.batch.size() >= st.max_batch) {
-        flush(self);
-      } else if (!st.flush_queued) {
-        st.flush_queued = true;
-        self->send(self, flush_atom::value);
-      }
+      queue_flush(self);
       return rp;
+    },
+    [=](follow_atom, std::string& user, std::uint64_t room_id) {
+      self->state.batch.follows.emplace_back(std::move(user), room_id);
+      queue_flush(self);
     },
     [=](flush_atom) { flush(self); },
   };

@@ -19,7 +19,7 @@ struct store_writer_state {
   static inline const char* name = "store_writer";
 
   std::shared_ptr<storage::store> store;
-  std::vector<storage::message> batch;
+  storage::write_set batch;
   std::vector<caf::typed_response_promise<std::uint64_t>> waiting;
   bool flush_queued = false;
   bool sync = true;

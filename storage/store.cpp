@@ -412,6 +412,26 @@ public:
     return write(wb, sync, "append");
   }
 
+  status commit(const write_set& w, bool sync) override {
+    if (read_only_)
+      return read_only_status;
+    if (w.empty())
+      return status::success();
+    rocksdb::WriteBatch wb;
+    for (const auto& m : w.messages) {
+      if (m.seq == 0)
+        return fail(errc::invalid_argument, "message seq must be >= 1");
+      wb.Put(cfs_[cf_history], keys::history(m.room_id, m.seq), codec::encode_message(m));
+    }
+    for (const auto& [user, room_id] : w.follows) {
+      if (!valid_user(user))
+        return fail(errc::invalid_argument, "user is empty or contains NUL");
+      if (check_room(room_id).ok())
+        wb.Put(cfs_[cf_follows], keys::follow(user, room_id), rocksdb::Slice{});
+    }
+    return write(wb, sync, "commit");
+  }
+
   std::vector<message> last(std::uint64_t room_id, std::size_t n) const override {
     std::vector<message> out;
     if (n == 0)

@@ -90,6 +90,17 @@ struct message {
   std::string text;        // plain text, unescaped, byte for byte as posted
 };
 
+// One group commit: history records and follow-list additions, written together in one WriteBatch.
+struct write_set {
+  std::vector<message> messages;
+  std::vector<std::pair<std::string, std::uint64_t>> follows; // (user, room id)
+  bool empty() const { return messages.empty() && follows.empty(); }
+  void clear() {
+    messages.clear();
+    follows.clear();
+  }
+};
+
 struct open_options {
   bool create_if_missing = true;
   bool read_only = false; // OpenForReadOnly: works while pchatd holds the lock; sees data as of open time
@@ -142,6 +153,10 @@ public:
   // --- history --------------------------------------------------------------------------------------------
   // Writes all records in one WriteBatch; with sync=true the WAL is fsynced before returning ok.
   virtual status append(const std::vector<message>& batch, bool sync) = 0;
+  // Writes every record and follow of `w` in one WriteBatch (synced when `sync`): the store writer's group
+  // commit. Fails as a whole (nothing written) on a message with seq 0 or a follow with an invalid user; follows
+  // of rooms that do not exist are skipped, not failed, so one stale follow cannot cost a batch of posts.
+  virtual status commit(const write_set& w, bool sync) = 0;
   // The newest n messages of a room, returned oldest first.
   virtual std::vector<message> last(std::uint64_t room_id, std::size_t n) const = 0;
   // Up to n messages with seq > after_seq, ascending.

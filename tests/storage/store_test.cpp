@@ -889,3 +889,33 @@ TEST_CASE("store: an undecodable catalog record is reported as corruption at ope
   CHECK(st.message.find("room 1") != std::string::npos);
   CHECK_FALSE(s);
 }
+
+TEST_CASE("commit writes posts and follows in one batch; stale follows are skipped, bad ones fail it all") {
+  temp_dir dir;
+  auto s = open_store(dir.db());
+  auto cat = make_category(*s, "General");
+  auto r1 = make_room(*s, cat, "One");
+  auto r2 = make_room(*s, cat, "Two");
+
+  write_set w;
+  w.messages = {msg(r1, 1), msg(r2, 1), msg(r1, 2)};
+  w.follows = {{"sip:a@example.com", r2}, {"sip:a@example.com", 9999}, {"sip:b@example.com", r1}};
+  auto st = s->commit(w, true);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  CHECK(seqs_of(s->last(r1, 10)) == range(1, 2));
+  CHECK(seqs_of(s->last(r2, 10)) == range(1, 1));
+  CHECK(s->follows("sip:a@example.com") == std::vector<std::uint64_t>{r2}); // room 9999 does not exist: skipped
+  CHECK(s->follows("sip:b@example.com") == std::vector<std::uint64_t>{r1});
+
+  write_set bad;
+  bad.messages = {msg(r1, 3)};
+  bad.follows = {{std::string("nul\0user", 8), r1}};
+  CHECK(s->commit(bad, true).code == errc::invalid_argument);
+  CHECK(s->last_seq(r1) == 2); // nothing of the failed batch was written
+  write_set zero;
+  zero.messages = {msg(r1, 4), msg(r1, 0)};
+  CHECK(s->commit(zero, true).code == errc::invalid_argument);
+  CHECK(s->last_seq(r1) == 2);
+  CHECK(s->commit(write_set{}, true).ok());
+}
