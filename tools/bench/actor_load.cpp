@@ -1,0 +1,198 @@
+#include "tools/bench/actor_load.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "actors/directory.hpp"
+#include "actors/log.hpp"
+#include "actors/protocol.hpp"
+#include "actors/session.hpp"
+#include "actors/store_writer.hpp"
+#include "tools/bench/latency.hpp"
+
+namespace pchat::bench {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+// What the null transport saw; shared with the driving thread under a mutex (one lock per message).
+struct observations {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::uint32_t joined = 0; // rpl:join 200 seen
+  std::vector<std::int64_t> sent_ns;
+  delivery_ledger ledger;
+  std::vector<std::uint32_t> latency_us;
+  std::uint64_t delivered = 0;
+  std::int64_t last_ns = 0;
+};
+
+caf::behavior null_transport(caf::event_based_actor*, std::shared_ptr<observations> obs) {
+  return {
+    [=](send_atom, dialog_id, const std::string& body) {
+      if (body.find("id=\"rpl:join\"") != std::string::npos && body.find("code=\"200\"") != std::string::npos) {
+        std::lock_guard<std::mutex> guard{obs->mtx};
+        ++obs->joined;
+        obs->cv.notify_all();
+      }
+    },
+    [=](fanout_atom, const std::vector<dialog_id>& dialogs, const std::string& body) {
+      auto t = now_ns();
+      auto p = body.find("<chat>B");
+      if (p == std::string::npos)
+        return; // a notice
+      std::size_t post = std::strtoull(body.c_str() + p + 7, nullptr, 10);
+      std::lock_guard<std::mutex> guard{obs->mtx};
+      if (post >= obs->sent_ns.size())
+        return;
+      auto us = static_cast<std::uint32_t>((t - obs->sent_ns[post]) / 1000);
+      for (auto d : dialogs)
+        if (obs->ledger.record(d, post)) {
+          ++obs->delivered;
+          obs->latency_us.push_back(us);
+        }
+      obs->last_ns = t;
+      obs->cv.notify_all();
+    },
+    [=](bye_atom, dialog_id) {},
+  };
+}
+
+struct bench_config : caf::actor_system_config {
+  explicit bench_config(std::uint32_t threads) {
+    register_types(*this);
+    set("scheduler.max-threads", static_cast<size_t>(threads));
+    set("logger.console-verbosity", caf::atom("quiet"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+  }
+};
+
+} // namespace
+
+actor_load_result run_actor_load(const actor_load_config& cfg) {
+  actor_load_result res;
+  if (cfg.rooms == 0 || cfg.members == 0 || cfg.posters == 0) {
+    res.error = "nothing to do: no rooms, members or posters";
+    return res;
+  }
+  log::set_level(log::level::warning);
+  std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-bench-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    res.error = "cannot create a temporary directory";
+    return res;
+  }
+  struct remove_at_exit {
+    std::string dir;
+    ~remove_at_exit() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{tmpl};
+
+  std::unique_ptr<storage::store> opened;
+  auto st = storage::store::open(tmpl, {}, opened);
+  if (!st.ok()) {
+    res.error = "store: " + st.message;
+    return res;
+  }
+  std::shared_ptr<storage::store> db = std::move(opened);
+  storage::category cat;
+  cat.name = "Bench";
+  db->create_category(cat);
+  std::vector<std::string> guids;
+  for (std::uint32_t r = 0; r < cfg.rooms; ++r) {
+    storage::room room;
+    room.name = "bench-" + std::to_string(r);
+    room.category_id = cat.id;
+    db->create_room(room);
+    guids.push_back(room.guid);
+  }
+
+  server_options opts;
+  opts.root_uri = "ma-cat://example.com/" + db->root_guid();
+  opts.db_version = db->db_version();
+  const std::size_t total = static_cast<std::size_t>(cfg.rooms) * cfg.members;
+  const std::size_t planned = static_cast<std::size_t>(cfg.rate * cfg.duration) + 1;
+  auto obs = std::make_shared<observations>();
+  obs->ledger.resize(total, planned);
+  obs->sent_ns.reserve(planned);
+  obs->latency_us.reserve(planned * cfg.members);
+
+  bench_config sys_cfg{cfg.threads};
+  caf::actor_system sys{sys_cfg};
+  auto transport = caf::actor_cast<transport_actor>(sys.spawn(null_transport, obs));
+  auto writer = spawn_store_writer(sys, db, true, cfg.sync);
+  auto dir = sys.spawn(directory, db, writer, opts);
+  std::vector<session_actor> sessions;
+  for (std::size_t i = 0; i < total; ++i)
+    sessions.push_back(sys.spawn(session, static_cast<dialog_id>(i), "sip:bench" + std::to_string(i) + "@example.com",
+                                 transport, dir, opts, nullptr));
+  for (std::size_t i = 0; i < total; ++i)
+    caf::anon_send(sessions[i], info_atom::value,
+                   "<xccos ver=\"1\" envid=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:join\" seqid=\"1\">"
+                   "<data><chanid key=\"0\" domain=\"example.com\" value=\""
+                     + guids[i / cfg.members] + "\"/></data></cmd></xccos>");
+  {
+    std::unique_lock<std::mutex> lock{obs->mtx};
+    if (!obs->cv.wait_for(lock, std::chrono::seconds(60 + total / 100), [&] { return obs->joined == total; })) {
+      res.error = "joins did not complete: " + std::to_string(obs->joined) + " of " + std::to_string(total);
+    }
+    res.sessions = obs->joined;
+  }
+  if (res.error.empty()) {
+    std::string padding(cfg.size + 16, 'x');
+    auto start = clock_type::now();
+    auto start_ns = now_ns();
+    std::size_t k = 0;
+    for (;; ++k) {
+      auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(k) * 1e9 / cfg.rate));
+      if (due - start >= std::chrono::duration<double>(cfg.duration))
+        break;
+      std::this_thread::sleep_until(due); // the driver's pacing, not a synchronisation
+      std::size_t j = k % cfg.posters;
+      std::size_t room = j % cfg.rooms;
+      std::size_t member = (j / cfg.rooms) % cfg.members;
+      std::string id = "B" + std::to_string(k) + ":";
+      std::string text = id + padding.substr(0, cfg.size > id.size() ? cfg.size - id.size() : 0);
+      std::string body = "<xccos ver=\"1\" envid=\"2\" xmlns=\"urn:parlano:xml:ns:xccos\"><grpchat id=\"grpchat\" "
+                         "seqid=\"1\" chanUri=\"ma-chan://example.com/" + guids[room]
+                         + "\" author=\"\" ts=\"2024-01-01T00:00:00Z\"><chat>" + text + "</chat></grpchat></xccos>";
+      {
+        std::lock_guard<std::mutex> guard{obs->mtx};
+        obs->sent_ns.push_back(now_ns());
+      }
+      caf::anon_send(sessions[room * cfg.members + member], info_atom::value, std::move(body));
+      ++res.posts;
+      res.expected += cfg.members;
+    }
+    res.posting_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    std::unique_lock<std::mutex> lock{obs->mtx};
+    obs->cv.wait_for(lock, std::chrono::duration<double>(cfg.drain), [&] { return obs->delivered >= res.expected; });
+    res.delivered = obs->delivered;
+    res.duplicates = obs->ledger.duplicates;
+    res.lost = res.expected > res.delivered ? res.expected - res.delivered : 0;
+    res.delivery_seconds = static_cast<double>(std::max(obs->last_ns, start_ns) - start_ns) / 1e9;
+    res.latency_us = std::move(obs->latency_us);
+    res.ok = true;
+  }
+  for (auto& s : sessions)
+    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+  sys.await_actors_before_shutdown(false); // rooms die with the system
+  return res;
+}
+
+} // namespace pchat::bench
