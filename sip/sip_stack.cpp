@@ -240,6 +240,10 @@ struct sip_stack::impl {
       url += ";transport=tcp";
     else if (opts.udp && !opts.tcp)
       url += ";transport=udp";
+    // nua's stack runs on this thread too. By default it gets a thread of its own, and every nua_info() and
+    // every event crosses between the two through a socketpair: two syscalls and wake-ups per INFO, which is
+    // most of the cost of a fan-out (docs/performance.md).
+    su_root_threading(root, 0);
     watch_connection_closes(this);
     // Connections idle for this long are closed by tport. Clients refresh their dialog with UPDATE every
     // Session-Expires and send CRLF keep-alives every ms-keep-alive timeout, so twice the session time is safe.

@@ -1,6 +1,7 @@
 // pchatd: the Persistent Chat server. One process: Sofia-SIP on its own thread, CAF actors on the scheduler
 // threads, RocksDB under the data directory. See README.md and tools/pchatd.ini (the commented default config).
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -145,6 +146,12 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // One descriptor per client connection: 20,000 sessions need far more than the usual soft limit of 1,024.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   std::unique_ptr<storage::store> opened;
   auto st = storage::store::open(cfg.data_dir, {}, opened);
