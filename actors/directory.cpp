@@ -28,6 +28,8 @@ room_actor live_room(self_ptr self, const storage::room& r) {
                             st.writer, self->address(), st.opts);
   self->monitor(handle);
   st.live.emplace(r.id, handle);
+  if (st.opts.live)
+    st.opts.live->rooms_live.fetch_add(1, std::memory_order_relaxed);
   return handle;
 }
 
@@ -67,6 +69,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
                                                   << " reason=" << self->system().render(dm.reason);
         s.online.erase(i->first);
         s.live.erase(i);
+        if (s.opts.live)
+          s.opts.live->rooms_live.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
   });

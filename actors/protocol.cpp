@@ -1,6 +1,13 @@
 #include "actors/protocol.hpp"
 
+#include <chrono>
+
 namespace pchat {
+
+std::int64_t monotonic_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
 
 const char* to_string(pchat_errc x) {
   switch (x) {

@@ -15,6 +15,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/metrics.hpp"
 #include "storage/store.hpp"
 
 namespace pchat {
@@ -73,7 +74,12 @@ struct server_options {
   // Identity of the store, shown in getserverinfo (filled in from storage at start-up).
   std::string root_uri;   // ma-cat://domain/<root guid>
   std::string db_version; // GUID
+  // Live counters and the fan-out histogram (actors/metrics.hpp); null in tests that do not look at them.
+  std::shared_ptr<metrics> live;
 };
+
+// Monotonic clock in nanoseconds, for latencies measured across threads (post accepted -> INFO handed over).
+std::int64_t monotonic_ns();
 
 // Commands handed to sessions but not yet processed. The SIP side increments it per INFO it forwards and
 // answers 503 above a bound; the session decrements it when it takes the INFO out of its mailbox.
@@ -156,9 +162,10 @@ namespace pchat {
 
 // --- typed interfaces -----------------------------------------------------------------------------------------
 
-// Where XCCOS documents leave the actor system. Bodies are complete XCCOS envelopes.
+// Where XCCOS documents leave the actor system. Bodies are complete XCCOS envelopes. A fan-out carries the
+// monotonic_ns() at which its post was accepted (0 for notices), so the transport can time the fan-out.
 using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, std::string>,
-                                         caf::reacts_to<fanout_atom, std::vector<dialog_id>, std::string>,
+                                         caf::reacts_to<fanout_atom, std::vector<dialog_id>, std::string, std::int64_t>,
                                          caf::reacts_to<bye_atom, dialog_id>>;
 
 // Group commit: every append is durable (synced WAL) before it is answered; appends and follows that queue up

@@ -40,12 +40,14 @@ void rebuild_groups(room_state& st) {
     std::sort(g.second.begin(), g.second.end());
 }
 
-// Sends `body` to every online dialog except those of `except_user` (when given).
-void fan_out(self_ptr self, const std::string& body, const std::string* except_user = nullptr) {
+// Sends `body` to every online dialog except those of `except_user` (when given). `accepted_ns` is the time the
+// post was accepted (0 for notices).
+void fan_out(self_ptr self, const std::string& body, const std::string* except_user = nullptr,
+             std::int64_t accepted_ns = 0) {
   auto& st = self->state;
   if (!except_user) {
     for (const auto& [transport, dialogs] : st.groups)
-      self->send(transport, fanout_atom::value, dialogs, body);
+      self->send(transport, fanout_atom::value, dialogs, body, accepted_ns);
     return;
   }
   std::vector<std::pair<transport_actor, std::vector<dialog_id>>> targets;
@@ -59,7 +61,7 @@ void fan_out(self_ptr self, const std::string& body, const std::string* except_u
       g->second.push_back(m.dialog);
   }
   for (auto& [transport, dialogs] : targets)
-    self->send(transport, fanout_atom::value, std::move(dialogs), body);
+    self->send(transport, fanout_atom::value, std::move(dialogs), body, std::int64_t{0});
 }
 
 void tell_count(self_ptr self) {
@@ -186,16 +188,22 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       m.ticks = xccos::now_ticks();
       m.text = std::move(text);
       auto rp = self->make_response_promise<std::uint64_t>();
+      auto accepted = monotonic_ns();
       self->request(s.writer, caf::infinite, append_atom::value, m)
         .then(
-          [self, rp, m](std::uint64_t) mutable {
+          [self, rp, m, accepted](std::uint64_t) mutable {
             auto& s2 = self->state;
             s2.visible_seq = m.seq;
             s2.stats.last_seq = m.seq;
             ++s2.stats.posts;
+            if (auto& live = s2.opts.live) {
+              live->posts.fetch_add(1, std::memory_order_relaxed);
+              live->deliveries.fetch_add(s2.dialog_count, std::memory_order_relaxed);
+            }
             if (s2.dialog_count > 0) {
               s2.stats.deliveries += s2.dialog_count;
-              fan_out(self, xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq}));
+              fan_out(self, xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq}),
+                      nullptr, accepted);
             }
             s2.recent.push_back(std::move(m));
             while (s2.recent.size() > s2.opts.history_cache)

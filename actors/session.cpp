@@ -35,6 +35,8 @@ void reply(self_ptr self, const xccos::command& c, int code, const char* token, 
   it.data = std::move(data);
   if (code != xccos::code::ok) {
     ++self->state.errors;
+    if (self->state.opts.live)
+      self->state.opts.live->reject(reason_of_token(token));
     log::line(log::level::info, "session") << "refused " << c.id << " user=" << self->state.user
                                            << " dialog=" << self->state.dialog << " code=" << code << " " << token;
   }
@@ -331,6 +333,8 @@ void dispatcher::pump() const {
     auto c = std::move(q->pending.front());
     q->pending.pop_front();
     ++self->state.commands;
+    if (self->state.opts.live)
+      self->state.opts.live->commands.fetch_add(1, std::memory_order_relaxed);
     dispatcher d{self, q, c};
     std::visit(d, c.data);
   }

@@ -44,8 +44,8 @@ ingress_actor::behavior_type ingress(ingress_actor::stateful_pointer<ingress_sta
       s.sessions.erase(i);
     },
     [=](send_atom, dialog_id d, std::string& body) { self->state.server->send_info({d}, std::move(body)); },
-    [=](fanout_atom, std::vector<dialog_id>& ds, std::string& body) {
-      self->state.server->send_info(std::move(ds), std::move(body));
+    [=](fanout_atom, std::vector<dialog_id>& ds, std::string& body, std::int64_t accepted_ns) {
+      self->state.server->send_info(std::move(ds), std::move(body), accepted_ns);
     },
     [=](bye_atom, dialog_id d) { self->state.server->end_dialog(d); },
   };

@@ -53,6 +53,7 @@ struct outbound {
   enum class kind { info, bye, shutdown, peer_closed } what = kind::info;
   std::vector<dialog_id> dialogs;
   std::string body; // INFO body, or the peer ("tcp/ip:port") for peer_closed
+  std::int64_t accepted_ns = 0;
 };
 
 // A SUBSCRIBE usage we answered. nua sends a bodiless "terminated" NOTIFY when such a handle is destroyed, so
@@ -99,6 +100,7 @@ su_log_t* nta_log_ptr = nullptr;
 struct sip_stack::impl {
   sip_options opts;
   std::shared_ptr<load_gauge> load;
+  std::shared_ptr<metrics> live;
   sip_counters counters;
   ingress_actor ingress;
 
@@ -338,6 +340,9 @@ struct sip_stack::impl {
                    TAG_END());
           counters.infos_out.fetch_add(1, std::memory_order_relaxed);
         }
+        if (o.accepted_ns > 0 && live)
+          live->fanout.record_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_ns() - o.accepted_ns)
+                                                            / 1000));
         break;
       case outbound::kind::bye:
         for (auto id : o.dialogs) {
@@ -396,6 +401,8 @@ struct sip_stack::impl {
       return;
     d.closed = true;
     counters.dialogs_open.fetch_sub(1, std::memory_order_relaxed);
+    if (live)
+      live->sessions.fetch_sub(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog closed user=" << d.user << " call-id=" << d.call_id
                                         << " reason=" << why;
     caf::anon_send(ingress, closed_atom::value, d.id);
@@ -578,6 +585,8 @@ struct sip_stack::impl {
     nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_CONTACT_STR(contact.c_str()),
                 SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_END());
     counters.dialogs_open.fetch_add(1, std::memory_order_relaxed);
+    if (live)
+      live->sessions.fetch_add(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog open user=" << d->user << " call-id=" << d->call_id
                                         << " peer=" << d->peer;
     caf::anon_send(ingress, open_atom::value, d->id, d->user, d->call_id);
@@ -591,6 +600,8 @@ struct sip_stack::impl {
     // Early-return reject chain (STYLE.md §7): each check answers and returns.
     if (!d || d->closed) {
       counters.rejected_481.fetch_add(1, std::memory_order_relaxed);
+      if (live)
+        live->reject(reject_reason::sip_481_no_dialog);
       log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip) << ": 481";
       nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
       if (!d)
@@ -601,6 +612,8 @@ struct sip_stack::impl {
     std::size_t len = sip && sip->sip_payload ? sip->sip_payload->pl_len : 0;
     if (len > opts.max_body) {
       counters.rejected_413.fetch_add(1, std::memory_order_relaxed);
+      if (live)
+        live->reject(reject_reason::sip_413_too_large);
       log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << d->user
                                          << " call-id=" << d->call_id << ": 413";
       nua_respond(nh, SIP_413_REQUEST_TOO_LARGE, NUTAG_WITH_THIS(nua), TAG_END());
@@ -610,6 +623,8 @@ struct sip_stack::impl {
       std::string_view ct = sip->sip_content_type->c_type;
       if (ct != "text/plain" && ct != "application/xml" && ct != "text/xml") {
         counters.rejected_415.fetch_add(1, std::memory_order_relaxed);
+        if (live)
+          live->reject(reject_reason::sip_415_media_type);
         nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua), SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
         return;
       }
@@ -617,6 +632,8 @@ struct sip_stack::impl {
     if (load && load->load(std::memory_order_relaxed) >= opts.max_pending) {
       // What a real OCS said when busy (xccos.md §2.2, commit a29264ac).
       counters.rejected_503.fetch_add(1, std::memory_order_relaxed);
+      if (live)
+        live->reject(reject_reason::sip_503_overload);
       nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("1"),
                   SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),
                   TAG_END());
@@ -631,9 +648,11 @@ struct sip_stack::impl {
   }
 };
 
-sip_stack::sip_stack(sip_options opts, std::shared_ptr<load_gauge> load) : impl_(std::make_unique<impl>()) {
+sip_stack::sip_stack(sip_options opts, std::shared_ptr<load_gauge> load, std::shared_ptr<metrics> live)
+  : impl_(std::make_unique<impl>()) {
   impl_->opts = std::move(opts);
   impl_->load = std::move(load);
+  impl_->live = std::move(live);
 }
 
 sip_stack::~sip_stack() { stop(); }
@@ -670,8 +689,8 @@ void sip_stack::stop() {
   p.efd = -1;
 }
 
-void sip_stack::send_info(std::vector<dialog_id> dialogs, std::string body) {
-  impl_->post({outbound::kind::info, std::move(dialogs), std::move(body)});
+void sip_stack::send_info(std::vector<dialog_id> dialogs, std::string body, std::int64_t accepted_ns) {
+  impl_->post({outbound::kind::info, std::move(dialogs), std::move(body), accepted_ns});
 }
 
 void sip_stack::end_dialog(dialog_id d) { impl_->post({outbound::kind::bye, {d}, {}}); }

@@ -61,7 +61,8 @@ struct sip_counters {
 
 class sip_stack {
 public:
-  sip_stack(sip_options opts, std::shared_ptr<load_gauge> load);
+  // `live` (may be null) receives the fan-out latencies, session gauge and SIP-level rejections.
+  sip_stack(sip_options opts, std::shared_ptr<load_gauge> load, std::shared_ptr<metrics> live = nullptr);
   ~sip_stack();
   sip_stack(const sip_stack&) = delete;
   sip_stack& operator=(const sip_stack&) = delete;
@@ -73,8 +74,9 @@ public:
   // Ends every dialog (BYE), shuts nua down and joins the SIP thread. Idempotent.
   void stop();
 
-  // Thread-safe. The same INFO body to every dialog in `dialogs`; unknown dialogs are skipped.
-  void send_info(std::vector<dialog_id> dialogs, std::string body);
+  // Thread-safe. The same INFO body to every dialog in `dialogs`; unknown dialogs are skipped. A fan-out passes
+  // the monotonic_ns() its post was accepted at: once the last INFO is handed to nua the latency is recorded.
+  void send_info(std::vector<dialog_id> dialogs, std::string body, std::int64_t accepted_ns = 0);
   // Thread-safe. Sends BYE on the dialog and reports it closed.
   void end_dialog(dialog_id d);
 

@@ -13,8 +13,12 @@
 //     member remove ROOM USER
 //     member list ROOM
 //     history ROOM [N]
+//     stats                                       the running pchatd's live counters and fan-out latency
 // DIR defaults to ./var/data. Exit status: 0 ok, 1 failed, 2 usage, 3 data directory in use by pchatd.
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -33,7 +37,7 @@ int usage() {
                "[--invite] [--no-log] [--no-files] | category list | room add NAME --category CAT [--description D] "
                "[--topic T] [--privacy open|closed|secret] [--type normal|auditorium] | room list | room show ROOM | "
                "member add ROOM USER [--role member|manager|presenter]... | member remove ROOM USER | member list "
-               "ROOM | history ROOM [N]\n";
+               "ROOM | history ROOM [N] | stats\n";
   return 2;
 }
 
@@ -110,6 +114,25 @@ int main(int argc, char** argv) {
   if (a.positional.empty())
     return usage();
   const auto& p = a.positional;
+  if (p[0] == "stats") {
+    // pchatd rewrites this file every second (Prometheus text); it needs no access to RocksDB.
+    std::string path = data + "/pchatd.stats";
+    std::ifstream in(path);
+    if (!in) {
+      std::cerr << "pchatctl: no " << path << " (is pchatd running with --pchat.data-dir=" << data << "?)\n";
+      return 1;
+    }
+    std::error_code ec;
+    auto age = std::filesystem::file_time_type::clock::now() - std::filesystem::last_write_time(path, ec);
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(age).count();
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("# HELP", 0) != 0 && line.rfind("# TYPE", 0) != 0)
+        std::cout << line << "\n";
+    if (secs > 5)
+      std::cout << "(written " << secs << " s ago: pchatd may not be running)\n";
+    return 0;
+  }
   const std::string cmd = p[0] + (p.size() > 1 && p[0] != "init" && p[0] != "history" ? " " + p[1] : "");
   bool writes = cmd == "init" || cmd == "category add" || cmd == "room add" || cmd == "member add"
                 || cmd == "member remove";

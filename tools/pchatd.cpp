@@ -4,7 +4,9 @@
 #include <sys/resource.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -108,6 +110,26 @@ bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector
   return true;
 }
 
+void write_stats(const std::string& path, const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
+  std::string text = pchat::render_prometheus(live);
+  auto add = [&](const char* name, const char* help, std::uint64_t v) {
+    text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " "
+            + std::to_string(v) + "\n";
+  };
+  add("pchat_sip_registers_total", "REGISTER requests answered.", sip.registers.load());
+  add("pchat_sip_invites_total", "INVITE requests answered.", sip.invites.load());
+  add("pchat_sip_infos_in_total", "INFO requests received.", sip.infos_in.load());
+  add("pchat_sip_infos_out_total", "INFO requests sent to clients.", sip.infos_out.load());
+  add("pchat_sip_infos_failed_total", "INFO requests to clients that failed.", sip.infos_failed.load());
+  std::string tmp = path + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    ok = std::fclose(f) == 0 && ok;
+    if (ok)
+      std::rename(tmp.c_str(), path.c_str());
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -147,10 +169,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // One descriptor per client connection: 20,000 sessions need far more than the usual soft limit of 1,024.
+  // A privileged pchatd may raise the hard limit too; anyone may raise the soft limit up to the hard one.
   rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    rlimit wanted{std::max<rlim_t>(files.rlim_max, 1 << 17), std::max<rlim_t>(files.rlim_max, 1 << 17)};
+    if (setrlimit(RLIMIT_NOFILE, &wanted) != 0 && files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = files.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &files);
+    }
   }
 
   std::unique_ptr<storage::store> opened;
@@ -169,6 +195,7 @@ int main(int argc, char** argv) {
   opts.story_size_limit = static_cast<std::uint32_t>(cfg.story_size_limit);
   opts.history_cache = static_cast<std::uint32_t>(cfg.history_cache);
   opts.participant_update_limit = static_cast<std::uint32_t>(cfg.participant_update_limit);
+  opts.live = std::make_shared<metrics>();
   opts.root_uri = "ma-cat://" + cfg.domain + "/" + db->root_guid();
   opts.db_version = db->db_version();
 
@@ -189,7 +216,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     caf::actor_system sys{cfg};
-    sip::sip_stack server{sopts, load};
+    sip::sip_stack server{sopts, load, opts.live};
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
@@ -201,8 +228,16 @@ int main(int argc, char** argv) {
     } else {
       std::cout << "pchatd ready sip=" << sopts.host << ":" << sopts.port << " domain=" << opts.domain
                 << " service=" << opts.service_uri << " data=" << cfg.data_dir << std::endl;
-      int sig = 0;
-      sigwait(&stop_signals, &sig);
+      // Until a stop signal: once a second, the live metrics go to <data-dir>/pchatd.stats (Prometheus text,
+      // written to a temporary file and renamed, so readers never see half a file). `pchatctl stats` prints it.
+      const std::string stats_path = cfg.data_dir + "/pchatd.stats";
+      int sig = -1;
+      while (sig < 0) {
+        write_stats(stats_path, *opts.live, server.counters());
+        timespec second{1, 0};
+        sig = sigtimedwait(&stop_signals, nullptr, &second);
+      }
+      write_stats(stats_path, *opts.live, server.counters());
       log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
       server.stop();
     }

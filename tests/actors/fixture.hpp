@@ -55,7 +55,7 @@ struct recorder {
 inline caf::behavior probe(caf::event_based_actor*, std::shared_ptr<recorder> rec) {
   return {
     [=](send_atom, dialog_id d, const std::string& body) { rec->sent[d].push_back(body); },
-    [=](fanout_atom, const std::vector<dialog_id>& ds, const std::string& body) {
+    [=](fanout_atom, const std::vector<dialog_id>& ds, const std::string& body, std::int64_t) {
       ++rec->fanouts;
       for (auto d : ds)
         rec->sent[d].push_back(body);

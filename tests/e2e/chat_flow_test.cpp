@@ -332,3 +332,32 @@ TEST_CASE("the pchat command line client talks to pchatd") {
   CHECK(out.find("no room named NoSuchRoom") != std::string::npos);
   CHECK(run("rooms", out) == 2); // usage
 }
+
+TEST_CASE("pchatctl stats shows the running server's counters and fan-out latency") {
+  pchatd_process server;
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  auto alice = sign_in(server, "alice@example.com");
+  auto bob = sign_in(server, "bob@example.com");
+  REQUIRE(alice->join(lobby));
+  REQUIRE(bob->join(lobby));
+  REQUIRE(alice->post(lobby, "one"));
+  REQUIRE(alice->post(lobby, "two"));
+  REQUIRE_FALSE(alice->join("ma-chan://example.com/nope"));
+  // pchatd rewrites the stats once a second: wait (bounded) for a version that has seen both posts.
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (server.ctl("stats", &out) == 0 && out.find("pchat_posts_total 2\n") != std::string::npos)
+      break;
+    ::poll(nullptr, 0, 100);
+  }
+  INFO(out);
+  CHECK(out.find("pchat_posts_total 2\n") != std::string::npos);
+  CHECK(out.find("pchat_deliveries_total 4\n") != std::string::npos);
+  CHECK(out.find("pchat_sessions 2\n") != std::string::npos);
+  CHECK(out.find("pchat_rooms_live 1\n") != std::string::npos);
+  CHECK(out.find("pchat_rejections_total{reason=\"CHANNEL_NOT_FOUND\"} 1\n") != std::string::npos);
+  CHECK(out.find("pchat_fanout_latency_seconds_count 2\n") != std::string::npos);
+  CHECK(out.find("pchat_fanout_latency_seconds{quantile=\"0.99\"}") != std::string::npos);
+}

@@ -890,7 +890,7 @@ TEST_CASE("store: an undecodable catalog record is reported as corruption at ope
   CHECK_FALSE(s);
 }
 
-TEST_CASE("commit writes posts and follows in one batch; stale follows are skipped, bad ones fail it all") {
+TEST_CASE("commit writes posts and follows in one batch, skips stale follows and fails whole on bad ones") {
   temp_dir dir;
   auto s = open_store(dir.db());
   auto cat = make_category(*s, "General");

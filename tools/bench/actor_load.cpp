@@ -47,7 +47,7 @@ caf::behavior null_transport(caf::event_based_actor*, std::shared_ptr<observatio
         obs->cv.notify_all();
       }
     },
-    [=](fanout_atom, const std::vector<dialog_id>& dialogs, const std::string& body) {
+    [=](fanout_atom, const std::vector<dialog_id>& dialogs, const std::string& body, std::int64_t) {
       auto t = now_ns();
       auto p = body.find("<chat>B");
       if (p == std::string::npos)

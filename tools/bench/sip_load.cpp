@@ -512,8 +512,11 @@ sip_load_result engine::run() {
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < total + 64) {
-    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, total + 1024);
-    setrlimit(RLIMIT_NOFILE, &rl);
+    rlimit wanted{total + 1024, std::max<rlim_t>(rl.rlim_max, total + 1024)}; // the hard limit only if privileged
+    if (setrlimit(RLIMIT_NOFILE, &wanted) != 0) {
+      rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, total + 1024);
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
   }
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   room_ready_.assign(cfg_.rooms.size(), 0);
