@@ -47,6 +47,7 @@ struct dialog {
   std::string peer; // "tcp/127.0.0.1:40123", where its requests go
   clock_type::time_point last_seen;
   bool closed = false; // reported closed to the ingress; waiting for nua to finish
+  std::int64_t infos_pending = 0; // our INFOs on this dialog that have no final response yet
 };
 
 struct outbound {
@@ -124,6 +125,8 @@ struct sip_stack::impl {
   su_timer_t* shutdown_timer = nullptr;
 
   void post(outbound o) {
+    if (o.what == outbound::kind::info)
+      counters.outbound_pending.fetch_add(static_cast<std::int64_t>(o.dialogs.size()), std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> guard{out_mtx};
       out_queue.push_back(std::move(o));
@@ -334,10 +337,13 @@ struct sip_stack::impl {
       case outbound::kind::info:
         for (auto id : o.dialogs) {
           auto i = dialogs.find(id);
-          if (i == dialogs.end() || i->second->closed)
+          if (i == dialogs.end() || i->second->closed) {
+            counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
             continue;
+          }
           nua_info(i->second->nh, SIPTAG_CONTENT_TYPE_STR("text/plain"), SIPTAG_PAYLOAD_STR(o.body.c_str()),
                    TAG_END());
+          ++i->second->infos_pending;
           counters.infos_out.fetch_add(1, std::memory_order_relaxed);
         }
         if (o.accepted_ns > 0 && live)
@@ -410,6 +416,8 @@ struct sip_stack::impl {
 
   void forget(dialog& d) {
     close(d, "terminated");
+    counters.outbound_pending.fetch_sub(d.infos_pending, std::memory_order_relaxed); // no answers will come
+    d.infos_pending = 0;
     auto range = by_peer.equal_range(d.peer);
     for (auto i = range.first; i != range.second; ++i)
       if (i->second == d.id) {
@@ -460,6 +468,10 @@ struct sip_stack::impl {
           d->last_seen = clock_type::now();
         return;
       case nua_r_info:
+        if (d && status >= 200 && d->infos_pending > 0) {
+          --d->infos_pending;
+          self->counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
+        }
         if (d && status >= 300) {
           // 481/487: the client no longer has this dialog (xccos.md §6 vector 15); 408/5xx: it is unreachable.
           self->counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
@@ -629,7 +641,8 @@ struct sip_stack::impl {
         return;
       }
     }
-    if (load && load->load(std::memory_order_relaxed) >= opts.max_pending) {
+    if ((load && load->load(std::memory_order_relaxed) >= opts.max_pending)
+        || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
       // What a real OCS said when busy (xccos.md §2.2, commit a29264ac).
       counters.rejected_503.fetch_add(1, std::memory_order_relaxed);
       if (live)

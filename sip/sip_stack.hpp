@@ -16,7 +16,8 @@
 //   INVITE -> 200 (To-tag, Contact, Session-Expires) and a session actor; ACK; UPDATE -> 200; BYE ends it
 //   INFO in a dialog -> 200 at once, the body goes to the dialog's session; the result comes back as an INFO
 //   INFO outside a dialog -> 481; body over max_body -> 413; unsupported Content-Type -> 415;
-//   more than max_pending commands queued in the actors -> 503 with Retry-After and Ms-diagnostics
+//   more than max_pending commands queued in the actors, or more than max_outbound INFOs to clients queued or
+//   unanswered -> 503 with Retry-After and Ms-diagnostics (DESIGN.md: every queue between threads is bounded)
 //   SERVICE, OPTIONS -> 200
 // Requests to a client (INFO, BYE) go down the connection its INVITE came in on: clients do not listen.
 // A dialog ends when the client BYEs, when an INFO to it fails (481/487/timeout/connection gone), or when it
@@ -43,6 +44,7 @@ struct sip_options {
   std::uint32_t session_expires = 1800;
   std::size_t max_body = 65536;         // INFO bodies above this are refused with 413
   std::int64_t max_pending = 10000;     // commands queued in sessions above this: 503
+  std::int64_t max_outbound = 20000;    // INFOs to clients queued or awaiting their 200 above this: 503
 };
 
 struct sip_counters {
@@ -57,6 +59,7 @@ struct sip_counters {
   std::atomic<std::uint64_t> rejected_415{0};
   std::atomic<std::uint64_t> rejected_503{0};
   std::atomic<std::uint64_t> dialogs_open{0};
+  std::atomic<std::int64_t> outbound_pending{0}; // INFOs to clients queued or awaiting their 200
 };
 
 class sip_stack {

@@ -40,6 +40,7 @@ struct pchatd_config : caf::actor_system_config {
   size_t session_expires = 1800;
   size_t max_body = 65536;
   size_t max_pending = 10000;
+  size_t max_outbound = 20000;
   size_t search_limit = 999;
   size_t message_size_limit = 8000;
   size_t story_size_limit = 80000;
@@ -70,7 +71,8 @@ struct pchatd_config : caf::actor_system_config {
       .add(register_expires, "register-expires", "Expires granted to REGISTER")
       .add(session_expires, "session-expires", "Session-Expires for chat dialogs (seconds)")
       .add(max_body, "max-body", "largest INFO body in bytes; larger gets 413")
-      .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503");
+      .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503")
+      .add(max_outbound, "max-outbound", "INFOs to clients queued or unanswered before INFOs get 503");
   }
 };
 
@@ -121,6 +123,9 @@ void write_stats(const std::string& path, const pchat::metrics& live, const pcha
   add("pchat_sip_infos_in_total", "INFO requests received.", sip.infos_in.load());
   add("pchat_sip_infos_out_total", "INFO requests sent to clients.", sip.infos_out.load());
   add("pchat_sip_infos_failed_total", "INFO requests to clients that failed.", sip.infos_failed.load());
+  text += "# HELP pchat_sip_outbound_pending INFOs to clients queued or awaiting their 200.\n"
+          "# TYPE pchat_sip_outbound_pending gauge\npchat_sip_outbound_pending "
+          + std::to_string(sip.outbound_pending.load()) + "\n";
   std::string tmp = path + ".tmp";
   if (FILE* f = std::fopen(tmp.c_str(), "w")) {
     bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
@@ -211,6 +216,7 @@ int main(int argc, char** argv) {
   sopts.session_expires = static_cast<std::uint32_t>(cfg.session_expires);
   sopts.max_body = cfg.max_body;
   sopts.max_pending = static_cast<std::int64_t>(cfg.max_pending);
+  sopts.max_outbound = static_cast<std::int64_t>(cfg.max_outbound);
 
   auto load = std::make_shared<load_gauge>(0);
   int rc = 0;
