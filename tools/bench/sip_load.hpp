@@ -5,6 +5,7 @@
 // fixed total rate and every (post, recipient) pair is timed from the poster's send to the recipient's read of
 // the fan-out INFO (one steady clock: clients and timing live in this process).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct sip_load_config {
   double drain = 10;              // seconds to wait for the last deliveries
   double join_probes = 5;         // per second during posting: a member re-joins and reads the last 30 posts
   bool progress = true;           // progress lines on stderr
+  // Called once when posting starts (after every sign-in), e.g. to sample the server's CPU time there.
+  std::function<void()> on_posting_start;
 };
 
 struct sip_load_result {
