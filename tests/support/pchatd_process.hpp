@@ -2,11 +2,8 @@
 // Runs a real pchatd for end-to-end tests: a free loopback port, a fresh data directory, synchronised on the
 // "pchatd ready" line it prints once SIP is listening (never on sleeps). Restart keeps the data directory;
 // kill9() is the crash case. pchatctl runs against the same directory.
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +16,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "tools/client/launcher.hpp"
 
 namespace pchat::test {
 
@@ -49,48 +48,13 @@ public:
   // Starts pchatd and waits (up to 20 s) for its ready line; fails the test with its log otherwise.
   void start() {
     REQUIRE(pid_ <= 0);
-    int out[2];
-    REQUIRE(::pipe(out) == 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      int log = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (log >= 0)
-        ::dup2(log, 2);
-      ::close(out[0]);
-      ::close(out[1]);
-      if (::chdir(dir_.c_str()) != 0)
-        ::_exit(126);
-      std::vector<std::string> args = {PCHATD_PATH, "--pchat.data-dir=" + data_dir(),
-                                       "--sip.port=" + std::to_string(port_), "--pchat.log-level=info",
-                                       "--scheduler.max-threads=2"};
-      args.insert(args.end(), extra_.begin(), extra_.end());
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(PCHATD_PATH, argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string seen;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    bool ready = false;
-    while (!ready && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out[0], POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0)
-        continue;
-      char buf[512];
-      auto n = ::read(out[0], buf, sizeof buf);
-      if (n <= 0)
-        break; // exited
-      seen.append(buf, static_cast<size_t>(n));
-      ready = seen.find("pchatd ready") != std::string::npos;
-    }
-    ::close(out[0]);
-    INFO("pchatd stdout: " << seen << "\npchatd log:\n" << log());
-    REQUIRE(ready);
+    std::vector<std::string> args = {"--pchat.data-dir=" + data_dir(), "--sip.port=" + std::to_string(port_),
+                                     "--pchat.log-level=info", "--scheduler.max-threads=2"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    auto r = client::launch_pchatd(PCHATD_PATH, args, dir_.string(), log_path(), std::chrono::seconds(20));
+    INFO("pchatd stdout: " << r.output << "\npchatd log:\n" << log());
+    REQUIRE(r.error.empty());
+    pid_ = r.pid;
   }
 
   // SIGTERM and wait; returns the exit status (or -1 if it had to be killed).
@@ -156,29 +120,10 @@ public:
     return uri;
   }
 
-  // A port free for both UDP and TCP on 127.0.0.1 right now.
   static std::uint16_t free_port() {
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      int t = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = 0;
-      socklen_t len = sizeof a;
-      if (::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
-          || ::getsockname(t, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(t);
-        continue;
-      }
-      int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-      bool udp_ok = ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(u);
-      ::close(t);
-      if (udp_ok)
-        return ntohs(a.sin_port);
-    }
-    FAIL("no free port");
-    return 0;
+    auto port = client::free_loopback_port();
+    REQUIRE(port != 0);
+    return port;
   }
 
 private:

@@ -12,11 +12,6 @@
 // actors mode: the same actors in this process with a null transport: what fan-out costs without SIP.
 // Prints p50/p90/p99/p99.9/max, deliveries/s, lost and duplicated deliveries (both must be 0), writes --json and
 // a latency plot (--plot, needs gnuplot: apt-get install gnuplot-nox).
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -35,6 +30,7 @@
 #include "tools/bench/actor_load.hpp"
 #include "tools/bench/latency.hpp"
 #include "tools/bench/sip_load.hpp"
+#include "tools/client/launcher.hpp"
 
 using namespace pchat::bench;
 
@@ -104,19 +100,6 @@ std::string run_capture(const std::string& cmd, int& status) {
   return out;
 }
 
-std::uint16_t free_port() {
-  // Let the kernel pick: bind port 0, read it back, release it.
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 bool start_server(const options& o, server_process& srv, std::string& error) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
@@ -141,50 +124,16 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
       uri.pop_back();
     srv.rooms.push_back(uri);
   }
-  srv.port = free_port();
-  int out_pipe[2];
-  if (::pipe(out_pipe) != 0) {
-    error = "pipe failed";
+  srv.port = pchat::client::free_loopback_port();
+  std::vector<std::string> args = {"--pchat.data-dir=" + data, "--sip.port=" + std::to_string(srv.port),
+                                   "--pchat.log-level=warning", "--sip.max-pending=1000000"};
+  args.insert(args.end(), o.server_args.begin(), o.server_args.end());
+  auto r = pchat::client::launch_pchatd(o.pchatd, args, srv.dir, srv.dir + "/pchatd.log", std::chrono::seconds(20));
+  if (!r.error.empty()) {
+    error = r.error;
     return false;
   }
-  srv.pid = ::fork();
-  if (srv.pid == 0) {
-    ::dup2(out_pipe[1], 1);
-    int log = ::open((srv.dir + "/pchatd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (log >= 0)
-      ::dup2(log, 2);
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    if (::chdir(srv.dir.c_str()) != 0)
-      ::_exit(126);
-    std::vector<std::string> args = {o.pchatd, "--pchat.data-dir=" + data, "--sip.port=" + std::to_string(srv.port),
-                                     "--pchat.log-level=warning", "--sip.max-pending=1000000"};
-    args.insert(args.end(), o.server_args.begin(), o.server_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(o.pchatd.c_str(), argv.data());
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  std::string seen;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (seen.find("pchatd ready") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{out_pipe[0], POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0)
-      continue;
-    char buf[256];
-    auto n = ::read(out_pipe[0], buf, sizeof buf);
-    if (n <= 0)
-      break;
-    seen.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out_pipe[0]);
-  if (seen.find("pchatd ready") == std::string::npos) {
-    error = "pchatd did not start; see " + srv.dir + "/pchatd.log";
-    return false;
-  }
+  srv.pid = r.pid;
   return true;
 }
 
