@@ -346,7 +346,7 @@ struct sip_stack::impl {
           ++i->second->infos_pending;
           counters.infos_out.fetch_add(1, std::memory_order_relaxed);
         }
-        if (o.accepted_ns > 0 && live)
+        if (o.accepted_ns > 0)
           live->fanout.record_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_ns() - o.accepted_ns)
                                                             / 1000));
         break;
@@ -406,9 +406,7 @@ struct sip_stack::impl {
     if (d.closed)
       return;
     d.closed = true;
-    counters.dialogs_open.fetch_sub(1, std::memory_order_relaxed);
-    if (live)
-      live->sessions.fetch_sub(1, std::memory_order_relaxed);
+    live->sessions.fetch_sub(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog closed user=" << d.user << " call-id=" << d.call_id
                                         << " reason=" << why;
     caf::anon_send(ingress, closed_atom::value, d.id);
@@ -596,9 +594,7 @@ struct sip_stack::impl {
     std::string se = std::to_string(opts.session_expires) + ";refresher=uac";
     nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_CONTACT_STR(contact.c_str()),
                 SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_END());
-    counters.dialogs_open.fetch_add(1, std::memory_order_relaxed);
-    if (live)
-      live->sessions.fetch_add(1, std::memory_order_relaxed);
+    live->sessions.fetch_add(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog open user=" << d->user << " call-id=" << d->call_id
                                         << " peer=" << d->peer;
     caf::anon_send(ingress, open_atom::value, d->id, d->user, d->call_id);
@@ -611,9 +607,7 @@ struct sip_stack::impl {
     counters.infos_in.fetch_add(1, std::memory_order_relaxed);
     // Early-return reject chain (STYLE.md §7): each check answers and returns.
     if (!d || d->closed) {
-      counters.rejected_481.fetch_add(1, std::memory_order_relaxed);
-      if (live)
-        live->reject(reject_reason::sip_481_no_dialog);
+      live->reject(reject_reason::sip_481_no_dialog);
       log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip) << ": 481";
       nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
       if (!d)
@@ -623,9 +617,7 @@ struct sip_stack::impl {
     d->last_seen = clock_type::now();
     std::size_t len = sip && sip->sip_payload ? sip->sip_payload->pl_len : 0;
     if (len > opts.max_body) {
-      counters.rejected_413.fetch_add(1, std::memory_order_relaxed);
-      if (live)
-        live->reject(reject_reason::sip_413_too_large);
+      live->reject(reject_reason::sip_413_too_large);
       log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << d->user
                                          << " call-id=" << d->call_id << ": 413";
       nua_respond(nh, SIP_413_REQUEST_TOO_LARGE, NUTAG_WITH_THIS(nua), TAG_END());
@@ -634,9 +626,7 @@ struct sip_stack::impl {
     if (len > 0 && sip->sip_content_type && sip->sip_content_type->c_type) {
       std::string_view ct = sip->sip_content_type->c_type;
       if (ct != "text/plain" && ct != "application/xml" && ct != "text/xml") {
-        counters.rejected_415.fetch_add(1, std::memory_order_relaxed);
-        if (live)
-          live->reject(reject_reason::sip_415_media_type);
+        live->reject(reject_reason::sip_415_media_type);
         nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua), SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
         return;
       }
@@ -644,9 +634,7 @@ struct sip_stack::impl {
     if ((load && load->load(std::memory_order_relaxed) >= opts.max_pending)
         || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
       // What a real OCS said when busy (xccos.md §2.2, commit a29264ac).
-      counters.rejected_503.fetch_add(1, std::memory_order_relaxed);
-      if (live)
-        live->reject(reject_reason::sip_503_overload);
+      live->reject(reject_reason::sip_503_overload);
       nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("1"),
                   SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),
                   TAG_END());
@@ -665,7 +653,7 @@ sip_stack::sip_stack(sip_options opts, std::shared_ptr<load_gauge> load, std::sh
   : impl_(std::make_unique<impl>()) {
   impl_->opts = std::move(opts);
   impl_->load = std::move(load);
-  impl_->live = std::move(live);
+  impl_->live = live ? std::move(live) : std::make_shared<metrics>();
 }
 
 sip_stack::~sip_stack() { stop(); }

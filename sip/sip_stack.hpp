@@ -54,17 +54,12 @@ struct sip_counters {
   std::atomic<std::uint64_t> infos_in{0};
   std::atomic<std::uint64_t> infos_out{0};
   std::atomic<std::uint64_t> infos_failed{0};
-  std::atomic<std::uint64_t> rejected_481{0};
-  std::atomic<std::uint64_t> rejected_413{0};
-  std::atomic<std::uint64_t> rejected_415{0};
-  std::atomic<std::uint64_t> rejected_503{0};
-  std::atomic<std::uint64_t> dialogs_open{0};
   std::atomic<std::int64_t> outbound_pending{0}; // INFOs to clients queued or awaiting their 200
 };
 
 class sip_stack {
 public:
-  // `live` (may be null) receives the fan-out latencies, session gauge and SIP-level rejections.
+  // `live` receives the fan-out latencies, the session gauge and SIP-level rejections (a private one if null).
   sip_stack(sip_options opts, std::shared_ptr<load_gauge> load, std::shared_ptr<metrics> live = nullptr);
   ~sip_stack();
   sip_stack(const sip_stack&) = delete;
