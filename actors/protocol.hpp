@@ -41,6 +41,7 @@ using append_atom = caf::atom_constant<caf::atom("append")>;   // room -> store 
 using flush_atom = caf::atom_constant<caf::atom("flush")>;     // store writer -> itself
 using follow_atom = caf::atom_constant<caf::atom("follow")>;   // session -> directory: persist a follow
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using catchup_atom = caf::atom_constant<caf::atom("catchup")>; // posts after a sequence number
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -185,6 +186,8 @@ using room_actor = caf::typed_actor<
   caf::replies_to<post_atom, std::string, std::string>::with<std::uint64_t>,
   // history(user, n) -> the newest n posts, oldest first.
   caf::replies_to<history_atom, std::string, std::uint32_t>::with<std::vector<storage::message>>,
+  // catchup(user, after_seq, n) -> up to n posts with seq > after_seq, ascending, none beyond what was fanned out.
+  caf::replies_to<catchup_atom, std::string, std::uint64_t, std::uint32_t>::with<std::vector<storage::message>>,
   caf::replies_to<stats_atom>::with<room_stats>>;
 
 // The answer for one guid of a resolve request.

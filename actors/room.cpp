@@ -235,6 +235,25 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(n));
       return out;
     },
+    [=](catchup_atom, const std::string& user, std::uint64_t after,
+        std::uint32_t n) -> caf::result<std::vector<storage::message>> {
+      auto& s = self->state;
+      if (!rules::may_join(s.settings, roles_of(s, user)))
+        return make_error(pchat_errc::forbidden);
+      n = std::min(n, s.opts.history_limit);
+      std::vector<storage::message> out;
+      if (!s.recent.empty() && after + 1 >= s.recent.front().seq) {
+        // Everything asked for is in the cache.
+        for (const auto& m : s.recent)
+          if (m.seq > after && out.size() < n)
+            out.push_back(m);
+        return out;
+      }
+      out = s.store->after(s.settings.id, after, n);
+      while (!out.empty() && out.back().seq > s.visible_seq)
+        out.pop_back();
+      return out;
+    },
     [=](stats_atom) -> room_stats { return self->state.stats; },
   };
 }

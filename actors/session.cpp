@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 
 #include "actors/log.hpp"
 #include "actors/views.hpp"
@@ -228,6 +229,73 @@ struct dispatcher {
                 [s, ctx, i, finish, key](caf::error& err) {
                   s->state.joined.erase(key);
                   ctx->items[i].err = std::move(err);
+                  if (--ctx->remaining == 0)
+                    finish();
+                });
+          }
+          if (ctx->remaining == 0)
+            finish();
+          release(s, queue);
+        },
+        [s, c, queue](caf::error& err) {
+          reply_error(s, c, err);
+          release(s, queue);
+        });
+  }
+
+  // catchup: one directory request for every room, then one catchup request per room; one reply with a chanib
+  // of messages per room (more="true" when the per-room limit cut it short) and a fib per room that failed.
+  void operator()(const xccos::catchup_cmd& x) const {
+    hold();
+    std::vector<std::string> guids;
+    for (const auto& [chan, seq] : x.rooms)
+      guids.push_back(chan.guid);
+    auto c = cmd;
+    auto s = self;
+    auto queue = q;
+    auto rooms = x.rooms;
+    self->request(self->state.directory, caf::infinite, resolve_atom::value, self->state.user, std::move(guids))
+      .then(
+        [s, c, queue, rooms](std::vector<resolved_room>& found) {
+          struct context {
+            std::vector<std::optional<std::vector<storage::message>>> results;
+            size_t remaining = 0;
+          };
+          auto ctx = std::make_shared<context>();
+          ctx->results.resize(rooms.size());
+          const auto limit = s->state.opts.history_limit;
+          auto finish = [s, c, rooms, ctx, limit]() {
+            std::string data;
+            for (size_t i = 0; i < rooms.size(); ++i) {
+              const auto& chan = rooms[i].first;
+              if (!ctx->results[i]) {
+                xccos::append_empty_element(data, "fib",
+                                            {{"key", "OPERATION_FAILED"}, {"value", chan.guid}, {"domain", chan.domain}});
+                continue;
+              }
+              const auto& msgs = *ctx->results[i];
+              auto uri = chan.uri();
+              data += "<chanib uri=\"";
+              xccos::append_escaped_attr(data, uri);
+              data += msgs.size() >= limit ? "\" more=\"true\">" : "\" more=\"false\">";
+              for (const auto& m : msgs)
+                xccos::append_history_msg(data, {uri, m.author, m.ticks, m.text, m.seq});
+              data += "</chanib>";
+            }
+            reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          };
+          for (size_t i = 0; i < rooms.size(); ++i) {
+            if (i >= found.size() || !found[i].found || lower(rooms[i].first.domain) != lower(s->state.opts.domain))
+              continue;
+            ++ctx->remaining;
+            s->request(found[i].room, caf::infinite, catchup_atom::value, s->state.user, rooms[i].second, limit)
+              .then(
+                [ctx, i, finish](std::vector<storage::message>& msgs) {
+                  ctx->results[i] = std::move(msgs);
+                  if (--ctx->remaining == 0)
+                    finish();
+                },
+                [ctx, finish](caf::error&) {
                   if (--ctx->remaining == 0)
                     finish();
                 });

@@ -488,6 +488,20 @@ command_data decode_cmd(const item& it) {
   }
   if (id == "cmd:getassoc")
     return getassoc_cmd{};
+  if (id == "cmd:catchup") {
+    catchup_cmd c;
+    if (data)
+      for (const auto* ib : data->children_named("chanib")) {
+        auto chan = parse_chan_uri(ib->attr_or("uri"));
+        const std::string seq = ib->attr_or("seq", "0");
+        if (!chan || seq.empty() || seq.find_first_not_of("0123456789") != std::string::npos || seq.size() > 19)
+          return invalid_cmd{"catchup needs <chanib uri seq> items with a decimal seq"};
+        c.rooms.emplace_back(std::move(*chan), std::stoull(seq));
+      }
+    if (c.rooms.empty())
+      return invalid_cmd{"catchup needs at least one <chanib uri seq>"};
+    return c;
+  }
   return unknown_cmd{};
 }
 

@@ -143,6 +143,11 @@ struct getinv_cmd {
   std::string domain;
 };
 struct getassoc_cmd {};
+// Our extension (docs/protocol.md "catchup"): everything after a sequence number, for several rooms at once.
+// <cmd id="cmd:catchup"><data><chanib uri=".." seq="N"/>...</data></cmd>
+struct catchup_cmd {
+  std::vector<std::pair<chan_ref, std::uint64_t>> rooms; // room, last seq the client has
+};
 struct grpchat_cmd {
   chan_ref chan;
   std::string author; // as claimed by the client; the server replaces it with the session's user
@@ -156,7 +161,8 @@ struct invalid_cmd {
 };
 
 using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
-                                  bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, grpchat_cmd>;
+                                  bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, catchup_cmd,
+                                  grpchat_cmd>;
 
 struct command {
   std::string id;    // "cmd:join", "grpchat", ...

@@ -502,3 +502,48 @@ TEST_CASE_METHOD(fixture, "above the participant update limit joins are not push
   for (int i = 0; i < 4; ++i)
     CHECK(take(d[static_cast<size_t>(i)]).empty());
 }
+
+TEST_CASE_METHOD(fixture, "catchup returns what each room got after the client's last seq, in one reply") {
+  opts.history_cache = 4; // so older catch-ups are served from the store
+  restart();
+  auto one = make_room("One");
+  auto two = make_room("Two");
+  auto closed = make_room("Closed", storage::privacy::closed);
+  auto a = connect("sip:alice@example.com");
+  join(a, one);
+  join(a, two);
+  for (int i = 1; i <= 10; ++i)
+    info(a, grpchat(std::to_string(i), uri(one), "", "one-" + std::to_string(i)));
+  for (int i = 1; i <= 3; ++i)
+    info(a, grpchat(std::to_string(20 + i), uri(two), "", "two-" + std::to_string(i)));
+  take(a);
+  auto b = connect("sip:bob@example.com");
+  auto r = ask(b, cmd("30", "catchup",
+                      "<chanib uri=\"" + uri(one) + "\" seq=\"3\"/><chanib uri=\"" + uri(two) + "\" seq=\"1\"/>"
+                      "<chanib uri=\"ma-chan://example.com/missing\" seq=\"0\"/><chanib uri=\"" + uri(closed)
+                        + "\" seq=\"0\"/>"));
+  CHECK(r.id == "rpl:catchup");
+  CHECK(r.code == 200);
+  auto ibs = r.data()->children_named("chanib");
+  REQUIRE(ibs.size() == 2);
+  auto texts = [](const xccos::node* ib) {
+    std::vector<std::string> out;
+    for (const auto* m : ib->children_named("msg"))
+      out.push_back(m->child("chat")->text);
+    return out;
+  };
+  CHECK(ibs[0]->attr_or("uri") == uri(one));
+  CHECK(ibs[0]->attr_or("more") == "false");
+  CHECK(texts(ibs[0]) == std::vector<std::string>{"one-4", "one-5", "one-6", "one-7", "one-8", "one-9", "one-10"});
+  CHECK(ibs[0]->children_named("msg").front()->attr_or("msgid") == "4");
+  CHECK(texts(ibs[1]) == std::vector<std::string>{"two-2", "two-3"});
+  // The unknown room and the closed one (bob is no member) come back as failures, not as silence.
+  auto fibs = r.data()->children_named("fib");
+  REQUIRE(fibs.size() == 2);
+  CHECK(fibs[0]->attr_or("value") == "missing");
+  CHECK(fibs[1]->attr_or("value") == closed.guid);
+  // Caught up: nothing after the newest seq.
+  auto none = ask(b, cmd("31", "catchup", "<chanib uri=\"" + uri(one) + "\" seq=\"10\"/>"));
+  REQUIRE(none.data()->children_named("chanib").size() == 1);
+  CHECK(none.data()->child("chanib")->children_named("msg").empty());
+}

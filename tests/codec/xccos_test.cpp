@@ -364,3 +364,21 @@ TEST_CASE("envids are unique and increase") {
   CHECK(b == a + 1);
   CHECK(a < (1ull << 63));
 }
+
+TEST_CASE("cmd:catchup decodes rooms with the last seq the client has") {
+  auto c = one_command(env("21", "<cmd id=\"cmd:catchup\" seqid=\"1\"><data>"
+                                 "<chanib uri=\"ma-chan://example.com/A\" seq=\"12\"/>"
+                                 "<chanib uri=\"ma-chan://example.com/B\"/></data></cmd>"));
+  const auto* k = std::get_if<catchup_cmd>(&c.data);
+  REQUIRE(k);
+  REQUIRE(k->rooms.size() == 2);
+  CHECK(k->rooms[0].first.guid == "A");
+  CHECK(k->rooms[0].second == 12);
+  CHECK(k->rooms[1].second == 0); // no seq: everything
+  for (const char* bad : {"<chanib uri=\"ma-chan://example.com/A\" seq=\"-1\"/>",
+                          "<chanib uri=\"ma-chan://example.com/A\" seq=\"12x\"/>",
+                          "<chanib uri=\"ma-chan://example.com/A\" seq=\"99999999999999999999\"/>",
+                          "<chanib uri=\"not-a-room\" seq=\"1\"/>", ""})
+    CHECK(std::holds_alternative<invalid_cmd>(
+      one_command(env("22", std::string("<cmd id=\"cmd:catchup\" seqid=\"1\"><data>") + bad + "</data></cmd>")).data));
+}

@@ -361,3 +361,36 @@ TEST_CASE("pchatctl stats shows the running server's counters and fan-out latenc
   CHECK(out.find("pchat_fanout_latency_seconds_count 2\n") != std::string::npos);
   CHECK(out.find("pchat_fanout_latency_seconds{quantile=\"0.99\"}") != std::string::npos);
 }
+
+TEST_CASE("a client that reconnects catches up on every followed room in one round trip") {
+  pchatd_process server;
+  auto one = server.add_room("One");
+  auto two = server.add_room("Two");
+  server.start();
+  auto alice = sign_in(server, "alice@example.com");
+  REQUIRE(alice->join(one));
+  REQUIRE(alice->join(two));
+  auto seen_one = alice->post(one, "before 1");
+  REQUIRE(seen_one);
+  auto seen_two = alice->post(two, "before 2");
+  REQUIRE(seen_two);
+  alice->sign_out();
+
+  auto bob = sign_in(server, "bob@example.com");
+  REQUIRE(bob->join(one));
+  REQUIRE(bob->join(two));
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(bob->post(one, "while away " + std::to_string(i)));
+  REQUIRE(bob->post(two, "also while away"));
+
+  auto back = sign_in(server, "alice@example.com");
+  std::vector<std::string> failed;
+  auto got = back->catch_up({{one, seen_one->seq}, {two, seen_two->seq}}, &failed);
+  REQUIRE(got);
+  CHECK(failed.empty());
+  REQUIRE(got->size() == 2);
+  CHECK(texts(got->at(0).lines) == std::vector<std::string>{"while away 1", "while away 2", "while away 3"});
+  CHECK(got->at(0).lines.front().seq == seen_one->seq + 1);
+  CHECK(texts(got->at(1).lines) == std::vector<std::string>{"also while away"});
+  CHECK_FALSE(got->at(0).more);
+}

@@ -385,6 +385,33 @@ result<std::vector<chat_line>> chat_client::history(const std::string& room_uri,
   return out;
 }
 
+result<std::vector<chat_client::caught_up>>
+chat_client::catch_up(const std::vector<std::pair<std::string, std::uint64_t>>& rooms, std::vector<std::string>* failed) {
+  std::string data;
+  for (const auto& [uri, seq] : rooms)
+    data += "<chanib uri=\"" + attr_escape(uri) + "\" seq=\"" + std::to_string(seq) + "\"/>";
+  auto r = command("catchup", data);
+  if (!r)
+    return r.err();
+  if (r->code != 200)
+    return rejected(r.value());
+  std::vector<caught_up> out;
+  if (!r->data())
+    return out;
+  for (const auto* ib : r->data()->children_named("chanib")) {
+    caught_up c;
+    c.uri = ib->attr_or("uri");
+    c.more = ib->attr_or("more") == "true";
+    for (const auto* m : ib->children_named("msg"))
+      c.lines.push_back(to_chat_line(*m));
+    out.push_back(std::move(c));
+  }
+  if (failed)
+    for (const auto* f : r->data()->children_named("fib"))
+      failed->push_back(f->attr_or("value"));
+  return out;
+}
+
 result<xccos::item> chat_client::get_invitations() {
   return command("getinv", "<inv inviteId=\"1\" domain=\"" + attr_escape(domain()) + "\"/>");
 }

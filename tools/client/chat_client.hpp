@@ -113,6 +113,15 @@ public:
   error part(const std::string& room_uri);
   result<std::vector<chat_line>> history(const std::string& room_uri, std::uint32_t n);
   result<xccos::item> get_invitations();
+  // Everything posted after `last_seq` in each room, in one round trip (docs/protocol.md "catchup"): the
+  // reconnect path. Rooms that failed are listed in `failed` (GUIDs); `more` says a room had more than the limit.
+  struct caught_up {
+    std::string uri;
+    std::vector<chat_line> lines;
+    bool more = false;
+  };
+  result<std::vector<caught_up>> catch_up(const std::vector<std::pair<std::string, std::uint64_t>>& rooms,
+                                          std::vector<std::string>* failed = nullptr);
   // Posts and waits until the server fans the post back to us (the sender gets its own post, xccos.md §4);
   // a refusal (rpl:grpchat with an error code) becomes an error.
   result<chat_line> post(const std::string& room_uri, const std::string& text);
