@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <deque>
-#include <optional>
+#include <set>
 
 #include "actors/log.hpp"
 #include "actors/views.hpp"
@@ -166,9 +166,13 @@ struct dispatcher {
   void operator()(const xccos::join_cmd& x) const { join_rooms({x.chan}, false); }
   void operator()(const xccos::bjoin_cmd& x) const { join_rooms(x.chans, true); }
 
-  // join and bjoin: resolve every room (one directory request), then join each; one reply with a chanib per
-  // joined room and, for bjoin, a <fib key="OPERATION_FAILED"> per room that failed (xccos.md §4).
-  void join_rooms(std::vector<xccos::chan_ref> chans, bool batch) const {
+  // What bjoin and catchup share: resolve every room of `chans` with one directory request, then for each room
+  // found (in our domain) `ask(i, resolved)` sends the room request and returns its response handle. When every
+  // answer is in, `finish(outcomes)` runs once with one caf::expected<T> per chan, in order (room_not_found for
+  // rooms not resolved). The queue is released once the room requests are sent, so later commands of this
+  // session reach the rooms after them.
+  template <class T, class Ask, class Finish>
+  void across_rooms(const std::vector<xccos::chan_ref>& chans, Ask ask, Finish finish) const {
     hold();
     std::vector<std::string> guids;
     for (const auto& ch : chans)
@@ -178,63 +182,34 @@ struct dispatcher {
     auto queue = q;
     self->request(self->state.directory, caf::infinite, resolve_atom::value, self->state.user, std::move(guids))
       .then(
-        [s, c, queue, chans, batch](std::vector<resolved_room>& found) {
-          struct outcome {
-            bool ok = false;
-            join_result result;
-            caf::error err;
-          };
+        [s, queue, chans, ask, finish](std::vector<resolved_room>& found) {
           struct context {
-            std::vector<outcome> items;
+            std::vector<caf::expected<T>> outcomes;
             size_t remaining = 0;
           };
           auto ctx = std::make_shared<context>();
-          ctx->items.resize(chans.size());
-          auto finish = [s, c, chans, batch, ctx]() {
-            if (!batch && !ctx->items[0].ok)
-              return reply_error(s, c, ctx->items[0].err ? ctx->items[0].err : make_error(pchat_errc::room_not_found));
-            std::string data;
-            std::uint32_t next_id = 0;
-            for (size_t i = 0; i < chans.size(); ++i) {
-              const auto& o = ctx->items[i];
-              if (o.ok) {
-                std::vector<xccos::participant> people;
-                for (const auto& p : o.result.participants)
-                  people.push_back({p.uri, p.manager});
-                xccos::append_join_result(data, next_id, to_summary(o.result.room), people);
-              } else {
-                xccos::append_empty_element(
-                  data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
-              }
-            }
-            reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          ctx->outcomes.assign(chans.size(), caf::expected<T>{make_error(pchat_errc::room_not_found)});
+          auto done = [ctx, finish] {
+            if (--ctx->remaining == 0)
+              finish(ctx->outcomes);
           };
-          auto& st = s->state;
           for (size_t i = 0; i < chans.size(); ++i) {
-            if (i >= found.size() || !found[i].found || lower(chans[i].domain) != lower(st.opts.domain))
+            if (i >= found.size() || !found[i].found || lower(chans[i].domain) != lower(s->state.opts.domain))
               continue;
             ++ctx->remaining;
-            auto key = lower(chans[i].guid);
-            st.joined[key] = {found[i].room, found[i].view}; // before the reply: later posts must find it
-            auto room_id = found[i].view.id;
-            s->request(found[i].room, caf::infinite, join_atom::value, st.user, st.dialog, st.transport)
+            ask(i, found[i])
               .then(
-                [s, ctx, i, finish, room_id](join_result& r) {
-                  ctx->items[i].ok = true;
-                  ctx->items[i].result = std::move(r);
-                  s->send(s->state.directory, follow_atom::value, s->state.user, room_id);
-                  if (--ctx->remaining == 0)
-                    finish();
+                [ctx, i, done](T& r) {
+                  ctx->outcomes[i] = std::move(r);
+                  done();
                 },
-                [s, ctx, i, finish, key](caf::error& err) {
-                  s->state.joined.erase(key);
-                  ctx->items[i].err = std::move(err);
-                  if (--ctx->remaining == 0)
-                    finish();
+                [ctx, i, done](caf::error& err) {
+                  ctx->outcomes[i] = std::move(err);
+                  done();
                 });
           }
           if (ctx->remaining == 0)
-            finish();
+            finish(ctx->outcomes);
           release(s, queue);
         },
         [s, c, queue](caf::error& err) {
@@ -243,71 +218,84 @@ struct dispatcher {
         });
   }
 
-  // catchup: one directory request for every room, then one catchup request per room; one reply with a chanib
-  // of messages per room (more="true" when the per-room limit cut it short) and a fib per room that failed.
-  void operator()(const xccos::catchup_cmd& x) const {
-    hold();
-    std::vector<std::string> guids;
-    for (const auto& [chan, seq] : x.rooms)
-      guids.push_back(chan.guid);
+  // join and bjoin: one reply with a chanib per joined room and, for bjoin, a <fib key="OPERATION_FAILED"> per
+  // room that failed (xccos.md §4).
+  void join_rooms(std::vector<xccos::chan_ref> chans, bool batch) const {
     auto c = cmd;
     auto s = self;
-    auto queue = q;
-    auto rooms = x.rooms;
-    self->request(self->state.directory, caf::infinite, resolve_atom::value, self->state.user, std::move(guids))
-      .then(
-        [s, c, queue, rooms](std::vector<resolved_room>& found) {
-          struct context {
-            std::vector<std::optional<std::vector<storage::message>>> results;
-            size_t remaining = 0;
-          };
-          auto ctx = std::make_shared<context>();
-          ctx->results.resize(rooms.size());
-          const auto limit = s->state.opts.history_limit;
-          auto finish = [s, c, rooms, ctx, limit]() {
-            std::string data;
-            for (size_t i = 0; i < rooms.size(); ++i) {
-              const auto& chan = rooms[i].first;
-              if (!ctx->results[i]) {
-                xccos::append_empty_element(data, "fib",
-                                            {{"key", "OPERATION_FAILED"}, {"value", chan.guid}, {"domain", chan.domain}});
-                continue;
-              }
-              const auto& msgs = *ctx->results[i];
-              auto uri = chan.uri();
-              data += "<chanib uri=\"";
-              xccos::append_escaped_attr(data, uri);
-              data += msgs.size() >= limit ? "\" more=\"true\">" : "\" more=\"false\">";
-              for (const auto& m : msgs)
-                xccos::append_history_msg(data, {uri, m.author, m.ticks, m.text, m.seq});
-              data += "</chanib>";
-            }
-            reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
-          };
-          for (size_t i = 0; i < rooms.size(); ++i) {
-            if (i >= found.size() || !found[i].found || lower(rooms[i].first.domain) != lower(s->state.opts.domain))
-              continue;
-            ++ctx->remaining;
-            s->request(found[i].room, caf::infinite, catchup_atom::value, s->state.user, rooms[i].second, limit)
-              .then(
-                [ctx, i, finish](std::vector<storage::message>& msgs) {
-                  ctx->results[i] = std::move(msgs);
-                  if (--ctx->remaining == 0)
-                    finish();
-                },
-                [ctx, finish](caf::error&) {
-                  if (--ctx->remaining == 0)
-                    finish();
-                });
+    across_rooms<join_result>(
+      chans,
+      [s, chans](size_t i, const resolved_room& r) {
+        auto& st = s->state;
+        st.joined[lower(chans[i].guid)] = {r.room, r.view}; // before the reply: later posts must find it
+        return s->request(r.room, caf::infinite, join_atom::value, st.user, st.dialog, st.transport);
+      },
+      [s, c, chans, batch](std::vector<caf::expected<join_result>>& outcomes) {
+        // A failed item leaves the joined set unless another item named the same room and got in.
+        std::set<std::string> joined_now;
+        for (size_t i = 0; i < chans.size(); ++i)
+          if (outcomes[i]) {
+            joined_now.insert(lower(chans[i].guid));
+            s->send(s->state.directory, follow_atom::value, s->state.user, outcomes[i]->room.id);
           }
-          if (ctx->remaining == 0)
-            finish();
-          release(s, queue);
-        },
-        [s, c, queue](caf::error& err) {
-          reply_error(s, c, err);
-          release(s, queue);
-        });
+        for (size_t i = 0; i < chans.size(); ++i)
+          if (!outcomes[i] && joined_now.count(lower(chans[i].guid)) == 0)
+            s->state.joined.erase(lower(chans[i].guid));
+        if (!batch && !outcomes[0])
+          return reply_error(s, c, outcomes[0].error());
+        std::string data;
+        std::uint32_t next_id = 0;
+        for (size_t i = 0; i < chans.size(); ++i) {
+          if (outcomes[i]) {
+            std::vector<xccos::participant> people;
+            for (const auto& p : outcomes[i]->participants)
+              people.push_back({p.uri, p.manager});
+            xccos::append_join_result(data, next_id, to_summary(outcomes[i]->room), people);
+          } else {
+            xccos::append_empty_element(
+              data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
+          }
+        }
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      });
+  }
+
+  // catchup: a chanib of messages per room (more="true" when the per-room limit cut it short) and a fib per room
+  // that failed, in one reply (docs/protocol.md "catchup").
+  void operator()(const xccos::catchup_cmd& x) const {
+    std::vector<xccos::chan_ref> chans;
+    std::vector<std::uint64_t> seqs;
+    for (const auto& [chan, seq] : x.rooms) {
+      chans.push_back(chan);
+      seqs.push_back(seq);
+    }
+    auto c = cmd;
+    auto s = self;
+    const auto limit = self->state.opts.history_limit;
+    using messages = std::vector<storage::message>;
+    across_rooms<messages>(
+      chans,
+      [s, seqs, limit](size_t i, const resolved_room& r) {
+        return s->request(r.room, caf::infinite, catchup_atom::value, s->state.user, seqs[i], limit);
+      },
+      [s, c, chans, limit](std::vector<caf::expected<messages>>& outcomes) {
+        std::string data;
+        for (size_t i = 0; i < chans.size(); ++i) {
+          if (!outcomes[i]) {
+            xccos::append_empty_element(
+              data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
+            continue;
+          }
+          auto uri = chans[i].uri();
+          data += "<chanib uri=\"";
+          xccos::append_escaped_attr(data, uri);
+          data += outcomes[i]->size() >= limit ? "\" more=\"true\">" : "\" more=\"false\">";
+          for (const auto& m : *outcomes[i])
+            xccos::append_history_msg(data, {uri, m.author, m.ticks, m.text, m.seq});
+          data += "</chanib>";
+        }
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      });
   }
 
   // Runs `then` with the room actor for `chan`: from the joined set, else via the directory.
