@@ -144,7 +144,23 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
     },
     [=](follow_atom, const std::string& user, std::uint64_t room_id) {
       // Into the writer's next group commit: a synced write per join here would stall every resolve behind it.
-      self->send(self->state.writer, follow_atom::value, user, room_id);
+      self->send(self->state.writer, follow_atom::value, user, room_id, true);
+    },
+    [=](follow_atom, const std::string& user, const std::vector<std::string>& guids, bool on) -> std::vector<bool> {
+      auto& s = self->state;
+      std::vector<bool> out(guids.size(), false);
+      auto roles = roles_by_room(s, user);
+      for (size_t k = 0; k < guids.size(); ++k) {
+        auto id = s.by_guid.find(lower(guids[k]));
+        if (id == s.by_guid.end())
+          continue;
+        const auto& r = s.rooms.at(id->second);
+        if (!rules::may_see(r, lookup(roles, r.id)))
+          continue; // outsiders learn nothing about secret rooms, not even by following them
+        self->send(s.writer, follow_atom::value, user, r.id, on);
+        out[k] = true;
+      }
+      return out;
     },
     [=](count_atom, std::uint64_t room_id, std::uint32_t n) { self->state.online[room_id] = n; },
   };

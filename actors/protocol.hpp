@@ -172,7 +172,8 @@ using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, st
 // Group commit: every append is durable (synced WAL) before it is answered; appends and follows that queue up
 // while one batch is being written go into the next batch together.
 using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::message>::with<std::uint64_t>,
-                                      caf::reacts_to<follow_atom, std::string, std::uint64_t>,
+                                      // follow(user, room id, true) / unfollow (false), in the next batch
+                                      caf::reacts_to<follow_atom, std::string, std::uint64_t, bool>,
                                       caf::reacts_to<flush_atom>>;
 
 // Members are identified by their session actor (the sender of join/part/post/history), so dialog ids only
@@ -209,6 +210,8 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<assoc_atom, std::string>::with<assoc_result>,
   // follow(user, room id): persist that the user follows the room.
   caf::reacts_to<follow_atom, std::string, std::uint64_t>,
+  // follow(user, guids, on) -> per guid whether it was (un)followed; unknown and hidden rooms are false.
+  caf::replies_to<follow_atom, std::string, std::vector<std::string>, bool>::with<std::vector<bool>>,
   caf::reacts_to<count_atom, std::uint64_t, std::uint32_t>>;
 
 // One per channel dialog.

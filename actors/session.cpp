@@ -298,6 +298,37 @@ struct dispatcher {
       });
   }
 
+  // follow/unfollow: the directory checks each room is one the user may see; one reply with a chanib per room
+  // done and a fib per room that is unknown, hidden or in another domain (docs/protocol.md "follow").
+  void operator()(const xccos::follow_cmd& x) const {
+    hold();
+    std::vector<std::string> guids;
+    for (const auto& ch : x.chans)
+      guids.push_back(lower(ch.domain) == lower(self->state.opts.domain) ? ch.guid : std::string{});
+    auto c = cmd;
+    auto s = self;
+    auto queue = q;
+    auto chans = x.chans;
+    self->request(self->state.directory, caf::infinite, follow_atom::value, self->state.user, std::move(guids), x.on)
+      .then(
+        [s, c, queue, chans](const std::vector<bool>& done) {
+          std::string data;
+          for (size_t i = 0; i < chans.size(); ++i) {
+            if (i < done.size() && done[i])
+              xccos::append_empty_element(data, "chanib", {{"uri", chans[i].uri()}});
+            else
+              xccos::append_empty_element(
+                data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
+          }
+          reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          release(s, queue);
+        },
+        [s, c, queue](caf::error& err) {
+          reply_error(s, c, err);
+          release(s, queue);
+        });
+  }
+
   // Runs `then` with the room actor for `chan`: from the joined set, else via the directory.
   template <class Then>
   void with_room(const xccos::chan_ref& chan, Then then) const {

@@ -1,5 +1,7 @@
 #include "actors/store_writer.hpp"
 
+#include <algorithm>
+
 #include "actors/log.hpp"
 
 namespace pchat {
@@ -13,7 +15,7 @@ void flush(writer_actor::stateful_pointer<store_writer_state> self) {
     return;
   auto status = st.store->commit(st.batch, st.sync);
   ++st.batches;
-  st.records += st.batch.messages.size() + st.batch.follows.size();
+  st.records += st.batch.messages.size() + st.batch.follows.size() + st.batch.unfollows.size();
   if (status.ok()) {
     for (size_t i = 0; i < st.waiting.size(); ++i)
       st.waiting[i].deliver(st.batch.messages[i].seq);
@@ -29,7 +31,7 @@ void flush(writer_actor::stateful_pointer<store_writer_state> self) {
 
 void queue_flush(writer_actor::stateful_pointer<store_writer_state> self) {
   auto& st = self->state;
-  if (st.batch.messages.size() + st.batch.follows.size() >= st.max_batch) {
+  if (st.batch.messages.size() + st.batch.follows.size() + st.batch.unfollows.size() >= st.max_batch) {
     flush(self);
   } else if (!st.flush_queued) {
     st.flush_queued = true;
@@ -52,8 +54,18 @@ writer_actor::behavior_type store_writer(writer_actor::stateful_pointer<store_wr
       queue_flush(self);
       return rp;
     },
-    [=](follow_atom, std::string& user, std::uint64_t room_id) {
-      self->state.batch.follows.emplace_back(std::move(user), room_id);
+    [=](follow_atom, std::string& user, std::uint64_t room_id, bool on) {
+      auto& b = self->state.batch;
+      // Order matters within one batch: adds are written before removals, so a follow that a later unfollow
+      // in the same batch cancels must not be written at all.
+      auto key = std::make_pair(user, room_id);
+      if (on) {
+        b.unfollows.erase(std::remove(b.unfollows.begin(), b.unfollows.end(), key), b.unfollows.end());
+        b.follows.push_back(std::move(key));
+      } else {
+        b.follows.erase(std::remove(b.follows.begin(), b.follows.end(), key), b.follows.end());
+        b.unfollows.push_back(std::move(key));
+      }
       queue_flush(self);
     },
     [=](flush_atom) { flush(self); },

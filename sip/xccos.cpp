@@ -488,6 +488,20 @@ command_data decode_cmd(const item& it) {
   }
   if (id == "cmd:getassoc")
     return getassoc_cmd{};
+  if (id == "cmd:follow" || id == "cmd:unfollow") {
+    follow_cmd c;
+    c.on = id == "cmd:follow";
+    if (data)
+      for (const auto* ib : data->children_named("chanib")) {
+        auto chan = parse_chan_uri(ib->attr_or("uri"));
+        if (!chan)
+          return invalid_cmd{"follow/unfollow items are <chanib uri=\"ma-chan://domain/guid\"/>"};
+        c.chans.push_back(std::move(*chan));
+      }
+    if (c.chans.empty())
+      return invalid_cmd{"follow/unfollow needs at least one <chanib uri/>"};
+    return c;
+  }
   if (id == "cmd:catchup") {
     catchup_cmd c;
     if (data)

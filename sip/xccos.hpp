@@ -143,6 +143,11 @@ struct getinv_cmd {
   std::string domain;
 };
 struct getassoc_cmd {};
+// Our extension (docs/protocol.md "follow"): cmd:follow / cmd:unfollow with <chanib uri/> items.
+struct follow_cmd {
+  std::vector<chan_ref> chans;
+  bool on = true; // follow (true) or unfollow
+};
 // Our extension (docs/protocol.md "catchup"): everything after a sequence number, for several rooms at once.
 // <cmd id="cmd:catchup"><data><chanib uri=".." seq="N"/>...</data></cmd>
 struct catchup_cmd {
@@ -162,7 +167,7 @@ struct invalid_cmd {
 
 using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
                                   bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, catchup_cmd,
-                                  grpchat_cmd>;
+                                  follow_cmd, grpchat_cmd>;
 
 struct command {
   std::string id;    // "cmd:join", "grpchat", ...

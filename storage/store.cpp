@@ -429,6 +429,11 @@ public:
       if (check_room(room_id).ok())
         wb.Put(cfs_[cf_follows], keys::follow(user, room_id), rocksdb::Slice{});
     }
+    for (const auto& [user, room_id] : w.unfollows) {
+      if (!valid_user(user))
+        return fail(errc::invalid_argument, "user is empty or contains NUL");
+      wb.Delete(cfs_[cf_follows], keys::follow(user, room_id));
+    }
     return write(wb, sync, "commit");
   }
 

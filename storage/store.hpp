@@ -93,11 +93,13 @@ struct message {
 // One group commit: history records and follow-list additions, written together in one WriteBatch.
 struct write_set {
   std::vector<message> messages;
-  std::vector<std::pair<std::string, std::uint64_t>> follows; // (user, room id)
-  bool empty() const { return messages.empty() && follows.empty(); }
+  std::vector<std::pair<std::string, std::uint64_t>> follows;   // (user, room id) to add
+  std::vector<std::pair<std::string, std::uint64_t>> unfollows; // (user, room id) to remove, after the adds
+  bool empty() const { return messages.empty() && follows.empty() && unfollows.empty(); }
   void clear() {
     messages.clear();
     follows.clear();
+    unfollows.clear();
   }
 };
 

@@ -6,6 +6,8 @@
 //     post ROOM TEXT...     post TEXT to ROOM; returns once the server has fanned it back to you
 //     history ROOM [N]      the last N (default 30) messages, oldest first
 //     tail ROOM             join ROOM and print every message as it arrives, until Ctrl-C
+//     follow ROOM           follow ROOM (signin rejoins followed rooms); joining also follows
+//     unfollow ROOM         stop following ROOM
 //     signin                the full sign-in: server info, associations, rejoin followed rooms, their history
 //     info                  server information (getserverinfo)
 // ROOM is a room name, GUID or ma-chan:// URI. Exit status: 0 ok, 1 refused/failed, 2 usage.
@@ -27,7 +29,8 @@ void on_signal(int) { stop_requested = 1; }
 
 int usage() {
   std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--timeout SECONDS] COMMAND\n"
-               "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | signin | info\n";
+               "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
+               "          unfollow ROOM | signin | info\n";
   return 2;
 }
 
@@ -164,6 +167,15 @@ int main(int argc, char** argv) {
     if (!p)
       return failed("post", p.err());
     std::cout << "posted #" << p->seq << " at " << p->ts << "\n";
+    return 0;
+  }
+  if (command == "follow" || command == "unfollow") {
+    std::string uri;
+    if (int rc = room_arg(uri))
+      return rc;
+    if (auto e = client.follow(uri, command == "follow"); !e.ok())
+      return failed(command + " " + args[1], e);
+    std::cout << (command == "follow" ? "following " : "no longer following ") << args[1] << "\n";
     return 0;
   }
   if (command == "history") {

@@ -547,3 +547,49 @@ TEST_CASE_METHOD(fixture, "catchup returns what each room got after the client's
   REQUIRE(none.data()->children_named("chanib").size() == 1);
   CHECK(none.data()->child("chanib")->children_named("msg").empty());
 }
+
+TEST_CASE_METHOD(fixture, "follow and unfollow change what getassoc offers for rejoining") {
+  auto one = make_room("One");
+  auto two = make_room("Two");
+  auto secret = make_room("Secret", storage::privacy::secret);
+  auto a = connect("sip:alice@example.com");
+  auto followed = [&] {
+    std::vector<std::string> names;
+    auto r = ask(a, cmd("50", "getassoc"));
+    for (const auto* g : r.data()->children_named("assoc"))
+      for (const auto* ch : g->children_named("chanib"))
+        if (ch->attr_or("followed") == "true")
+          names.push_back(ch->attr_or("name"));
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  join(a, one); // joining follows
+  CHECK(followed() == std::vector<std::string>{"One"});
+
+  auto f = ask(a, cmd("51", "follow",
+                      "<chanib uri=\"" + uri(two) + "\"/><chanib uri=\"" + uri(secret)
+                        + "\"/><chanib uri=\"ma-chan://example.com/nope\"/><chanib uri=\"ma-chan://other.org/"
+                        + two.guid + "\"/>"));
+  CHECK(f.id == "rpl:follow");
+  CHECK(f.code == 200);
+  REQUIRE(f.data()->children_named("chanib").size() == 1);
+  CHECK(f.data()->child("chanib")->attr_or("uri") == uri(two));
+  auto fibs = f.data()->children_named("fib");
+  REQUIRE(fibs.size() == 3); // the secret room looks exactly like the unknown one
+  CHECK(fibs[0]->attr_or("value") == secret.guid);
+  CHECK(followed() == std::vector<std::string>{"One", "Two"});
+
+  auto u = ask(a, cmd("52", "unfollow", "<chanib uri=\"" + uri(one) + "\"/>"));
+  CHECK(u.id == "rpl:unfollow");
+  CHECK(u.code == 200);
+  CHECK(followed() == std::vector<std::string>{"Two"});
+
+  // A follow and an unfollow of the same room in one envelope end as the last one said, whether or not the
+  // writer puts them in one batch.
+  take(a);
+  info(a, env("53", "<cmd id=\"cmd:follow\" seqid=\"1\"><data><chanib uri=\"" + uri(one) + "\"/></data></cmd>"
+                    "<cmd id=\"cmd:unfollow\" seqid=\"2\"><data><chanib uri=\"" + uri(one) + "\"/></data></cmd>"));
+  CHECK(take(a).size() == 2);
+  CHECK(followed() == std::vector<std::string>{"Two"});
+  CHECK(db->follows("sip:alice@example.com").size() == 1);
+}

@@ -382,3 +382,20 @@ TEST_CASE("cmd:catchup decodes rooms with the last seq the client has") {
     CHECK(std::holds_alternative<invalid_cmd>(
       one_command(env("22", std::string("<cmd id=\"cmd:catchup\" seqid=\"1\"><data>") + bad + "</data></cmd>")).data));
 }
+
+TEST_CASE("cmd:follow and cmd:unfollow decode their rooms") {
+  auto f = one_command(env("23", "<cmd id=\"cmd:follow\" seqid=\"1\"><data><chanib uri=\"ma-chan://example.com/A\"/>"
+                                 "<chanib uri=\"ma-chan://example.com/B\"/></data></cmd>"));
+  const auto* k = std::get_if<follow_cmd>(&f.data);
+  REQUIRE(k);
+  CHECK(k->on);
+  REQUIRE(k->chans.size() == 2);
+  CHECK(k->chans[1].guid == "B");
+  auto u = one_command(env("24", "<cmd id=\"cmd:unfollow\" seqid=\"1\"><data><chanib uri=\"ma-chan://example.com/A\"/>"
+                                 "</data></cmd>"));
+  REQUIRE(std::holds_alternative<follow_cmd>(u.data));
+  CHECK_FALSE(std::get<follow_cmd>(u.data).on);
+  CHECK(std::holds_alternative<invalid_cmd>(one_command(env("25", "<cmd id=\"cmd:follow\" seqid=\"1\"><data/></cmd>")).data));
+  CHECK(std::holds_alternative<invalid_cmd>(
+    one_command(env("26", "<cmd id=\"cmd:unfollow\" seqid=\"1\"><data><chanib uri=\"x\"/></data></cmd>")).data));
+}

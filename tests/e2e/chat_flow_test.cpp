@@ -328,6 +328,13 @@ TEST_CASE("the pchat command line client talks to pchatd") {
   CHECK(out.find("posted #1") != std::string::npos);
   REQUIRE(run("--user bob@example.com history Lobby 5", out) == 0);
   CHECK(out.find("sip:alice@example.com: hello from the CLI") != std::string::npos);
+  REQUIRE(run("--user bob@example.com unfollow Lobby", out) == 0);
+  CHECK(out.find("no longer following Lobby") != std::string::npos);
+  REQUIRE(run("--user bob@example.com follow Lobby", out) == 0);
+  CHECK(out.find("following Lobby") != std::string::npos);
+  REQUIRE(run("--user bob@example.com signin", out) == 0);
+  CHECK(out.find("following 1 room(s)") != std::string::npos);
+  CHECK(out.find("== Lobby") != std::string::npos); // rejoined with bjoin, history shown
   CHECK(run("--user bob@example.com join NoSuchRoom", out) == 1);
   CHECK(out.find("no room named NoSuchRoom") != std::string::npos);
   CHECK(run("rooms", out) == 2); // usage

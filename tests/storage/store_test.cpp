@@ -919,3 +919,18 @@ TEST_CASE("commit writes posts and follows in one batch, skips stale follows and
   CHECK(s->last_seq(r1) == 2);
   CHECK(s->commit(write_set{}, true).ok());
 }
+
+TEST_CASE("commit removes unfollows after adding follows") {
+  temp_dir dir;
+  auto s = open_store(dir.db());
+  auto cat = make_category(*s, "General");
+  auto r1 = make_room(*s, cat, "One");
+  auto r2 = make_room(*s, cat, "Two");
+  write_set w;
+  w.follows = {{"sip:a@example.com", r1}, {"sip:a@example.com", r2}};
+  REQUIRE(s->commit(w, true).ok());
+  write_set u;
+  u.unfollows = {{"sip:a@example.com", r1}, {"sip:a@example.com", 4242}}; // unknown rooms: a no-op
+  REQUIRE(s->commit(u, true).ok());
+  CHECK(s->follows("sip:a@example.com") == std::vector<std::uint64_t>{r2});
+}

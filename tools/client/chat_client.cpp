@@ -412,6 +412,17 @@ chat_client::catch_up(const std::vector<std::pair<std::string, std::uint64_t>>& 
   return out;
 }
 
+error chat_client::follow(const std::string& room_uri, bool on) {
+  auto r = command(on ? "follow" : "unfollow", "<chanib uri=\"" + attr_escape(room_uri) + "\"/>");
+  if (!r)
+    return r.err();
+  if (r->code != 200)
+    return rejected(r.value());
+  if (!r->data() || !r->data()->child("chanib"))
+    return fail(errc::rejected, "the server refused to change the follow of " + room_uri, 404);
+  return {};
+}
+
 result<xccos::item> chat_client::get_invitations() {
   return command("getinv", "<inv inviteId=\"1\" domain=\"" + attr_escape(domain()) + "\"/>");
 }

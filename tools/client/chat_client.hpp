@@ -113,6 +113,8 @@ public:
   error part(const std::string& room_uri);
   result<std::vector<chat_line>> history(const std::string& room_uri, std::uint32_t n);
   result<xccos::item> get_invitations();
+  // cmd:follow / cmd:unfollow of one room; a room the server refuses (unknown, hidden) is an error.
+  error follow(const std::string& room_uri, bool on = true);
   // Everything posted after `last_seq` in each room, in one round trip (docs/protocol.md "catchup"): the
   // reconnect path. Rooms that failed are listed in `failed` (GUIDs); `more` says a room had more than the limit.
   struct caught_up {
