@@ -514,14 +514,18 @@ private:
     }
   }
 
+  // Mostly one of the rooms `dm` has joined, sometimes any room (to exercise refusals).
+  template <class Dialog>
+  std::uint32_t pick_room(const Dialog& dm) {
+    if (!dm.joined.empty() && uniform() < 0.9)
+      return dm.joined[below(dm.joined.size())];
+    return static_cast<std::uint32_t>(below(cfg_.rooms));
+  }
+
   void part() {
     auto d = pick_dialog();
     auto& dm = dialogs_.at(d);
-    std::uint32_t r;
-    if (!dm.joined.empty() && uniform() < 0.9)
-      r = dm.joined[below(dm.joined.size())];
-    else
-      r = static_cast<std::uint32_t>(below(cfg_.rooms));
+    std::uint32_t r = pick_room(dm);
     action_ = "part " + who(d) + " -> " + room_name(r);
     send_info(d, command_doc(next_envid_++, "part", "<chanib uri=\"" + rooms_[r].uri + "\"/>"));
     expect(d, "rpl:part code=200");
@@ -532,13 +536,7 @@ private:
 
   void post() {
     auto d = pick_dialog();
-    auto& dm = dialogs_.at(d);
-    std::uint32_t r;
-    if (!dm.joined.empty() && uniform() < 0.9)
-      r = dm.joined[below(dm.joined.size())];
-    else
-      r = static_cast<std::uint32_t>(below(cfg_.rooms));
-    post_to(d, r, false);
+    post_to(d, pick_room(dialogs_.at(d)), false);
   }
 
   // Sends grpchat "p<step>" from `d` to room `r` and predicts its outcome from the model (call after the model
