@@ -399,17 +399,9 @@ public:
   // --- history ----------------------------------------------------------------------------------------------
 
   status append(const std::vector<message>& batch, bool sync) override {
-    if (read_only_)
-      return read_only_status;
-    if (batch.empty())
-      return status::success();
-    rocksdb::WriteBatch wb;
-    for (const auto& m : batch) {
-      if (m.seq == 0)
-        return fail(errc::invalid_argument, "message seq must be >= 1");
-      wb.Put(cfs_[cf_history], keys::history(m.room_id, m.seq), codec::encode_message(m));
-    }
-    return write(wb, sync, "append");
+    write_set w;
+    w.messages = batch;
+    return commit(w, sync);
   }
 
   status commit(const write_set& w, bool sync) override {

@@ -8,8 +8,9 @@
 //   nothing matches and never throw.
 // - History keys are 8-byte big-endian room id + 8-byte big-endian sequence, so a room's history is one
 //   contiguous, numerically ordered key range (RocksDB's own PutFixed64 is little-endian and would not sort).
-// - `append(batch, sync=true)` writes the whole batch in one WriteBatch with WriteOptions::sync: when it returns
-//   ok, every record is on disk (WAL fsynced) and survives kill -9. This is the group-commit primitive.
+// - `commit(write_set, sync=true)` writes posts and follow changes in one WriteBatch with WriteOptions::sync: when
+//   it returns ok, everything is on disk (WAL fsynced) and survives kill -9. This is the group-commit primitive the
+//   store writer uses; `append` is the posts-only form of it.
 // - Users are identified by their normalised SIP URI ("sip:alice@example.com", lower case); normalising is the
 //   caller's job.
 //
