@@ -243,6 +243,32 @@ std::optional<message> decode_message(std::string_view value, std::uint64_t room
   return m;
 }
 
+// invitation v1: version | room_id be64 | ticks be64 | inviter | flags(seen)
+
+std::string encode_invitation(const invitation& inv) {
+  std::string out;
+  out.reserve(1 + 16 + 1 + inv.inviter.size() + 1);
+  out.push_back(static_cast<char>(format_version));
+  put_be64(out, inv.room_id);
+  put_be64(out, static_cast<std::uint64_t>(inv.ticks));
+  put_str(out, inv.inviter);
+  out.push_back(static_cast<char>(inv.seen ? 1 : 0));
+  return out;
+}
+
+std::optional<invitation> decode_invitation(std::string_view value, std::string_view user, std::uint64_t id) {
+  reader rd{value};
+  invitation inv;
+  std::uint8_t flags = 0;
+  if (!read_version(rd) || !rd.u64(inv.room_id) || !rd.i64(inv.ticks) || !rd.str(inv.inviter) || !rd.u8(flags) ||
+      flags > 1 || !rd.at_end())
+    return std::nullopt;
+  inv.id = id;
+  inv.user = std::string{user};
+  inv.seen = flags == 1;
+  return inv;
+}
+
 // --- keys -------------------------------------------------------------------------------------------------
 
 namespace key {
@@ -320,6 +346,31 @@ std::string follows_prefix(std::string_view user) {
 std::string follow(std::string_view user, std::uint64_t room_id) {
   std::string k = follows_prefix(user);
   put_be64(k, room_id);
+  return k;
+}
+
+std::string scope_prefix(std::uint64_t category_id) {
+  return prefixed("s", be64(category_id));
+}
+
+std::string scope(std::uint64_t category_id, principal_list list, std::string_view principal) {
+  std::string k = scope_prefix(category_id);
+  k.push_back(static_cast<char>(list));
+  k.append(principal.data(), principal.size());
+  return k;
+}
+
+std::string invites_prefix(std::string_view user) {
+  return follows_prefix(user);
+}
+
+std::string invite(std::string_view user, std::uint64_t id) {
+  return follow(user, id);
+}
+
+std::string pref(std::string_view user, std::string_view label) {
+  std::string k = follows_prefix(user);
+  k.append(label.data(), label.size());
   return k;
 }
 

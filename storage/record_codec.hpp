@@ -19,7 +19,10 @@
 //                "n:r:" + lower(name) -> be64(room id)      "g:r:" + lower(guid) -> be64(room id)
 //   history    : be64(room id) + be64(seq) -> message
 //   roles      : "r" + be64(room) + user -> role bits (1 byte)   "u" + user + '\0' + be64(room) -> role bits
+//                "s" + be64(category id) + list ('a' allow, 'd' deny, 'c' creator) + principal -> ""
 //   follows    : user + '\0' + be64(room) -> ""
+//   invites    : user + '\0' + be64(invitation id) -> invitation      default CF: "next_invite_id"
+//   prefs      : user + '\0' + label -> value (raw bytes, as the client sent them)
 // Users must not contain NUL (the store rejects such names) so that the user-first keys are unambiguous.
 #include "storage/store.hpp"
 
@@ -54,6 +57,10 @@ std::optional<room> decode_room(std::string_view value);
 std::string encode_message(const message& m);
 std::optional<message> decode_message(std::string_view value, std::uint64_t room_id, std::uint64_t seq);
 
+// The value holds room, time, inviter and the seen flag; user and id live in the key.
+std::string encode_invitation(const invitation& inv);
+std::optional<invitation> decode_invitation(std::string_view value, std::string_view user, std::uint64_t id);
+
 // --- keys -------------------------------------------------------------------------------------------------
 namespace key {
 // default CF
@@ -61,6 +68,7 @@ inline constexpr std::string_view db_version = "db_version";
 inline constexpr std::string_view root_guid = "root_guid";
 inline constexpr std::string_view next_category_id = "next_category_id";
 inline constexpr std::string_view next_room_id = "next_room_id";
+inline constexpr std::string_view next_invite_id = "next_invite_id";
 
 // catalog CF
 inline constexpr std::string_view category_prefix = "c";
@@ -72,6 +80,11 @@ std::string room_name(std::string_view name);     // case-folded
 std::string room_guid(std::string_view guid);     // case-folded
 // The id of a "c"/"r" record key; nullopt if `k` is not prefix + 8 bytes.
 std::optional<std::uint64_t> record_id(std::string_view k, std::string_view prefix);
+
+// Category scope and creators (catalog CF).
+enum class principal_list : char { allow = 'a', deny = 'd', creator = 'c' };
+std::string scope_prefix(std::uint64_t category_id); // every list of one category
+std::string scope(std::uint64_t category_id, principal_list list, std::string_view principal);
 
 // history CF
 std::string history_prefix(std::uint64_t room_id); // 8 bytes
@@ -87,6 +100,11 @@ std::string user_role(std::string_view user, std::uint64_t room_id);
 // follows CF
 std::string follows_prefix(std::string_view user);
 std::string follow(std::string_view user, std::uint64_t room_id);
+
+// invites CF, prefs CF
+std::string invites_prefix(std::string_view user);
+std::string invite(std::string_view user, std::uint64_t id);
+std::string pref(std::string_view user, std::string_view label);
 } // namespace key
 
 } // namespace pchat::storage::codec

@@ -48,8 +48,9 @@ namespace {
 namespace keys = codec::key;
 
 // Column family indexes into rocks_store::cfs_; the order is the open order.
-enum cf_index : std::size_t { cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_count };
-constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles", "follows"};
+enum cf_index : std::size_t { cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_count };
+constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles",
+                                                        "follows", "invites", "prefs"};
 
 status fail(errc code, std::string message) {
   return {code, std::move(message)};
@@ -84,6 +85,16 @@ bool valid_user(const std::string& user) {
   return !user.empty() && user.find('\0') == std::string::npos;
 }
 
+using codec::key::principal_list;
+
+status check_principals(const category& c) {
+  for (const auto* list : {&c.allow, &c.deny, &c.creators})
+    for (const auto& p : *list)
+      if (!valid_user(p))
+        return fail(errc::invalid_argument, "a scope or creator entry is empty or contains NUL");
+  return status::success();
+}
+
 const status read_only_status{errc::invalid_argument, "read-only: the store was opened with read_only"};
 
 class rocks_store final : public store {
@@ -116,9 +127,19 @@ public:
     bt.whole_key_filtering = false;
     hist.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bt));
 
+    // A read-only open cannot create the families a newer pchat added; it opens those that exist and reads
+    // the others as empty.
+    std::vector<std::string> existing;
+    if (read_only_)
+      rocksdb::DB::ListColumnFamilies(o, dir, &existing);
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (std::size_t i = 0; i < cf_count; ++i)
+    std::vector<std::size_t> opened;
+    for (std::size_t i = 0; i < cf_count; ++i) {
+      if (read_only_ && std::find(existing.begin(), existing.end(), cf_names[i]) == existing.end())
+        continue;
       descs.emplace_back(cf_names[i], i == cf_history ? hist : rocksdb::ColumnFamilyOptions{});
+      opened.push_back(i);
+    }
 
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
@@ -135,8 +156,8 @@ public:
       return from_rocks(s, "opening " + dir);
     }
     db_.reset(raw);
-    for (std::size_t i = 0; i < cf_count && i < handles.size(); ++i)
-      cfs_[i] = handles[i];
+    for (std::size_t i = 0; i < opened.size() && i < handles.size(); ++i)
+      cfs_[opened[i]] = handles[i];
 
     if (auto st = load_meta(); !st.ok())
       return st;
@@ -153,6 +174,8 @@ public:
       return read_only_status;
     if (c.name.empty())
       return fail(errc::invalid_argument, "category name is empty");
+    if (auto st = check_principals(c); !st.ok())
+      return st;
     std::lock_guard<std::mutex> guard{mutex_};
     auto name_key = keys::category_name(c.name);
     if (auto st = check_absent(cf_catalog, name_key, "category name '" + c.name + "' is taken"); !st.ok())
@@ -164,6 +187,7 @@ public:
     rocksdb::WriteBatch wb;
     wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
     wb.Put(cfs_[cf_catalog], name_key, codec::be64(stored.id));
+    put_principals(wb, stored);
     wb.Put(cfs_[cf_meta], keys::next_category_id, codec::be64(stored.id + 1));
     if (auto st = write(wb, true, "create_category"); !st.ok())
       return st;
@@ -181,6 +205,8 @@ public:
           out.push_back(std::move(*c));
       return true;
     });
+    for (auto& c : out)
+      load_principals(c);
     return out;
   }
 
@@ -191,6 +217,7 @@ public:
     auto c = codec::decode_category(v);
     if (!c || c->id != id)
       return std::nullopt;
+    load_principals(*c);
     return c;
   }
 
@@ -198,6 +225,56 @@ public:
     if (auto id = index_lookup(keys::category_name(name)))
       return category_by_id(*id);
     return std::nullopt;
+  }
+
+  status update_category(const category& c) override {
+    if (read_only_)
+      return read_only_status;
+    if (c.name.empty())
+      return fail(errc::invalid_argument, "category name is empty");
+    if (auto st = check_principals(c); !st.ok())
+      return st;
+    std::lock_guard<std::mutex> guard{mutex_};
+    std::string v;
+    if (!get(cf_catalog, keys::category(c.id), v))
+      return fail(errc::not_found, "no category with id " + std::to_string(c.id));
+    auto old = codec::decode_category(v);
+    if (!old || old->id != c.id)
+      return fail(errc::corruption, "category record " + std::to_string(c.id) + " does not decode");
+    category stored = c;
+    stored.guid = old->guid; // immutable
+    rocksdb::WriteBatch wb;
+    if (auto st = rename(wb, keys::category_name(old->name), keys::category_name(stored.name), stored.id,
+                         "category name '" + c.name + "' is taken");
+        !st.ok())
+      return st;
+    wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
+    delete_prefix(wb, cf_catalog, keys::scope_prefix(stored.id));
+    put_principals(wb, stored);
+    return write(wb, true, "update_category");
+  }
+
+  status remove_category(std::uint64_t id) override {
+    if (read_only_)
+      return read_only_status;
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto c = category_by_id(id);
+    if (!c)
+      return fail(errc::not_found, "no category with id " + std::to_string(id));
+    bool used = false;
+    scan(cf_catalog, keys::room_prefix, [&](std::string_view k, std::string_view v) {
+      if (keys::record_id(k, keys::room_prefix))
+        if (auto r = codec::decode_room(v); r && r->category_id == id)
+          used = true;
+      return !used;
+    });
+    if (used)
+      return fail(errc::invalid_argument, "category '" + c->name + "' still has rooms");
+    rocksdb::WriteBatch wb;
+    wb.Delete(cfs_[cf_catalog], keys::category(id));
+    wb.Delete(cfs_[cf_catalog], keys::category_name(c->name));
+    delete_prefix(wb, cf_catalog, keys::scope_prefix(id));
+    return write(wb, true, "remove_category");
   }
 
   // --- rooms ------------------------------------------------------------------------------------------------
@@ -256,16 +333,30 @@ public:
     stored.guid = old->guid;                   // immutable
     stored.created_ticks = old->created_ticks; // immutable
     rocksdb::WriteBatch wb;
-    auto old_name_key = keys::room_name(old->name);
-    auto new_name_key = keys::room_name(stored.name);
-    if (new_name_key != old_name_key) {
-      if (auto st = check_absent(cf_catalog, new_name_key, "room name '" + r.name + "' is taken"); !st.ok())
-        return st;
-      wb.Delete(cfs_[cf_catalog], old_name_key);
-      wb.Put(cfs_[cf_catalog], new_name_key, codec::be64(stored.id));
-    }
+    if (auto st = rename(wb, keys::room_name(old->name), keys::room_name(stored.name), stored.id,
+                         "room name '" + r.name + "' is taken");
+        !st.ok())
+      return st;
     wb.Put(cfs_[cf_catalog], keys::room(stored.id), codec::encode_room(stored));
     return write(wb, true, "update_room");
+  }
+
+  status remove_room(std::uint64_t id) override {
+    if (read_only_)
+      return read_only_status;
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto r = room_by_id(id);
+    if (!r)
+      return fail(errc::not_found, "no room with id " + std::to_string(id));
+    rocksdb::WriteBatch wb;
+    wb.Delete(cfs_[cf_catalog], keys::room(id));
+    wb.Delete(cfs_[cf_catalog], keys::room_name(r->name));
+    wb.Delete(cfs_[cf_catalog], keys::room_guid(r->guid));
+    for (auto& [user, bits] : room_roles(id))
+      wb.Delete(cfs_[cf_roles], keys::user_role(user, id));
+    delete_prefix(wb, cf_roles, keys::room_roles_prefix(id));
+    wb.DeleteRange(cfs_[cf_history], keys::history(id, 0), keys::history(id + 1, 0));
+    return write(wb, true, "remove_room");
   }
 
   std::vector<room> rooms() const override {
@@ -304,6 +395,15 @@ public:
   // --- roles ------------------------------------------------------------------------------------------------
 
   status set_roles(std::uint64_t room_id, const std::string& user, std::uint8_t roles) override {
+    return set_roles_impl(room_id, user, roles, nullptr);
+  }
+
+  status set_roles(std::uint64_t room_id, const std::string& user, std::uint8_t roles,
+                   invitation& invite) override {
+    return set_roles_impl(room_id, user, roles, &invite);
+  }
+
+  status set_roles_impl(std::uint64_t room_id, const std::string& user, std::uint8_t roles, invitation* invite) {
     if (read_only_)
       return read_only_status;
     if (!valid_user(user))
@@ -325,7 +425,21 @@ public:
       wb.Put(cfs_[cf_roles], fwd, bits);
       wb.Put(cfs_[cf_roles], rev, bits);
     }
-    return write(wb, true, "set_roles");
+    if (invite == nullptr)
+      return write(wb, true, "set_roles");
+    invitation stored = *invite;
+    stored.id = next_invite_id_;
+    stored.user = user;
+    stored.room_id = room_id;
+    if (stored.ticks == 0)
+      stored.ticks = now_ticks();
+    wb.Put(cfs_[cf_invites], keys::invite(user, stored.id), codec::encode_invitation(stored));
+    wb.Put(cfs_[cf_meta], keys::next_invite_id, codec::be64(stored.id + 1));
+    if (auto st = write(wb, true, "set_roles"); !st.ok())
+      return st;
+    ++next_invite_id_;
+    *invite = std::move(stored);
+    return status::success();
   }
 
   std::uint8_t roles_of(std::uint64_t room_id, const std::string& user) const override {
@@ -394,6 +508,60 @@ public:
       return true;
     });
     return out;
+  }
+
+  // --- invitations ------------------------------------------------------------------------------------------
+
+  std::vector<invitation> invitations(const std::string& user) const override {
+    std::vector<invitation> out;
+    if (!valid_user(user))
+      return out;
+    auto prefix = keys::invites_prefix(user);
+    scan(cf_invites, prefix, [&](std::string_view k, std::string_view v) {
+      if (auto id = codec::read_be64(k.substr(prefix.size())))
+        if (auto inv = codec::decode_invitation(v, user, *id))
+          out.push_back(std::move(*inv));
+      return true;
+    });
+    return out;
+  }
+
+  status mark_seen(const std::string& user, const std::vector<std::uint64_t>& ids) override {
+    if (read_only_)
+      return read_only_status;
+    if (!valid_user(user))
+      return fail(errc::invalid_argument, "user is empty or contains NUL");
+    rocksdb::WriteBatch wb;
+    for (auto id : ids) {
+      std::string v;
+      if (!get(cf_invites, keys::invite(user, id), v))
+        continue;
+      auto inv = codec::decode_invitation(v, user, id);
+      if (!inv)
+        return fail(errc::corruption, "invitation " + std::to_string(id) + " does not decode");
+      inv->seen = true;
+      wb.Put(cfs_[cf_invites], keys::invite(user, id), codec::encode_invitation(*inv));
+    }
+    return wb.Count() == 0 ? status::success() : write(wb, true, "mark_seen");
+  }
+
+  // --- preferences ------------------------------------------------------------------------------------------
+
+  status set_pref(const std::string& user, const std::string& label, const std::string& value) override {
+    if (read_only_)
+      return read_only_status;
+    if (!valid_user(user) || label.empty())
+      return fail(errc::invalid_argument, "user or label is empty, or the user contains NUL");
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_prefs], keys::pref(user, label), value);
+    return write(wb, true, "set_pref");
+  }
+
+  std::optional<std::string> pref(const std::string& user, const std::string& label) const override {
+    std::string v;
+    if (!valid_user(user) || !get(cf_prefs, keys::pref(user, label), v))
+      return std::nullopt;
+    return v;
   }
 
   // --- history ----------------------------------------------------------------------------------------------
@@ -496,6 +664,13 @@ private:
       out = next;
       return true;
     };
+    std::string invite_counter;
+    if (get(cf_meta, std::string{keys::next_invite_id}, invite_counter)) {
+      auto stored = codec::read_be64(invite_counter);
+      if (!stored)
+        return fail(errc::corruption, "the invitation counter in the meta column family is not 8 bytes");
+      next_invite_id_ = std::max<std::uint64_t>(1, *stored);
+    }
     if (!load_counter(keys::next_category_id, keys::category_prefix, next_category_id_) ||
         !load_counter(keys::next_room_id, keys::room_prefix, next_room_id_))
       return fail(errc::corruption, "an id counter in the meta column family is not 8 bytes");
@@ -561,7 +736,51 @@ private:
 
   // True and `out` filled when the key exists; false when absent or on a read error.
   bool get(cf_index cf, const std::string& k, std::string& out) const {
-    return db_->Get(rocksdb::ReadOptions{}, cfs_[cf], k, &out).ok();
+    return cfs_[cf] != nullptr && db_->Get(rocksdb::ReadOptions{}, cfs_[cf], k, &out).ok();
+  }
+
+  // Moves a unique-name index entry from `old_key` to `new_key` (no-op when equal); already_exists if taken.
+  status rename(rocksdb::WriteBatch& wb, const std::string& old_key, const std::string& new_key, std::uint64_t id,
+                std::string taken_message) const {
+    if (new_key == old_key)
+      return status::success();
+    if (auto st = check_absent(cf_catalog, new_key, std::move(taken_message)); !st.ok())
+      return st;
+    wb.Delete(cfs_[cf_catalog], old_key);
+    wb.Put(cfs_[cf_catalog], new_key, codec::be64(id));
+    return status::success();
+  }
+
+  void delete_prefix(rocksdb::WriteBatch& wb, cf_index cf, const std::string& prefix) const {
+    scan(cf, prefix, [&](std::string_view k, std::string_view) {
+      wb.Delete(cfs_[cf], rocksdb::Slice{k.data(), k.size()});
+      return true;
+    });
+  }
+
+  void put_principals(rocksdb::WriteBatch& wb, const category& c) const {
+    auto put = [&](principal_list list, const std::vector<std::string>& principals) {
+      for (const auto& p : principals)
+        wb.Put(cfs_[cf_catalog], keys::scope(c.id, list, p), rocksdb::Slice{});
+    };
+    put(principal_list::allow, c.allow);
+    put(principal_list::deny, c.deny);
+    put(principal_list::creator, c.creators);
+  }
+
+  void load_principals(category& c) const {
+    auto prefix = keys::scope_prefix(c.id);
+    scan(cf_catalog, prefix, [&](std::string_view k, std::string_view) {
+      if (k.size() <= prefix.size())
+        return true;
+      auto principal = std::string{k.substr(prefix.size() + 1)};
+      switch (static_cast<principal_list>(k[prefix.size()])) {
+        case principal_list::allow: c.allow.push_back(std::move(principal)); break;
+        case principal_list::deny: c.deny.push_back(std::move(principal)); break;
+        case principal_list::creator: c.creators.push_back(std::move(principal)); break;
+      }
+      return true;
+    });
   }
 
   // A name or guid index entry -> the id it points to.
@@ -605,6 +824,8 @@ private:
   // Calls fn(key, value) for every key starting with `prefix`, in key order, until fn returns false.
   void scan(cf_index cf, std::string_view prefix,
             const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    if (cfs_[cf] == nullptr)
+      return;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf])};
     for (it->Seek(rocksdb::Slice{prefix.data(), prefix.size()}); it->Valid() && starts_with(it->key(), prefix);
          it->Next())
@@ -633,6 +854,7 @@ private:
   std::mutex mutex_; // serialises id allocation and check-then-write sequences
   std::uint64_t next_category_id_ = 1;
   std::uint64_t next_room_id_ = 1;
+  std::uint64_t next_invite_id_ = 1;
   std::optional<std::mt19937_64> rng_; // used under mutex_ (or during open); seeded lazily from random_device
 };
 

@@ -14,8 +14,9 @@
 // - Users are identified by their normalised SIP URI ("sip:alice@example.com", lower case); normalising is the
 //   caller's job.
 //
-// Column families: default (meta), "catalog" (categories, rooms and their name/guid indexes), "history",
-// "roles" (room -> user -> role bits, plus the reverse user -> room index), "follows".
+// Column families: default (meta), "catalog" (categories with their scope lists, rooms and their name/guid
+// indexes), "history", "roles" (room -> user -> role bits, plus the reverse user -> room index), "follows",
+// "invites", "prefs". Missing families are created when an older database is opened for writing.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -65,6 +66,12 @@ struct category {
   bool invite = false;    // invitations enabled for rooms in this category
   bool logged = true;     // chat history is stored
   bool filepost = true;   // file uploads allowed
+  // Scope and creators (xccos.md §5), kept as separate catalog keys and loaded with the record. A principal is
+  // "*" (everyone), a domain ("example.com") or a user URI ("sip:alice@example.com"); rules.hpp matches them.
+  // An empty allow list means everyone; deny wins over allow.
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+  std::vector<std::string> creators; // who may create rooms in this category
 };
 
 struct room {
@@ -89,6 +96,16 @@ struct message {
   std::string author;      // sip:user@domain
   std::int64_t ticks = 0;  // 100-ns ticks since the Unix epoch (UTC): exactly what XCCOS's 7 digits carry
   std::string text;        // plain text, unescaped, byte for byte as posted
+};
+
+// An invitation to a room, created when a user becomes a member of a room whose invitations are on.
+struct invitation {
+  std::uint64_t id = 0;    // assigned by set_roles, increasing across the store
+  std::string user;        // the invitee
+  std::uint64_t room_id = 0;
+  std::string inviter;     // who added the member ("" for an administrator)
+  std::int64_t ticks = 0;  // 100-ns ticks since the Unix epoch (UTC)
+  bool seen = false;       // returned by a getinv once
 };
 
 // One group commit: history records and follow-list additions, written together in one WriteBatch.
@@ -127,6 +144,10 @@ public:
   virtual std::vector<category> categories() const = 0; // ordered by id
   virtual std::optional<category> category_by_id(std::uint64_t id) const = 0;
   virtual std::optional<category> category_by_name(const std::string& name) const = 0; // case-insensitive
+  // Replaces the stored settings and principal lists of c.id (id and guid are immutable, names stay unique).
+  virtual status update_category(const category& c) = 0;
+  // not_found if absent, invalid_argument while rooms remain in it.
+  virtual status remove_category(std::uint64_t id) = 0;
 
   // --- rooms ----------------------------------------------------------------------------------------------
   // Assigns r.id (and r.guid, r.created_ticks when unset). Fails: already_exists (name), invalid_argument
@@ -138,10 +159,15 @@ public:
   virtual std::optional<room> room_by_id(std::uint64_t id) const = 0;
   virtual std::optional<room> room_by_guid(const std::string& guid) const = 0; // case-insensitive
   virtual std::optional<room> room_by_name(const std::string& name) const = 0; // case-insensitive
+  // Removes the room with its indexes, roles, invitations-to-be and history (follows of it are ignored on read).
+  virtual status remove_room(std::uint64_t id) = 0;
 
   // --- roles (membership) ---------------------------------------------------------------------------------
   // Sets the role bits of `user` in room `room_id`; 0 removes the user. not_found if the room does not exist.
   virtual status set_roles(std::uint64_t room_id, const std::string& user, std::uint8_t roles) = 0;
+  // The same, and stores `invite` (its id and user filled in here) in the same write.
+  virtual status set_roles(std::uint64_t room_id, const std::string& user, std::uint8_t roles,
+                           invitation& invite) = 0;
   virtual std::uint8_t roles_of(std::uint64_t room_id, const std::string& user) const = 0; // 0 if none
   // (user, role bits) of a room, ordered by user.
   virtual std::vector<std::pair<std::string, std::uint8_t>> room_roles(std::uint64_t room_id) const = 0;
@@ -152,6 +178,14 @@ public:
   virtual status follow(const std::string& user, std::uint64_t room_id) = 0;   // idempotent
   virtual status unfollow(const std::string& user, std::uint64_t room_id) = 0; // idempotent
   virtual std::vector<std::uint64_t> follows(const std::string& user) const = 0; // ordered by room id
+
+  // --- invitations ----------------------------------------------------------------------------------------
+  virtual std::vector<invitation> invitations(const std::string& user) const = 0; // ordered by id
+  virtual status mark_seen(const std::string& user, const std::vector<std::uint64_t>& ids) = 0;
+
+  // --- preferences (getpref/setpref): per-user opaque values under a label ---------------------------------
+  virtual status set_pref(const std::string& user, const std::string& label, const std::string& value) = 0;
+  virtual std::optional<std::string> pref(const std::string& user, const std::string& label) const = 0;
 
   // --- history --------------------------------------------------------------------------------------------
   // Writes all records in one WriteBatch; with sync=true the WAL is fsynced before returning ok.

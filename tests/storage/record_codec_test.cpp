@@ -345,3 +345,41 @@ TEST_CASE("codec: catalog and role keys") {
   CHECK(codec::key::user_role("sip:ab@x", 1).rfind(codec::key::user_roles_prefix("sip:a"), 0) == std::string::npos);
   CHECK(codec::key::follow("sip:ab@x", 1).rfind(codec::key::follows_prefix("sip:ab"), 0) == std::string::npos);
 }
+
+TEST_CASE("codec: invitation round trip takes user and id from the key, and decodes strictly") {
+  invitation inv;
+  inv.room_id = 42;
+  inv.ticks = 638000000000000000;
+  inv.inviter = "sip:alice@example.com";
+  inv.seen = true;
+  auto v = codec::encode_invitation(inv);
+  auto back = codec::decode_invitation(v, "sip:bob@example.com", 7);
+  REQUIRE(back);
+  CHECK(back->id == 7);
+  CHECK(back->user == "sip:bob@example.com");
+  CHECK(back->room_id == 42);
+  CHECK(back->ticks == inv.ticks);
+  CHECK(back->inviter == inv.inviter);
+  CHECK(back->seen);
+  for (std::size_t n = 0; n < v.size(); ++n)
+    CHECK_FALSE(codec::decode_invitation(v.substr(0, n), "u", 1));
+  auto bad_flag = v;
+  bad_flag.back() = 2;
+  CHECK_FALSE(codec::decode_invitation(bad_flag, "u", 1));
+  CHECK_FALSE(codec::decode_invitation(v + "x", "u", 1));
+}
+
+TEST_CASE("codec: scope keys group a category's lists and keep principals intact") {
+  using codec::key::principal_list;
+  auto a = codec::key::scope(5, principal_list::allow, "example.com");
+  auto d = codec::key::scope(5, principal_list::deny, "sip:m@example.com");
+  auto other = codec::key::scope(6, principal_list::allow, "example.com");
+  auto prefix = codec::key::scope_prefix(5);
+  CHECK(a.rfind(prefix, 0) == 0);
+  CHECK(d.rfind(prefix, 0) == 0);
+  CHECK(other.rfind(prefix, 0) != 0);
+  CHECK(a.substr(prefix.size()) == "aexample.com");
+  // Scope keys never look like category or room records.
+  CHECK_FALSE(codec::key::record_id(a, codec::key::category_prefix));
+  CHECK_FALSE(codec::key::record_id(a, codec::key::room_prefix));
+}

@@ -867,8 +867,10 @@ TEST_CASE("store: an undecodable catalog record is reported as corruption at ope
   {
     // Overwrite the room record with a "version 2" record, as a newer pchat might write.
     rocksdb::DBOptions o;
+    std::vector<std::string> names;
+    REQUIRE(rocksdb::DB::ListColumnFamilies(o, tmp.db(), &names).ok());
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "catalog", "history", "roles", "follows"})
+    for (const auto& name : names)
       cfs.emplace_back(name, rocksdb::ColumnFamilyOptions{});
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
@@ -933,4 +935,175 @@ TEST_CASE("commit removes unfollows after adding follows") {
   u.unfollows = {{"sip:a@example.com", r1}, {"sip:a@example.com", 4242}}; // unknown rooms: a no-op
   REQUIRE(s->commit(u, true).ok());
   CHECK(s->follows("sip:a@example.com") == std::vector<std::uint64_t>{r2});
+}
+
+TEST_CASE("store: category scope and creators round-trip, update replaces them, names stay unique") {
+  temp_dir tmp;
+  category c;
+  c.name = "Engineering";
+  c.allow = {"example.com", "sip:guest@partner.org"};
+  c.deny = {"sip:mallory@example.com"};
+  c.creators = {"sip:alice@example.com"};
+  {
+    auto s = open_store(tmp.db());
+    REQUIRE(s->create_category(c).ok());
+    make_category(*s, "Other");
+    auto back = s->category_by_id(c.id);
+    REQUIRE(back);
+    CHECK(back->allow == std::vector<std::string>{"example.com", "sip:guest@partner.org"});
+    CHECK(back->deny == std::vector<std::string>{"sip:mallory@example.com"});
+    CHECK(back->creators == std::vector<std::string>{"sip:alice@example.com"});
+
+    category changed = *back;
+    changed.name = "Eng";
+    changed.allow = {"*"};
+    changed.creators.clear();
+    REQUIRE(s->update_category(changed).ok());
+    changed.name = "other";
+    CHECK(s->update_category(changed).code == errc::already_exists);
+    category bad = *back;
+    bad.deny = {""};
+    CHECK(s->update_category(bad).code == errc::invalid_argument);
+    category missing;
+    missing.id = 999;
+    missing.name = "x";
+    CHECK(s->update_category(missing).code == errc::not_found);
+  }
+  auto s = open_store(tmp.db()); // persisted
+  auto back = s->category_by_name("eng");
+  REQUIRE(back);
+  CHECK(back->id == c.id);
+  CHECK(back->guid == c.guid);
+  CHECK(back->allow == std::vector<std::string>{"*"});
+  CHECK(back->deny == std::vector<std::string>{"sip:mallory@example.com"});
+  CHECK(back->creators.empty());
+  CHECK_FALSE(s->category_by_name("Engineering"));
+  CHECK(s->categories().at(0).allow == std::vector<std::string>{"*"});
+}
+
+TEST_CASE("store: remove_category refuses while rooms remain; remove_room takes roles and history with it") {
+  temp_dir tmp;
+  auto s = open_store(tmp.db());
+  auto cat = make_category(*s, "General");
+  auto r1 = make_room(*s, cat, "one");
+  auto r2 = make_room(*s, cat, "two");
+  const std::string alice = "sip:alice@example.com";
+  REQUIRE(s->set_roles(r1, alice, role::member).ok());
+  REQUIRE(s->set_roles(r2, alice, role::manager).ok());
+  REQUIRE(s->append({{r1, 1, alice, 1, "a"}, {r1, 2, alice, 2, "b"}, {r2, 1, alice, 3, "c"}}, true).ok());
+
+  CHECK(s->remove_category(cat).code == errc::invalid_argument);
+  auto guid = s->room_by_id(r1)->guid;
+  REQUIRE(s->remove_room(r1).ok());
+  CHECK(s->remove_room(r1).code == errc::not_found);
+  CHECK_FALSE(s->room_by_id(r1));
+  CHECK_FALSE(s->room_by_name("one"));
+  CHECK_FALSE(s->room_by_guid(guid));
+  CHECK(s->room_roles(r1).empty());
+  CHECK(s->user_rooms(alice) == std::vector<std::pair<std::uint64_t, std::uint8_t>>{{r2, role::manager}});
+  CHECK(s->last(r1, 10).empty());
+  CHECK(s->last(r2, 10).size() == 1); // the neighbour's history is untouched
+  make_room(*s, cat, "one");          // the name is free again
+
+  REQUIRE(s->remove_room(r2).ok());
+  REQUIRE(s->remove_room(s->room_by_name("one")->id).ok());
+  REQUIRE(s->remove_category(cat).ok());
+  CHECK(s->remove_category(cat).code == errc::not_found);
+  CHECK(s->categories().empty());
+}
+
+TEST_CASE("store: set_roles with an invitation writes both; invitations persist and are marked seen") {
+  temp_dir tmp;
+  const std::string bob = "sip:bob@example.com";
+  std::uint64_t r1 = 0;
+  std::uint64_t first_id = 0;
+  {
+    auto s = open_store(tmp.db());
+    auto cat = make_category(*s, "General");
+    r1 = make_room(*s, cat, "one");
+    auto r2 = make_room(*s, cat, "two");
+    invitation inv;
+    inv.inviter = "sip:alice@example.com";
+    REQUIRE(s->set_roles(r1, bob, role::member, inv).ok());
+    CHECK(inv.id >= 1);
+    CHECK(inv.user == bob);
+    CHECK(inv.room_id == r1);
+    CHECK(inv.ticks > 0);
+    first_id = inv.id;
+    invitation second;
+    REQUIRE(s->set_roles(r2, bob, role::member, second).ok());
+    CHECK(second.id == first_id + 1);
+    invitation failed;
+    CHECK(s->set_roles(999, bob, role::member, failed).code == errc::not_found);
+    CHECK(failed.id == 0);
+    CHECK(s->roles_of(r1, bob) == role::member);
+  }
+  auto s = open_store(tmp.db());
+  auto list = s->invitations(bob);
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].id == first_id);
+  CHECK(list[0].room_id == r1);
+  CHECK(list[0].inviter == "sip:alice@example.com");
+  CHECK_FALSE(list[0].seen);
+  CHECK(s->invitations("sip:carol@example.com").empty());
+
+  REQUIRE(s->mark_seen(bob, {first_id, 12345}).ok()); // unknown ids are ignored
+  list = s->invitations(bob);
+  CHECK(list[0].seen);
+  CHECK_FALSE(list[1].seen);
+  invitation third; // ids continue after a reopen
+  REQUIRE(s->set_roles(r1, "sip:carol@example.com", role::member, third).ok());
+  CHECK(third.id == first_id + 2);
+}
+
+TEST_CASE("store: preferences are per user and label, values are raw bytes") {
+  temp_dir tmp;
+  const std::string value("base64?\0binary", 14);
+  {
+    auto s = open_store(tmp.db());
+    REQUIRE(s->set_pref("sip:alice@example.com", "kedzie.GroupChannels", value).ok());
+    REQUIRE(s->set_pref("sip:alice@example.com", "other", "x").ok());
+    CHECK(s->set_pref("", "label", "x").code == errc::invalid_argument);
+    CHECK(s->set_pref("sip:alice@example.com", "", "x").code == errc::invalid_argument);
+  }
+  auto s = open_store(tmp.db());
+  CHECK(s->pref("sip:alice@example.com", "kedzie.GroupChannels") == value);
+  CHECK(s->pref("sip:alice@example.com", "other") == std::string{"x"});
+  CHECK_FALSE(s->pref("sip:bob@example.com", "kedzie.GroupChannels"));
+  CHECK_FALSE(s->pref("sip:alice@example.com", "kedzie"));
+  REQUIRE(s->set_pref("sip:alice@example.com", "other", "").ok());
+  CHECK(s->pref("sip:alice@example.com", "other") == std::string{});
+}
+
+TEST_CASE("store: a database from before invites/prefs opens read-only as is and gains them when opened to write") {
+  temp_dir tmp;
+  {
+    // What pchat wrote before the invites and prefs families existed: five families, one category.
+    rocksdb::DBOptions o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "catalog", "history", "roles", "follows"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    fs::create_directories(tmp.db());
+    REQUIRE(rocksdb::DB::Open(o, tmp.db(), cfs, &handles, &db).ok());
+    category c;
+    c.id = 1;
+    c.name = "Old";
+    REQUIRE(db->Put(rocksdb::WriteOptions{}, handles[1], codec::key::category(1), codec::encode_category(c)).ok());
+    for (auto* h : handles)
+      db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  {
+    auto ro = open_store(tmp.db(), true);
+    CHECK(ro->categories().size() == 1);
+    CHECK(ro->invitations("sip:bob@example.com").empty());
+    CHECK_FALSE(ro->pref("sip:bob@example.com", "x"));
+  }
+  auto s = open_store(tmp.db());
+  REQUIRE(s->set_pref("sip:bob@example.com", "x", "y").ok());
+  CHECK(s->pref("sip:bob@example.com", "x") == std::string{"y"});
 }
