@@ -1,5 +1,7 @@
 #include "actors/directory.hpp"
 
+#include <algorithm>
+
 #include "actors/log.hpp"
 #include "actors/room.hpp"
 #include "actors/rules.hpp"
@@ -12,10 +14,12 @@ namespace {
 using self_ptr = directory_actor::stateful_pointer<directory_state>;
 
 room_view view_of(const directory_state& st, const storage::room& r) {
-  auto c = st.categories.find(r.category_id);
   auto n = st.online.find(r.id);
-  return make_room_view(r, c != st.categories.end() ? c->second : storage::category{}, st.opts.domain,
-                        n != st.online.end() ? n->second : 0);
+  return make_room_view(r, st.tree->category_of(r), st.opts.domain, n != st.online.end() ? n->second : 0);
+}
+
+category_view view_of(const directory_state& st, const storage::category& c) {
+  return {"ma-cat://" + st.opts.domain + "/" + c.guid, c.name, c.description};
 }
 
 room_actor live_room(self_ptr self, const storage::room& r) {
@@ -23,14 +27,26 @@ room_actor live_room(self_ptr self, const storage::room& r) {
   auto i = st.live.find(r.id);
   if (i != st.live.end())
     return i->second;
-  auto c = st.categories.find(r.category_id);
-  auto handle = self->spawn(room, r, c != st.categories.end() ? c->second : storage::category{}, st.store,
-                            st.writer, self->address(), st.opts);
+  auto handle = self->spawn(room, r, st.tree->category_of(r), st.store, st.writer, self->address(), st.opts);
   self->monitor(handle);
   st.live.emplace(r.id, handle);
   if (st.opts.live)
     st.opts.live->rooms_live.fetch_add(1, std::memory_order_relaxed);
   return handle;
+}
+
+// Tells a live room its new settings; rooms not spawned read them when they are.
+void push_settings(self_ptr self, const storage::room& r) {
+  auto& st = self->state;
+  if (auto i = st.live.find(r.id); i != st.live.end())
+    self->send(i->second, update_atom::value, r, st.tree->category_of(r));
+}
+
+void forget_room(self_ptr self, std::uint64_t id) {
+  auto& st = self->state;
+  st.online.erase(id);
+  if (st.live.erase(id) > 0 && st.opts.live)
+    st.opts.live->rooms_live.fetch_sub(1, std::memory_order_relaxed);
 }
 
 std::map<std::uint64_t, std::uint8_t> roles_by_room(const directory_state& st, const std::string& user) {
@@ -45,6 +61,22 @@ std::uint8_t lookup(const std::map<std::uint64_t, std::uint8_t>& m, std::uint64_
   return i == m.end() ? 0 : i->second;
 }
 
+bool visible(const directory_state& st, const storage::room& r, const std::string& user, std::uint8_t roles) {
+  return rules::may_see(r, st.tree->category_of(r), user, roles);
+}
+
+invitation_view view_of(const directory_state& st, const storage::invitation& inv, const storage::room& r) {
+  return {inv.id, room_uri(st.opts.domain, r), r.name, inv.inviter, inv.ticks};
+}
+
+void log_change(const principal& who, const char* what, const std::string& target, const caf::error& err,
+                const caf::actor_system& sys) {
+  auto line = log::line(err ? log::level::info : log::level::debug, "directory");
+  line << what << " " << target << " by=" << (who.admin ? std::string{"admin"} : who.user);
+  if (err)
+    line << " refused: " << sys.render(err);
+}
+
 } // namespace
 
 directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage::store> store, writer_actor writer,
@@ -53,24 +85,26 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
   st.store = std::move(store);
   st.writer = std::move(writer);
   st.opts = std::move(opts);
-  for (auto& c : st.store->categories())
-    st.categories.emplace(c.id, c);
-  for (auto& r : st.store->rooms()) {
-    st.by_guid.emplace(lower(r.guid), r.id);
-    st.rooms.emplace(r.id, std::move(r));
-  }
-  log::line(log::level::info, "directory") << "loaded categories=" << st.categories.size()
-                                           << " rooms=" << st.rooms.size();
+  st.tree = std::make_unique<catalog>(st.store);
+  log::line(log::level::info, "directory") << "loaded categories=" << st.tree->categories().size()
+                                           << " rooms=" << st.tree->rooms().size();
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& s = self->state;
+    if (auto u = s.session_users.find(dm.source); u != s.session_users.end()) {
+      auto& list = s.sessions[u->second];
+      list.erase(std::remove_if(list.begin(), list.end(), [&](const session_actor& x) { return x.address() == dm.source; }),
+                 list.end());
+      if (list.empty())
+        s.sessions.erase(u->second);
+      s.session_users.erase(u);
+      return;
+    }
     for (auto i = s.live.begin(); i != s.live.end(); ++i)
       if (i->second.address() == dm.source) {
-        log::line(log::level::error, "directory") << "room actor down room_id=" << i->first
-                                                  << " reason=" << self->system().render(dm.reason);
-        s.online.erase(i->first);
-        s.live.erase(i);
-        if (s.opts.live)
-          s.opts.live->rooms_live.fetch_sub(1, std::memory_order_relaxed);
+        if (dm.reason != caf::exit_reason::normal)
+          log::line(log::level::error, "directory") << "room actor down room_id=" << i->first
+                                                    << " reason=" << self->system().render(dm.reason);
+        forget_room(self, i->first);
         break;
       }
   });
@@ -83,21 +117,21 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       std::map<std::uint64_t, std::uint8_t> roles;
       bool roles_loaded = false;
       for (size_t k = 0; k < guids.size(); ++k) {
-        auto id = s.by_guid.find(lower(guids[k]));
-        if (id == s.by_guid.end())
+        const auto* r = s.tree->room_by_guid(guids[k]);
+        if (!r)
           continue;
-        const auto& r = s.rooms.at(id->second);
-        if (r.privacy_mode == storage::privacy::secret) {
+        const auto& c = s.tree->category_of(*r);
+        if (r->privacy_mode == storage::privacy::secret || !c.allow.empty() || !c.deny.empty()) {
           if (!roles_loaded) {
             roles = roles_by_room(s, user);
             roles_loaded = true;
           }
-          if (!rules::may_see(r, lookup(roles, r.id)))
+          if (!visible(s, *r, user, lookup(roles, r->id)))
             continue; // outsiders learn nothing about secret rooms
         }
         out[k].found = true;
-        out[k].room = live_room(self, r);
-        out[k].view = view_of(s, r);
+        out[k].room = live_room(self, *r);
+        out[k].view = view_of(s, *r);
       }
       return out;
     },
@@ -106,10 +140,10 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       auto roles = roles_by_room(s, user);
       auto needle = lower(criteria);
       std::vector<room_view> out;
-      for (const auto& [id, r] : s.rooms) {
+      for (const auto& [id, r] : s.tree->rooms()) {
         if (out.size() >= s.opts.search_limit)
           break;
-        if (r.disabled || !rules::may_see(r, lookup(roles, id)))
+        if (r.disabled || !visible(s, r, user, lookup(roles, id)))
           continue;
         if (!needle.empty() && lower(r.name).find(needle) == std::string::npos
             && lower(r.description).find(needle) == std::string::npos)
@@ -124,21 +158,21 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       std::map<std::uint64_t, std::uint8_t> roles;
       for (auto& [id, bits] : s.store->user_rooms(user)) {
         roles.emplace(id, bits);
-        auto r = s.rooms.find(id);
-        if (r == s.rooms.end())
+        const auto* r = s.tree->room(id);
+        if (!r)
           continue;
         if (bits & storage::role::member)
-          out.member.push_back(view_of(s, r->second));
+          out.member.push_back(view_of(s, *r));
         if (bits & storage::role::manager)
-          out.manager.push_back(view_of(s, r->second));
+          out.manager.push_back(view_of(s, *r));
       }
       for (auto id : s.store->follows(user)) {
-        auto r = s.rooms.find(id);
-        if (r == s.rooms.end() || !rules::may_see(r->second, lookup(roles, id)))
+        const auto* r = s.tree->room(id);
+        if (!r || !visible(s, *r, user, lookup(roles, id)))
           continue;
         out.follows.push_back(id);
         if ((lookup(roles, id) & (storage::role::member | storage::role::manager)) == 0)
-          out.followed.push_back(view_of(s, r->second));
+          out.followed.push_back(view_of(s, *r));
       }
       return out;
     },
@@ -151,18 +185,146 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       std::vector<bool> out(guids.size(), false);
       auto roles = roles_by_room(s, user);
       for (size_t k = 0; k < guids.size(); ++k) {
-        auto id = s.by_guid.find(lower(guids[k]));
-        if (id == s.by_guid.end())
-          continue;
-        const auto& r = s.rooms.at(id->second);
-        if (!rules::may_see(r, lookup(roles, r.id)))
+        const auto* r = s.tree->room_by_guid(guids[k]);
+        if (!r || !visible(s, *r, user, lookup(roles, r->id)))
           continue; // outsiders learn nothing about secret rooms, not even by following them
-        self->send(s.writer, follow_atom::value, user, r.id, on);
+        self->send(s.writer, follow_atom::value, user, r->id, on);
         out[k] = true;
       }
       return out;
     },
     [=](count_atom, std::uint64_t room_id, std::uint32_t n) { self->state.online[room_id] = n; },
+    [=](hello_atom, const std::string& user) {
+      auto& s = self->state;
+      auto session = caf::actor_cast<session_actor>(self->current_sender());
+      if (!session || s.session_users.count(session.address()) > 0)
+        return;
+      self->monitor(session);
+      s.session_users.emplace(session.address(), user);
+      s.sessions[user].push_back(std::move(session));
+    },
+    [=](invite_atom, const std::string& user) -> caf::result<std::vector<invitation_view>> {
+      auto& s = self->state;
+      std::vector<invitation_view> out;
+      std::vector<std::uint64_t> ids;
+      for (const auto& inv : s.store->invitations(user)) {
+        if (inv.seen)
+          continue;
+        ids.push_back(inv.id);
+        if (const auto* r = s.tree->room(inv.room_id))
+          out.push_back(view_of(s, inv, *r));
+      }
+      if (auto err = to_error(s.store->mark_seen(user, ids)))
+        return err;
+      return out;
+    },
+    [=](pref_atom, const std::string& user, const std::string& label) -> std::tuple<bool, std::string> {
+      auto v = self->state.store->pref(user, label);
+      return {v.has_value(), v.value_or(std::string{})};
+    },
+    [=](pref_atom, const std::string& user, const std::string& label, const std::string& value) -> caf::result<bool> {
+      if (auto err = to_error(self->state.store->set_pref(user, label, value)))
+        return err;
+      return true;
+    },
+    [=](perm_atom, const std::string& user) -> std::vector<category_view> {
+      auto& s = self->state;
+      std::vector<category_view> out;
+      for (const auto& c : s.tree->creatable(principal::of(user)))
+        out.push_back(view_of(s, c));
+      return out;
+    },
+    // --- room management ---------------------------------------------------------------------------------------
+    [=](create_atom, const principal& who, const patch& fields) -> caf::result<room_view> {
+      auto& s = self->state;
+      auto r = s.tree->create_room(who, fields);
+      log_change(who, "create room", r ? r->name : std::string{}, r ? caf::error{} : r.error(), self->system());
+      if (!r)
+        return r.error();
+      return view_of(s, *r);
+    },
+    [=](update_atom, const principal& who, const std::string& ref, const patch& fields) -> caf::result<room_view> {
+      auto& s = self->state;
+      const auto* old = s.tree->find_room(ref);
+      if (!old)
+        return make_error(pchat_errc::room_not_found);
+      auto r = s.tree->update_room(who, old->id, fields);
+      log_change(who, "update room", ref, r ? caf::error{} : r.error(), self->system());
+      if (!r)
+        return r.error();
+      push_settings(self, *r);
+      return view_of(s, *r);
+    },
+    [=](remove_atom, const principal& who, const std::string& ref) -> caf::result<bool> {
+      auto& s = self->state;
+      const auto* r = s.tree->find_room(ref);
+      if (!r)
+        return make_error(pchat_errc::room_not_found);
+      auto id = r->id;
+      auto err = s.tree->remove_room(who, id);
+      log_change(who, "remove room", ref, err, self->system());
+      if (err)
+        return err;
+      if (auto i = s.live.find(id); i != s.live.end())
+        self->send(i->second, remove_atom::value);
+      forget_room(self, id);
+      return true;
+    },
+    [=](roles_atom, const principal& who, const std::string& ref, const std::string& user,
+        std::uint8_t bits) -> caf::result<bool> {
+      auto& s = self->state;
+      const auto* r = s.tree->find_room(ref);
+      if (!r)
+        return make_error(pchat_errc::room_not_found);
+      auto invited = s.tree->set_roles(who, r->id, user, bits);
+      log_change(who, "set roles", ref + " " + user + "=" + std::to_string(bits),
+                 invited ? caf::error{} : invited.error(), self->system());
+      if (!invited)
+        return invited.error();
+      if (auto i = s.live.find(r->id); i != s.live.end())
+        self->send(i->second, roles_atom::value, user, bits);
+      if (!invited->has_value())
+        return false;
+      if (auto online = s.sessions.find(user); online != s.sessions.end())
+        for (const auto& session : online->second)
+          self->send(session, invite_atom::value, view_of(s, **invited, *r));
+      return true;
+    },
+    // --- category management -----------------------------------------------------------------------------------
+    [=](create_atom, const principal& who, category_atom, const patch& fields) -> caf::result<category_view> {
+      auto& s = self->state;
+      auto c = s.tree->create_category(who, fields);
+      log_change(who, "create category", c ? c->name : std::string{}, c ? caf::error{} : c.error(), self->system());
+      if (!c)
+        return c.error();
+      return view_of(s, *c);
+    },
+    [=](update_atom, const principal& who, category_atom, const std::string& ref,
+        const patch& fields) -> caf::result<category_view> {
+      auto& s = self->state;
+      const auto* old = s.tree->find_category(ref);
+      if (!old)
+        return make_error(pchat_errc::category_not_found);
+      auto c = s.tree->update_category(who, old->id, fields);
+      log_change(who, "update category", ref, c ? caf::error{} : c.error(), self->system());
+      if (!c)
+        return c.error();
+      for (const auto& [id, r] : s.tree->rooms())
+        if (r.category_id == c->id)
+          push_settings(self, r);
+      return view_of(s, *c);
+    },
+    [=](remove_atom, const principal& who, category_atom, const std::string& ref) -> caf::result<bool> {
+      auto& s = self->state;
+      const auto* c = s.tree->find_category(ref);
+      if (!c)
+        return make_error(pchat_errc::category_not_found);
+      auto err = s.tree->remove_category(who, c->id);
+      log_change(who, "remove category", ref, err, self->system());
+      if (err)
+        return err;
+      return true;
+    },
   };
 }
 

@@ -1,14 +1,18 @@
 #pragma once
-// The directory actor: owns the room tree (loaded from storage at start), finds rooms by GUID or search text,
-// spawns room actors on first use, and keeps each room's online count for chansrch. One per process.
+// The directory actor: owns the room tree (a catalog loaded from storage at start), finds rooms by GUID or
+// search text, spawns room actors on first use, keeps each room's online count for chansrch, and applies room
+// management (catalog.hpp decides who may do what) and tells live rooms about it. It also knows which sessions
+// are online for which user, to push them new invitations, and serves per-user preferences. One per process.
 //
-// Secret rooms are invisible to users without a role in them: resolve answers "not found" and search leaves
-// them out (rules::may_see), so outsiders cannot even learn that they exist.
+// Secret rooms are invisible to users without a role in them: resolve answers "not found", search leaves them
+// out and management answers room_not_found (rules::may_see), so outsiders cannot even learn that they exist.
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "actors/catalog.hpp"
 #include "actors/protocol.hpp"
 
 namespace pchat {
@@ -19,12 +23,13 @@ struct directory_state {
   std::shared_ptr<storage::store> store;
   writer_actor writer;
   server_options opts;
+  std::unique_ptr<catalog> tree;
 
-  std::map<std::uint64_t, storage::category> categories;
-  std::map<std::uint64_t, storage::room> rooms;           // by id
-  std::unordered_map<std::string, std::uint64_t> by_guid; // lower-case guid -> id
   std::unordered_map<std::uint64_t, room_actor> live;      // spawned rooms
   std::unordered_map<std::uint64_t, std::uint32_t> online; // users online per room
+  // Sessions that said hello, by user, and the user of each (to forget them when they end).
+  std::unordered_map<std::string, std::vector<session_actor>> sessions;
+  std::map<caf::actor_addr, std::string> session_users;
 };
 
 directory_actor::behavior_type directory(directory_actor::stateful_pointer<directory_state> self,

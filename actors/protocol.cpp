@@ -17,6 +17,8 @@ const char* to_string(pchat_errc x) {
     case pchat_errc::too_large: return "too_large";
     case pchat_errc::invalid_argument: return "invalid_argument";
     case pchat_errc::store_failed: return "store_failed";
+    case pchat_errc::already_exists: return "already_exists";
+    case pchat_errc::category_not_found: return "category_not_found";
   }
   return "unknown";
 }
@@ -39,6 +41,14 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<resolved_room>("pchat::resolved_room");
   cfg.add_message_type<std::vector<resolved_room>>("std::vector<pchat::resolved_room>");
   cfg.add_message_type<std::vector<dialog_id>>("std::vector<pchat::dialog_id>");
+  cfg.add_message_type<invitation_view>("pchat::invitation_view");
+  cfg.add_message_type<std::vector<invitation_view>>("std::vector<pchat::invitation_view>");
+  cfg.add_message_type<category_view>("pchat::category_view");
+  cfg.add_message_type<std::vector<category_view>>("std::vector<pchat::category_view>");
+  cfg.add_message_type<principal>("pchat::principal");
+  cfg.add_message_type<patch>("pchat::patch");
+  cfg.add_message_type<storage::room>("pchat::storage::room");
+  cfg.add_message_type<storage::category>("pchat::storage::category");
   cfg.add_error_category(pchat_error_category,
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {
                            std::string out = "pchat::";

@@ -15,6 +15,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/catalog.hpp"
 #include "actors/metrics.hpp"
 #include "storage/store.hpp"
 
@@ -42,6 +43,15 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;     // store writer -
 using follow_atom = caf::atom_constant<caf::atom("follow")>;   // session -> directory: persist a follow
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using catchup_atom = caf::atom_constant<caf::atom("catchup")>; // posts after a sequence number
+using create_atom = caf::atom_constant<caf::atom("create")>;   // room management: create a room or category
+using update_atom = caf::atom_constant<caf::atom("update")>;   // change settings (directory -> room: new ones)
+using remove_atom = caf::atom_constant<caf::atom("remove")>;   // remove a room or category
+using roles_atom = caf::atom_constant<caf::atom("roles")>;     // set a user's roles in a room
+using category_atom = caf::atom_constant<caf::atom("category")>; // tags category management requests
+using hello_atom = caf::atom_constant<caf::atom("hello")>;     // session -> directory: I am online for user
+using invite_atom = caf::atom_constant<caf::atom("invite")>;   // getinv, and directory -> session: new invitation
+using pref_atom = caf::atom_constant<caf::atom("pref")>;       // getpref / setpref
+using perm_atom = caf::atom_constant<caf::atom("perm")>;       // nodespermcreatechild
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -52,6 +62,8 @@ enum class pchat_errc : std::uint8_t {
   too_large,          // chat text over messageSizeLimit
   invalid_argument,   // the command is missing something or carries an invalid character
   store_failed,       // RocksDB refused the write; nothing was fanned out
+  already_exists,     // a room or category name is taken
+  category_not_found, // no such category
 };
 const char* to_string(pchat_errc x);
 caf::error make_error(pchat_errc x);
@@ -68,6 +80,7 @@ struct server_options {
   std::uint32_t story_size_limit = 80000;
   std::uint32_t history_cache = 200;       // recent messages each room keeps in memory for bccontext
   std::uint32_t history_limit = 1000;      // most messages one bccontext returns
+  std::uint32_t pref_size_limit = 65536;   // bytes of one setpref content
   // Lync's ParticipantUpdateLimit: in a room with more users online than this, joins and parts are no longer
   // pushed to everyone (ntc:join/ntc:part) and rpl:join lists only the joiner, because rosters of thousands
   // would cost O(N^2) INFOs and bytes as the room fills (docs/protocol.md "Large rooms").
@@ -120,6 +133,22 @@ struct assoc_result {
   std::vector<std::uint64_t> follows; // ids of every followed room (the client rejoins these with bjoin)
 };
 
+// An invitation as the invitee sees it (getinv, ntc:inv).
+struct invitation_view {
+  std::uint64_t id = 0;
+  std::string room_uri;
+  std::string room_name;
+  std::string inviter; // "" when an administrator added the member
+  std::int64_t ticks = 0;
+};
+
+// A category as clients see it (nodespermcreatechild).
+struct category_view {
+  std::string uri; // ma-cat://domain/guid
+  std::string name;
+  std::string description;
+};
+
 struct room_stats {
   std::uint64_t posts = 0;
   std::uint64_t deliveries = 0;
@@ -145,6 +174,18 @@ typename Inspector::result_type inspect(Inspector& f, assoc_result& x) {
   return f(caf::meta::type_name("assoc_result"), x.member, x.manager, x.followed, x.follows);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invitation_view& x) {
+  return f(caf::meta::type_name("invitation_view"), x.id, x.room_uri, x.room_name, x.inviter, x.ticks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, category_view& x) {
+  return f(caf::meta::type_name("category_view"), x.uri, x.name, x.description);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, principal& x) {
+  return f(caf::meta::type_name("principal"), x.user, x.admin);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, room_stats& x) {
   return f(caf::meta::type_name("room_stats"), x.posts, x.deliveries, x.online, x.last_seq);
 }
@@ -156,6 +197,17 @@ namespace pchat::storage {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message& x) {
   return f(caf::meta::type_name("message"), x.room_id, x.seq, x.author, x.ticks, x.text);
+}
+// Rooms and categories travel from the directory to room actors when their settings change.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room& x) {
+  return f(caf::meta::type_name("room"), x.id, x.guid, x.category_id, x.name, x.description, x.topic, x.addin_url,
+           x.privacy_mode, x.type, x.invite, x.disabled, x.created_ticks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, category& x) {
+  return f(caf::meta::type_name("category"), x.id, x.guid, x.name, x.description, x.invite, x.logged, x.filepost,
+           x.allow, x.deny, x.creators);
 }
 } // namespace pchat::storage
 
@@ -189,7 +241,12 @@ using room_actor = caf::typed_actor<
   caf::replies_to<history_atom, std::string, std::uint32_t>::with<std::vector<storage::message>>,
   // catchup(user, after_seq, n) -> up to n posts with seq > after_seq, ascending, none beyond what was fanned out.
   caf::replies_to<catchup_atom, std::string, std::uint64_t, std::uint32_t>::with<std::vector<storage::message>>,
-  caf::replies_to<stats_atom>::with<room_stats>>;
+  caf::replies_to<stats_atom>::with<room_stats>,
+  // From the directory after a management change: new settings (members who may no longer join are let go),
+  // one user's new role bits, or the room's removal (everyone is let go, then the actor quits).
+  caf::reacts_to<update_atom, storage::room, storage::category>,
+  caf::reacts_to<roles_atom, std::string, std::uint8_t>,
+  caf::reacts_to<remove_atom>>;
 
 // The answer for one guid of a resolve request.
 struct resolved_room {
@@ -212,10 +269,30 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<follow_atom, std::string, std::uint64_t>,
   // follow(user, guids, on) -> per guid whether it was (un)followed; unknown and hidden rooms are false.
   caf::replies_to<follow_atom, std::string, std::vector<std::string>, bool>::with<std::vector<bool>>,
-  caf::reacts_to<count_atom, std::uint64_t, std::uint32_t>>;
+  caf::reacts_to<count_atom, std::uint64_t, std::uint32_t>,
+  // hello(user) from a session: the directory tells it about new invitations until the session ends.
+  caf::reacts_to<hello_atom, std::string>,
+  // invite(user) -> the user's invitations not yet returned, now marked as returned.
+  caf::replies_to<invite_atom, std::string>::with<std::vector<invitation_view>>,
+  // pref(user, label) -> (found, value); pref(user, label, value) -> stored.
+  caf::replies_to<pref_atom, std::string, std::string>::with<bool, std::string>,
+  caf::replies_to<pref_atom, std::string, std::string, std::string>::with<bool>,
+  // perm(user) -> categories the user may create rooms in.
+  caf::replies_to<perm_atom, std::string>::with<std::vector<category_view>>,
+  // Room management (catalog.hpp says who may do what). Rooms are named by guid, ma-chan URI or name.
+  caf::replies_to<create_atom, principal, patch>::with<room_view>,
+  caf::replies_to<update_atom, principal, std::string, patch>::with<room_view>,
+  caf::replies_to<remove_atom, principal, std::string>::with<bool>,
+  // roles(who, room, user, bits) -> whether an invitation was recorded.
+  caf::replies_to<roles_atom, principal, std::string, std::string, std::uint8_t>::with<bool>,
+  // Category management (administrators), named by guid, ma-cat URI or name.
+  caf::replies_to<create_atom, principal, category_atom, patch>::with<category_view>,
+  caf::replies_to<update_atom, principal, category_atom, std::string, patch>::with<category_view>,
+  caf::replies_to<remove_atom, principal, category_atom, std::string>::with<bool>>;
 
-// One per channel dialog.
-using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>>;
+// One per channel dialog. invite: a new invitation for the session's user (sent on as ntc:inv).
+using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>,
+                                       caf::reacts_to<invite_atom, invitation_view>>;
 
 // The SIP ingress: the transport for the actors, and the entry point for what the SIP thread reports.
 // open(dialog, user, call-id) spawns the dialog's session; info(dialog, body) hands it a command document;

@@ -108,6 +108,44 @@ void notify_others(self_ptr self, const std::string& user, bool joined) {
   fan_out(self, xccos::serialize(xccos::next_envid(), {ntc}), &user);
 }
 
+// Lets go of every online member who may no longer join (after a settings or role change; all of them when the
+// room is removed): each of their dialogs gets an ntc:part naming themselves, the others the usual ntc:part.
+void let_go(self_ptr self, bool everyone) {
+  auto& st = self->state;
+  std::vector<std::string> gone;
+  for (auto i = st.online.begin(); i != st.online.end();) {
+    const auto& m = i->second;
+    if (!everyone && rules::may_join(st.settings, st.category, m.user, roles_of(st, m.user))) {
+      ++i;
+      continue;
+    }
+    std::string data = "<chanib uri=\"";
+    xccos::append_escaped_attr(data, st.uri);
+    data += "\">";
+    xccos::append_empty_element(data, "uib", {{"uri", m.user}});
+    data += "</chanib>";
+    xccos::out_item ntc;
+    ntc.kind = xccos::item_kind::ntc;
+    ntc.id = "ntc:part";
+    ntc.code = 0;
+    ntc.data = std::move(data);
+    self->send(m.transport, send_atom::value, m.dialog, xccos::serialize(xccos::next_envid(), {ntc}));
+    if (std::find(gone.begin(), gone.end(), m.user) == gone.end())
+      gone.push_back(m.user);
+    i = st.online.erase(i);
+  }
+  if (gone.empty())
+    return;
+  rebuild_groups(st);
+  for (const auto& user : gone) {
+    st.users.erase(user);
+    if (!everyone)
+      notify_others(self, user, false);
+    log::line(log::level::info, "room") << "let go room=" << st.settings.name << " user=" << user;
+  }
+  tell_count(self);
+}
+
 } // namespace
 
 room_actor::behavior_type room(self_ptr self, storage::room settings, storage::category category,
@@ -135,7 +173,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     [=](join_atom, const std::string& user, dialog_id dialog,
         transport_actor& transport) -> caf::result<join_result> {
       auto& s = self->state;
-      if (!rules::may_join(s.settings, roles_of(s, user))) {
+      if (!rules::may_join(s.settings, s.category, user, roles_of(s, user))) {
         log::line(log::level::info, "room") << "join refused room=" << s.settings.name << " user=" << user;
         return make_error(pchat_errc::forbidden);
       }
@@ -177,7 +215,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       auto it = s.online.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
       if (it == s.online.end() || it->second.user != user)
         return make_error(pchat_errc::not_joined);
-      if (!rules::may_post(s.settings, roles_of(s, user)))
+      if (!rules::may_post(s.settings, s.category, user, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
       if (text.size() > s.opts.message_size_limit)
         return make_error(pchat_errc::too_large);
@@ -219,7 +257,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     },
     [=](history_atom, const std::string& user, std::uint32_t n) -> caf::result<std::vector<storage::message>> {
       auto& s = self->state;
-      if (!rules::may_join(s.settings, roles_of(s, user)))
+      if (!rules::may_join(s.settings, s.category, user, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
       n = std::min(n, s.opts.history_limit);
       std::vector<storage::message> out;
@@ -238,7 +276,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     [=](catchup_atom, const std::string& user, std::uint64_t after,
         std::uint32_t n) -> caf::result<std::vector<storage::message>> {
       auto& s = self->state;
-      if (!rules::may_join(s.settings, roles_of(s, user)))
+      if (!rules::may_join(s.settings, s.category, user, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
       n = std::min(n, s.opts.history_limit);
       std::vector<storage::message> out;
@@ -255,6 +293,24 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       return out;
     },
     [=](stats_atom) -> room_stats { return self->state.stats; },
+    [=](update_atom, storage::room& changed, storage::category& cat) {
+      auto& s = self->state;
+      s.settings = std::move(changed);
+      s.category = std::move(cat);
+      let_go(self, false);
+    },
+    [=](roles_atom, const std::string& user, std::uint8_t bits) {
+      auto& s = self->state;
+      if (bits == 0)
+        s.roles.erase(user);
+      else
+        s.roles[user] = bits;
+      let_go(self, false);
+    },
+    [=](remove_atom) {
+      let_go(self, true);
+      self->quit();
+    },
   };
 }
 

@@ -1,8 +1,13 @@
 #pragma once
 // The room model's access rules as small named functions, called at fixed points (STYLE.md §8):
-// before search (may_see), before join and history reads (may_join), before a post (may_post).
-// Source: ../shared/protocol/xccos.md §5 (privacy open/closed/secret, type normal/auditorium, roles).
+// before search (may_see), before join and history reads (may_join), before a post (may_post), before a
+// settings or membership change (may_manage, may_hold_role) and before creating a room (may_create_room).
+// Source: ../shared/protocol/xccos.md §5 (privacy open/closed/secret, type normal/auditorium, roles, category
+// scope and creators). Administrators (pchatctl) are not users and bypass these; catalog.cpp decides that.
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "storage/store.hpp"
 
@@ -10,25 +15,72 @@ namespace pchat::rules {
 
 inline bool has_any_role(std::uint8_t roles) { return roles != 0; }
 
-// Secret rooms are invisible to everyone who holds no role in them; disabled rooms are invisible in search.
-inline bool may_see(const storage::room& r, std::uint8_t roles) {
-  return r.privacy_mode != storage::privacy::secret || has_any_role(roles);
+// The domain of "sip:alice@example.com" (after '@', lower case as users are normalised); "" without one.
+inline std::string domain_of(const std::string& user) {
+  auto at = user.rfind('@');
+  return at == std::string::npos ? std::string{} : user.substr(at + 1);
 }
 
-// Open rooms admit anyone; closed and secret rooms admit only users who hold a role; disabled rooms admit no one.
-inline bool may_join(const storage::room& r, std::uint8_t roles) {
+// A scope or creator entry matches a user: "*" everyone, "sip:..." exactly that user, anything else a domain.
+inline bool principal_matches(const std::string& principal, const std::string& user) {
+  if (principal == "*")
+    return true;
+  if (principal.rfind("sip:", 0) == 0)
+    return principal == user;
+  return principal == domain_of(user);
+}
+
+inline bool any_matches(const std::vector<std::string>& principals, const std::string& user) {
+  return std::any_of(principals.begin(), principals.end(),
+                     [&](const std::string& p) { return principal_matches(p, user); });
+}
+
+// Inside a category's scope: not denied, and allowed (an empty allow list allows everyone). Deny wins.
+inline bool in_scope(const storage::category& c, const std::string& user) {
+  if (any_matches(c.deny, user))
+    return false;
+  return c.allow.empty() || any_matches(c.allow, user);
+}
+
+// Secret rooms are invisible to everyone who holds no role in them; open and closed rooms are visible to users
+// in the category's scope and to their members.
+inline bool may_see(const storage::room& r, const storage::category& c, const std::string& user,
+                    std::uint8_t roles) {
+  if (has_any_role(roles))
+    return true;
+  return r.privacy_mode != storage::privacy::secret && in_scope(c, user);
+}
+
+// Open rooms admit anyone in scope; closed and secret rooms admit only users who hold a role; disabled rooms
+// admit no one.
+inline bool may_join(const storage::room& r, const storage::category& c, const std::string& user,
+                     std::uint8_t roles) {
   if (r.disabled)
     return false;
-  return r.privacy_mode == storage::privacy::open || has_any_role(roles);
+  if (has_any_role(roles))
+    return true;
+  return r.privacy_mode == storage::privacy::open && in_scope(c, user);
 }
 
 // In an auditorium only presenters (and managers) post; in a normal room everyone who may join.
-inline bool may_post(const storage::room& r, std::uint8_t roles) {
-  if (!may_join(r, roles))
+inline bool may_post(const storage::room& r, const storage::category& c, const std::string& user,
+                     std::uint8_t roles) {
+  if (!may_join(r, c, user, roles))
     return false;
   if (r.type == storage::room_type::auditorium)
     return (roles & (storage::role::presenter | storage::role::manager)) != 0;
   return true;
+}
+
+// Room managers change the room's settings and roles (disabled rooms included: that is how they re-enable them).
+inline bool may_manage(std::uint8_t roles) { return (roles & storage::role::manager) != 0; }
+
+// Room roles go only to users inside the category's scope (xccos.md §5).
+inline bool may_hold_role(const storage::category& c, const std::string& user) { return in_scope(c, user); }
+
+// Creators listed on the category, inside its scope, create rooms in it (nodespermcreatechild).
+inline bool may_create_room(const storage::category& c, const std::string& user) {
+  return in_scope(c, user) && any_matches(c.creators, user);
 }
 
 // Invitations: the category decides, a room may only turn them off (xccos.md §5).

@@ -6,6 +6,7 @@
 
 #include "actors/log.hpp"
 #include "actors/views.hpp"
+#include "sip/sip_message.hpp"
 #include "sip/xccos.hpp"
 
 namespace pchat {
@@ -53,11 +54,45 @@ void reply_error(self_ptr self, const xccos::command& c, const caf::error& err) 
       case pchat_errc::too_large: return reply(self, c, xccos::code::too_large, "MESSAGE_TOO_LARGE");
       case pchat_errc::invalid_argument: return reply(self, c, xccos::code::bad_request, "INVALID_ARGUMENT");
       case pchat_errc::store_failed: return reply(self, c, xccos::code::unavailable, "STORE_UNAVAILABLE");
+      case pchat_errc::already_exists: return reply(self, c, xccos::code::conflict, "NAME_TAKEN");
+      case pchat_errc::category_not_found: return reply(self, c, xccos::code::not_found, "CATEGORY_NOT_FOUND");
     }
   }
   log::line(log::level::error, "session") << c.id << " failed user=" << self->state.user
                                           << " error=" << self->system().render(err);
   reply(self, c, xccos::code::server_error, "SERVER_ERROR");
+}
+
+// <inv inviteId chanUri name inviter ts/>: one invitation in rpl:getinv and ntc:inv (docs/protocol.md).
+void append_invitation(std::string& out, const invitation_view& inv) {
+  xccos::append_empty_element(out, "inv",
+                              {{"inviteId", std::to_string(inv.id)},
+                               {"chanUri", inv.room_uri},
+                               {"name", inv.room_name},
+                               {"inviter", inv.inviter},
+                               {"ts", xccos::format_ts(inv.ticks)}});
+}
+
+// "member,presenter" (commas or spaces) -> role bits; nullopt on an unknown word.
+std::optional<std::uint8_t> parse_roles(const std::string& text) {
+  std::uint8_t bits = 0;
+  std::string word;
+  for (char ch : text + ",") {
+    if (ch != ',' && ch != ' ') {
+      word.push_back(ch);
+      continue;
+    }
+    if (word == "member")
+      bits |= storage::role::member;
+    else if (word == "manager")
+      bits |= storage::role::manager;
+    else if (word == "presenter")
+      bits |= storage::role::presenter;
+    else if (!word.empty())
+      return std::nullopt;
+    word.clear();
+  }
+  return bits;
 }
 
 std::string chanib_uri_only(const std::string& uri) {
@@ -108,60 +143,196 @@ struct dispatcher {
                                  {"dbVersion", o.db_version}});
     reply(self, cmd, xccos::code::ok, "SUCCESS_OK", std::move(data));
   }
-  void operator()(const xccos::getinv_cmd&) const {
-    // Invitations arrive with the room-model issue; until then there are none to report (xccos.md §4).
-    reply(self, cmd, xccos::code::ok, "SUCCESS_OK");
-  }
-  void operator()(const xccos::chansrch_cmd& x) const {
+  // Asks the directory, holding the queue until the answer is in: `on_ok(results...)` on success, the mapped
+  // error reply otherwise.
+  template <class... R, class OnOk, class... Ts>
+  void ask_directory(OnOk on_ok, Ts&&... xs) const {
     hold();
     auto c = cmd;
     auto s = self;
     auto queue = q;
-    self->request(self->state.directory, caf::infinite, search_atom::value, self->state.user, x.criteria)
+    self->request(self->state.directory, caf::infinite, std::forward<Ts>(xs)...)
       .then(
-        [s, c, queue](const std::vector<room_view>& rooms) {
-          std::string data;
-          for (const auto& r : rooms)
-            xccos::append_chanib_summary(data, to_summary(r));
-          reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+        [s, queue, on_ok](R&... results) {
+          on_ok(results...);
           release(s, queue);
         },
         [s, c, queue](caf::error& err) {
           reply_error(s, c, err);
           release(s, queue);
         });
+  }
+
+  void operator()(const xccos::chansrch_cmd& x) const {
+    auto c = cmd;
+    auto s = self;
+    ask_directory<std::vector<room_view>>(
+      [s, c](const std::vector<room_view>& rooms) {
+        std::string data;
+        for (const auto& r : rooms)
+          xccos::append_chanib_summary(data, to_summary(r));
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      search_atom::value, self->state.user, x.criteria);
   }
   void operator()(const xccos::getassoc_cmd&) const {
+    auto c = cmd;
+    auto s = self;
+    ask_directory<assoc_result>(
+      [s, c](const assoc_result& a) {
+        // docs/protocol.md "getassoc": member rooms, then manager rooms, then rooms only followed; every chanib
+        // says whether the user follows it (the client rejoins those with bjoin at sign-in).
+        std::string data;
+        auto group = [&](const char* type, const std::vector<room_view>& rooms) {
+          data += "<assoc type=\"";
+          data += type;
+          data += "\">";
+          for (const auto& r : rooms) {
+            bool followed = std::find(a.follows.begin(), a.follows.end(), r.id) != a.follows.end();
+            xccos::append_chanib_summary(data, to_summary(r), followed ? " followed=\"true\"" : " followed=\"false\"");
+          }
+          data += "</assoc>";
+        };
+        group("member", a.member);
+        group("manager", a.manager);
+        group("follow", a.followed);
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      assoc_atom::value, self->state.user);
+  }
+  void operator()(const xccos::getinv_cmd&) const {
+    auto c = cmd;
+    auto s = self;
+    ask_directory<std::vector<invitation_view>>(
+      [s, c](const std::vector<invitation_view>& invs) {
+        std::string data;
+        for (const auto& inv : invs)
+          append_invitation(data, inv);
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      invite_atom::value, self->state.user);
+  }
+  void operator()(const xccos::getpref_cmd& x) const {
+    auto c = cmd;
+    auto s = self;
+    auto label = x.label;
+    auto seqid = x.seqid;
+    auto create = x.create_default;
+    ask_directory<bool, std::string>(
+      [s, c, label, seqid, create](bool found, const std::string& value) {
+        if (!found && !create)
+          return reply(s, c, xccos::code::not_found, "PREF_NOT_FOUND");
+        if (!found) // createdefault: the default is the empty value, kept from now on
+          caf::anon_send(s->state.directory, pref_atom::value, s->state.user, label, std::string{});
+        std::string data;
+        xccos::append_empty_element(data, "pref", {{"label", label}, {"seqid", seqid}, {"content", value}});
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      pref_atom::value, self->state.user, x.label);
+  }
+  void operator()(const xccos::setpref_cmd& x) const {
+    if (x.content.size() > self->state.opts.pref_size_limit || x.label.size() > 256)
+      return reply(self, cmd, xccos::code::too_large, "PREF_TOO_LARGE");
+    auto c = cmd;
+    auto s = self;
+    auto label = x.label;
+    auto seqid = x.seqid;
+    ask_directory<bool>(
+      [s, c, label, seqid](bool) {
+        std::string data;
+        xccos::append_empty_element(data, "pref", {{"label", label}, {"seqid", seqid}});
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      pref_atom::value, self->state.user, x.label, x.content);
+  }
+  void operator()(const xccos::nodespermcreatechild_cmd&) const {
+    auto c = cmd;
+    auto s = self;
+    ask_directory<std::vector<category_view>>(
+      [s, c](const std::vector<category_view>& cats) {
+        std::string data;
+        for (const auto& cat : cats)
+          xccos::append_empty_element(data, "cat",
+                                      {{"uri", cat.uri}, {"name", cat.name}, {"description", cat.description}});
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      perm_atom::value, self->state.user);
+  }
+  // Room management (docs/protocol.md "Room management"): the directory's catalog decides who may.
+  void reply_room(const room_view& r) const {
+    std::string data;
+    xccos::append_chanib_summary(data, to_summary(r));
+    reply(self, cmd, xccos::code::ok, "SUCCESS_OK", std::move(data));
+  }
+  void operator()(const xccos::chancreate_cmd& x) const {
+    auto d = *this;
+    ask_directory<room_view>([d](const room_view& r) { d.reply_room(r); }, create_atom::value,
+                             principal::of(self->state.user), patch{x.fields});
+  }
+  void operator()(const xccos::chanupd_cmd& x) const {
+    if (lower(x.chan.domain) != lower(self->state.opts.domain))
+      return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+    auto d = *this;
+    ask_directory<room_view>([d](const room_view& r) { d.reply_room(r); }, update_atom::value,
+                             principal::of(self->state.user), x.chan.guid, patch{x.fields});
+  }
+  // One reply for every user: <uib uri roles invited/> for each change made; if none could be made, the first
+  // item's error as the command's.
+  void operator()(const xccos::chanrole_cmd& x) const {
+    if (lower(x.chan.domain) != lower(self->state.opts.domain))
+      return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+    std::vector<std::pair<std::string, std::uint8_t>> changes;
+    for (const auto& [uri, roles] : x.users) {
+      auto user = sip::normalize_aor(uri);
+      auto bits = parse_roles(roles);
+      if (user.empty() || !bits)
+        return reply(self, cmd, xccos::code::bad_request, "INVALID_ARGUMENT");
+      changes.emplace_back(user, *bits);
+    }
     hold();
+    struct context {
+      std::vector<caf::expected<bool>> outcomes;
+      size_t remaining = 0;
+    };
+    auto ctx = std::make_shared<context>();
+    ctx->outcomes.assign(changes.size(), caf::expected<bool>{false});
+    ctx->remaining = changes.size();
     auto c = cmd;
     auto s = self;
     auto queue = q;
-    self->request(self->state.directory, caf::infinite, assoc_atom::value, self->state.user)
-      .then(
-        [s, c, queue](const assoc_result& a) {
-          // docs/protocol.md "getassoc": member rooms, then manager rooms, then rooms only followed; every chanib
-          // says whether the user follows it (the client rejoins those with bjoin at sign-in).
-          std::string data;
-          auto group = [&](const char* type, const std::vector<room_view>& rooms) {
-            data += "<assoc type=\"";
-            data += type;
-            data += "\">";
-            for (const auto& r : rooms) {
-              bool followed = std::find(a.follows.begin(), a.follows.end(), r.id) != a.follows.end();
-              xccos::append_chanib_summary(data, to_summary(r), followed ? " followed=\"true\"" : " followed=\"false\"");
-            }
-            data += "</assoc>";
-          };
-          group("member", a.member);
-          group("manager", a.manager);
-          group("follow", a.followed);
-          reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
-          release(s, queue);
-        },
-        [s, c, queue](caf::error& err) {
-          reply_error(s, c, err);
-          release(s, queue);
-        });
+    auto users = x.users;
+    auto done = [s, c, queue, ctx, users] {
+      if (--ctx->remaining > 0)
+        return;
+      release(s, queue);
+      std::string data;
+      bool any = false;
+      for (size_t i = 0; i < users.size(); ++i) {
+        if (!ctx->outcomes[i])
+          continue;
+        any = true;
+        xccos::append_empty_element(data, "uib",
+                                    {{"uri", users[i].first},
+                                     {"roles", users[i].second},
+                                     {"invited", *ctx->outcomes[i] ? "true" : "false"}});
+      }
+      if (!any)
+        return reply_error(s, c, ctx->outcomes[0].error());
+      reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+    };
+    for (size_t i = 0; i < changes.size(); ++i)
+      self
+        ->request(self->state.directory, caf::infinite, roles_atom::value, principal::of(self->state.user),
+                  x.chan.guid, changes[i].first, changes[i].second)
+        .then(
+          [ctx, i, done](bool invited) {
+            ctx->outcomes[i] = invited;
+            done();
+          },
+          [ctx, i, done](caf::error& err) {
+            ctx->outcomes[i] = std::move(err);
+            done();
+          });
   }
   void operator()(const xccos::join_cmd& x) const { join_rooms({x.chan}, false); }
   void operator()(const xccos::bjoin_cmd& x) const { join_rooms(x.chans, true); }
@@ -301,32 +472,25 @@ struct dispatcher {
   // follow/unfollow: the directory checks each room is one the user may see; one reply with a chanib per room
   // done and a fib per room that is unknown, hidden or in another domain (docs/protocol.md "follow").
   void operator()(const xccos::follow_cmd& x) const {
-    hold();
     std::vector<std::string> guids;
     for (const auto& ch : x.chans)
       guids.push_back(lower(ch.domain) == lower(self->state.opts.domain) ? ch.guid : std::string{});
     auto c = cmd;
     auto s = self;
-    auto queue = q;
     auto chans = x.chans;
-    self->request(self->state.directory, caf::infinite, follow_atom::value, self->state.user, std::move(guids), x.on)
-      .then(
-        [s, c, queue, chans](const std::vector<bool>& done) {
-          std::string data;
-          for (size_t i = 0; i < chans.size(); ++i) {
-            if (i < done.size() && done[i])
-              xccos::append_empty_element(data, "chanib", {{"uri", chans[i].uri()}});
-            else
-              xccos::append_empty_element(
-                data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
-          }
-          reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
-          release(s, queue);
-        },
-        [s, c, queue](caf::error& err) {
-          reply_error(s, c, err);
-          release(s, queue);
-        });
+    ask_directory<std::vector<bool>>(
+      [s, c, chans](const std::vector<bool>& done) {
+        std::string data;
+        for (size_t i = 0; i < chans.size(); ++i) {
+          if (i < done.size() && done[i])
+            xccos::append_empty_element(data, "chanib", {{"uri", chans[i].uri()}});
+          else
+            xccos::append_empty_element(
+              data, "fib", {{"key", "OPERATION_FAILED"}, {"value", chans[i].guid}, {"domain", chans[i].domain}});
+        }
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      follow_atom::value, self->state.user, std::move(guids), x.on);
   }
 
   // Runs `then` with the room actor for `chan`: from the joined set, else via the directory.
@@ -440,6 +604,7 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
   st.opts = std::move(opts);
   st.load = std::move(load);
   auto q = std::make_shared<command_queue>();
+  self->send(st.directory, hello_atom::value, st.user); // for invitation notices
   return {
     [=](info_atom, const std::string& body) {
       if (self->state.load)
@@ -461,6 +626,15 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
       for (auto& c : xccos::decode_commands(std::get<xccos::envelope>(parsed)))
         q->pending.push_back(std::move(c));
       dispatcher{self, q, xccos::command{}}.pump();
+    },
+    [=](invite_atom, const invitation_view& inv) {
+      // ntc:inv (docs/protocol.md "Invitations"): the same <inv> getinv returns, pushed as it happens.
+      xccos::out_item ntc;
+      ntc.kind = xccos::item_kind::ntc;
+      ntc.id = "ntc:inv";
+      ntc.code = 0;
+      append_invitation(ntc.data, inv);
+      send_body(self, xccos::serialize(xccos::next_envid(), {ntc}));
     },
     [=](closed_atom) {
       auto& s = self->state;

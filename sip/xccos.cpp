@@ -412,6 +412,18 @@ std::optional<chan_ref> chan_in(const node* data) {
   return std::nullopt;
 }
 
+// The settings a <chanib> carries as attributes (our management extensions); `uri` is the room, not a setting.
+std::vector<std::pair<std::string, std::string>> settings_of(const node& chanib, bool with_category) {
+  static const char* const names[] = {"name", "description", "topic", "addin", "privacy", "type", "invite", "disabled"};
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, value] : chanib.attrs) {
+    bool known = std::find(std::begin(names), std::end(names), key) != std::end(names);
+    if (known || (with_category && key == "category"))
+      out.emplace_back(key, value);
+  }
+  return out;
+}
+
 command_data decode_cmd(const item& it) {
   const node* data = it.data();
   const std::string& id = it.id;
@@ -514,6 +526,45 @@ command_data decode_cmd(const item& it) {
       }
     if (c.rooms.empty())
       return invalid_cmd{"catchup needs at least one <chanib uri seq>"};
+    return c;
+  }
+  if (id == "cmd:getpref" || id == "cmd:setpref") {
+    const node* pref = data ? data->child("pref") : nullptr;
+    if (!pref || pref->attr_or("label").empty())
+      return invalid_cmd{"getpref/setpref need <pref label/>"};
+    if (id == "cmd:getpref")
+      return getpref_cmd{pref->attr_or("label"), pref->attr_or("seqid"), pref->attr_or("createdefault") == "true"};
+    if (!pref->attr("content"))
+      return invalid_cmd{"setpref needs <pref label content/>"};
+    return setpref_cmd{pref->attr_or("label"), pref->attr_or("seqid"), pref->attr_or("content")};
+  }
+  if (id == "cmd:nodespermcreatechild")
+    return nodespermcreatechild_cmd{};
+  if (id == "cmd:chancreate") {
+    const node* ib = data ? data->child("chanib") : nullptr;
+    if (!ib || ib->attr_or("name").empty() || ib->attr_or("category").empty())
+      return invalid_cmd{"chancreate needs <chanib name category/>"};
+    return chancreate_cmd{settings_of(*ib, true)};
+  }
+  if (id == "cmd:chanupd" || id == "cmd:chanrole") {
+    const node* ib = data ? data->child("chanib") : nullptr;
+    auto chan = ib ? parse_chan_uri(ib->attr_or("uri")) : std::nullopt;
+    if (!chan)
+      return invalid_cmd{id + " needs <chanib uri=\"ma-chan://domain/guid\"/>"};
+    if (id == "cmd:chanupd") {
+      auto fields = settings_of(*ib, false);
+      if (fields.empty())
+        return invalid_cmd{"chanupd changes nothing"};
+      return chanupd_cmd{std::move(*chan), std::move(fields)};
+    }
+    chanrole_cmd c{std::move(*chan), {}};
+    for (const auto* uib : data->children_named("uib")) {
+      if (uib->attr_or("uri").empty() || !uib->attr("roles"))
+        return invalid_cmd{"chanrole items are <uib uri roles/>"};
+      c.users.emplace_back(uib->attr_or("uri"), uib->attr_or("roles"));
+    }
+    if (c.users.empty())
+      return invalid_cmd{"chanrole needs at least one <uib uri roles/>"};
     return c;
   }
   return unknown_cmd{};

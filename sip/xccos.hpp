@@ -31,6 +31,7 @@ constexpr int ok = 200;
 constexpr int bad_request = 400;
 constexpr int forbidden = 403;
 constexpr int not_found = 404;
+constexpr int conflict = 409;
 constexpr int too_large = 413;
 constexpr int server_error = 500;
 constexpr int not_implemented = 501;
@@ -153,6 +154,35 @@ struct follow_cmd {
 struct catchup_cmd {
   std::vector<std::pair<chan_ref, std::uint64_t>> rooms; // room, last seq the client has
 };
+// getpref/setpref (xccos.md §4): <pref label seqid createdefault [content]/>; content is the client's base64 text,
+// stored and returned as is.
+struct getpref_cmd {
+  std::string label;
+  std::string seqid;
+  bool create_default = false;
+};
+struct setpref_cmd {
+  std::string label;
+  std::string seqid;
+  std::string content;
+};
+// nodespermcreatechild (xccos.md §4): which categories may this user create rooms in.
+struct nodespermcreatechild_cmd {};
+// Our room-management extensions (docs/protocol.md "Room management"). Settings travel as attributes of
+// <chanib>: name, description, topic, addin, privacy, type, invite, disabled, and for chancreate category (its
+// ma-cat URI). Other attributes (uri) are not settings.
+struct chancreate_cmd {
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+struct chanupd_cmd {
+  chan_ref chan;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+// <chanib uri/><uib uri="sip:bob@example.com" roles="member,presenter"/>...; roles="" removes the user.
+struct chanrole_cmd {
+  chan_ref chan;
+  std::vector<std::pair<std::string, std::string>> users; // (uri, roles as sent)
+};
 struct grpchat_cmd {
   chan_ref chan;
   std::string author; // as claimed by the client; the server replaces it with the session's user
@@ -167,7 +197,8 @@ struct invalid_cmd {
 
 using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
                                   bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, catchup_cmd,
-                                  follow_cmd, grpchat_cmd>;
+                                  follow_cmd, getpref_cmd, setpref_cmd, nodespermcreatechild_cmd, chancreate_cmd,
+                                  chanupd_cmd, chanrole_cmd, grpchat_cmd>;
 
 struct command {
   std::string id;    // "cmd:join", "grpchat", ...
