@@ -95,6 +95,12 @@ std::optional<std::uint8_t> parse_roles(const std::string& text) {
   return bits;
 }
 
+void reply_room(self_ptr self, const xccos::command& c, const room_view& r) {
+  std::string data;
+  xccos::append_chanib_summary(data, to_summary(r));
+  reply(self, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+}
+
 std::string chanib_uri_only(const std::string& uri) {
   std::string out;
   xccos::append_empty_element(out, "chanib", {{"uri", uri}});
@@ -258,22 +264,20 @@ struct dispatcher {
       },
       perm_atom::value, self->state.user);
   }
-  // Room management (docs/protocol.md "Room management"): the directory's catalog decides who may.
-  void reply_room(const room_view& r) const {
-    std::string data;
-    xccos::append_chanib_summary(data, to_summary(r));
-    reply(self, cmd, xccos::code::ok, "SUCCESS_OK", std::move(data));
-  }
+  // Room management (docs/protocol.md "Room management"): the directory's catalog decides who may. Success is
+  // answered with the room's chanib.
   void operator()(const xccos::chancreate_cmd& x) const {
-    auto d = *this;
-    ask_directory<room_view>([d](const room_view& r) { d.reply_room(r); }, create_atom::value,
+    auto c = cmd;
+    auto s = self;
+    ask_directory<room_view>([s, c](const room_view& r) { reply_room(s, c, r); }, create_atom::value,
                              principal::of(self->state.user), patch{x.fields});
   }
   void operator()(const xccos::chanupd_cmd& x) const {
     if (lower(x.chan.domain) != lower(self->state.opts.domain))
       return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
-    auto d = *this;
-    ask_directory<room_view>([d](const room_view& r) { d.reply_room(r); }, update_atom::value,
+    auto c = cmd;
+    auto s = self;
+    ask_directory<room_view>([s, c](const room_view& r) { reply_room(s, c, r); }, update_atom::value,
                              principal::of(self->state.user), x.chan.guid, patch{x.fields});
   }
   // One reply for every user: <uib uri roles invited/> for each change made; if none could be made, the first

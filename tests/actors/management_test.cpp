@@ -1,0 +1,225 @@
+// Room management, invitations, preferences and category scope as clients see them: XCCOS commands through real
+// sessions, the directory, rooms and RocksDB, deterministically (test_coordinator).
+#include "fixture.hpp"
+
+using namespace pchat;
+using namespace pchat::test;
+
+namespace {
+
+std::vector<std::string> names_in(const xccos::item& rpl, const char* element = "chanib") {
+  std::vector<std::string> out;
+  if (rpl.data())
+    for (const auto* c : rpl.data()->children_named(element))
+      out.push_back(c->attr_or("name"));
+  return out;
+}
+
+std::string chanib_attrs(const storage::room& r, const std::string& attrs) {
+  return "<chanib uri=\"ma-chan://example.com/" + r.guid + "\" " + attrs + "/>";
+}
+
+struct mgmt_fixture : fixture {
+  // Sets a category's fields straight in the store and restarts so the directory loads them.
+  void set_general(const std::function<void(storage::category&)>& change) {
+    auto c = *db->category_by_id(general.id);
+    change(c);
+    REQUIRE(db->update_category(c).ok());
+    general = c;
+    restart();
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(mgmt_fixture, "a manager changes settings with chanupd; members and outsiders are refused") {
+  auto team = make_room("Team");
+  auto secret = make_room("Hidden", storage::privacy::secret);
+  REQUIRE(db->set_roles(team.id, "sip:alice@example.com", storage::role::manager).ok());
+  REQUIRE(db->set_roles(team.id, "sip:bob@example.com", storage::role::member).ok());
+  restart();
+  auto a = connect("sip:alice@example.com");
+  auto b = connect("sip:bob@example.com");
+  auto m = connect("sip:mallory@example.com");
+
+  auto ok = ask(a, cmd("1", "chanupd", chanib_attrs(team, "topic=\"Release train\" description=\"We ship\"")));
+  CHECK(ok.code == 200);
+  CHECK(names_in(ok) == std::vector<std::string>{"Team"});
+  CHECK(db->room_by_id(team.id)->topic == "Release train");
+  auto joined = join(b, team);
+  CHECK(joined.data()->child("chanib")->attr_or("topic") == "Release train");
+
+  auto member = ask(b, cmd("2", "chanupd", chanib_attrs(team, "topic=\"mine\"")));
+  CHECK(member.code == 403);
+  CHECK(member.token == "ACCESS_DENIED");
+  auto outsider = ask(m, cmd("3", "chanupd", chanib_attrs(team, "privacy=\"open\"")));
+  CHECK(outsider.code == 403);
+  auto hidden = ask(m, cmd("4", "chanupd", chanib_attrs(secret, "topic=\"x\"")));
+  CHECK(hidden.code == 404); // exactly what an unknown room answers
+  CHECK(hidden.token == "CHANNEL_NOT_FOUND");
+  auto roles = ask(m, cmd("5", "chanrole", chanib_attrs(team, "") + "<uib uri=\"sip:mallory@example.com\" roles=\"manager\"/>"));
+  CHECK(roles.code == 403);
+  CHECK(db->roles_of(team.id, "sip:mallory@example.com") == 0);
+  auto bad = ask(a, cmd("6", "chanupd", chanib_attrs(team, "privacy=\"nobody\"")));
+  CHECK(bad.code == 400);
+  CHECK(db->room_by_id(team.id)->privacy_mode == storage::privacy::open);
+  auto nothing = ask(a, cmd("7", "chanupd", chanib_attrs(team, "")));
+  CHECK(nothing.code == 400);
+  CHECK(db->room_by_id(team.id)->topic == "Release train");
+}
+
+TEST_CASE_METHOD(mgmt_fixture, "closing a room lets go of online non-members at once") {
+  auto lobby = make_room("Lobby");
+  REQUIRE(db->set_roles(lobby.id, "sip:alice@example.com", storage::role::manager | storage::role::member).ok());
+  restart();
+  auto a = connect("sip:alice@example.com");
+  auto g = connect("sip:guest@example.com");
+  join(a, lobby);
+  join(g, lobby);
+  take(a);
+  take(g);
+  info(a, cmd("1", "chanupd", chanib_attrs(lobby, "privacy=\"closed\"")));
+  auto to_guest = take(g);
+  REQUIRE(to_guest.size() == 1);
+  auto part = single_item(to_guest[0]);
+  CHECK(part.id == "ntc:part");
+  CHECK(part.data()->child("chanib")->child("uib")->attr_or("uri") == "sip:guest@example.com");
+  std::vector<std::string> told; // the guest leaving and the manager's own reply, in either order
+  for (const auto& doc : take(a))
+    told.push_back(single_item(doc).id);
+  std::sort(told.begin(), told.end());
+  CHECK(told == std::vector<std::string>{"ntc:part", "rpl:chanupd"});
+  auto post = ask(g, grpchat("2", uri(lobby), "", "still here?"));
+  CHECK(post.code == 403);
+  CHECK(post.token == "NOT_JOINED");
+  CHECK(join(g, lobby).code == 403);
+  info(a, grpchat("3", uri(lobby), "", "members only now"));
+  CHECK(take(g).empty());
+}
+
+TEST_CASE_METHOD(mgmt_fixture, "invitations: chanrole adds a member, the online invitee is told, getinv returns it once") {
+  set_general([](storage::category& c) { c.invite = true; });
+  auto team = make_room("Team", storage::privacy::closed);
+  REQUIRE(db->set_roles(team.id, "sip:alice@example.com", storage::role::manager).ok());
+  restart();
+  auto a = connect("sip:alice@example.com");
+  auto b = connect("sip:bob@example.com");
+  take(b);
+
+  auto added = ask(a, cmd("1", "chanrole",
+                          chanib_attrs(team, "") + "<uib uri=\"Bob &lt;sip:Bob@Example.com&gt;\" roles=\"member\"/>"
+                            + "<uib uri=\"sip:carol@example.com\" roles=\"member presenter\"/>"));
+  REQUIRE(added.code == 200);
+  auto items = added.data()->children_named("uib");
+  REQUIRE(items.size() == 2);
+  CHECK(items[0]->attr_or("invited") == "true");
+  CHECK(db->roles_of(team.id, "sip:bob@example.com") == storage::role::member);
+  CHECK(db->roles_of(team.id, "sip:carol@example.com") == (storage::role::member | storage::role::presenter));
+
+  auto pushed = take(b);
+  REQUIRE(pushed.size() == 1);
+  auto ntc = single_item(pushed[0]);
+  CHECK(ntc.id == "ntc:inv");
+  const auto* inv = ntc.data()->child("inv");
+  REQUIRE(inv);
+  CHECK(inv->attr_or("chanUri") == uri(team));
+  CHECK(inv->attr_or("name") == "Team");
+  CHECK(inv->attr_or("inviter") == "sip:alice@example.com");
+
+  auto first = ask(b, cmd("2", "getinv", "<inv inviteId=\"1\" domain=\"example.com\"/>"));
+  CHECK(first.code == 200);
+  REQUIRE(first.data()->children_named("inv").size() == 1);
+  auto second = ask(b, cmd("3", "getinv", "<inv inviteId=\"1\" domain=\"example.com\"/>"));
+  CHECK(second.data()->children_named("inv").empty());
+  CHECK(join(b, team).code == 200); // the invitation made bob a member
+
+  // Carol was offline: her invitation waits across a restart until she asks.
+  restart();
+  auto c = connect("sip:carol@example.com");
+  auto hers = ask(c, cmd("4", "getinv"));
+  REQUIRE(hers.data()->children_named("inv").size() == 1);
+  CHECK(hers.data()->child("inv")->attr_or("chanUri") == uri(team));
+}
+
+TEST_CASE_METHOD(mgmt_fixture, "chancreate by a category creator; nodespermcreatechild lists where one may create") {
+  set_general([](storage::category& c) { c.creators = {"sip:alice@example.com"}; });
+  auto a = connect("sip:alice@example.com");
+  auto b = connect("sip:bob@example.com");
+  auto cat_uri = "ma-cat://example.com/" + general.guid;
+
+  auto perm_a = ask(a, cmd("1", "nodespermcreatechild"));
+  CHECK(perm_a.code == 200);
+  REQUIRE(perm_a.data()->children_named("cat").size() == 1);
+  CHECK(perm_a.data()->child("cat")->attr_or("uri") == cat_uri);
+  auto perm_b = ask(b, cmd("2", "nodespermcreatechild"));
+  CHECK(perm_b.code == 200);
+  CHECK(perm_b.data()->children_named("cat").empty());
+
+  auto made = ask(a, cmd("3", "chancreate",
+                         "<chanib name=\"Plans\" description=\"Roadmap\" privacy=\"secret\" category=\"" + cat_uri + "\"/>"));
+  REQUIRE(made.code == 200);
+  CHECK(names_in(made) == std::vector<std::string>{"Plans"});
+  auto plans = db->room_by_name("Plans");
+  REQUIRE(plans);
+  CHECK(plans->privacy_mode == storage::privacy::secret);
+  CHECK(db->roles_of(plans->id, "sip:alice@example.com") == (storage::role::member | storage::role::manager));
+  auto assoc = ask(a, cmd("4", "getassoc"));
+  bool listed_as_manager = false;
+  for (const auto* g : assoc.data()->children_named("assoc"))
+    if (g->attr_or("type") == "manager")
+      listed_as_manager = !g->children_named("chanib").empty();
+  CHECK(listed_as_manager);
+  // The new secret room is invisible to bob; bob may not create rooms.
+  CHECK(names_in(ask(b, cmd("5", "chansrch", "<qib qtype=\"BYNAME\" criteria=\"Plans\"/>"))).empty());
+  auto refused = ask(b, cmd("6", "chancreate", "<chanib name=\"Bobs\" category=\"" + cat_uri + "\"/>"));
+  CHECK(refused.code == 403);
+  CHECK_FALSE(db->room_by_name("Bobs"));
+  auto taken = ask(a, cmd("7", "chancreate", "<chanib name=\"plans\" category=\"" + cat_uri + "\"/>"));
+  CHECK(taken.code == 409);
+  CHECK(taken.token == "NAME_TAKEN");
+  auto nowhere = ask(a, cmd("8", "chancreate", "<chanib name=\"X\" category=\"ma-cat://example.com/nope\"/>"));
+  CHECK(nowhere.code == 404);
+  CHECK(nowhere.token == "CATEGORY_NOT_FOUND");
+}
+
+TEST_CASE_METHOD(mgmt_fixture, "category scope: users outside it find nothing and join nothing") {
+  auto lobby = make_room("Lobby");
+  set_general([](storage::category& c) {
+    c.allow = {"example.com"};
+    c.deny = {"sip:mallory@example.com"};
+  });
+  auto a = connect("sip:alice@example.com");
+  auto g = connect("sip:guest@partner.org");
+  auto m = connect("sip:mallory@example.com");
+  auto all = "<qib qtype=\"BYNAME\" criteria=\"\"/>";
+  CHECK(names_in(ask(a, cmd("1", "chansrch", all))) == std::vector<std::string>{"Lobby"});
+  CHECK(names_in(ask(g, cmd("2", "chansrch", all))).empty());
+  CHECK(names_in(ask(m, cmd("3", "chansrch", all))).empty());
+  CHECK(join(a, lobby).code == 200);
+  CHECK(join(g, lobby).code == 404);
+  CHECK(join(m, lobby).code == 404);
+  auto history = ask(m, cmd("4", "bccontext", "<chanib uri=\"" + uri(lobby) + "\"/><bcq><last cnt=\"5\"/></bcq>"));
+  CHECK(history.code == 404);
+}
+
+TEST_CASE_METHOD(mgmt_fixture, "getpref and setpref keep per-user values") {
+  auto a = connect("sip:alice@example.com");
+  auto b = connect("sip:bob@example.com");
+  auto missing = ask(a, cmd("1", "getpref", "<pref label=\"kedzie.GroupChannels\" seqid=\"71\" createdefault=\"false\"/>"));
+  CHECK(missing.code == 404);
+  CHECK(missing.token == "PREF_NOT_FOUND");
+  auto created = ask(a, cmd("2", "getpref", "<pref label=\"kedzie.GroupChannels\" seqid=\"71\" createdefault=\"true\"/>"));
+  CHECK(created.code == 200);
+  CHECK(created.data()->child("pref")->attr_or("content", "absent") == "");
+  auto set = ask(a, cmd("3", "setpref",
+                        "<pref label=\"kedzie.GroupChannels\" seqid=\"72\" createdefault=\"false\" content=\"aGVsbG8=\"/>"));
+  CHECK(set.code == 200);
+  CHECK(set.data()->child("pref")->attr_or("seqid") == "72");
+  auto got = ask(a, cmd("4", "getpref", "<pref label=\"kedzie.GroupChannels\" seqid=\"73\"/>"));
+  CHECK(got.data()->child("pref")->attr_or("content") == "aGVsbG8=");
+  CHECK(ask(b, cmd("5", "getpref", "<pref label=\"kedzie.GroupChannels\"/>")).code == 404); // per user
+  auto huge = ask(a, cmd("6", "setpref", "<pref label=\"x\" content=\"" + std::string(70000, 'A') + "\"/>"));
+  CHECK(huge.code == 413);
+  CHECK(ask(a, cmd("7", "setpref", "<pref content=\"x\"/>")).code == 400);
+  CHECK(db->pref("sip:alice@example.com", "kedzie.GroupChannels") == std::string{"aGVsbG8="});
+}
