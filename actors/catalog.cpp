@@ -3,6 +3,7 @@
 #include "actors/protocol.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
+#include "sip/sip_message.hpp"
 
 namespace pchat {
 
@@ -121,6 +122,9 @@ std::vector<std::string> split_list(const std::string& value) {
         item.push_back(ch);
       continue;
     }
+    // A user is kept as its normalised sip: URI ("Alice@Example.com" -> "sip:alice@example.com").
+    if (item.find('@') != std::string::npos)
+      item = sip::normalize_aor(item);
     if (!item.empty())
       out.push_back(lower(item));
     item.clear();

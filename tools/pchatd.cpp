@@ -23,6 +23,8 @@
 #include "sip/ingress.hpp"
 #include "sip/sip_stack.hpp"
 #include "storage/store.hpp"
+#include "tools/admin/admin.hpp"
+#include "tools/admin/admin_socket.hpp"
 
 namespace {
 
@@ -226,8 +228,16 @@ int main(int argc, char** argv) {
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
-    dir = nullptr;
+    // pchatctl's changes while we run: its commands arrive on <data-dir>/pchatd.sock and go to the directory.
+    auto admin_ops = admin::actor_operations(sys, dir);
+    admin::socket_server admin_socket;
     std::string error;
+    if (!admin_socket.start(
+          cfg.data_dir + "/pchatd.sock",
+          [&](const std::vector<std::string>& words) { return admin::run(words, *db, *admin_ops, opts.domain); }, error))
+      log::line(log::level::warning, "pchatd") << "no admin socket, pchatctl cannot change a running server: "
+                                               << error;
+    dir = nullptr;
     if (!server.start(ing, error)) {
       std::cerr << "pchatd: " << error << "\n";
       rc = 1;
@@ -245,8 +255,11 @@ int main(int argc, char** argv) {
       }
       write_stats(stats_path, *opts.live, server.counters());
       log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
+      admin_socket.stop();
       server.stop();
     }
+    admin_socket.stop();
+    admin_ops.reset();
     caf::anon_send_exit(ing, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
     sys.await_actors_before_shutdown(false);

@@ -1,0 +1,438 @@
+#include "tools/admin/admin.hpp"
+
+#include <caf/all.hpp>
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "actors/catalog.hpp"
+#include "actors/views.hpp"
+#include "sip/sip_message.hpp"
+
+namespace pchat::admin {
+
+namespace {
+
+category_view view_of(const storage::category& c, const std::string& domain) {
+  return {"ma-cat://" + domain + "/" + c.guid, c.name, c.description};
+}
+
+class local_ops final : public operations {
+public:
+  local_ops(std::shared_ptr<storage::store> store, std::string domain)
+    : tree_(std::move(store)), domain_(std::move(domain)) {}
+
+  caf::expected<category_view> create_category(const patch& fields) override {
+    return category(tree_.create_category(admin_, fields));
+  }
+  caf::expected<category_view> update_category(const std::string& ref, const patch& fields) override {
+    const auto* c = tree_.find_category(ref);
+    if (!c)
+      return make_error(pchat_errc::category_not_found, ref);
+    return category(tree_.update_category(admin_, c->id, fields));
+  }
+  caf::expected<bool> remove_category(const std::string& ref) override {
+    const auto* c = tree_.find_category(ref);
+    if (!c)
+      return make_error(pchat_errc::category_not_found, ref);
+    if (auto err = tree_.remove_category(admin_, c->id))
+      return err;
+    return true;
+  }
+  caf::expected<room_view> create_room(const patch& fields) override { return room(tree_.create_room(admin_, fields)); }
+  caf::expected<room_view> update_room(const std::string& ref, const patch& fields) override {
+    const auto* r = tree_.find_room(ref);
+    if (!r)
+      return make_error(pchat_errc::room_not_found, ref);
+    return room(tree_.update_room(admin_, r->id, fields));
+  }
+  caf::expected<bool> remove_room(const std::string& ref) override {
+    const auto* r = tree_.find_room(ref);
+    if (!r)
+      return make_error(pchat_errc::room_not_found, ref);
+    if (auto err = tree_.remove_room(admin_, r->id))
+      return err;
+    return true;
+  }
+  caf::expected<bool> set_roles(const std::string& ref, const std::string& user, std::uint8_t bits) override {
+    const auto* r = tree_.find_room(ref);
+    if (!r)
+      return make_error(pchat_errc::room_not_found, ref);
+    auto invited = tree_.set_roles(admin_, r->id, user, bits);
+    if (!invited)
+      return invited.error();
+    return invited->has_value();
+  }
+
+private:
+  caf::expected<category_view> category(caf::expected<storage::category> c) const {
+    if (!c)
+      return c.error();
+    return view_of(*c, domain_);
+  }
+  caf::expected<room_view> room(caf::expected<storage::room> r) const {
+    if (!r)
+      return r.error();
+    return make_room_view(*r, tree_.category_of(*r), domain_, 0);
+  }
+
+  catalog tree_;
+  std::string domain_;
+  principal admin_ = principal::administrator();
+};
+
+class actor_ops final : public operations {
+public:
+  actor_ops(caf::actor_system& sys, directory_actor directory) : self_(sys), directory_(std::move(directory)) {}
+
+  caf::expected<category_view> create_category(const patch& fields) override {
+    return ask<category_view>(create_atom::value, admin_, category_atom::value, fields);
+  }
+  caf::expected<category_view> update_category(const std::string& ref, const patch& fields) override {
+    return ask<category_view>(update_atom::value, admin_, category_atom::value, ref, fields);
+  }
+  caf::expected<bool> remove_category(const std::string& ref) override {
+    return ask<bool>(remove_atom::value, admin_, category_atom::value, ref);
+  }
+  caf::expected<room_view> create_room(const patch& fields) override {
+    return ask<room_view>(create_atom::value, admin_, fields);
+  }
+  caf::expected<room_view> update_room(const std::string& ref, const patch& fields) override {
+    return ask<room_view>(update_atom::value, admin_, ref, fields);
+  }
+  caf::expected<bool> remove_room(const std::string& ref) override {
+    return ask<bool>(remove_atom::value, admin_, ref);
+  }
+  caf::expected<bool> set_roles(const std::string& ref, const std::string& user, std::uint8_t bits) override {
+    return ask<bool>(roles_atom::value, admin_, ref, user, bits);
+  }
+
+private:
+  template <class T, class... Ts>
+  caf::expected<T> ask(Ts&&... xs) {
+    caf::expected<T> out{caf::sec::request_timeout};
+    self_->request(directory_, std::chrono::seconds(30), std::forward<Ts>(xs)...)
+      .receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::scoped_actor self_;
+  directory_actor directory_;
+  principal admin_ = principal::administrator();
+};
+
+// --- the command line ---------------------------------------------------------------------------------------
+
+struct args_t {
+  std::vector<std::string> words;
+  std::vector<std::pair<std::string, std::string>> opts; // in order; --role may repeat
+  bool has(const std::string& k) const {
+    for (const auto& o : opts)
+      if (o.first == k)
+        return true;
+    return false;
+  }
+};
+
+// Options take a value except these flags; the old flag forms of category add (--invite, --no-log, --no-files)
+// still work.
+args_t parse(const std::vector<std::string>& in) {
+  args_t a;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const auto& s = in[i];
+    if (s.rfind("--", 0) != 0) {
+      a.words.push_back(s);
+      continue;
+    }
+    auto key = s.substr(2);
+    if (key == "demo" || key == "no-log" || key == "no-files") {
+      a.opts.emplace_back(key, "");
+      continue;
+    }
+    bool has_value = i + 1 < in.size() && in[i + 1].rfind("--", 0) != 0;
+    if (key == "invite" && (!has_value || (in[i + 1] != "true" && in[i + 1] != "false" && in[i + 1] != "inherit"))) {
+      a.opts.emplace_back(key, "true");
+      continue;
+    }
+    a.opts.emplace_back(key, has_value ? in[++i] : std::string{});
+  }
+  return a;
+}
+
+// The options that are fields of the catalog's patches (catalog.hpp), in the order given.
+patch fields_of(const args_t& a, std::initializer_list<const char*> allowed, std::string& unknown) {
+  patch out;
+  for (const auto& [k, v] : a.opts) {
+    if (k == "no-log")
+      out.emplace_back("logged", "false");
+    else if (k == "no-files")
+      out.emplace_back("filepost", "false");
+    else if (k == "role" || k == "demo")
+      continue;
+    else if (std::find_if(allowed.begin(), allowed.end(), [&](const char* f) { return k == f; }) != allowed.end())
+      out.emplace_back(k, v);
+    else
+      unknown = "--" + k;
+  }
+  return out;
+}
+
+const char* privacy_name(storage::privacy p) {
+  switch (p) {
+    case storage::privacy::open: return "open";
+    case storage::privacy::closed: return "closed";
+    case storage::privacy::secret: return "secret";
+  }
+  return "?";
+}
+
+std::string roles_text(std::uint8_t bits) {
+  std::string out;
+  if (bits & storage::role::member)
+    out += "member ";
+  if (bits & storage::role::manager)
+    out += "manager ";
+  if (bits & storage::role::presenter)
+    out += "presenter ";
+  if (!out.empty())
+    out.pop_back();
+  return out;
+}
+
+std::optional<std::uint8_t> role_bit(const std::string& name) {
+  if (name == "member")
+    return storage::role::member;
+  if (name == "manager")
+    return storage::role::manager;
+  if (name == "presenter")
+    return storage::role::presenter;
+  return std::nullopt;
+}
+
+std::string join_list(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ",") + x;
+  return out.empty() ? "-" : out;
+}
+
+// "category_not_found: no category X" from a pchat error; CAF's rendering for anything else.
+std::string describe(const caf::error& err) {
+  if (err.category() != pchat_error_category)
+    return caf::to_string(err);
+  std::string out = to_string(static_cast<pchat_errc>(err.code()));
+  const auto& ctx = err.context();
+  if (!ctx.empty() && ctx.match_element<std::string>(0))
+    out += ": " + err.context().get_as<std::string>(0);
+  return out;
+}
+
+std::optional<storage::room> find_room(storage::store& db, const std::string& ref) {
+  if (auto r = db.room_by_name(ref))
+    return r;
+  auto slash = ref.rfind('/');
+  return db.room_by_guid(slash == std::string::npos ? ref : ref.substr(slash + 1));
+}
+
+std::optional<storage::category> find_category(storage::store& db, const std::string& ref) {
+  if (auto c = db.category_by_name(ref))
+    return c;
+  auto slash = ref.rfind('/');
+  auto guid = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  for (auto& c : db.categories())
+    if (sip::ascii_lower(c.guid) == sip::ascii_lower(guid))
+      return c;
+  return std::nullopt;
+}
+
+constexpr std::initializer_list<const char*> category_fields = {"name", "description", "invite", "logged",
+                                                                "filepost", "allow", "deny", "creators"};
+constexpr std::initializer_list<const char*> room_fields = {"name", "category", "description", "topic", "addin",
+                                                            "privacy", "type", "invite", "disabled"};
+
+} // namespace
+
+std::unique_ptr<operations> local_operations(std::shared_ptr<storage::store> store, std::string domain) {
+  return std::make_unique<local_ops>(std::move(store), std::move(domain));
+}
+
+std::unique_ptr<operations> actor_operations(caf::actor_system& sys, directory_actor directory) {
+  return std::make_unique<actor_ops>(sys, std::move(directory));
+}
+
+std::string usage() {
+  return R"(usage: pchatctl [--data DIR] [--domain D] COMMAND
+  init [--demo]                         create the store; --demo adds category General with Lobby and Dev
+  category add NAME [--description D] [--invite true|false] [--logged true|false] [--filepost true|false]
+               [--allow LIST] [--deny LIST] [--creators LIST]
+  category set CAT [--name N] [same options as add]
+  category show CAT | category list | category remove CAT
+  room add NAME --category CAT [--description D] [--topic T] [--privacy open|closed|secret]
+           [--type normal|auditorium] [--invite inherit|false] [--disabled true|false] [--addin URL]
+  room set ROOM [--name N] [--category CAT] [same options as add]
+  room show ROOM | room list | room remove ROOM
+  member add ROOM USER [--role member|manager|presenter]...    (roles add up; default member)
+  member remove ROOM USER                                       (every role)
+  manager add|remove ROOM USER  |  presenter add|remove ROOM USER
+  member list ROOM
+  history ROOM [N]
+  stats                                 the running pchatd's live counters and fan-out latency
+LIST is comma-separated principals: * (everyone), a domain (example.com) or a user (sip:alice@example.com).
+Changes work with pchatd stopped (directly on DIR) and running (through DIR/pchatd.sock).
+Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.
+)";
+}
+
+result run(const std::vector<std::string>& argv, storage::store& db, operations& ops, const std::string& domain) {
+  result r;
+  std::ostringstream out;
+  std::ostringstream err;
+  auto a = parse(argv);
+  const auto& w = a.words;
+  auto fail = [&](const std::string& what, const caf::error& e) {
+    err << "pchatctl: " << what << ": " << describe(e) << "\n";
+    return result{1, out.str(), err.str()};
+  };
+  auto usage_error = [&](const std::string& why) {
+    err << "pchatctl: " << why << "\n" << usage();
+    return result{2, out.str(), err.str()};
+  };
+  auto done = [&] { return result{0, out.str(), err.str()}; };
+  if (w.empty())
+    return usage_error("no command");
+  const std::string cmd = w[0] + (w.size() > 1 && w[0] != "init" && w[0] != "history" ? " " + w[1] : "");
+  std::string unknown;
+
+  if (cmd == "init") {
+    if (a.has("demo") && db.categories().empty()) {
+      auto c = ops.create_category({{"name", "General"}, {"description", "Rooms for everyone"}});
+      if (!c)
+        return fail("category General", c.error());
+      for (auto [name, desc] : {std::pair{"Lobby", "Say hello"}, std::pair{"Dev", "Developers"}})
+        if (auto made = ops.create_room({{"name", name}, {"description", desc}, {"category", "General"}}); !made)
+          return fail(std::string{"room "} + name, made.error());
+    }
+    out << "data directory ready: " << db.categories().size() << " categories, " << db.rooms().size() << " rooms\n";
+    return done();
+  }
+  if ((cmd == "category add" || cmd == "category set") && w.size() == 3) {
+    auto fields = fields_of(a, category_fields, unknown);
+    if (!unknown.empty())
+      return usage_error("unknown option " + unknown + " for " + cmd);
+    if (cmd == "category add")
+      fields.insert(fields.begin(), {"name", w[2]});
+    auto c = cmd == "category add" ? ops.create_category(fields) : ops.update_category(w[2], fields);
+    if (!c)
+      return fail(cmd + " " + w[2], c.error());
+    out << c->name << "\t" << c->uri << "\n";
+    return done();
+  }
+  if (cmd == "category list" && w.size() == 2) {
+    for (const auto& c : db.categories())
+      out << c.name << "\tma-cat://" << domain << "/" << c.guid << "\t" << c.description << "\n";
+    return done();
+  }
+  if (cmd == "category show" && w.size() == 3) {
+    auto c = find_category(db, w[2]);
+    if (!c)
+      return fail(cmd, make_error(pchat_errc::category_not_found, w[2]));
+    out << "name        " << c->name << "\nuri         ma-cat://" << domain << "/" << c->guid << "\ndescription "
+        << c->description << "\ninvite      " << (c->invite ? "true" : "false") << "\nlogged      "
+        << (c->logged ? "true" : "false") << "\nfilepost    " << (c->filepost ? "true" : "false")
+        << "\nallow       " << (c->allow.empty() ? "* (empty list)" : join_list(c->allow)) << "\ndeny        "
+        << join_list(c->deny) << "\ncreators    " << join_list(c->creators) << "\n";
+    return done();
+  }
+  if ((cmd == "category remove" || cmd == "room remove") && w.size() == 3) {
+    auto gone = cmd == "category remove" ? ops.remove_category(w[2]) : ops.remove_room(w[2]);
+    if (!gone)
+      return fail(cmd + " " + w[2], gone.error());
+    out << "removed " << w[2] << "\n";
+    return done();
+  }
+  if ((cmd == "room add" || cmd == "room set") && w.size() == 3) {
+    auto fields = fields_of(a, room_fields, unknown);
+    if (!unknown.empty())
+      return usage_error("unknown option " + unknown + " for " + cmd);
+    if (cmd == "room add") {
+      fields.insert(fields.begin(), {"name", w[2]});
+      if (!a.has("category"))
+        fields.emplace_back("category", "General");
+    }
+    auto v = cmd == "room add" ? ops.create_room(fields) : ops.update_room(w[2], fields);
+    if (!v)
+      return fail(cmd + " " + w[2], v.error());
+    out << v->name << "\t" << v->uri << "\n";
+    return done();
+  }
+  if (cmd == "room list" && w.size() == 2) {
+    for (const auto& rm : db.rooms())
+      out << rm.name << "\tma-chan://" << domain << "/" << rm.guid << "\t" << privacy_name(rm.privacy_mode)
+          << (rm.type == storage::room_type::auditorium ? " auditorium" : "") << (rm.disabled ? " disabled" : "")
+          << "\t" << rm.description << "\n";
+    return done();
+  }
+  if ((cmd == "room show" || cmd == "member list") && w.size() == 3) {
+    auto rm = find_room(db, w[2]);
+    if (!rm)
+      return fail(cmd, make_error(pchat_errc::room_not_found, w[2]));
+    if (cmd == "room show") {
+      auto c = db.category_by_id(rm->category_id);
+      out << "name        " << rm->name << "\nuri         ma-chan://" << domain << "/" << rm->guid << "\ncategory    "
+          << (c ? c->name : "?") << "\ndescription " << rm->description << "\ntopic       " << rm->topic
+          << "\nprivacy     " << privacy_name(rm->privacy_mode) << "\ntype        "
+          << (rm->type == storage::room_type::auditorium ? "auditorium" : "normal") << "\ninvite      "
+          << (rm->invite == storage::room_invite::off ? "false" : "inherit") << "\ndisabled    "
+          << (rm->disabled ? "true" : "false") << "\naddin       " << rm->addin_url << "\nposts       "
+          << db.last_seq(rm->id) << "\n";
+    }
+    for (const auto& [user, bits] : db.room_roles(rm->id))
+      out << user << "\t" << roles_text(bits) << "\n";
+    return done();
+  }
+  bool role_cmd = w[0] == "member" || w[0] == "manager" || w[0] == "presenter";
+  if (role_cmd && w.size() == 4 && (w[1] == "add" || w[1] == "remove")) {
+    auto rm = find_room(db, w[2]);
+    if (!rm)
+      return fail(cmd, make_error(pchat_errc::room_not_found, w[2]));
+    auto user = sip::normalize_aor(w[3]);
+    if (user.empty())
+      return usage_error(w[3] + " is not a user (alice@example.com)");
+    std::uint8_t before = db.roles_of(rm->id, user);
+    std::uint8_t bits = before;
+    if (w[1] == "add") {
+      bool any = false;
+      for (const auto& [k, v] : a.opts)
+        if (k == "role") {
+          auto bit = role_bit(v);
+          if (!bit)
+            return usage_error("--role " + v + ": expected member, manager or presenter");
+          bits |= *bit;
+          any = true;
+        }
+      if (!any)
+        bits |= *role_bit(w[0]);
+    } else {
+      bits = w[0] == "member" ? 0 : static_cast<std::uint8_t>(bits & ~*role_bit(w[0]));
+    }
+    auto invited = ops.set_roles(rm->name, user, bits);
+    if (!invited)
+      return fail(cmd, invited.error());
+    out << user << "\t" << (bits ? roles_text(bits) : "removed") << "\t" << rm->name
+        << (*invited ? "\tinvited" : "") << "\n";
+    return done();
+  }
+  if (w[0] == "history" && w.size() >= 2) {
+    auto rm = find_room(db, w[1]);
+    if (!rm)
+      return fail("history", make_error(pchat_errc::room_not_found, w[1]));
+    std::size_t n = w.size() > 2 ? std::strtoul(w[2].c_str(), nullptr, 10) : 30;
+    for (const auto& m : db.last(rm->id, n))
+      out << "#" << m.seq << " " << m.author << ": " << m.text << "\n";
+    return done();
+  }
+  return usage_error("unknown command: " + cmd);
+}
+
+} // namespace pchat::admin
