@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages pchat needs, if any is missing (apt-get; sudo when not root).
 # Used by tools/run.sh and tools/test.sh so that both work on a fresh machine.
+#   tools/deps.sh          what building and running pchatd needs
+#   tools/deps.sh --test   that plus what the tests need: pidgin-sipe and libpurple-dev for tests/interop (the real
+#                          client driven through libpurple)
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
-          libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2)
+          libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
+          libxml2-dev)  # for tools/sipe-xml-fix, the preload library stock pidgin-sipe needs on Debian 12
+test_packages=(pidgin-sipe libpurple-dev)
+if [ "${1:-}" = "--test" ]; then
+  packages+=("${test_packages[@]}")
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 # Warnings are errors in CI (tools/test.sh); a server build for users should not fail over a new false positive.
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DPCHAT_WERROR=OFF
-cmake --build build-release --target pchatd pchat pchatctl
+cmake --build build-release --target pchatd pchat pchatctl sipe_xml_fix
 if [ ! -d var/data ]; then
   build-release/tools/pchatctl --data var/data init --demo
 fi
 echo "pchatd: starting; try: build-release/tools/pchat --user alice@example.com rooms   (Ctrl-C stops)"
+echo "pidgin-sipe (README \"Using Pidgin or finch\"): LD_PRELOAD=$PWD/build-release/tools/sipe-xml-fix/libsipe-xml-fix.so finch"
 exec build-release/tools/pchatd --config-file=tools/pchatd.ini "$@"
