@@ -3,7 +3,8 @@
 # Used by tools/run.sh and tools/test.sh so that both work on a fresh machine.
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
-          libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2)
+          libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
+          xsltproc)   # xsltproc: the compliance XSLT test (tests/compliance/xslt_test.cpp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
