@@ -39,6 +39,8 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<resolved_room>("pchat::resolved_room");
   cfg.add_message_type<std::vector<resolved_room>>("std::vector<pchat::resolved_room>");
   cfg.add_message_type<std::vector<dialog_id>>("std::vector<pchat::dialog_id>");
+  cfg.add_message_type<compliance::event>("pchat::compliance::event");
+  cfg.add_message_type<compliance_stats>("pchat::compliance_stats");
   cfg.add_error_category(pchat_error_category,
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {
                            std::string out = "pchat::";
