@@ -49,6 +49,8 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<patch>("pchat::patch");
   cfg.add_message_type<storage::room>("pchat::storage::room");
   cfg.add_message_type<storage::category>("pchat::storage::category");
+  cfg.add_message_type<compliance::event>("pchat::compliance::event");
+  cfg.add_message_type<compliance_stats>("pchat::compliance_stats");
   cfg.add_error_category(pchat_error_category,
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {
                            std::string out = "pchat::";

@@ -4,86 +4,6 @@ namespace pchat::storage::codec {
 
 namespace {
 
-// Bounds-checked cursor over an encoded record. Every read either consumes exactly what it returns or fails
-// without moving; nothing reads past `in_.size()`.
-class reader {
-public:
-  explicit reader(std::string_view in) : in_(in) {}
-
-  bool u8(std::uint8_t& out) {
-    if (pos_ >= in_.size())
-      return false;
-    out = static_cast<std::uint8_t>(in_[pos_++]);
-    return true;
-  }
-
-  bool u64(std::uint64_t& out) {
-    if (in_.size() - pos_ < 8)
-      return false;
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < 8; ++i)
-      v = (v << 8) | static_cast<std::uint8_t>(in_[pos_ + i]);
-    pos_ += 8;
-    out = v;
-    return true;
-  }
-
-  bool i64(std::int64_t& out) {
-    std::uint64_t v = 0;
-    if (!u64(v))
-      return false;
-    out = static_cast<std::int64_t>(v);
-    return true;
-  }
-
-  // Canonical LEB128: at most 10 bytes, no overflow, no redundant trailing zero group.
-  bool varint(std::uint64_t& out) {
-    std::uint64_t v = 0;
-    std::size_t p = pos_;
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-      if (p >= in_.size())
-        return false;
-      auto byte = static_cast<std::uint8_t>(in_[p++]);
-      if (shift == 63 && byte > 1)
-        return false; // would overflow 64 bits
-      v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) {
-        if (byte == 0 && shift != 0)
-          return false; // overlong
-        pos_ = p;
-        out = v;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  bool str(std::string& out) {
-    std::size_t start = pos_;
-    std::uint64_t len = 0;
-    if (!varint(len))
-      return false;
-    if (len > in_.size() - pos_) {
-      pos_ = start;
-      return false;
-    }
-    out.assign(in_.data() + pos_, static_cast<std::size_t>(len));
-    pos_ += static_cast<std::size_t>(len);
-    return true;
-  }
-
-  bool at_end() const { return pos_ == in_.size(); }
-
-private:
-  std::string_view in_;
-  std::size_t pos_ = 0;
-};
-
-void put_str(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
-  out.append(s.data(), s.size());
-}
-
 bool read_version(reader& rd) {
   std::uint8_t v = 0;
   return rd.u8(v) && v == format_version;
@@ -108,6 +28,70 @@ std::string prefixed(std::string_view prefix, std::string_view rest) {
 }
 
 } // namespace
+
+// --- reader -----------------------------------------------------------------------------------------------
+
+bool reader::u8(std::uint8_t& out) {
+  if (pos_ >= in_.size())
+    return false;
+  out = static_cast<std::uint8_t>(in_[pos_++]);
+  return true;
+}
+
+bool reader::u64(std::uint64_t& out) {
+  if (in_.size() - pos_ < 8)
+    return false;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<std::uint8_t>(in_[pos_ + i]);
+  pos_ += 8;
+  out = v;
+  return true;
+}
+
+bool reader::i64(std::int64_t& out) {
+  std::uint64_t v = 0;
+  if (!u64(v))
+    return false;
+  out = static_cast<std::int64_t>(v);
+  return true;
+}
+
+// Canonical LEB128: at most 10 bytes, no overflow, no redundant trailing zero group.
+bool reader::varint(std::uint64_t& out) {
+  std::uint64_t v = 0;
+  std::size_t p = pos_;
+  for (unsigned shift = 0; shift < 70; shift += 7) {
+    if (p >= in_.size())
+      return false;
+    auto byte = static_cast<std::uint8_t>(in_[p++]);
+    if (shift == 63 && byte > 1)
+      return false; // would overflow 64 bits
+    v |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      if (byte == 0 && shift != 0)
+        return false; // overlong
+      pos_ = p;
+      out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool reader::str(std::string& out) {
+  std::size_t start = pos_;
+  std::uint64_t len = 0;
+  if (!varint(len))
+    return false;
+  if (len > in_.size() - pos_) {
+    pos_ = start;
+    return false;
+  }
+  out.assign(in_.data() + pos_, static_cast<std::size_t>(len));
+  pos_ += static_cast<std::size_t>(len);
+  return true;
+}
 
 // --- primitives -------------------------------------------------------------------------------------------
 
@@ -138,6 +122,11 @@ void put_varint(std::string& out, std::uint64_t value) {
     value >>= 7;
   }
   out.push_back(static_cast<char>(value));
+}
+
+void put_str(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s.data(), s.size());
 }
 
 std::string ascii_lower(std::string_view in) {

@@ -43,8 +43,27 @@ std::string be64(std::uint64_t value);
 std::optional<std::uint64_t> read_be64(std::string_view in);
 // LEB128, 1..10 bytes.
 void put_varint(std::string& out, std::uint64_t value);
+// A varint byte length plus the raw bytes.
+void put_str(std::string& out, std::string_view s);
 // ASCII lower case (other bytes unchanged): the case folding of unique names and guids.
 std::string ascii_lower(std::string_view in);
+
+// Bounds-checked cursor over an encoded record, the reading side of the put_* functions. Every read either
+// consumes exactly what it returns or fails without moving; nothing reads past the end of the input.
+class reader {
+public:
+  explicit reader(std::string_view in) : in_(in) {}
+  bool u8(std::uint8_t& out);
+  bool u64(std::uint64_t& out); // 8 bytes big-endian
+  bool i64(std::int64_t& out);  // 8 bytes big-endian, two's complement
+  bool varint(std::uint64_t& out);
+  bool str(std::string& out);   // as written by put_str
+  bool at_end() const { return pos_ == in_.size(); }
+
+private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+};
 
 // --- records ----------------------------------------------------------------------------------------------
 std::string encode_category(const category& c);

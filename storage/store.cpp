@@ -1,6 +1,7 @@
 #include "storage/store.hpp"
 
 #include "storage/record_codec.hpp"
+#include "storage/rocks_status.hpp"
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -43,6 +44,28 @@ const char* to_string(errc code) {
   return "unknown";
 }
 
+status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok())
+    return status::success();
+  std::string msg = std::string{what} + ": " + s.ToString();
+  if (s.IsCorruption())
+    return {errc::corruption, std::move(msg)};
+  if (s.IsNotFound() || s.IsPathNotFound())
+    return {errc::not_found, std::move(msg)};
+  return {errc::io_error, std::move(msg)};
+}
+
+status from_rocks_open(const rocksdb::Status& s, const std::string& dir) {
+  std::string text = s.ToString();
+  // Another process: "While lock file: <dir>/LOCK: Resource temporarily unavailable"; this process:
+  // "lock hold by current process ... <dir>/LOCK: No locks available". (A bare "lock" would match "block".)
+  if (s.IsIOError() && (text.find("/LOCK") != std::string::npos || text.find("lock hold") != std::string::npos))
+    return {errc::busy, "data directory " + dir + " is in use (is pchatd running?): " + text};
+  if (s.IsInvalidArgument() && text.find("does not exist") != std::string::npos)
+    return {errc::not_found, "no database in " + dir + ": " + text};
+  return from_rocks(s, "opening " + dir);
+}
+
 namespace {
 
 namespace keys = codec::key;
@@ -54,18 +77,6 @@ constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "h
 
 status fail(errc code, std::string message) {
   return {code, std::move(message)};
-}
-
-// Maps a RocksDB status to ours; `what` says what we were doing.
-status from_rocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok())
-    return status::success();
-  std::string msg = std::string{what} + ": " + s.ToString();
-  if (s.IsCorruption())
-    return fail(errc::corruption, std::move(msg));
-  if (s.IsNotFound() || s.IsPathNotFound())
-    return fail(errc::not_found, std::move(msg));
-  return fail(errc::io_error, std::move(msg));
 }
 
 bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
@@ -145,16 +156,8 @@ public:
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = read_only_ ? rocksdb::DB::OpenForReadOnly(o, dir, descs, &handles, &raw)
                                    : rocksdb::DB::Open(o, dir, descs, &handles, &raw);
-    if (!s.ok()) {
-      std::string text = s.ToString();
-      // Another process: "While lock file: <dir>/LOCK: Resource temporarily unavailable"; this process:
-      // "lock hold by current process ... <dir>/LOCK: No locks available". (A bare "lock" would match "block".)
-      if (s.IsIOError() && (text.find("/LOCK") != std::string::npos || text.find("lock hold") != std::string::npos))
-        return fail(errc::busy, "data directory " + dir + " is in use (is pchatd running?): " + text);
-      if (s.IsInvalidArgument() && text.find("does not exist") != std::string::npos)
-        return fail(errc::not_found, "no database in " + dir + ": " + text);
-      return from_rocks(s, "opening " + dir);
-    }
+    if (!s.ok())
+      return from_rocks_open(s, dir);
     db_.reset(raw);
     for (std::size_t i = 0; i < opened.size() && i < handles.size(); ++i)
       cfs_[opened[i]] = handles[i];

@@ -3,12 +3,13 @@
 # Used by tools/run.sh and tools/test.sh so that both work on a fresh machine.
 #   tools/deps.sh          what building and running pchatd needs
 #   tools/deps.sh --test   that plus what the tests need: pidgin-sipe and libpurple-dev for tests/interop (the real
-#                          client driven through libpurple)
+#                          client driven through libpurple), xsltproc for the compliance XSLT test
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
           libxml2-dev)  # for tools/sipe-xml-fix, the preload library stock pidgin-sipe needs on Debian 12
-test_packages=(pidgin-sipe libpurple-dev)
+# What only the tests need: pidgin-sipe for tests/interop, xsltproc for the compliance XSLT test.
+test_packages=(pidgin-sipe libpurple-dev xsltproc)
 if [ "${1:-}" = "--test" ]; then
   packages+=("${test_packages[@]}")
 fi

@@ -3,7 +3,7 @@
 # loopback SIP) and interop (pidgin-sipe through libpurple). This is the README's test command; .ci/run runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh --test   # the build packages plus pidgin-sipe/libpurple-dev for tests/interop
+tools/deps.sh --test   # the build packages plus pidgin-sipe/libpurple-dev (tests/interop) and xsltproc
 jobs="$(nproc)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"

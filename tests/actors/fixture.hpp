@@ -20,21 +20,9 @@
 #include "actors/store_writer.hpp"
 #include "sip/xccos.hpp"
 #include "storage/store.hpp"
+#include "support/temp_dir.hpp"
 
 namespace pchat::test {
-
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 struct test_config : caf::actor_system_config {
   test_config() {
