@@ -180,7 +180,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       // Into the writer's next group commit: a synced write per join here would stall every resolve behind it.
       self->send(self->state.writer, follow_atom::value, user, room_id, true);
     },
-    [=](follow_atom, const std::string& user, const std::vector<std::string>& guids, bool on) -> std::vector<bool> {
+    [=](follow_atom, const std::string& user, const std::vector<std::string>& guids,
+        bool on) -> caf::result<std::vector<bool>> {
       auto& s = self->state;
       std::vector<bool> out(guids.size(), false);
       auto roles = roles_by_room(s, user);
@@ -191,7 +192,12 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         self->send(s.writer, follow_atom::value, user, r->id, on);
         out[k] = true;
       }
-      return out;
+      // Answer once the changes are durable, so a getassoc after the reply sees them.
+      auto rp = self->make_response_promise<std::vector<bool>>();
+      self->request(s.writer, caf::infinite, commit_atom::value)
+        .then([rp, out](bool) mutable { rp.deliver(out); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [=](count_atom, std::uint64_t room_id, std::uint32_t n) { self->state.online[room_id] = n; },
     [=](hello_atom, const std::string& user) {

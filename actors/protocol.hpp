@@ -41,6 +41,7 @@ using post_atom = caf::atom_constant<caf::atom("post")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;   // room -> store writer
 using flush_atom = caf::atom_constant<caf::atom("flush")>;     // store writer -> itself
+using commit_atom = caf::atom_constant<caf::atom("commit")>;   // store writer barrier: all before it is durable
 using follow_atom = caf::atom_constant<caf::atom("follow")>;   // session -> directory: persist a follow
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using catchup_atom = caf::atom_constant<caf::atom("catchup")>; // posts after a sequence number
@@ -227,7 +228,9 @@ using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, st
 using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::message>::with<std::uint64_t>,
                                       // follow(user, room id, true) / unfollow (false), in the next batch
                                       caf::reacts_to<follow_atom, std::string, std::uint64_t, bool>,
-                                      caf::reacts_to<flush_atom>>;
+                                      caf::reacts_to<flush_atom>,
+                                      // commit -> true once everything queued before it is durable
+                                      caf::replies_to<commit_atom>::with<bool>>;
 
 // Members are identified by their session actor (the sender of join/part/post/history), so dialog ids only
 // matter to the transport that numbered them; a room can serve sessions behind several transports (pool nodes).

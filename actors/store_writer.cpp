@@ -8,11 +8,11 @@ namespace pchat {
 
 namespace {
 
-void flush(writer_actor::stateful_pointer<store_writer_state> self) {
+storage::status flush(writer_actor::stateful_pointer<store_writer_state> self) {
   auto& st = self->state;
   st.flush_queued = false;
   if (st.batch.empty())
-    return;
+    return {};
   auto status = st.store->commit(st.batch, st.sync);
   ++st.batches;
   st.records += st.batch.messages.size() + st.batch.follows.size() + st.batch.unfollows.size();
@@ -27,6 +27,7 @@ void flush(writer_actor::stateful_pointer<store_writer_state> self) {
   }
   st.batch.clear();
   st.waiting.clear();
+  return status;
 }
 
 void queue_flush(writer_actor::stateful_pointer<store_writer_state> self) {
@@ -69,6 +70,12 @@ writer_actor::behavior_type store_writer(writer_actor::stateful_pointer<store_wr
       queue_flush(self);
     },
     [=](flush_atom) { flush(self); },
+    [=](commit_atom) -> caf::result<bool> {
+      auto status = flush(self);
+      if (!status.ok())
+        return make_error(pchat_errc::store_failed, status.message);
+      return true;
+    },
   };
 }
 
