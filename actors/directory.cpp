@@ -6,6 +6,7 @@
 #include "actors/room.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
+#include "sip/xccos.hpp"
 
 namespace pchat {
 
@@ -139,6 +140,15 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       auto& s = self->state;
       auto roles = roles_by_room(s, user);
       auto needle = lower(criteria);
+      if (s.opts.compliance) {
+        compliance::event e;
+        e.kind = compliance::event_kind::search;
+        e.room_uri = s.opts.root_uri; // the scope searched: the whole room tree
+        e.user_uri = user;
+        e.ticks = xccos::now_ticks();
+        e.content = criteria;
+        self->send(s.opts.compliance, record_atom::value, std::move(e));
+      }
       std::vector<room_view> out;
       for (const auto& [id, r] : s.tree->rooms()) {
         if (out.size() >= s.opts.search_limit)

@@ -73,6 +73,73 @@ caf::error make_error(pchat_errc x, std::string detail);
 // The atom under which pchat errors travel (register a renderer with it).
 inline constexpr caf::atom_value pchat_error_category = caf::atom("pchat");
 
+} // namespace pchat
+
+// ---- compliance ----------------------------------------------------------------------------------------------
+// The compliance service (compliance/compliance_actor.hpp, docs/compliance.md): rooms and sessions hand it
+// what users do; it keeps every event in its durable queue and hands batches to the adapter every RunInterval.
+namespace pchat {
+
+using record_atom = caf::atom_constant<caf::atom("record")>;   // an event, fire-and-forget
+using archive_atom = caf::atom_constant<caf::atom("archive")>; // an event, answered once durable (posts)
+using run_atom = caf::atom_constant<caf::atom("run")>;         // compliance -> itself: one adapter run
+using drain_atom = caf::atom_constant<caf::atom("drain")>;     // everything to the adapter now (tests, shutdown)
+using status_atom = caf::atom_constant<caf::atom("status")>;   // may posts be accepted?
+
+struct compliance_stats {
+  std::uint64_t recorded = 0;         // events received
+  std::uint64_t durable = 0;          // events written to the queue
+  std::uint64_t archived = 0;         // events the adapter wrote (and the queue deleted)
+  std::uint64_t batches = 0;          // batches the adapter wrote
+  std::uint64_t adapter_failures = 0; // failed adapter runs (each retried)
+  std::uint64_t store_failures = 0;   // failed queue writes
+  std::uint64_t refused = 0;          // archive requests answered with an error
+  std::uint64_t dropped = 0;          // events lost: more than hold_max waiting in memory
+  std::uint64_t pending = 0;          // in the queue, not yet written by the adapter
+  std::uint64_t held = 0;             // in memory, not yet in the queue
+  bool accepting = true;              // posts may be accepted (status_atom answers this)
+  bool degraded = false;              // events are waiting in memory because the queue cannot be written
+  std::int64_t retry_ms = 0;          // current adapter backoff, 0 after a successful run
+  std::string last_error;             // of the last failure, empty if none
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, compliance_stats& x) {
+  return f(caf::meta::type_name("compliance_stats"), x.recorded, x.durable, x.archived, x.batches,
+           x.adapter_failures, x.store_failures, x.refused, x.dropped, x.pending, x.held, x.accepting, x.degraded,
+           x.retry_ms, x.last_error);
+}
+
+} // namespace pchat
+
+namespace pchat::compliance {
+// Caller-set fields only: id and hash are the queue's.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("compliance_event"), x.kind, x.room_uri, x.room_name, x.room_logged, x.user_uri,
+           x.display_name, x.ticks, x.content);
+}
+} // namespace pchat::compliance
+
+namespace pchat {
+
+using compliance_actor = caf::typed_actor<
+  // record(event): join, part, history read, search, file transfer; never answered, never refused.
+  caf::reacts_to<record_atom, compliance::event>,
+  // archive(event) -> true once the event is durable in the queue; false when it is held in memory because the
+  // queue cannot be written (policy queue: the service is degraded); error store_failed when posts must be
+  // refused (policy refuse, or more than hold_max events waiting).
+  caf::replies_to<archive_atom, compliance::event>::with<bool>,
+  caf::reacts_to<flush_atom>,                  // group commit, sent to itself
+  caf::reacts_to<run_atom, std::uint64_t>,     // timer generation; stale timers are ignored
+  caf::replies_to<drain_atom>::with<compliance_stats>,
+  caf::replies_to<stats_atom>::with<compliance_stats>,
+  caf::replies_to<status_atom>::with<bool>>;
+
+} // namespace pchat
+
+namespace pchat {
+
 // --- server-wide settings the actors need ---------------------------------------------------------------------
 struct server_options {
   std::string domain = "example.com";
@@ -92,6 +159,8 @@ struct server_options {
   std::string db_version; // GUID
   // Live counters and the fan-out histogram (actors/metrics.hpp); null in tests that do not look at them.
   std::shared_ptr<metrics> live;
+  // The compliance service, null when compliance is off (then it costs one null check per event).
+  compliance_actor compliance;
 };
 
 // Monotonic clock in nanoseconds, for latencies measured across threads (post accepted -> INFO handed over).
@@ -307,68 +376,5 @@ using ingress_actor = transport_actor::extend<caf::reacts_to<open_atom, dialog_i
 
 // Registers every custom message type with a config (call once per actor_system_config).
 void register_types(caf::actor_system_config& cfg);
-
-} // namespace pchat
-
-// ---- compliance ----------------------------------------------------------------------------------------------
-// The compliance service (compliance/compliance_actor.hpp, docs/compliance.md): rooms and sessions hand it
-// what users do; it keeps every event in its durable queue and hands batches to the adapter every RunInterval.
-namespace pchat {
-
-using record_atom = caf::atom_constant<caf::atom("record")>;   // an event, fire-and-forget
-using archive_atom = caf::atom_constant<caf::atom("archive")>; // an event, answered once durable (posts)
-using run_atom = caf::atom_constant<caf::atom("run")>;         // compliance -> itself: one adapter run
-using drain_atom = caf::atom_constant<caf::atom("drain")>;     // everything to the adapter now (tests, shutdown)
-using status_atom = caf::atom_constant<caf::atom("status")>;   // may posts be accepted?
-
-struct compliance_stats {
-  std::uint64_t recorded = 0;         // events received
-  std::uint64_t durable = 0;          // events written to the queue
-  std::uint64_t archived = 0;         // events the adapter wrote (and the queue deleted)
-  std::uint64_t batches = 0;          // batches the adapter wrote
-  std::uint64_t adapter_failures = 0; // failed adapter runs (each retried)
-  std::uint64_t store_failures = 0;   // failed queue writes
-  std::uint64_t refused = 0;          // archive requests answered with an error
-  std::uint64_t dropped = 0;          // events lost: more than hold_max waiting in memory
-  std::uint64_t pending = 0;          // in the queue, not yet written by the adapter
-  std::uint64_t held = 0;             // in memory, not yet in the queue
-  bool accepting = true;              // posts may be accepted (status_atom answers this)
-  bool degraded = false;              // events are waiting in memory because the queue cannot be written
-  std::int64_t retry_ms = 0;          // current adapter backoff, 0 after a successful run
-  std::string last_error;             // of the last failure, empty if none
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, compliance_stats& x) {
-  return f(caf::meta::type_name("compliance_stats"), x.recorded, x.durable, x.archived, x.batches,
-           x.adapter_failures, x.store_failures, x.refused, x.dropped, x.pending, x.held, x.accepting, x.degraded,
-           x.retry_ms, x.last_error);
-}
-
-} // namespace pchat
-
-namespace pchat::compliance {
-// Caller-set fields only: id and hash are the queue's.
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, event& x) {
-  return f(caf::meta::type_name("compliance_event"), x.kind, x.room_uri, x.room_name, x.room_logged, x.user_uri,
-           x.display_name, x.ticks, x.content);
-}
-} // namespace pchat::compliance
-
-namespace pchat {
-
-using compliance_actor = caf::typed_actor<
-  // record(event): join, part, history read, search, file transfer; never answered, never refused.
-  caf::reacts_to<record_atom, compliance::event>,
-  // archive(event) -> true once the event is durable in the queue; false when it is held in memory because the
-  // queue cannot be written (policy queue: the service is degraded); error store_failed when posts must be
-  // refused (policy refuse, or more than hold_max events waiting).
-  caf::replies_to<archive_atom, compliance::event>::with<bool>,
-  caf::reacts_to<flush_atom>,                  // group commit, sent to itself
-  caf::reacts_to<run_atom, std::uint64_t>,     // timer generation; stale timers are ignored
-  caf::replies_to<drain_atom>::with<compliance_stats>,
-  caf::replies_to<stats_atom>::with<compliance_stats>,
-  caf::replies_to<status_atom>::with<bool>>;
 
 } // namespace pchat

@@ -73,6 +73,26 @@ void tell_count(self_ptr self) {
 
 // ntc:join / ntc:part to the others (xccos.md §4: ntc:join carries uib -> aib domain value; ntc:part carries
 // chanib uri -> uib uri).
+// Compliance (docs/compliance.md): what users do in the room, when the service is on.
+compliance::event event_of(const room_state& st, compliance::event_kind kind, const std::string& user,
+                           std::string content = {}) {
+  compliance::event e;
+  e.kind = kind;
+  e.room_uri = st.uri;
+  e.room_name = st.settings.name;
+  e.room_logged = st.category.logged;
+  e.user_uri = user;
+  e.ticks = xccos::now_ticks();
+  e.content = std::move(content);
+  return e;
+}
+
+void record(self_ptr self, compliance::event_kind kind, const std::string& user, std::string content = {}) {
+  auto& st = self->state;
+  if (st.opts.compliance)
+    self->send(st.opts.compliance, record_atom::value, event_of(st, kind, user, std::move(content)));
+}
+
 bool large(const room_state& st) { return st.users.size() > st.opts.participant_update_limit; }
 
 void notify_others(self_ptr self, const std::string& user, bool joined) {
@@ -132,6 +152,7 @@ void let_go(self_ptr self, bool everyone) {
     self->send(m.transport, send_atom::value, m.dialog, xccos::serialize(xccos::next_envid(), {ntc}));
     if (std::find(gone.begin(), gone.end(), m.user) == gone.end())
       gone.push_back(m.user);
+    record(self, compliance::event_kind::part, m.user);
     i = st.online.erase(i);
   }
   if (gone.empty())
@@ -180,6 +201,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       auto session = caf::actor_cast<caf::actor_addr>(self->current_sender());
       auto [it, inserted] = s.online.emplace(session, room_state::member{user, dialog, std::move(transport)});
       if (inserted) {
+        record(self, compliance::event_kind::join, user);
         rebuild_groups(s);
         if (s.users[user]++ == 0) {
           notify_others(self, user, true);
@@ -202,6 +224,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       if (it == s.online.end() || it->second.user != user)
         return;
       s.online.erase(it);
+      record(self, compliance::event_kind::part, user);
       rebuild_groups(s);
       auto u = s.users.find(user);
       if (u != s.users.end() && --u->second == 0) {
@@ -227,32 +250,50 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       m.text = std::move(text);
       auto rp = self->make_response_promise<std::uint64_t>();
       auto accepted = monotonic_ns();
-      self->request(s.writer, caf::infinite, append_atom::value, m)
-        .then(
-          [self, rp, m, accepted](std::uint64_t) mutable {
-            auto& s2 = self->state;
-            s2.visible_seq = m.seq;
-            s2.stats.last_seq = m.seq;
-            ++s2.stats.posts;
-            if (auto& live = s2.opts.live) {
-              live->posts.fetch_add(1, std::memory_order_relaxed);
-              live->deliveries.fetch_add(s2.dialog_count, std::memory_order_relaxed);
-            }
-            if (s2.dialog_count > 0) {
-              s2.stats.deliveries += s2.dialog_count;
-              fan_out(self, xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq}),
-                      nullptr, accepted);
-            }
-            s2.recent.push_back(std::move(m));
-            while (s2.recent.size() > s2.opts.history_cache)
-              s2.recent.pop_front();
-            rp.deliver(s2.visible_seq);
-          },
-          [self, rp, seq = m.seq](caf::error& err) mutable {
-            log::line(log::level::error, "room") << "post not stored room=" << self->state.settings.name
-                                                 << " seq=" << seq << " error=" << self->system().render(err);
-            rp.deliver(make_error(pchat_errc::store_failed));
-          });
+      auto persist = [self, rp, m, accepted]() mutable {
+        self->request(self->state.writer, caf::infinite, append_atom::value, m)
+          .then(
+            [self, rp, m, accepted](std::uint64_t) mutable {
+              auto& s2 = self->state;
+              s2.visible_seq = m.seq;
+              s2.stats.last_seq = m.seq;
+              ++s2.stats.posts;
+              if (auto& live = s2.opts.live) {
+                live->posts.fetch_add(1, std::memory_order_relaxed);
+                live->deliveries.fetch_add(s2.dialog_count, std::memory_order_relaxed);
+              }
+              if (s2.dialog_count > 0) {
+                s2.stats.deliveries += s2.dialog_count;
+                fan_out(self,
+                        xccos::serialize_grpchat(xccos::next_envid(), {s2.uri, m.author, m.ticks, m.text, m.seq}),
+                        nullptr, accepted);
+              }
+              s2.recent.push_back(std::move(m));
+              while (s2.recent.size() > s2.opts.history_cache)
+                s2.recent.pop_front();
+              rp.deliver(s2.visible_seq);
+            },
+            [self, rp, seq = m.seq](caf::error& err) mutable {
+              log::line(log::level::error, "room") << "post not stored room=" << self->state.settings.name
+                                                   << " seq=" << seq << " error=" << self->system().render(err);
+              rp.deliver(make_error(pchat_errc::store_failed));
+            });
+      };
+      if (!s.opts.compliance) {
+        persist();
+        return rp;
+      }
+      // With compliance on, a post is archived (durably) before it is stored and fanned out: the server never
+      // acknowledges a post the archive does not hold. The archive answers in request order, so seq order holds.
+      self->request(s.opts.compliance, caf::infinite, archive_atom::value,
+                    event_of(s, compliance::event_kind::chat, user, m.text))
+        .then([persist](bool) mutable { persist(); },
+              [self, rp, seq = m.seq](caf::error& err) mutable {
+                log::line(log::level::error, "room") << "post refused, compliance cannot archive it room="
+                                                     << self->state.settings.name << " seq=" << seq
+                                                     << " error=" << self->system().render(err);
+                rp.deliver(make_error(pchat_errc::store_failed, "compliance archive unavailable"));
+              });
       return rp;
     },
     [=](history_atom, const std::string& user, std::uint32_t n) -> caf::result<std::vector<storage::message>> {
@@ -260,6 +301,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       if (!rules::may_join(s.settings, s.category, user, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
       n = std::min(n, s.opts.history_limit);
+      record(self, compliance::event_kind::backchat, user, "last " + std::to_string(n));
       std::vector<storage::message> out;
       if (n <= s.recent.size()) {
         out.assign(s.recent.end() - static_cast<std::ptrdiff_t>(n), s.recent.end());
@@ -279,6 +321,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       if (!rules::may_join(s.settings, s.category, user, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
       n = std::min(n, s.opts.history_limit);
+      record(self, compliance::event_kind::backchat, user, "after " + std::to_string(after));
       std::vector<storage::message> out;
       if (!s.recent.empty() && after + 1 >= s.recent.front().seq) {
         // Everything asked for is in the cache.

@@ -90,5 +90,5 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<storage::store> db = std::move(opened);
   auto ops = admin::local_operations(db, domain);
-  return print(admin::run(args, *db, *ops, domain));
+  return print(admin::run(args, {*db, *ops, data, domain}));
 }

@@ -20,6 +20,7 @@
 #include "actors/log.hpp"
 #include "actors/protocol.hpp"
 #include "actors/store_writer.hpp"
+#include "compliance/compliance_actor.hpp"
 #include "sip/ingress.hpp"
 #include "sip/sip_stack.hpp"
 #include "storage/store.hpp"
@@ -49,6 +50,16 @@ struct pchatd_config : caf::actor_system_config {
   size_t history_cache = 200;
   size_t participant_update_limit = 75;
   bool sync_writes = true;
+  // [compliance] (docs/compliance.md; Lync's Set-CsPersistentChatComplianceConfiguration)
+  bool compliance = false;
+  std::string compliance_dir;    // default <data-dir>/compliance
+  std::string compliance_output; // default <data-dir>/compliance-output
+  size_t compliance_run_interval = 900;
+  bool compliance_one_room_per_file = false;
+  bool compliance_room_details = false;
+  bool compliance_user_details = false;
+  size_t compliance_batch_max = 10000;
+  std::string compliance_on_store_failure = "refuse";
 
   pchatd_config() {
     pchat::register_types(*this);
@@ -75,6 +86,17 @@ struct pchatd_config : caf::actor_system_config {
       .add(max_body, "max-body", "largest INFO body in bytes; larger gets 413")
       .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503")
       .add(max_outbound, "max-outbound", "INFOs to clients queued or unanswered before INFOs get 503");
+    opt_group{custom_options_, "compliance"}
+      .add(compliance, "enabled", "archive joins, parts, posts, reads and searches (off: no cost)")
+      .add(compliance_dir, "dir", "the durable event queue (default <data-dir>/compliance)")
+      .add(compliance_output, "output-dir", "AdapterOutputDirectory (default <data-dir>/compliance-output)")
+      .add(compliance_run_interval, "run-interval", "RunInterval in seconds: one XML batch per interval")
+      .add(compliance_one_room_per_file, "one-room-per-file", "OneChatRoomPerOutputFile")
+      .add(compliance_room_details, "add-room-details", "AddChatRoomDetails")
+      .add(compliance_user_details, "add-user-details", "AddUserDetails")
+      .add(compliance_batch_max, "batch-max", "most events in one adapter batch")
+      .add(compliance_on_store_failure, "on-store-failure",
+           "refuse (posts are refused while the queue cannot be written) or queue (held in memory)");
   }
 };
 
@@ -90,7 +112,10 @@ bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector
                        std::string& error) {
   const std::pair<const char*, bool*> options[] = {
     {"--pchat.persistent-chat", &cfg.persistent_chat}, {"--pchat.sync-writes", &cfg.sync_writes},
-    {"--sip.udp", &cfg.sip_udp}, {"--sip.tcp", &cfg.sip_tcp}};
+    {"--sip.udp", &cfg.sip_udp}, {"--sip.tcp", &cfg.sip_tcp}, {"--compliance.enabled", &cfg.compliance},
+    {"--compliance.one-room-per-file", &cfg.compliance_one_room_per_file},
+    {"--compliance.add-room-details", &cfg.compliance_room_details},
+    {"--compliance.add-user-details", &cfg.compliance_user_details}};
   std::vector<char*> kept;
   for (char* a : args) {
     std::string_view arg{a};
@@ -225,6 +250,31 @@ int main(int argc, char** argv) {
   {
     caf::actor_system sys{cfg};
     sip::sip_stack server{sopts, load, opts.live};
+    if (cfg.compliance) {
+      compliance::compliance_options co;
+      co.enabled = true;
+      co.dir = cfg.compliance_dir.empty() ? cfg.data_dir + "/compliance" : cfg.compliance_dir;
+      co.output_dir = cfg.compliance_output.empty() ? cfg.data_dir + "/compliance-output" : cfg.compliance_output;
+      co.run_interval = std::chrono::seconds(std::max<size_t>(1, cfg.compliance_run_interval));
+      co.one_room_per_file = cfg.compliance_one_room_per_file;
+      co.add_room_details = cfg.compliance_room_details;
+      co.add_user_details = cfg.compliance_user_details;
+      co.batch_max = std::max<size_t>(1, cfg.compliance_batch_max);
+      auto policy = compliance::policy_from_string(cfg.compliance_on_store_failure);
+      if (!policy) {
+        std::cerr << "pchatd: compliance.on-store-failure must be refuse or queue\n";
+        return 2;
+      }
+      co.on_store_failure = *policy;
+      auto cst = start_compliance(sys, co, opts.compliance);
+      if (!cst.ok()) {
+        std::cerr << "pchatd: cannot start compliance in " << co.dir << ": " << cst.message << "\n";
+        return cst.code == storage::errc::busy ? 3 : 1;
+      }
+      log::line(log::level::info, "pchatd") << "compliance on: queue " << co.dir << ", XML to " << co.output_dir
+                                            << " every " << co.run_interval.count() / 1000 << " s, on store failure "
+                                            << compliance::to_string(co.on_store_failure);
+    }
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
@@ -234,7 +284,9 @@ int main(int argc, char** argv) {
     std::string error;
     if (!admin_socket.start(
           cfg.data_dir + "/pchatd.sock",
-          [&](const std::vector<std::string>& words) { return admin::run(words, *db, *admin_ops, opts.domain); }, error))
+          [&](const std::vector<std::string>& words) {
+            return admin::run(words, {*db, *admin_ops, cfg.data_dir, opts.domain});
+          }, error))
       log::line(log::level::warning, "pchatd") << "no admin socket, pchatctl cannot change a running server: "
                                                << error;
     dir = nullptr;
@@ -262,6 +314,20 @@ int main(int argc, char** argv) {
     admin_ops.reset();
     caf::anon_send_exit(ing, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+    if (opts.compliance) {
+      // Everything archived so far goes to the adapter before we stop (a failure leaves it queued for next time).
+      caf::scoped_actor self{sys};
+      self->request(opts.compliance, std::chrono::seconds(30), drain_atom::value)
+        .receive([](const compliance_stats& cs) {
+                   log::line(log::level::info, "pchatd") << "compliance drained: archived=" << cs.archived
+                                                         << " pending=" << cs.pending;
+                 },
+                 [&](const caf::error& err) {
+                   log::line(log::level::error, "pchatd") << "compliance drain failed: " << sys.render(err);
+                 });
+      caf::anon_send_exit(opts.compliance, caf::exit_reason::user_shutdown);
+      opts.compliance = nullptr;
+    }
     sys.await_actors_before_shutdown(false);
   }
   log::line(log::level::info, "pchatd") << "stopped";

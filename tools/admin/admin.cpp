@@ -8,6 +8,8 @@
 
 #include "actors/catalog.hpp"
 #include "actors/views.hpp"
+#include "compliance/queue.hpp"
+#include "compliance/verify.hpp"
 #include "sip/sip_message.hpp"
 
 namespace pchat::admin {
@@ -278,14 +280,18 @@ std::string usage() {
   member list ROOM
   history ROOM [N]
   stats                                 the running pchatd's live counters and fan-out latency
+  compliance verify DIR [--queue QDIR] [--partial]
+                                        check archived XML in DIR against its hash chain (and the queue's end)
 LIST is comma-separated principals: * (everyone), a domain (example.com) or a user (sip:alice@example.com).
 Changes work with pchatd stopped (directly on DIR) and running (through DIR/pchatd.sock).
 Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.
 )";
 }
 
-result run(const std::vector<std::string>& argv, storage::store& db, operations& ops, const std::string& domain) {
-  result r;
+result run(const std::vector<std::string>& argv, const context& where) {
+  auto& db = where.store;
+  auto& ops = where.ops;
+  const auto& domain = where.domain;
   std::ostringstream out;
   std::ostringstream err;
   auto a = parse(argv);
@@ -422,6 +428,21 @@ result run(const std::vector<std::string>& argv, storage::store& db, operations&
     out << user << "\t" << (bits ? roles_text(bits) : "removed") << "\t" << rm->name
         << (*invited ? "\tinvited" : "") << "\n";
     return done();
+  }
+  if (cmd == "compliance verify" && w.size() == 3) {
+    compliance::verify_options vo;
+    vo.from_genesis = !a.has("partial");
+    // Check the output's end against what the queue says it archived, when the queue is where we expect it.
+    std::string queue_dir = where.data_dir + "/compliance";
+    for (const auto& [k, v] : a.opts)
+      if (k == "queue")
+        queue_dir = v;
+    compliance::chain_point end;
+    if (compliance::queue::archived_end(queue_dir, end).ok() && end.id > 0)
+      vo.expect_end = end;
+    auto report = compliance::verify_dir(w[2], vo);
+    out << compliance::to_string(report) << (vo.expect_end ? "" : "(end not checked: no compliance queue found)\n");
+    return {report.ok() ? 0 : 1, out.str(), err.str()};
   }
   if (w[0] == "history" && w.size() >= 2) {
     auto rm = find_room(db, w[1]);

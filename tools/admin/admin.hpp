@@ -40,8 +40,17 @@ std::unique_ptr<operations> local_operations(std::shared_ptr<storage::store> sto
 // pchatd running: requests to its directory actor (blocking, from a thread that is not an actor).
 std::unique_ptr<operations> actor_operations(caf::actor_system& sys, directory_actor directory);
 
-// Runs one command (the words after pchatctl's global options). Reads go to `store`, changes to `ops`.
-result run(const std::vector<std::string>& args, storage::store& store, operations& ops, const std::string& domain);
+// Where a command runs: the store for reads, the operations for changes, the data directory (for the compliance
+// queue's default place) and the SIP domain (for URIs).
+struct context {
+  storage::store& store;
+  operations& ops;
+  std::string data_dir;
+  std::string domain;
+};
+
+// Runs one command (the words after pchatctl's global options).
+result run(const std::vector<std::string>& args, const context& where);
 
 // The usage text.
 std::string usage();
