@@ -6,7 +6,9 @@
 #include "actors/room.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
+#include "sip/sip_message.hpp"
 #include "sip/xccos.hpp"
+#include "storage/text_index.hpp"
 
 namespace pchat {
 
@@ -242,6 +244,56 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       if (auto err = to_error(self->state.store->set_pref(user, label, value)))
         return err;
       return true;
+    },
+    // History search (docs/protocol.md "History search"): every room searched is one the user may read; each
+    // room's query is O(log N + hits) seeks in the index (store::search), so a search costs O(rooms searched)
+    // seeks plus the hits, on this actor. Results are merged newest first.
+    [=](histsrch_atom, const std::string& user, const std::string& text, const std::string& author,
+        std::int64_t from, std::int64_t to, std::uint32_t limit,
+        const std::vector<std::string>& guids) -> caf::result<std::vector<search_hit>> {
+      auto& s = self->state;
+      auto roles = roles_by_room(s, user);
+      std::vector<const storage::room*> rooms;
+      auto readable = [&](const storage::room& r) {
+        return rules::may_join(r, s.tree->category_of(r), user, lookup(roles, r.id));
+      };
+      if (guids.empty()) {
+        for (const auto& [id, r] : s.tree->rooms())
+          if (readable(r))
+            rooms.push_back(&r);
+      } else {
+        for (const auto& g : guids) {
+          const auto* r = s.tree->room_by_guid(g);
+          if (!r || !readable(*r)) // hidden, unknown and unreadable rooms look alike
+            return make_error(pchat_errc::room_not_found, g);
+          rooms.push_back(r);
+        }
+      }
+      storage::history_query q;
+      q.words = storage::index_terms(text);
+      q.author = author.empty() ? std::string{} : sip::normalize_aor(author);
+      q.from_ticks = from;
+      q.to_ticks = to;
+      q.limit = limit == 0 ? s.opts.search_limit : std::min(limit, s.opts.search_limit);
+      if (s.opts.compliance) {
+        compliance::event e;
+        e.kind = compliance::event_kind::search;
+        e.room_uri = s.opts.root_uri;
+        e.user_uri = user;
+        e.ticks = xccos::now_ticks();
+        e.content = "history: " + text + (author.empty() ? "" : " author=" + author);
+        self->send(s.opts.compliance, record_atom::value, std::move(e));
+      }
+      std::vector<search_hit> hits;
+      for (const auto* r : rooms)
+        for (auto& m : s.store->search(r->id, q).messages)
+          hits.push_back({room_uri(s.opts.domain, *r), std::move(m)});
+      std::sort(hits.begin(), hits.end(), [](const search_hit& a, const search_hit& b) {
+        return a.msg.ticks != b.msg.ticks ? a.msg.ticks > b.msg.ticks : a.msg.seq > b.msg.seq;
+      });
+      if (hits.size() > q.limit)
+        hits.resize(q.limit);
+      return hits;
     },
     [=](perm_atom, const std::string& user) -> std::vector<category_view> {
       auto& s = self->state;

@@ -54,6 +54,7 @@ using hello_atom = caf::atom_constant<caf::atom("hello")>;     // session -> dir
 using invite_atom = caf::atom_constant<caf::atom("invite")>;   // getinv, and directory -> session: new invitation
 using pref_atom = caf::atom_constant<caf::atom("pref")>;       // getpref / setpref
 using perm_atom = caf::atom_constant<caf::atom("perm")>;       // nodespermcreatechild
+using histsrch_atom = caf::atom_constant<caf::atom("histsrch")>; // search history
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -213,6 +214,12 @@ struct invitation_view {
   std::int64_t ticks = 0;
 };
 
+// One history search result: the post and the URI of its room.
+struct search_hit {
+  std::string room_uri;
+  storage::message msg;
+};
+
 // A category as clients see it (nodespermcreatechild).
 struct category_view {
   std::string uri; // ma-cat://domain/guid
@@ -247,6 +254,10 @@ typename Inspector::result_type inspect(Inspector& f, assoc_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, invitation_view& x) {
   return f(caf::meta::type_name("invitation_view"), x.id, x.room_uri, x.room_name, x.inviter, x.ticks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, search_hit& x) {
+  return f(caf::meta::type_name("search_hit"), x.room_uri, x.msg);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, category_view& x) {
@@ -350,6 +361,10 @@ using directory_actor = caf::typed_actor<
   // pref(user, label) -> (found, value); pref(user, label, value) -> stored.
   caf::replies_to<pref_atom, std::string, std::string>::with<bool, std::string>,
   caf::replies_to<pref_atom, std::string, std::string, std::string>::with<bool>,
+  // histsrch(user, text, author, from, to, limit, guids) -> posts newest first across the rooms named (none: all
+  // the user may read), at most limit; rooms the user may not read count as not found.
+  caf::replies_to<histsrch_atom, std::string, std::string, std::string, std::int64_t, std::int64_t, std::uint32_t,
+                  std::vector<std::string>>::with<std::vector<search_hit>>,
   // perm(user) -> categories the user may create rooms in.
   caf::replies_to<perm_atom, std::string>::with<std::vector<category_view>>,
   // Room management (catalog.hpp says who may do what). Rooms are named by guid, ma-chan URI or name.

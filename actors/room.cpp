@@ -187,6 +187,8 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
   st.visible_seq = st.stats.last_seq;
   for (auto& m : st.store->last(st.settings.id, st.opts.history_cache))
     st.recent.push_back(std::move(m));
+  if (!st.recent.empty())
+    st.last_ticks = st.recent.back().ticks;
   log::line(log::level::debug, "room") << "room=" << st.settings.name << " loaded last_seq=" << st.stats.last_seq
                                        << " cached=" << st.recent.size();
 
@@ -246,7 +248,10 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       m.room_id = s.settings.id;
       m.seq = s.next_seq++;
       m.author = user;
-      m.ticks = xccos::now_ticks();
+      // Never earlier than the previous post, even if the clock steps back: the history index turns time ranges
+      // into seq ranges by binary search (store::search).
+      m.ticks = std::max(xccos::now_ticks(), s.last_ticks);
+      s.last_ticks = m.ticks;
       m.text = std::move(text);
       auto rp = self->make_response_promise<std::uint64_t>();
       auto accepted = monotonic_ns();

@@ -251,6 +251,25 @@ struct dispatcher {
       },
       pref_atom::value, self->state.user, x.label, x.content);
   }
+  // histsrch (docs/protocol.md "History search"): <msg> items newest first, across the rooms searched.
+  void operator()(const xccos::histsrch_cmd& x) const {
+    std::vector<std::string> guids;
+    for (const auto& ch : x.chans) {
+      if (lower(ch.domain) != lower(self->state.opts.domain))
+        return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+      guids.push_back(ch.guid);
+    }
+    auto c = cmd;
+    auto s = self;
+    ask_directory<std::vector<search_hit>>(
+      [s, c](const std::vector<search_hit>& hits) {
+        std::string data;
+        for (const auto& h : hits)
+          xccos::append_history_msg(data, {h.room_uri, h.msg.author, h.msg.ticks, h.msg.text, h.msg.seq});
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      histsrch_atom::value, self->state.user, x.text, x.author, x.from_ticks, x.to_ticks, x.limit, std::move(guids));
+  }
   void operator()(const xccos::nodespermcreatechild_cmd&) const {
     auto c = cmd;
     auto s = self;

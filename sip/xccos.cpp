@@ -567,6 +567,39 @@ command_data decode_cmd(const item& it) {
       return invalid_cmd{"chanrole needs at least one <uib uri roles/>"};
     return c;
   }
+  if (id == "cmd:histsrch") {
+    const node* q = data ? data->child("srch") : nullptr;
+    if (!q)
+      return invalid_cmd{"histsrch needs <srch text author from to limit/>"};
+    histsrch_cmd c;
+    c.text = q->attr_or("text");
+    c.author = q->attr_or("author");
+    if (const auto* from = q->attr("from")) {
+      auto t = parse_ts(*from);
+      if (!t)
+        return invalid_cmd{"histsrch from is not a timestamp"};
+      c.from_ticks = *t;
+    }
+    if (const auto* to = q->attr("to")) {
+      auto t = parse_ts(*to);
+      if (!t)
+        return invalid_cmd{"histsrch to is not a timestamp"};
+      c.to_ticks = *t;
+    }
+    const std::string limit = q->attr_or("limit", "0");
+    if (limit.empty() || limit.size() > 9 || limit.find_first_not_of("0123456789") != std::string::npos)
+      return invalid_cmd{"histsrch limit must be a number"};
+    c.limit = static_cast<std::uint32_t>(std::stoul(limit));
+    for (const auto* ib : data->children_named("chanib")) {
+      auto chan = parse_chan_uri(ib->attr_or("uri"));
+      if (!chan)
+        return invalid_cmd{"histsrch rooms are <chanib uri=\"ma-chan://domain/guid\"/>"};
+      c.chans.push_back(std::move(*chan));
+    }
+    if (c.text.empty() && c.author.empty() && !q->attr("from") && !q->attr("to"))
+      return invalid_cmd{"histsrch needs text, author or a time range"};
+    return c;
+  }
   return unknown_cmd{};
 }
 

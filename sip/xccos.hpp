@@ -11,6 +11,7 @@
 // Serialization builds strings directly (it is on the fan-out hot path) with XML escaping that keeps chat text
 // byte-identical through any conforming parser: CR, LF and TAB in attributes and CR in text become character
 // references, because XML end-of-line and attribute normalisation would otherwise rewrite them.
+#include <climits>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -183,6 +184,16 @@ struct chanrole_cmd {
   chan_ref chan;
   std::vector<std::pair<std::string, std::string>> users; // (uri, roles as sent)
 };
+// Our extension (docs/protocol.md "History search"): <srch text author from to limit/> and optionally the rooms
+// to search as <chanib uri/> items (none: every room the user may read). from/to are XCCOS timestamps.
+struct histsrch_cmd {
+  std::string text;
+  std::string author;
+  std::int64_t from_ticks = 0;
+  std::int64_t to_ticks = INT64_MAX;
+  std::uint32_t limit = 0; // 0: the server's searchLimit
+  std::vector<chan_ref> chans;
+};
 struct grpchat_cmd {
   chan_ref chan;
   std::string author; // as claimed by the client; the server replaces it with the session's user
@@ -198,7 +209,7 @@ struct invalid_cmd {
 using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
                                   bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, catchup_cmd,
                                   follow_cmd, getpref_cmd, setpref_cmd, nodespermcreatechild_cmd, chancreate_cmd,
-                                  chanupd_cmd, chanrole_cmd, grpchat_cmd>;
+                                  chanupd_cmd, chanrole_cmd, histsrch_cmd, grpchat_cmd>;
 
 struct command {
   std::string id;    // "cmd:join", "grpchat", ...

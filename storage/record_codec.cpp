@@ -363,6 +363,17 @@ std::string pref(std::string_view user, std::string_view label) {
   return k;
 }
 
+std::string posting_prefix(std::string_view term, std::uint64_t room_id) {
+  std::string k{term};
+  k.push_back('\0');
+  put_be64(k, room_id);
+  return k;
+}
+
+std::string author_term(std::string_view author) {
+  return prefixed("\x01", author);
+}
+
 } // namespace key
 
 } // namespace pchat::storage::codec

@@ -23,6 +23,7 @@
 //   follows    : user + '\0' + be64(room) -> ""
 //   invites    : user + '\0' + be64(invitation id) -> invitation      default CF: "next_invite_id"
 //   prefs      : user + '\0' + label -> value (raw bytes, as the client sent them)
+//   search     : term + '\0' + be64(room) + be64(seq) -> ""   (term: a word of the text, or '\x01' + author)
 // Users must not contain NUL (the store rejects such names) so that the user-first keys are unambiguous.
 #include "storage/store.hpp"
 
@@ -124,6 +125,10 @@ std::string follow(std::string_view user, std::uint64_t room_id);
 std::string invites_prefix(std::string_view user);
 std::string invite(std::string_view user, std::uint64_t id);
 std::string pref(std::string_view user, std::string_view label);
+
+// search CF: one posting list per (term, room), seqs ascending.
+std::string posting_prefix(std::string_view term, std::uint64_t room_id);
+std::string author_term(std::string_view author);
 } // namespace key
 
 } // namespace pchat::storage::codec

@@ -1,6 +1,7 @@
 #include "storage/store.hpp"
 
 #include "storage/record_codec.hpp"
+#include "storage/text_index.hpp"
 #include "storage/rocks_status.hpp"
 
 #include <rocksdb/db.h>
@@ -71,9 +72,11 @@ namespace {
 namespace keys = codec::key;
 
 // Column family indexes into rocks_store::cfs_; the order is the open order.
-enum cf_index : std::size_t { cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_count };
+enum cf_index : std::size_t {
+  cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_search, cf_count
+};
 constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles",
-                                                        "follows", "invites", "prefs"};
+                                                        "follows", "invites", "prefs",   "search"};
 
 status fail(errc code, std::string message) {
   return {code, std::move(message)};
@@ -585,6 +588,12 @@ public:
       if (m.seq == 0)
         return fail(errc::invalid_argument, "message seq must be >= 1");
       wb.Put(cfs_[cf_history], keys::history(m.room_id, m.seq), codec::encode_message(m));
+      // The index, in the same batch: a post is findable exactly when it is stored.
+      auto seq_key = codec::be64(m.seq);
+      for (const auto& term : index_terms(m.text))
+        wb.Put(cfs_[cf_search], keys::posting_prefix(term, m.room_id) + seq_key, rocksdb::Slice{});
+      wb.Put(cfs_[cf_search], keys::posting_prefix(keys::author_term(m.author), m.room_id) + seq_key,
+             rocksdb::Slice{});
     }
     for (const auto& [user, room_id] : w.follows) {
       if (!valid_user(user))
@@ -633,6 +642,92 @@ public:
       return 0;
     auto k = keys::parse_history(view(it->key()));
     return k ? k->second : 0;
+  }
+
+  history_hits search(std::uint64_t room_id, const history_query& q) const override {
+    history_hits h;
+    std::uint64_t hi = last_seq(room_id);
+    if (q.limit == 0 || hi == 0 || q.from_ticks > q.to_ticks || cfs_[cf_search] == nullptr)
+      return h;
+    auto hist = history_iterator();
+    // The newest message with seq <= s (nullopt if none): history's SeekForPrev.
+    auto at_or_before = [&](std::uint64_t s) -> std::optional<message> {
+      ++h.keys_examined;
+      hist->SeekForPrev(keys::history(room_id, s));
+      std::vector<message> one;
+      if (hist->Valid() && starts_with(hist->key(), keys::history_prefix(room_id)))
+        push_message(one, hist->key(), hist->value());
+      if (one.empty())
+        return std::nullopt;
+      return std::move(one.front());
+    };
+    // Time range -> seq range by binary search (ticks never decrease with seq): O(log N) seeks each.
+    std::uint64_t lo = 1;
+    if (q.from_ticks > 0) {
+      std::uint64_t a = 1, b = hi + 1; // first seq whose message is at or after from_ticks, hi + 1 if none
+      while (a < b) {
+        auto mid = a + (b - a) / 2;
+        auto m = at_or_before(mid);
+        if (m && m->ticks >= q.from_ticks)
+          b = mid;
+        else
+          a = mid + 1;
+      }
+      lo = a;
+    }
+    if (q.to_ticks != std::numeric_limits<std::int64_t>::max()) {
+      std::uint64_t a = 0, b = hi; // last seq whose message is at or before to_ticks, 0 if none
+      while (a < b) {
+        auto mid = a + (b - a + 1) / 2;
+        auto m = at_or_before(mid);
+        if (!m || m->ticks <= q.to_ticks)
+          a = mid;
+        else
+          b = mid - 1;
+      }
+      hi = a;
+    }
+    auto take = [&](std::uint64_t seq) {
+      auto m = at_or_before(seq);
+      if (m && m->seq == seq && m->ticks >= q.from_ticks && m->ticks <= q.to_ticks)
+        h.messages.push_back(std::move(*m));
+    };
+    std::vector<std::string> prefixes;
+    for (const auto& w : q.words)
+      prefixes.push_back(keys::posting_prefix(w, room_id));
+    if (!q.author.empty())
+      prefixes.push_back(keys::posting_prefix(keys::author_term(q.author), room_id));
+    if (prefixes.empty()) { // time range only: the newest posts in it
+      for (auto s = hi; s >= lo && s > 0 && h.messages.size() < q.limit; --s)
+        take(s);
+      return h;
+    }
+    // Leapfrog intersection, newest first: every list jumps to its last seq <= target; if they agree it is a
+    // hit, else the smallest becomes the next target.
+    std::vector<std::unique_ptr<rocksdb::Iterator>> its;
+    for (std::size_t i = 0; i < prefixes.size(); ++i)
+      its.emplace_back(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_search]));
+    std::uint64_t target = hi;
+    while (target >= lo && target > 0 && h.messages.size() < q.limit) {
+      std::uint64_t lowest = target;
+      for (std::size_t i = 0; i < prefixes.size(); ++i) {
+        ++h.keys_examined;
+        its[i]->SeekForPrev(prefixes[i] + codec::be64(target));
+        if (!its[i]->Valid() || !starts_with(its[i]->key(), prefixes[i]))
+          return h; // this word has nothing at or before target
+        auto seq = codec::read_be64(view(its[i]->key()).substr(prefixes[i].size()));
+        if (!seq || *seq < lo)
+          return h;
+        lowest = std::min(lowest, *seq);
+      }
+      if (lowest == target) {
+        take(target);
+        --target;
+      } else {
+        target = lowest;
+      }
+    }
+    return h;
   }
 
 private:

@@ -16,7 +16,9 @@
 //
 // Column families: default (meta), "catalog" (categories with their scope lists, rooms and their name/guid
 // indexes), "history", "roles" (room -> user -> role bits, plus the reverse user -> room index), "follows",
-// "invites", "prefs". Missing families are created when an older database is opened for writing.
+// "invites", "prefs", "search" (the history index). Missing families are created when an older database is opened
+// for writing; posts stored before "search" existed are not in the index.
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -121,6 +123,21 @@ struct write_set {
   }
 };
 
+// A history search (storage/text_index.hpp has the tokenizer): posts containing every word, by an author, in a
+// time range, newest first.
+struct history_query {
+  std::vector<std::string> words;   // as index_terms() makes them; every one must occur
+  std::string author;               // normalised sip: URI; empty for anyone
+  std::int64_t from_ticks = 0;      // inclusive
+  std::int64_t to_ticks = INT64_MAX; // inclusive
+  std::size_t limit = 50;
+};
+
+struct history_hits {
+  std::vector<message> messages; // newest first
+  std::size_t keys_examined = 0; // index and history entries read: what the query cost
+};
+
 struct open_options {
   bool create_if_missing = true;
   bool read_only = false; // OpenForReadOnly: works while pchatd holds the lock; sees data as of open time
@@ -159,7 +176,8 @@ public:
   virtual std::optional<room> room_by_id(std::uint64_t id) const = 0;
   virtual std::optional<room> room_by_guid(const std::string& guid) const = 0; // case-insensitive
   virtual std::optional<room> room_by_name(const std::string& name) const = 0; // case-insensitive
-  // Removes the room with its indexes, roles, invitations-to-be and history (follows of it are ignored on read).
+  // Removes the room with its indexes, roles and history. Follows of it and its search postings stay behind and are
+  // ignored (room ids are never reused).
   virtual status remove_room(std::uint64_t id) = 0;
 
   // --- roles (membership) ---------------------------------------------------------------------------------
@@ -200,6 +218,11 @@ public:
   virtual std::vector<message> after(std::uint64_t room_id, std::uint64_t after_seq, std::size_t n) const = 0;
   // Highest stored seq of a room, 0 when the room has no history.
   virtual std::uint64_t last_seq(std::uint64_t room_id) const = 0;
+  // Searches one room's history through the word and author index that commit() keeps ("search" column family).
+  // Cost: O(log N) seeks to turn the time range into a seq range (ticks never decrease with seq), then a leapfrog
+  // intersection of the posting lists, newest first: each step is one seek per list, and there are at most
+  // (limit + the number of posts of the rarest word in range) steps, whatever N is.
+  virtual history_hits search(std::uint64_t room_id, const history_query& q) const = 0;
 };
 
 } // namespace pchat::storage

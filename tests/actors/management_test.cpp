@@ -223,3 +223,55 @@ TEST_CASE_METHOD(mgmt_fixture, "getpref and setpref keep per-user values") {
   CHECK(ask(a, cmd("7", "setpref", "<pref content=\"x\"/>")).code == 400);
   CHECK(db->pref("sip:alice@example.com", "kedzie.GroupChannels") == std::string{"aGVsbG8="});
 }
+
+TEST_CASE_METHOD(mgmt_fixture, "histsrch finds posts by words and author across the rooms the user may read") {
+  auto lobby = make_room("Lobby");
+  auto team = make_room("Team", storage::privacy::closed);
+  REQUIRE(db->set_roles(team.id, "sip:alice@example.com", storage::role::member).ok());
+  restart();
+  auto a = connect("sip:alice@example.com");
+  auto b = connect("sip:bob@example.com");
+  join(a, lobby);
+  join(a, team);
+  join(b, lobby);
+  info(a, grpchat("1", uri(lobby), "", "Deploy on Friday?"));
+  info(a, grpchat("2", uri(team), "", "secret deploy plan"));
+  info(b, grpchat("3", uri(lobby), "", "no deploy on friday, please"));
+  info(a, grpchat("4", uri(lobby), "", "coffee"));
+  take(a);
+  take(b);
+  auto texts = [](const xccos::item& rpl) {
+    std::vector<std::string> out;
+    if (rpl.data())
+      for (const auto* m : rpl.data()->children_named("msg"))
+        out.push_back(m->child("chat")->text);
+    return out;
+  };
+  auto alice_sees = ask(a, cmd("5", "histsrch", "<srch text=\"deploy\"/>"));
+  CHECK(alice_sees.code == 200);
+  CHECK(texts(alice_sees)
+        == std::vector<std::string>{"no deploy on friday, please", "secret deploy plan", "Deploy on Friday?"});
+  // bob is no member of the closed room: its post never shows.
+  CHECK(texts(ask(b, cmd("6", "histsrch", "<srch text=\"deploy\"/>")))
+        == std::vector<std::string>{"no deploy on friday, please", "Deploy on Friday?"});
+  CHECK(texts(ask(b, cmd("7", "histsrch", "<srch text=\"DEPLOY friday\" author=\"alice@example.com\"/>")))
+        == std::vector<std::string>{"Deploy on Friday?"});
+  CHECK(texts(ask(a, cmd("8", "histsrch", "<srch text=\"deploy\" limit=\"1\"/>")))
+        == std::vector<std::string>{"no deploy on friday, please"});
+  CHECK(texts(ask(a, cmd("9", "histsrch", "<srch text=\"deploy\"/><chanib uri=\"" + uri(team) + "\"/>")))
+        == std::vector<std::string>{"secret deploy plan"});
+  auto refused = ask(b, cmd("10", "histsrch", "<srch text=\"deploy\"/><chanib uri=\"" + uri(team) + "\"/>"));
+  CHECK(refused.code == 404);
+  CHECK(texts(refused).empty());
+  CHECK(ask(b, cmd("11", "histsrch", "<srch/>")).code == 400);
+  CHECK(ask(b, cmd("12", "histsrch", "<srch text=\"x\" from=\"yesterday\"/>")).code == 400);
+  // A time range after every post finds nothing; one that covers them all finds the lot.
+  CHECK(texts(ask(a, cmd("13", "histsrch", "<srch text=\"deploy\" from=\"2999-01-01T00:00:00Z\"/>"))).empty());
+  CHECK(texts(ask(a, cmd("14", "histsrch", "<srch from=\"2000-01-01T00:00:00Z\"/><chanib uri=\"" + uri(lobby) + "\"/>"))).size()
+        == 3);
+  auto coffee = ask(a, cmd("15", "histsrch", "<srch text=\"coffee\"/>"));
+  const auto* hit = coffee.data()->child("msg");
+  REQUIRE(hit);
+  CHECK(hit->attr_or("chanUri") == uri(lobby));
+  CHECK(hit->attr_or("author") == "sip:alice@example.com");
+}
