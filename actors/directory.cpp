@@ -33,9 +33,70 @@ room_actor live_room(self_ptr self, const storage::room& r) {
   auto handle = self->spawn(room, r, st.tree->category_of(r), st.store, st.writer, self->address(), st.opts);
   self->monitor(handle);
   st.live.emplace(r.id, handle);
+  if (st.watchers.count(r.id) > 0)
+    self->send(handle, watch_atom::value, true);
   if (st.opts.live)
     st.opts.live->rooms_live.fetch_add(1, std::memory_order_relaxed);
   return handle;
+}
+
+// Starts or stops `session` watching a room for new content; tells the room when it gains its first watcher or
+// loses its last.
+void set_watch(self_ptr self, const session_actor& session, std::uint64_t room_id, bool on) {
+  auto& st = self->state;
+  auto addr = session.address();
+  auto& list = st.watchers[room_id];
+  bool was_watched = !list.empty();
+  auto here = std::find_if(list.begin(), list.end(), [&](const session_actor& x) { return x.address() == addr; });
+  if (on && here == list.end()) {
+    list.push_back(session);
+    st.watching[addr].insert(room_id);
+  } else if (!on && here != list.end()) {
+    list.erase(here);
+    st.watching[addr].erase(room_id);
+  }
+  if (!on)
+    st.notified.erase({addr, room_id});
+  bool watched = !list.empty();
+  if (!watched)
+    st.watchers.erase(room_id);
+  if (watched != was_watched)
+    if (auto live = st.live.find(room_id); live != st.live.end())
+      self->send(live->second, watch_atom::value, watched);
+}
+
+// A session ended: it watches nothing any more.
+void forget_watcher(self_ptr self, const caf::actor_addr& addr) {
+  auto& st = self->state;
+  if (auto w = st.watching.find(addr); w != st.watching.end()) {
+    for (auto room_id : w->second) {
+      auto& list = st.watchers[room_id];
+      list.erase(std::remove_if(list.begin(), list.end(), [&](const session_actor& x) { return x.address() == addr; }),
+                 list.end());
+      if (list.empty()) {
+        st.watchers.erase(room_id);
+        if (auto live = st.live.find(room_id); live != st.live.end())
+          self->send(live->second, watch_atom::value, false);
+      }
+    }
+    st.watching.erase(w);
+  }
+  st.joined.erase(addr);
+  for (auto i = st.notified.lower_bound({addr, 0}); i != st.notified.end() && i->first == addr;)
+    i = st.notified.erase(i);
+}
+
+// A follow changed: the user's sessions not in the room start (or stop) watching it.
+void follow_changed(self_ptr self, const std::string& user, std::uint64_t room_id, bool on) {
+  auto& st = self->state;
+  auto sessions = st.sessions.find(user);
+  if (sessions == st.sessions.end())
+    return;
+  for (const auto& session : sessions->second) {
+    auto joined = st.joined.find(session.address());
+    bool in_room = joined != st.joined.end() && joined->second.count(room_id) > 0;
+    set_watch(self, session, room_id, on && !in_room);
+  }
 }
 
 // Tells a live room its new settings; rooms not spawned read them when they are.
@@ -94,6 +155,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& s = self->state;
     if (auto u = s.session_users.find(dm.source); u != s.session_users.end()) {
+      forget_watcher(self, dm.source);
       auto& list = s.sessions[u->second];
       list.erase(std::remove_if(list.begin(), list.end(), [&](const session_actor& x) { return x.address() == dm.source; }),
                  list.end());
@@ -191,6 +253,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
     [=](follow_atom, const std::string& user, std::uint64_t room_id) {
       // Into the writer's next group commit: a synced write per join here would stall every resolve behind it.
       self->send(self->state.writer, follow_atom::value, user, room_id, true);
+      follow_changed(self, user, room_id, true);
     },
     [=](follow_atom, const std::string& user, const std::vector<std::string>& guids,
         bool on) -> caf::result<std::vector<bool>> {
@@ -202,6 +265,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         if (!r || !visible(s, *r, user, lookup(roles, r->id)))
           continue; // outsiders learn nothing about secret rooms, not even by following them
         self->send(s.writer, follow_atom::value, user, r->id, on);
+        follow_changed(self, user, r->id, on);
         out[k] = true;
       }
       // Answer once the changes are durable, so a getassoc after the reply sees them.
@@ -219,7 +283,43 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         return;
       self->monitor(session);
       s.session_users.emplace(session.address(), user);
-      s.sessions[user].push_back(std::move(session));
+      s.sessions[user].push_back(session);
+      for (auto id : s.store->follows(user))
+        if (s.tree->room(id))
+          set_watch(self, session, id, true);
+    },
+    [=](watch_atom, std::uint64_t room_id, bool joined) {
+      auto& s = self->state;
+      auto session = caf::actor_cast<session_actor>(self->current_sender());
+      auto u = session ? s.session_users.find(session.address()) : s.session_users.end();
+      if (u == s.session_users.end())
+        return;
+      if (joined) {
+        s.joined[session.address()].insert(room_id);
+        set_watch(self, session, room_id, false);
+        return;
+      }
+      s.joined[session.address()].erase(room_id);
+      auto follows = s.store->follows(u->second);
+      if (std::find(follows.begin(), follows.end(), room_id) != follows.end())
+        set_watch(self, session, room_id, true);
+    },
+    [=](posted_atom, std::uint64_t room_id, std::uint64_t seq) {
+      auto& s = self->state;
+      auto w = s.watchers.find(room_id);
+      const auto* r = s.tree->room(room_id);
+      if (w == s.watchers.end() || !r)
+        return;
+      for (const auto& session : w->second) {
+        auto key = std::make_pair(session.address(), room_id);
+        if (s.notified.count(key) > 0)
+          continue; // told once already; again only after it joined the room
+        auto u = s.session_users.find(session.address());
+        if (u == s.session_users.end() || !visible(s, *r, u->second, s.store->roles_of(room_id, u->second)))
+          continue;
+        s.notified.insert(key);
+        self->send(session, notice_atom::value, view_of(s, *r), seq);
+      }
     },
     [=](invite_atom, const std::string& user) -> caf::result<std::vector<invitation_view>> {
       auto& s = self->state;
@@ -336,6 +436,13 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       if (auto i = s.live.find(id); i != s.live.end())
         self->send(i->second, remove_atom::value);
       forget_room(self, id);
+      if (auto w = s.watchers.find(id); w != s.watchers.end()) {
+        for (const auto& session : w->second) {
+          s.watching[session.address()].erase(id);
+          s.notified.erase({session.address(), id});
+        }
+        s.watchers.erase(w);
+      }
       return true;
     },
     [=](roles_atom, const principal& who, const std::string& ref, const std::string& user,

@@ -7,6 +7,7 @@
 // Secret rooms are invisible to users without a role in them: resolve answers "not found", search leaves them
 // out and management answers room_not_found (rules::may_see), so outsiders cannot even learn that they exist.
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,12 @@ struct directory_state {
   // Sessions that said hello, by user, and the user of each (to forget them when they end).
   std::unordered_map<std::string, std::vector<session_actor>> sessions;
   std::map<caf::actor_addr, std::string> session_users;
+  // New-content notices: per room, the sessions whose user follows it and which are not in it; per session, the
+  // rooms it watches (to forget them) and those it was already told about (once until it joins).
+  std::unordered_map<std::uint64_t, std::vector<session_actor>> watchers;
+  std::map<caf::actor_addr, std::set<std::uint64_t>> watching;
+  std::map<caf::actor_addr, std::set<std::uint64_t>> joined;
+  std::set<std::pair<caf::actor_addr, std::uint64_t>> notified;
 };
 
 directory_actor::behavior_type directory(directory_actor::stateful_pointer<directory_state> self,

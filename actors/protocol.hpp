@@ -55,6 +55,9 @@ using invite_atom = caf::atom_constant<caf::atom("invite")>;   // getinv, and di
 using pref_atom = caf::atom_constant<caf::atom("pref")>;       // getpref / setpref
 using perm_atom = caf::atom_constant<caf::atom("perm")>;       // nodespermcreatechild
 using histsrch_atom = caf::atom_constant<caf::atom("histsrch")>; // search history
+using watch_atom = caf::atom_constant<caf::atom("watch")>;     // new-content notices: who watches what
+using posted_atom = caf::atom_constant<caf::atom("posted")>;   // room -> directory: a post was fanned out
+using notice_atom = caf::atom_constant<caf::atom("notice")>;   // directory -> session: new content in a room
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -330,7 +333,10 @@ using room_actor = caf::typed_actor<
   // one user's new role bits, or the room's removal (everyone is let go, then the actor quits).
   caf::reacts_to<update_atom, storage::room, storage::category>,
   caf::reacts_to<roles_atom, std::string, std::uint8_t>,
-  caf::reacts_to<remove_atom>>;
+  caf::reacts_to<remove_atom>,
+  // watch(on): whether someone follows the room without being in it; while on, each post is told to the
+  // directory (posted) for new-content notices.
+  caf::reacts_to<watch_atom, bool>>;
 
 // The answer for one guid of a resolve request.
 struct resolved_room {
@@ -356,6 +362,11 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<count_atom, std::uint64_t, std::uint32_t>,
   // hello(user) from a session: the directory tells it about new invitations until the session ends.
   caf::reacts_to<hello_atom, std::string>,
+  // watch(room id, joined) from a session: it joined (true) or left (false) the room; sessions of users who
+  // follow a room get one new-content notice per room until they join it (docs/protocol.md "New content").
+  caf::reacts_to<watch_atom, std::uint64_t, bool>,
+  // posted(room id, seq) from a watched room.
+  caf::reacts_to<posted_atom, std::uint64_t, std::uint64_t>,
   // invite(user) -> the user's invitations not yet returned, now marked as returned.
   caf::replies_to<invite_atom, std::string>::with<std::vector<invitation_view>>,
   // pref(user, label) -> (found, value); pref(user, label, value) -> stored.
@@ -379,8 +390,10 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<remove_atom, principal, category_atom, std::string>::with<bool>>;
 
 // One per channel dialog. invite: a new invitation for the session's user (sent on as ntc:inv).
+// notice(room): new content in a followed room the session has not joined (sent on as ntc:newcontent).
 using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>,
-                                       caf::reacts_to<invite_atom, invitation_view>>;
+                                       caf::reacts_to<invite_atom, invitation_view>,
+                                       caf::reacts_to<notice_atom, room_view, std::uint64_t>>;
 
 // The SIP ingress: the transport for the actors, and the entry point for what the SIP thread reports.
 // open(dialog, user, call-id) spawns the dialog's session; info(dialog, body) hands it a command document;

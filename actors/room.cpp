@@ -276,6 +276,9 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
               s2.recent.push_back(std::move(m));
               while (s2.recent.size() > s2.opts.history_cache)
                 s2.recent.pop_front();
+              if (s2.watched) // someone follows the room without being in it: new-content notices
+                if (auto dir = caf::actor_cast<directory_actor>(s2.directory))
+                  self->send(dir, posted_atom::value, s2.settings.id, s2.visible_seq);
               rp.deliver(s2.visible_seq);
             },
             [self, rp, seq = m.seq](caf::error& err) mutable {
@@ -355,6 +358,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         s.roles[user] = bits;
       let_go(self, false);
     },
+    [=](watch_atom, bool on) { self->state.watched = on; },
     [=](remove_atom) {
       let_go(self, true);
       self->quit();

@@ -44,6 +44,7 @@ struct room_state {
   std::uint64_t visible_seq = 0; // highest seq fanned out; history never shows beyond it
   std::deque<storage::message> recent;
   std::int64_t last_ticks = 0; // of the newest post: post times never go backwards
+  bool watched = false;        // a session follows the room without being in it: tell the directory of posts
 
   room_stats stats;
   std::shared_ptr<storage::store> store;

@@ -431,6 +431,7 @@ struct dispatcher {
           if (outcomes[i]) {
             joined_now.insert(lower(chans[i].guid));
             s->send(s->state.directory, follow_atom::value, s->state.user, outcomes[i]->room.id);
+            s->send(s->state.directory, watch_atom::value, outcomes[i]->room.id, true);
           }
         for (size_t i = 0; i < chans.size(); ++i)
           if (!outcomes[i] && joined_now.count(lower(chans[i].guid)) == 0)
@@ -552,6 +553,9 @@ struct dispatcher {
     with_room(x.chan, [s, c, uri, key](room_actor room, bool joined) {
       if (!joined) // parting a room one is not in succeeds: the client's view and ours agree afterwards
         return reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri));
+      auto j = s->state.joined.find(key);
+      if (j != s->state.joined.end())
+        s->send(s->state.directory, watch_atom::value, j->second.view.id, false);
       s->state.joined.erase(key);
       // The room handles the part before anything this session sends it later, so the reply need not wait.
       s->send(room, part_atom::value, s->state.user);
@@ -657,6 +661,19 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
       ntc.id = "ntc:inv";
       ntc.code = 0;
       append_invitation(ntc.data, inv);
+      send_body(self, xccos::serialize(xccos::next_envid(), {ntc}));
+    },
+    [=](notice_atom, const room_view& room, std::uint64_t seq) {
+      // ntc:newcontent (docs/protocol.md "New content"): a followed room this session is not in has new posts.
+      for (const auto& [guid, j] : self->state.joined)
+        if (j.view.id == room.id)
+          return;
+      xccos::out_item ntc;
+      ntc.kind = xccos::item_kind::ntc;
+      ntc.id = "ntc:newcontent";
+      ntc.code = 0;
+      xccos::append_empty_element(ntc.data, "chanib",
+                                  {{"uri", room.uri}, {"name", room.name}, {"seq", std::to_string(seq)}});
       send_body(self, xccos::serialize(xccos::next_envid(), {ntc}));
     },
     [=](closed_atom) {

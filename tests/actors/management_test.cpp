@@ -275,3 +275,47 @@ TEST_CASE_METHOD(mgmt_fixture, "histsrch finds posts by words and author across 
   CHECK(hit->attr_or("chanUri") == uri(lobby));
   CHECK(hit->attr_or("author") == "sip:alice@example.com");
 }
+
+TEST_CASE_METHOD(mgmt_fixture, "new-content notices: one per followed room not joined, again after a join and part") {
+  auto lobby = make_room("Lobby");
+  auto vault = make_room("Vault", storage::privacy::secret);
+  REQUIRE(db->follow("sip:alice@example.com", lobby.id).ok());
+  REQUIRE(db->follow("sip:alice@example.com", vault.id).ok()); // followed once, membership since taken away
+  REQUIRE(db->set_roles(vault.id, "sip:bob@example.com", storage::role::member).ok());
+  restart();
+  auto a = connect("sip:alice@example.com");
+  auto b = connect("sip:bob@example.com");
+  auto c = connect("sip:carol@example.com");
+  join(b, lobby);
+  join(b, vault);
+  take(a);
+  auto notices = [&](dialog_id d) {
+    std::vector<std::string> out;
+    for (const auto& doc : take(d)) {
+      auto it = single_item(doc);
+      if (it.id == "ntc:newcontent")
+        out.push_back(it.data()->child("chanib")->attr_or("name") + "#" + it.data()->child("chanib")->attr_or("seq"));
+    }
+    return out;
+  };
+  info(b, grpchat("1", uri(lobby), "", "one"));
+  info(b, grpchat("2", uri(lobby), "", "two"));
+  info(b, grpchat("3", uri(vault), "", "hidden"));
+  CHECK(notices(a) == std::vector<std::string>{"Lobby#1"}); // once, and nothing about the secret room
+  CHECK(notices(c).empty());                                 // carol follows nothing
+  join(a, lobby);
+  take(a);
+  info(b, grpchat("4", uri(lobby), "", "three"));
+  CHECK(notices(a).empty()); // in the room: the post itself arrives, no notice
+  ask(a, cmd("5", "part", "<chanib uri=\"" + uri(lobby) + "\"/>"));
+  info(b, grpchat("6", uri(lobby), "", "four"));
+  info(b, grpchat("7", uri(lobby), "", "five"));
+  CHECK(notices(a) == std::vector<std::string>{"Lobby#4"});
+  // Unfollowing stops them.
+  ask(a, cmd("8", "unfollow", "<chanib uri=\"" + uri(lobby) + "\"/>"));
+  join(a, lobby);
+  ask(a, cmd("9", "part", "<chanib uri=\"" + uri(lobby) + "\"/>"));
+  ask(a, cmd("10", "unfollow", "<chanib uri=\"" + uri(lobby) + "\"/>")); // joining followed it again
+  info(b, grpchat("11", uri(lobby), "", "six"));
+  CHECK(notices(a).empty());
+}

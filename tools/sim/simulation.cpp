@@ -714,6 +714,15 @@ private:
       desc = "ntc:part room=" + (chanib ? uri_room(chanib->attr_or("uri"), room) : "?") +
              " user=" + (uib ? uib->attr_or("uri") : "");
       ++res_.notices;
+    } else if (it.kind == xccos::item_kind::ntc && it.id == "ntc:newcontent") {
+      // New content in a followed room (joining follows a room): fine while this dialog is not in it, a
+      // violation when it is (it gets the posts themselves then).
+      const node_ptr chanib = it.data() ? it.data()->child("chanib") : nullptr;
+      auto rs = chanib ? uri_room(chanib->attr_or("uri"), room) : std::string{"?"};
+      ++res_.notices;
+      if (rs != "?" && !contains(dialogs_.at(d).joined, room))
+        return;
+      desc = "ntc:newcontent for a room the dialog is in, room=" + rs;
     } else if (it.kind == xccos::item_kind::rpl) {
       desc = it.id + " code=" + std::to_string(it.code);
     } else {
