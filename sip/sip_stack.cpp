@@ -29,8 +29,10 @@
 #include <sofia-sip/tport_tag.h>
 
 #include "actors/log.hpp"
+#include "sip/digest.hpp"
 #include "sip/sip_message.hpp"
 #include "sip/xccos.hpp"
+#include "storage/store.hpp"
 
 namespace pchat::sip {
 
@@ -83,6 +85,10 @@ std::string from_uri(const sip_t* sip) {
   return buf;
 }
 
+std::int64_t monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
+}
+
 // --- noticing closed client connections --------------------------------------------------------------------
 // nua reports no event when a client's TCP connection closes; tport only logs "tport_close(0x..): tcp/ip:port/sip"
 // at log level 5. We redirect tport's log to a hook that turns those lines into peer_closed work for the SIP
@@ -98,10 +104,38 @@ su_log_t* nta_log_ptr = nullptr;
 
 } // namespace
 
+const char* to_string(auth_mode m) {
+  switch (m) {
+    case auth_mode::anonymous: return "anonymous";
+    case auth_mode::known: return "known";
+    case auth_mode::digest: return "digest";
+  }
+  return "?";
+}
+
+std::optional<auth_mode> parse_auth_mode(std::string_view text, const std::string& host) {
+  if (text == "digest")
+    return auth_mode::digest;
+  if (text == "anonymous")
+    return auth_mode::anonymous;
+  if (text == "known")
+    return auth_mode::known;
+  if (text != "auto")
+    return std::nullopt;
+  // auto: only a listener nobody else can reach may trust the From header.
+  in_addr v4{};
+  in6_addr v6{};
+  std::string bare = host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  bool loopback = bare == "localhost" || (inet_pton(AF_INET, bare.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127)
+                  || (inet_pton(AF_INET6, bare.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
+  return loopback ? auth_mode::anonymous : auth_mode::digest;
+}
+
 struct sip_stack::impl {
   sip_options opts;
   std::shared_ptr<load_gauge> load;
   std::shared_ptr<metrics> live;
+  std::shared_ptr<const storage::store> users; // accounts and policy; read on the SIP thread, point reads only
   sip_counters counters;
   ingress_actor ingress;
 
@@ -120,6 +154,7 @@ struct sip_stack::impl {
   std::unordered_multimap<std::string, dialog_id> by_peer; // "tcp/ip:port" -> dialogs on that connection
   std::unordered_map<nua_handle_t*, subscription> subscriptions;
   dialog_id next_dialog = 1;
+  std::unique_ptr<digest::nonce_keeper> nonces; // Digest nonces and the nonce counts used with them
   bool shutting_down = false;
   bool shutdown_complete = false;
   su_timer_t* shutdown_timer = nullptr;
@@ -273,7 +308,8 @@ struct sip_stack::impl {
     su_root_register(root, &wait, &impl::on_wakeup, reinterpret_cast<su_wakeup_arg_t*>(this), 0);
     sweep_timer = su_timer_create(su_root_task(root), 0);
     su_timer_set_interval(sweep_timer, &impl::on_sweep, reinterpret_cast<su_timer_arg_t*>(this), 30'000);
-    log::line(log::level::info, "sip") << "listening on " << url;
+    log::line(log::level::info, "sip") << "listening on " << url << " auth=" << to_string(opts.auth)
+                                       << (opts.auth == auth_mode::digest ? " realm=" + opts.domain : std::string{});
     started.set_value({});
     su_root_run(root);
     su_timer_destroy(sweep_timer);
@@ -321,6 +357,7 @@ struct sip_stack::impl {
       nua_bye(d->nh, TAG_END());
       self->close(*d, "session expired");
     }
+    self->nonces->sweep(monotonic_ms());
     auto sub_limit = std::chrono::seconds(2 * self->opts.register_expires + 60);
     for (auto i = self->subscriptions.begin(); i != self->subscriptions.end();) {
       if (now - i->second.created > sub_limit) {
@@ -452,13 +489,17 @@ struct sip_stack::impl {
     switch (ev) {
       case nua_i_register: return self->on_register(nh, sip);
       case nua_i_subscribe: return self->on_subscribe(nh, status, sip);
-      case nua_i_invite: return self->on_invite(nh, sip);
+      case nua_i_invite: return self->on_invite(nh, d, sip);
       case nua_i_info: return self->on_info(nh, d, sip);
-      case nua_i_method: // SERVICE (presence publication): accepted and ignored
+      case nua_i_method: { // SERVICE (presence publication): accepted and ignored
+        std::string user;
+        if (!d && !self->admit(nh, sip, user))
+          return;
         nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(self->nua), TAG_END());
         if (!d)
           nua_handle_destroy(nh);
         return;
+      }
       case nua_i_update:
       case nua_i_ack:
       case nua_i_bye:
@@ -502,8 +543,140 @@ struct sip_stack::impl {
     }
   }
 
+  // --- authentication and policy ---------------------------------------------------------------------------
+
+  // Answers `status` to an out-of-dialog request and drops its handle.
+  void refuse(nua_handle_t* nh, int status, const char* phrase, const char* retry_after = nullptr) {
+    nua_respond(nh, status, phrase, NUTAG_WITH_THIS(nua), TAG_IF(retry_after, SIPTAG_RETRY_AFTER_STR(retry_after)),
+                TAG_END());
+    nua_handle_destroy(nh);
+  }
+
+  // 401 with a fresh nonce, SHA-256 preferred, MD5 for older clients (RFC 8760 §2.4: most preferred first).
+  void challenge(nua_handle_t* nh, bool stale) {
+    counters.auth_challenges.fetch_add(1, std::memory_order_relaxed);
+    digest::challenge c;
+    c.realm = opts.domain;
+    c.nonce = nonces->issue(monotonic_ms());
+    c.stale = stale;
+    c.alg = digest::algorithm::sha256;
+    auto sha = digest::format(c);
+    c.alg = digest::algorithm::md5;
+    auto md5 = digest::format(c);
+    nua_respond(nh, SIP_401_UNAUTHORIZED, NUTAG_WITH_THIS(nua), SIPTAG_WWW_AUTHENTICATE_STR(sha.c_str()),
+                SIPTAG_WWW_AUTHENTICATE_STR(md5.c_str()), TAG_END());
+    nua_handle_destroy(nh);
+  }
+
+  // Decides an out-of-dialog request before anything else looks at it (docs/protocol.md "Authentication"):
+  // true when it may go on, with `user` the normalised From URI it proved (digest), named (known) or claimed
+  // (anonymous); otherwise it has been answered and its handle destroyed. Unknown users and wrong passwords get
+  // the same 403, and nothing about the user (no provisioning document, no dialog) leaves before this says yes.
+  bool admit(nua_handle_t* nh, const sip_t* sip, std::string& user) {
+    user = from_uri(sip).empty() ? std::string{} : sip::normalize_aor(from_uri(sip));
+    const char* call_id = call_id_of(sip);
+    if (user.empty()) {
+      refuse(nh, 400, "Bad From URI");
+      return false;
+    }
+    auto refused = [&](int status, const char* phrase, const char* why) {
+      counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
+      log::line(log::level::info, "sip") << "auth refused user=" << user << " call-id=" << call_id << ": " << why;
+      refuse(nh, status, phrase);
+      return false;
+    };
+    storage::user_record account;
+    auto found = users ? users->find_user(user, account) : storage::status{storage::errc::not_found, "no store"};
+    if (!found.ok() && found.code != storage::errc::not_found) {
+      log::line(log::level::error, "sip") << "cannot read the account of user=" << user << " call-id=" << call_id
+                                          << ": " << found.message;
+      refuse(nh, SIP_503_SERVICE_UNAVAILABLE, "5");
+      return false;
+    }
+    bool enabled = found.ok() && !account.disabled;
+    if (opts.auth == auth_mode::anonymous)
+      return !found.ok() || enabled ? true : refused(SIP_403_FORBIDDEN, "disabled account");
+    if (opts.auth == auth_mode::known)
+      return enabled ? true : refused(SIP_403_FORBIDDEN, found.ok() ? "disabled account" : "no account");
+
+    // Digest (RFC 3261 §22.4, RFC 7616 §3.4): credentials for our realm, or a challenge.
+    std::optional<digest::credentials> cred;
+    for (auto* a = sip->sip_authorization; a && !cred; a = a->au_next) {
+      std::string text = a->au_scheme ? a->au_scheme : "";
+      for (auto p = a->au_params; p && *p; ++p)
+        text += std::string{p == a->au_params ? " " : ", "} + *p;
+      auto parsed = digest::parse_credentials(text);
+      if (!parsed && sip::iequals(a->au_scheme ? a->au_scheme : "", "Digest"))
+        return refused(400, "Malformed Authorization", "malformed Digest credentials");
+      if (parsed && parsed->realm == opts.domain)
+        cred = std::move(parsed);
+    }
+    if (!cred) {
+      log::line(log::level::debug, "sip") << "auth challenge user=" << user << " call-id=" << call_id;
+      challenge(nh, false);
+      return false;
+    }
+    char uri[1024] = "";
+    url_e(uri, sizeof uri, sip->sip_request->rq_url);
+    uri[sizeof uri - 1] = '\0';
+    if (!sip::iequals(cred->qop, "auth"))
+      return refused(400, "Digest qop=auth required", "no qop=auth");
+    if (!sip::iequals(cred->uri, uri))
+      return refused(400, "Digest uri does not match the Request-URI", "digest uri is not the Request-URI");
+    // The HA1s were made over "user@host:realm:password"; a missing account is checked against a dummy so that it
+    // costs what a wrong password costs.
+    bool usable = enabled && account.realm == opts.domain && cred->username == digest::username_of(user);
+    if (enabled && account.realm != opts.domain)
+      log::line(log::level::warning, "sip") << "the password of user=" << user << " was set for realm "
+                                            << account.realm << ", not " << opts.domain
+                                            << ": set it again with pchatctl user passwd";
+    std::string ha1 = !usable ? std::string(cred->alg == digest::algorithm::md5 ? 32 : 64, '0')
+                      : cred->alg == digest::algorithm::md5 ? account.ha1_md5 : account.ha1_sha256;
+    auto expected = digest::response(cred->alg, ha1, cred->nonce, digest::nc_text(cred->nc), cred->cnonce,
+                                     sip->sip_request->rq_method_name, cred->uri);
+    if (!digest::equal(expected, cred->response) || !usable)
+      return refused(SIP_403_FORBIDDEN, !found.ok() ? "no account" : !enabled ? "disabled account"
+                                        : usable ? "wrong password" : "username or realm does not match");
+    switch (nonces->use(cred->nonce, cred->nc, monotonic_ms())) {
+      case digest::nonce_keeper::verdict::ok:
+        return true;
+      case digest::nonce_keeper::verdict::stale:
+        log::line(log::level::debug, "sip") << "auth stale nonce user=" << user << " call-id=" << call_id;
+        challenge(nh, true);
+        return false;
+      case digest::nonce_keeper::verdict::replay:
+        // A replayed (or reordered) request: never executed; a client that meant it starts over with a new nonce.
+        log::line(log::level::info, "sip") << "auth nonce count reused user=" << user << " call-id=" << call_id;
+        challenge(nh, true);
+        return false;
+      case digest::nonce_keeper::verdict::full:
+        log::line(log::level::warning, "sip") << "auth: " << nonces->tracked() << " nonces in use, refusing user="
+                                              << user << " call-id=" << call_id << " for now";
+        refuse(nh, SIP_503_SERVICE_UNAVAILABLE, "5");
+        return false;
+    }
+    return false;
+  }
+
+  // EnablePersistentChat for `user`: the most specific stored policy, else pchat.persistent-chat; nullopt when
+  // the store could not be read.
+  std::optional<bool> persistent_chat_for(const std::string& user, const char* call_id) {
+    std::optional<storage::policy_setting> p;
+    if (users) {
+      if (auto st = users->persistent_chat_policy(user, p); !st.ok()) {
+        log::line(log::level::error, "sip") << "cannot read the policy of user=" << user << " call-id=" << call_id
+                                            << ": " << st.message;
+        return std::nullopt;
+      }
+    }
+    return p ? p->persistent_chat : opts.persistent_chat_enabled;
+  }
+
   void on_register(nua_handle_t* nh, const sip_t* sip) {
     counters.registers.fetch_add(1, std::memory_order_relaxed);
+    std::string user;
+    if (!admit(nh, sip, user))
+      return;
     // sipe needs Expires > 0, Supported: msrtc-event-categories on a line of its own and Allow-Events with no
     // blanks (xccos.md §2.1). Expires: 0 (sign-out) is answered with 0.
     std::uint32_t expires = opts.register_expires;
@@ -525,6 +698,9 @@ struct sip_stack::impl {
       return;
     }
     counters.subscribes.fetch_add(1, std::memory_order_relaxed);
+    std::string user;
+    if (!admit(nh, sip, user))
+      return;
     const char* event = sip && sip->sip_event ? sip->sip_event->o_type : "";
     if (!event || std::string_view{event} != "vnd-microsoft-provisioning-v2") {
       nua_respond(nh, SIP_489_BAD_EVENT, NUTAG_WITH_THIS(nua), SIPTAG_ALLOW_EVENTS_STR("vnd-microsoft-provisioning-v2"),
@@ -541,13 +717,19 @@ struct sip_stack::impl {
       nua_handle_destroy(nh);
       return;
     }
+    auto enabled = persistent_chat_for(user, call_id_of(sip));
+    if (!enabled) {
+      refuse(nh, SIP_503_SERVICE_UNAVAILABLE, "5");
+      return;
+    }
     // The provisioning document piggy-backed on the 200: Event and ms-piggyback-cseq are both required for
-    // sipe to read it (xccos.md §2.1); persistentChatConfiguration per MS-SIPREGE 2.2.2.5.11.
+    // sipe to read it (xccos.md §2.1); persistentChatConfiguration per MS-SIPREGE 2.2.2.5.11, with
+    // EnablePersistentChat as the user's policy says.
     std::string doc =
       "<provisionGroupList xmlns=\"http://schemas.microsoft.com/2006/09/sip/provisiongrouplist-notification\">"
       "<provisionGroup name=\"persistentChatConfiguration\"><propertyEntryList>"
       "<property name=\"EnablePersistentChat\">";
-    doc += opts.persistent_chat_enabled ? "true" : "false";
+    doc += *enabled ? "true" : "false";
     doc += "</property><property name=\"DefaultPersistentChatPoolUri\">";
     xccos::append_escaped_text(doc, opts.service_uri);
     doc += "</property><property name=\"PersistentChatPoolUris\">";
@@ -560,12 +742,25 @@ struct sip_stack::impl {
     subscriptions.emplace(nh, subscription{nh, clock_type::now()});
   }
 
-  void on_invite(nua_handle_t* nh, const sip_t* sip) {
+  void on_invite(nua_handle_t* nh, dialog* existing, const sip_t* sip) {
     counters.invites.fetch_add(1, std::memory_order_relaxed);
-    std::string user = from_uri(sip).empty() ? std::string{} : sip::normalize_aor(from_uri(sip));
-    if (user.empty()) {
-      nua_respond(nh, 400, "Bad From URI", NUTAG_WITH_THIS(nua), TAG_END());
-      nua_handle_destroy(nh);
+    std::string user;
+    if (existing)
+      user = existing->user; // a re-INVITE rides its dialog
+    else if (!admit(nh, sip, user))
+      return;
+    // A user whose persistent chat is off learns it from provisioning; one who INVITEs anyway is refused.
+    auto enabled = persistent_chat_for(user, call_id_of(sip));
+    if (!enabled || !*enabled) {
+      if (enabled) {
+        counters.policy_refused.fetch_add(1, std::memory_order_relaxed);
+        log::line(log::level::info, "sip") << "INVITE refused user=" << user << " call-id=" << call_id_of(sip)
+                                           << ": persistent chat is disabled for this user";
+      }
+      nua_respond(nh, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
+                  NUTAG_WITH_THIS(nua), TAG_IF(!enabled, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
+      if (!existing)
+        nua_handle_destroy(nh);
       return;
     }
     if (shutting_down) {
@@ -614,6 +809,15 @@ struct sip_stack::impl {
         nua_handle_destroy(nh);
       return;
     }
+    if (opts.auth == auth_mode::digest && !d->peer.empty() && peer_of_current_request() != d->peer) {
+      // With Digest a dialog is as trusted as the INVITE that opened it, so its commands must come down the
+      // same connection: knowing a Call-ID and tags is not enough.
+      counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
+      log::line(log::level::info, "sip") << "INFO from another connection user=" << d->user
+                                         << " call-id=" << d->call_id << ": 403";
+      nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
+      return;
+    }
     d->last_seen = clock_type::now();
     std::size_t len = sip && sip->sip_payload ? sip->sip_payload->pl_len : 0;
     if (len > opts.max_body) {
@@ -649,11 +853,14 @@ struct sip_stack::impl {
   }
 };
 
-sip_stack::sip_stack(sip_options opts, std::shared_ptr<load_gauge> load, std::shared_ptr<metrics> live)
+sip_stack::sip_stack(sip_options opts, std::shared_ptr<load_gauge> load, std::shared_ptr<metrics> live,
+                     std::shared_ptr<const storage::store> users)
   : impl_(std::make_unique<impl>()) {
   impl_->opts = std::move(opts);
   impl_->load = std::move(load);
   impl_->live = live ? std::move(live) : std::make_shared<metrics>();
+  impl_->users = std::move(users);
+  impl_->nonces = std::make_unique<digest::nonce_keeper>(std::int64_t{impl_->opts.nonce_lifetime} * 1000);
 }
 
 sip_stack::~sip_stack() { stop(); }

@@ -258,6 +258,56 @@ std::optional<invitation> decode_invitation(std::string_view value, std::string_
   return inv;
 }
 
+// user v1: version | flags(disabled) | display_name | realm | ha1_md5 | ha1_sha256
+
+bool is_lower_hex(std::string_view hex, std::size_t digits) {
+  if (hex.size() != digits)
+    return false;
+  for (char c : hex)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  return true;
+}
+
+std::string encode_user(const user_record& u) {
+  std::string out;
+  out.reserve(2 + 4 + u.display_name.size() + u.realm.size() + 96);
+  out.push_back(static_cast<char>(format_version));
+  out.push_back(static_cast<char>(u.disabled ? 1 : 0));
+  put_str(out, u.display_name);
+  put_str(out, u.realm);
+  put_str(out, u.ha1_md5);
+  put_str(out, u.ha1_sha256);
+  return out;
+}
+
+std::optional<user_record> decode_user(std::string_view value, std::string_view aor) {
+  reader rd{value};
+  user_record u;
+  std::uint8_t flags = 0;
+  if (!read_version(rd) || !rd.u8(flags) || flags > 1 || !rd.str(u.display_name) || !rd.str(u.realm) ||
+      !rd.str(u.ha1_md5) || !rd.str(u.ha1_sha256) || !rd.at_end() || u.realm.empty() ||
+      !is_lower_hex(u.ha1_md5, 32) || !is_lower_hex(u.ha1_sha256, 64))
+    return std::nullopt;
+  u.aor = std::string{aor};
+  u.disabled = flags == 1;
+  return u;
+}
+
+// policy v1: version | persistent chat (0 or 1)
+
+std::string encode_policy(bool persistent_chat) {
+  return {static_cast<char>(format_version), static_cast<char>(persistent_chat ? 1 : 0)};
+}
+
+std::optional<bool> decode_policy(std::string_view value) {
+  reader rd{value};
+  std::uint8_t v = 0;
+  if (!read_version(rd) || !rd.u8(v) || v > 1 || !rd.at_end())
+    return std::nullopt;
+  return v == 1;
+}
+
 // --- keys -------------------------------------------------------------------------------------------------
 
 namespace key {
@@ -372,6 +422,17 @@ std::string posting_prefix(std::string_view term, std::uint64_t room_id) {
 
 std::string author_term(std::string_view author) {
   return prefixed("\x01", author);
+}
+
+std::string user(std::string_view aor) {
+  return prefixed(user_prefix, aor);
+}
+
+std::string policy(policy_scope scope, std::string_view subject) {
+  std::string k{policy_prefix};
+  k.push_back(static_cast<char>('0' + static_cast<int>(scope)));
+  k.append(subject.data(), subject.size());
+  return k;
 }
 
 } // namespace key

@@ -24,6 +24,8 @@
 //   invites    : user + '\0' + be64(invitation id) -> invitation      default CF: "next_invite_id"
 //   prefs      : user + '\0' + label -> value (raw bytes, as the client sent them)
 //   search     : term + '\0' + be64(room) + be64(seq) -> ""   (term: a word of the text, or '\x01' + author)
+//   users      : "u" + aor -> user record        "p" + scope digit ('0' global, '1' domain, '2' user) + subject
+//                -> policy (so a scan lists global, then domains, then users)
 // Users must not contain NUL (the store rejects such names) so that the user-first keys are unambiguous.
 #include "storage/store.hpp"
 
@@ -81,6 +83,17 @@ std::optional<message> decode_message(std::string_view value, std::uint64_t room
 std::string encode_invitation(const invitation& inv);
 std::optional<invitation> decode_invitation(std::string_view value, std::string_view user, std::uint64_t id);
 
+// user v1: the value holds flags(disabled), display name, realm and both HA1s; the aor lives in the key. The HA1s
+// must be 32 / 64 lower-case hex digits and the realm non-empty, or the record does not decode.
+std::string encode_user(const user_record& u);
+std::optional<user_record> decode_user(std::string_view value, std::string_view aor);
+// Whether `hex` is `digits` lower-case hex digits (the shape of a stored HA1).
+bool is_lower_hex(std::string_view hex, std::size_t digits);
+
+// policy v1: version | persistent chat (0 or 1).
+std::string encode_policy(bool persistent_chat);
+std::optional<bool> decode_policy(std::string_view value);
+
 // --- keys -------------------------------------------------------------------------------------------------
 namespace key {
 // default CF
@@ -129,6 +142,11 @@ std::string pref(std::string_view user, std::string_view label);
 // search CF: one posting list per (term, room), seqs ascending.
 std::string posting_prefix(std::string_view term, std::uint64_t room_id);
 std::string author_term(std::string_view author);
+// users CF
+inline constexpr std::string_view user_prefix = "u";
+inline constexpr std::string_view policy_prefix = "p";
+std::string user(std::string_view aor);
+std::string policy(policy_scope scope, std::string_view subject);
 } // namespace key
 
 } // namespace pchat::storage::codec

@@ -73,10 +73,10 @@ namespace keys = codec::key;
 
 // Column family indexes into rocks_store::cfs_; the order is the open order.
 enum cf_index : std::size_t {
-  cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_search, cf_count
+  cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_search, cf_users, cf_count
 };
-constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles",
-                                                        "follows", "invites", "prefs",   "search"};
+constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles", "follows",
+                                                        "invites", "prefs",   "search",  "users"};
 
 status fail(errc code, std::string message) {
   return {code, std::move(message)};
@@ -97,6 +97,17 @@ std::int64_t now_ticks() {
 
 bool valid_user(const std::string& user) {
   return !user.empty() && user.find('\0') == std::string::npos;
+}
+
+// "sip:alice@Example.com:5061" -> "example.com" (the key of a domain policy).
+std::string domain_of(const std::string& aor) {
+  auto at = aor.find('@');
+  if (at == std::string::npos)
+    return {};
+  auto host = aor.substr(at + 1);
+  if (!host.empty() && host[0] != '[')
+    host = host.substr(0, host.find(':'));
+  return codec::ascii_lower(host);
 }
 
 using codec::key::principal_list;
@@ -570,6 +581,93 @@ public:
     return v;
   }
 
+  // --- users and policy -------------------------------------------------------------------------------------
+
+  status add_user(const user_record& u) override { return put_user(u, true); }
+  status update_user(const user_record& u) override { return put_user(u, false); }
+
+  status remove_user(const std::string& aor) override {
+    if (read_only_)
+      return read_only_status;
+    std::lock_guard<std::mutex> guard{mutex_};
+    std::string v;
+    if (auto st = read(cf_users, keys::user(aor), v); !st.ok())
+      return st.code == errc::not_found ? fail(errc::not_found, "no user " + aor) : st;
+    rocksdb::WriteBatch wb;
+    wb.Delete(cfs_[cf_users], keys::user(aor)); // a policy set for the user stays: it also applies without an account
+    return write(wb, true, "remove_user");
+  }
+
+  status find_user(const std::string& aor, user_record& out) const override {
+    std::string v;
+    if (auto st = read(cf_users, keys::user(aor), v); !st.ok())
+      return st.code == errc::not_found ? fail(errc::not_found, "no user " + aor) : st;
+    auto u = codec::decode_user(v, aor);
+    if (!u)
+      return fail(errc::corruption, "the user record of " + aor + " does not decode");
+    out = std::move(*u);
+    return status::success();
+  }
+
+  std::vector<user_record> users() const override {
+    std::vector<user_record> out;
+    scan(cf_users, keys::user_prefix, [&](std::string_view k, std::string_view v) {
+      if (auto u = codec::decode_user(v, k.substr(keys::user_prefix.size())))
+        out.push_back(std::move(*u));
+      return true;
+    });
+    return out;
+  }
+
+  status set_policy(policy_scope scope, const std::string& subject, std::optional<bool> enabled) override {
+    if (read_only_)
+      return read_only_status;
+    if ((scope == policy_scope::global) != subject.empty() || subject.find('\0') != std::string::npos)
+      return fail(errc::invalid_argument, "a global policy has no subject; a domain or user policy needs one");
+    auto k = keys::policy(scope, scope == policy_scope::domain ? codec::ascii_lower(subject) : subject);
+    rocksdb::WriteBatch wb;
+    if (enabled)
+      wb.Put(cfs_[cf_users], k, codec::encode_policy(*enabled));
+    else
+      wb.Delete(cfs_[cf_users], k);
+    return write(wb, true, "set_policy");
+  }
+
+  std::vector<policy_setting> policies() const override {
+    std::vector<policy_setting> out;
+    scan(cf_users, keys::policy_prefix, [&](std::string_view k, std::string_view v) {
+      auto enabled = codec::decode_policy(v);
+      auto scope = k.size() > 1 ? k[1] - '0' : -1;
+      if (enabled && scope >= 0 && scope <= static_cast<int>(policy_scope::user))
+        out.push_back({static_cast<policy_scope>(scope), std::string{k.substr(2)}, *enabled});
+      return true;
+    });
+    return out;
+  }
+
+  status persistent_chat_policy(const std::string& aor, std::optional<policy_setting>& out) const override {
+    out.reset();
+    const std::pair<policy_scope, std::string> order[] = {
+        {policy_scope::user, aor}, {policy_scope::domain, domain_of(aor)}, {policy_scope::global, ""}};
+    for (const auto& [scope, subject] : order) {
+      if (scope != policy_scope::global && subject.empty())
+        continue;
+      std::string v;
+      auto st = read(cf_users, keys::policy(scope, subject), v);
+      if (st.code == errc::not_found)
+        continue;
+      if (!st.ok())
+        return st;
+      auto enabled = codec::decode_policy(v);
+      if (!enabled)
+        return fail(errc::corruption, "a policy record for " + (subject.empty() ? "global" : subject) +
+                                          " does not decode");
+      out = policy_setting{scope, subject, *enabled};
+      return status::success();
+    }
+    return status::success();
+  }
+
   // --- history ----------------------------------------------------------------------------------------------
 
   status append(const std::vector<message>& batch, bool sync) override {
@@ -830,6 +928,32 @@ private:
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     return from_rocks(db_->Write(wo, &wb), what);
+  }
+
+  // not_found when the key is absent (or its column family is missing in a read-only open), io_error/corruption
+  // when RocksDB failed: unlike get(), for callers that must not take a failed read for "absent".
+  status read(cf_index cf, const std::string& k, std::string& out) const {
+    if (cfs_[cf] == nullptr)
+      return fail(errc::not_found, "no " + std::string{cf_names[cf]} + " column family");
+    return from_rocks(db_->Get(rocksdb::ReadOptions{}, cfs_[cf], k, &out), "reading " + std::string{cf_names[cf]});
+  }
+
+  status put_user(const user_record& u, bool create) {
+    if (read_only_)
+      return read_only_status;
+    if (!valid_user(u.aor) || u.realm.empty() || !codec::is_lower_hex(u.ha1_md5, 32) ||
+        !codec::is_lower_hex(u.ha1_sha256, 64))
+      return fail(errc::invalid_argument, "a user needs an address, a realm and both HA1 digests");
+    std::lock_guard<std::mutex> guard{mutex_};
+    std::string v;
+    auto found = read(cf_users, keys::user(u.aor), v);
+    if (create && found.ok())
+      return fail(errc::already_exists, "user " + u.aor + " exists");
+    if (!found.ok() && (!create || found.code != errc::not_found))
+      return found;
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_users], keys::user(u.aor), codec::encode_user(u));
+    return write(wb, true, create ? "add_user" : "update_user");
   }
 
   // True and `out` filled when the key exists; false when absent or on a read error.

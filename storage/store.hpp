@@ -16,8 +16,9 @@
 //
 // Column families: default (meta), "catalog" (categories with their scope lists, rooms and their name/guid
 // indexes), "history", "roles" (room -> user -> role bits, plus the reverse user -> room index), "follows",
-// "invites", "prefs", "search" (the history index). Missing families are created when an older database is opened
-// for writing; posts stored before "search" existed are not in the index.
+// "invites", "prefs", "search" (the history index), "users" (accounts for SIP Digest and the persistent chat
+// policy). Missing families are created when an older database is opened for writing; posts stored before
+// "search" existed are not in the index.
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -138,6 +139,25 @@ struct history_hits {
   std::size_t keys_examined = 0; // index and history entries read: what the query cost
 };
 
+// An account (pchatctl user add). Never the password: the Digest HA1s over "user@host:realm:password"
+// (RFC 7616 §3.4.2), which is all a server needs to check a response, as lower-case hex.
+struct user_record {
+  std::string aor;          // normalised sip: URI, the key ("sip:alice@example.com")
+  std::string display_name;
+  std::string realm;        // the realm the HA1s were computed for (pchatd's SIP domain)
+  std::string ha1_md5;      // 32 lower-case hex digits
+  std::string ha1_sha256;   // 64 lower-case hex digits
+  bool disabled = false;    // a disabled account signs in nowhere
+};
+
+// Where a persistent chat policy setting applies. The most specific setting wins: user, then domain, then global.
+enum class policy_scope : std::uint8_t { global = 0, domain = 1, user = 2 };
+struct policy_setting {
+  policy_scope scope = policy_scope::global;
+  std::string subject;          // "" (global), a domain ("example.com") or a normalised user URI
+  bool persistent_chat = true;  // EnablePersistentChat for whoever it applies to
+};
+
 struct open_options {
   bool create_if_missing = true;
   bool read_only = false; // OpenForReadOnly: works while pchatd holds the lock; sees data as of open time
@@ -204,6 +224,24 @@ public:
   // --- preferences (getpref/setpref): per-user opaque values under a label ---------------------------------
   virtual status set_pref(const std::string& user, const std::string& label, const std::string& value) = 0;
   virtual std::optional<std::string> pref(const std::string& user, const std::string& label) const = 0;
+
+  // --- users and policy (point reads only: the SIP thread calls them per request) -------------------------------
+  // invalid_argument for an empty aor, HA1s that are not 32/64 lower-case hex digits, or an empty realm;
+  // already_exists (add) / not_found (update, remove) otherwise.
+  virtual status add_user(const user_record& u) = 0;
+  virtual status update_user(const user_record& u) = 0;
+  virtual status remove_user(const std::string& aor) = 0;
+  // not_found when there is no such user, corruption when its record does not decode, io_error on a failed read.
+  virtual status find_user(const std::string& aor, user_record& out) const = 0;
+  virtual std::vector<user_record> users() const = 0; // ordered by aor; undecodable records are skipped
+  // Sets (or, with `persistent_chat` nullopt, removes) the setting for `subject` at `scope`; domains are
+  // case-folded. invalid_argument for an empty subject at domain/user scope or a non-empty one at global.
+  virtual status set_policy(policy_scope scope, const std::string& subject, std::optional<bool> persistent_chat) = 0;
+  virtual std::vector<policy_setting> policies() const = 0; // global, then domains, then users, each ordered
+  // The setting that decides for user `aor` — its own, else its domain's, else the global one — in `out`;
+  // nullopt when none is stored (the caller's default applies). At most three point reads. Errors as in
+  // find_user, except that "nothing stored" is ok.
+  virtual status persistent_chat_policy(const std::string& aor, std::optional<policy_setting>& out) const = 0;
 
   // --- history --------------------------------------------------------------------------------------------
   // Writes all records in one WriteBatch; with sync=true the WAL is fsynced before returning ok.

@@ -7,6 +7,7 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
+          libssl-dev   # libcrypto: SIP Digest (MD5, SHA-256, HMAC nonces)
           libxml2-dev)  # for tools/sipe-xml-fix, the preload library stock pidgin-sipe needs on Debian 12
 # What only the tests need: pidgin-sipe for tests/interop, xsltproc for the compliance XSLT test.
 test_packages=(pidgin-sipe libpurple-dev xsltproc)

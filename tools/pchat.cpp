@@ -1,6 +1,7 @@
 // pchat: a command-line Persistent Chat client speaking real SIP/XCCOS (tools/client/chat_client.hpp).
 //
-//   pchat --user alice@example.com [--server 127.0.0.1:5060] COMMAND ...
+//   pchat --user alice@example.com [--server 127.0.0.1:5060] [--password P] COMMAND ...
+//     (--password, else the environment variable PCHAT_PASSWORD, answers pchatd's SIP Digest challenges)
 //     rooms [TEXT]          list the rooms you can see (names/descriptions containing TEXT)
 //     join ROOM             join ROOM (you then follow it), show who is there and the last 30 messages
 //     post ROOM TEXT...     post TEXT to ROOM; returns once the server has fanned it back to you
@@ -28,7 +29,9 @@ volatile std::sig_atomic_t stop_requested = 0;
 void on_signal(int) { stop_requested = 1; }
 
 int usage() {
-  std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--timeout SECONDS] COMMAND\n"
+  std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--password P] [--timeout SECONDS] "
+               "COMMAND\n"
+               "(the password may also come from the environment variable PCHAT_PASSWORD)\n"
                "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
                "          unfollow ROOM | signin | info\n";
   return 2;
@@ -64,6 +67,8 @@ int main(int argc, char** argv) {
       cfg.host = v.substr(0, colon);
       if (colon != std::string::npos)
         cfg.port = static_cast<std::uint16_t>(std::atoi(v.c_str() + colon + 1));
+    } else if (a == "--password" && value(v)) {
+      cfg.password = v;
     } else if (a == "--timeout" && value(v)) {
       cfg.timeout = duration{std::atoi(v.c_str()) * 1000};
     } else if (a == "-h" || a == "--help") {
@@ -74,6 +79,8 @@ int main(int argc, char** argv) {
   }
   if (cfg.user.empty() || args.empty())
     return usage();
+  if (const char* env = std::getenv("PCHAT_PASSWORD"); env && cfg.password.empty())
+    cfg.password = env;
   const std::string command = args[0];
 
   chat_client client{cfg};

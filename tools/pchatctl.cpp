@@ -1,8 +1,12 @@
 // pchatctl: administration of a pchat data directory, as Lync admins used the PersistentChat cmdlets: categories
-// (scope, creators, invitations), rooms (settings, privacy, type, members, managers, presenters), history, live
-// stats. With pchatd stopped it opens DIR itself; while pchatd runs it hands the command to pchatd over
+// (scope, creators, invitations), rooms (settings, privacy, type, members, managers, presenters), users (SIP
+// Digest accounts), persistent chat policy, history, live stats. With pchatd stopped it opens DIR itself; while pchatd runs it hands the command to pchatd over
 // DIR/pchatd.sock, so changes apply to the running server at once. The commands: tools/admin/admin.cpp
 // (`pchatctl --help`). DIR defaults to ./var/data. Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +43,70 @@ int stats(const std::string& data) {
   return 0;
 }
 
+// One line of the terminal with echo off (the prompt and the newline go to stderr).
+bool read_hidden(const char* prompt, std::string& out) {
+  std::cerr << prompt << std::flush;
+  termios old{};
+  bool restore = tcgetattr(STDIN_FILENO, &old) == 0;
+  if (restore) {
+    termios quiet = old;
+    quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  bool ok = static_cast<bool>(std::getline(std::cin, out));
+  if (restore)
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  std::cerr << "\n";
+  return ok;
+}
+
+// `user add` and `user passwd` take the password from --password, from the first line of --password-file F, or
+// else from the terminal (typed twice, without echo) or, when stdin is not a terminal, from its first line. It is
+// resolved here, where the file and the terminal are, and handed on as --password (to pchatd over its 0600
+// socket when it runs); the store keeps only digests of it.
+bool resolve_password(std::vector<std::string>& args, std::string& error) {
+  if (args.size() < 3 || args[0] != "user" || (args[1] != "add" && args[1] != "passwd"))
+    return true;
+  if (std::find(args.begin(), args.end(), "--password") != args.end())
+    return true;
+  std::string password;
+  auto file = std::find(args.begin(), args.end(), "--password-file");
+  if (file != args.end()) {
+    if (file + 1 == args.end()) {
+      error = "--password-file needs a file";
+      return false;
+    }
+    std::ifstream in(*(file + 1));
+    if (!in || !std::getline(in, password)) {
+      error = "cannot read a password from " + *(file + 1);
+      return false;
+    }
+    args.erase(file, file + 2);
+  } else if (isatty(STDIN_FILENO)) {
+    std::string again;
+    if (!read_hidden(("Password for " + args[2] + ": ").c_str(), password) || !read_hidden("Again: ", again)) {
+      error = "no password typed";
+      return false;
+    }
+    if (again != password) {
+      error = "the passwords differ";
+      return false;
+    }
+  } else if (!std::getline(std::cin, password)) {
+    error = "no password: give --password or --password-file, or one line on stdin";
+    return false;
+  }
+  if (!password.empty() && password.back() == '\r')
+    password.pop_back();
+  if (password.empty()) {
+    error = "the password is empty";
+    return false;
+  }
+  args.push_back("--password");
+  args.push_back(password);
+  return true;
+}
+
 int print(const admin::result& r) {
   std::cout << r.out;
   std::cerr << r.err;
@@ -68,6 +136,10 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "stats")
     return stats(data);
+  if (std::string error; !resolve_password(args, error)) {
+    std::cerr << "pchatctl: " << error << "\n";
+    return 2;
+  }
 
   std::unique_ptr<storage::store> opened;
   storage::open_options oo;

@@ -44,6 +44,8 @@ struct pchatd_config : caf::actor_system_config {
   size_t max_body = 65536;
   size_t max_pending = 10000;
   size_t max_outbound = 20000;
+  std::string sip_auth = "auto";
+  size_t nonce_lifetime = 300;
   size_t search_limit = 999;
   size_t message_size_limit = 8000;
   size_t story_size_limit = 80000;
@@ -85,7 +87,9 @@ struct pchatd_config : caf::actor_system_config {
       .add(session_expires, "session-expires", "Session-Expires for chat dialogs (seconds)")
       .add(max_body, "max-body", "largest INFO body in bytes; larger gets 413")
       .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503")
-      .add(max_outbound, "max-outbound", "INFOs to clients queued or unanswered before INFOs get 503");
+      .add(max_outbound, "max-outbound", "INFOs to clients queued or unanswered before INFOs get 503")
+      .add(sip_auth, "auth", "digest, anonymous, known or auto (digest unless the listener is loopback)")
+      .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh");
     opt_group{custom_options_, "compliance"}
       .add(compliance, "enabled", "archive joins, parts, posts, reads and searches (off: no cost)")
       .add(compliance_dir, "dir", "the durable event queue (default <data-dir>/compliance)")
@@ -150,6 +154,9 @@ void write_stats(const std::string& path, const pchat::metrics& live, const pcha
   add("pchat_sip_infos_in_total", "INFO requests received.", sip.infos_in.load());
   add("pchat_sip_infos_out_total", "INFO requests sent to clients.", sip.infos_out.load());
   add("pchat_sip_infos_failed_total", "INFO requests to clients that failed.", sip.infos_failed.load());
+  add("pchat_sip_auth_challenges_total", "401 Digest challenges sent.", sip.auth_challenges.load());
+  add("pchat_sip_auth_refused_total", "Requests refused for their credentials or account.", sip.auth_refused.load());
+  add("pchat_sip_policy_refused_total", "INVITEs refused: persistent chat disabled.", sip.policy_refused.load());
   text += "# HELP pchat_sip_outbound_pending INFOs to clients queued or awaiting their 200.\n"
           "# TYPE pchat_sip_outbound_pending gauge\npchat_sip_outbound_pending "
           + std::to_string(sip.outbound_pending.load()) + "\n";
@@ -244,12 +251,24 @@ int main(int argc, char** argv) {
   sopts.max_body = cfg.max_body;
   sopts.max_pending = static_cast<std::int64_t>(cfg.max_pending);
   sopts.max_outbound = static_cast<std::int64_t>(cfg.max_outbound);
+  sopts.nonce_lifetime = static_cast<std::uint32_t>(cfg.nonce_lifetime);
+  if (auto mode = sip::parse_auth_mode(cfg.sip_auth, cfg.sip_host)) {
+    sopts.auth = *mode;
+  } else {
+    std::cerr << "pchatd: sip.auth must be digest, anonymous, known or auto, not " << cfg.sip_auth << "\n";
+    return 2;
+  }
+  log::line(log::level::info, "pchatd")
+    << "sip.auth=" << cfg.sip_auth << ": " << sip::to_string(sopts.auth)
+    << (sopts.auth == sip::auth_mode::digest ? " (SIP Digest against pchatctl's users, realm " + cfg.domain + ")"
+        : sopts.auth == sip::auth_mode::known ? " (no password; only enabled pchatctl users may sign in)"
+                                              : " (clients are who their From header says: loopback and tests only)");
 
   auto load = std::make_shared<load_gauge>(0);
   int rc = 0;
   {
     caf::actor_system sys{cfg};
-    sip::sip_stack server{sopts, load, opts.live};
+    sip::sip_stack server{sopts, load, opts.live, db};
     if (cfg.compliance) {
       compliance::compliance_options co;
       co.enabled = true;
@@ -295,7 +314,8 @@ int main(int argc, char** argv) {
       rc = 1;
     } else {
       std::cout << "pchatd ready sip=" << sopts.host << ":" << sopts.port << " domain=" << opts.domain
-                << " service=" << opts.service_uri << " data=" << cfg.data_dir << std::endl;
+                << " service=" << opts.service_uri << " data=" << cfg.data_dir
+                << " auth=" << sip::to_string(sopts.auth) << std::endl;
       // Until a stop signal: once a second, the live metrics go to <data-dir>/pchatd.stats (Prometheus text,
       // written to a temporary file and renamed, so readers never see half a file). `pchatctl stats` prints it.
       const std::string stats_path = cfg.data_dir + "/pchatd.stats";

@@ -624,3 +624,177 @@ TEST_CASE("agent: close() wakes waiters and can reconnect", "[sip_agent]") {
   srv2.send(sip::make_response(*req, 200));
   CHECK(get(fut2)->status == 200);
 }
+
+// --- SIP Digest (the agent answers 401/407 when it has a password) ----------------------------------------------
+
+namespace {
+
+client::agent_config alice_with_password() {
+  auto c = alice();
+  c.password = "wonderland";
+  return c;
+}
+
+sip::message challenged(const sip::message& req, int status, std::vector<sip::digest::challenge> offers) {
+  auto r = sip::make_response(req, status, {}, "authtag");
+  for (const auto& c : offers)
+    r.add(status == 401 ? "WWW-Authenticate" : "Proxy-Authenticate", sip::digest::format(c));
+  return r;
+}
+
+sip::digest::challenge offer(sip::digest::algorithm alg, const std::string& nonce, bool stale = false) {
+  sip::digest::challenge c;
+  c.alg = alg;
+  c.realm = "example.com";
+  c.nonce = nonce;
+  c.opaque = "op";
+  c.stale = stale;
+  return c;
+}
+
+// The credentials in `req`'s `header`, checked against what alice's password gives for that request.
+sip::digest::credentials check_credentials(const sip::message& req, const std::string& header = "Authorization") {
+  INFO(sip::serialize(req));
+  auto cred = sip::digest::parse_credentials(req.get_or(header));
+  REQUIRE(cred);
+  CHECK(cred->username == "alice@example.com");
+  CHECK(cred->realm == "example.com");
+  CHECK(cred->uri == req.uri);
+  CHECK(cred->qop == "auth");
+  CHECK(cred->opaque == "op");
+  CHECK_FALSE(cred->cnonce.empty());
+  auto ha1 = sip::digest::ha1(cred->alg, "alice@example.com", "example.com", "wonderland");
+  CHECK(cred->response == sip::digest::response(cred->alg, ha1, cred->nonce, sip::digest::nc_text(cred->nc),
+                                                cred->cnonce, req.method, req.uri));
+  return *cred;
+}
+
+std::uint32_t cseq_of(const sip::message& m) { return sip::parse_cseq(m.get_or("CSeq")).value_or(sip::cseq{}).number; }
+
+} // namespace
+
+TEST_CASE("agent: a 401 is answered once, SHA-256 preferred, and later requests reuse the nonce with nc+1",
+          "[sip_agent]") {
+  scripted_server srv;
+  sip_agent a(alice_with_password());
+  connect(a, srv);
+  auto fut = std::async(std::launch::async, [&] { return a.register_user("sip:example.com", 3600); });
+  auto first = srv.read();
+  REQUIRE(first);
+  CHECK_FALSE(first->has("Authorization")); // nothing to answer yet
+  srv.send(challenged(*first, 401, {offer(sip::digest::algorithm::md5, "n1"),
+                                    offer(sip::digest::algorithm::sha256, "n1")}));
+  auto second = srv.read();
+  REQUIRE(second);
+  CHECK(second->get_or("Call-ID") == first->get_or("Call-ID"));
+  CHECK(cseq_of(*second) == cseq_of(*first) + 1);
+  CHECK(sip::header_param(second->get_or("Via"), "branch") != sip::header_param(first->get_or("Via"), "branch"));
+  auto cred = check_credentials(*second);
+  CHECK(cred.alg == sip::digest::algorithm::sha256);
+  CHECK(cred.nonce == "n1");
+  CHECK(cred.nc == 1);
+  srv.send(sip::make_response(*second, 200, {}, "regtag"));
+  REQUIRE(get(fut)->status == 200);
+
+  auto sub = std::async(std::launch::async,
+                        [&] { return a.subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", ""); });
+  auto third = srv.read();
+  REQUIRE(third);
+  auto again = check_credentials(*third); // sent before any challenge
+  CHECK(again.nonce == "n1");
+  CHECK(again.nc == 2);
+  CHECK(again.cnonce != cred.cnonce);
+  srv.send(sip::make_response(*third, 200, {}, "subtag"));
+  CHECK(get(sub)->status == 200);
+}
+
+TEST_CASE("agent: a 407 to INVITE is ACKed, the INVITE goes again with CSeq 2, and the dialog goes on from there",
+          "[sip_agent]") {
+  scripted_server srv;
+  sip_agent a(alice_with_password());
+  connect(a, srv);
+  auto fut = std::async(std::launch::async, [&] { return a.invite("sip:pchat@example.com"); });
+  auto inv1 = srv.read();
+  REQUIRE(inv1);
+  srv.send(challenged(*inv1, 407, {offer(sip::digest::algorithm::md5, "p1")}));
+  auto ack1 = srv.read();
+  REQUIRE(ack1);
+  CHECK(ack1->method == "ACK");
+  CHECK(ack1->get_or("CSeq") == "1 ACK");
+  CHECK(ack1->get_or("Via") == inv1->get_or("Via")); // the ACK of a non-2xx belongs to the INVITE's transaction
+  CHECK(sip::header_param(ack1->get_or("To"), "tag") == std::string{"authtag"});
+  auto inv2 = srv.read();
+  REQUIRE(inv2);
+  CHECK(inv2->method == "INVITE");
+  CHECK(inv2->get_or("CSeq") == "2 INVITE");
+  CHECK_FALSE(inv2->has("Authorization"));
+  auto cred = check_credentials(*inv2, "Proxy-Authorization");
+  CHECK(cred.alg == sip::digest::algorithm::md5);
+  auto ok = sip::make_response(*inv2, 200, {}, "srvtag");
+  ok.add("Contact", "<sip:pchat@127.0.0.1:5061;transport=tcp>");
+  srv.send(ok);
+  auto ack2 = srv.read();
+  REQUIRE(ack2);
+  CHECK(ack2->get_or("CSeq") == "2 ACK");
+  auto d = get(fut);
+  REQUIRE(d);
+  CHECK(d->local_cseq == 2);
+
+  auto info = std::async(std::launch::async, [&] { return a.info(d.value(), "<xccos/>"); });
+  auto in_dialog = srv.read();
+  REQUIRE(in_dialog);
+  CHECK(in_dialog->get_or("CSeq") == "3 INFO");
+  CHECK_FALSE(in_dialog->has("Proxy-Authorization")); // requests in the dialog ride it
+  srv.send(sip::make_response(*in_dialog, 200));
+  CHECK(get(info)->status == 200);
+}
+
+TEST_CASE("agent: stale=true is followed with the new nonce; a second plain 401 or no password ends it",
+          "[sip_agent]") {
+  scripted_server srv;
+  sip_agent a(alice_with_password());
+  connect(a, srv);
+  auto fut = std::async(std::launch::async, [&] { return a.register_user("sip:example.com", 3600); });
+  auto r1 = srv.read();
+  REQUIRE(r1);
+  srv.send(challenged(*r1, 401, {offer(sip::digest::algorithm::md5, "old")}));
+  auto r2 = srv.read();
+  REQUIRE(r2);
+  CHECK(check_credentials(*r2).nonce == "old");
+  srv.send(challenged(*r2, 401, {offer(sip::digest::algorithm::md5, "new", true)}));
+  auto r3 = srv.read();
+  REQUIRE(r3);
+  auto cred = check_credentials(*r3);
+  CHECK(cred.nonce == "new");
+  CHECK(cred.nc == 1);
+  srv.send(sip::make_response(*r3, 200, {}, "regtag"));
+  CHECK(get(fut)->status == 200);
+
+  // Fresh credentials refused with a plain 401 (a wrong password, to a server that re-challenges): returned.
+  auto fut2 = std::async(std::launch::async, [&] { return a.register_user("sip:example.com", 3600); });
+  auto r4 = srv.read();
+  REQUIRE(r4);
+  srv.send(challenged(*r4, 401, {offer(sip::digest::algorithm::md5, "n4")}));
+  auto r5 = srv.read();
+  REQUIRE(r5);
+  srv.send(challenged(*r5, 401, {offer(sip::digest::algorithm::md5, "n5")}));
+  CHECK(get(fut2)->status == 401);
+
+  // Without a password nothing is answered.
+  scripted_server srv2;
+  sip_agent anonymous(alice());
+  connect(anonymous, srv2);
+  auto fut3 = std::async(std::launch::async, [&] { return anonymous.register_user("sip:example.com", 3600); });
+  auto r6 = srv2.read();
+  REQUIRE(r6);
+  srv2.send(challenged(*r6, 401, {offer(sip::digest::algorithm::md5, "n6")}));
+  CHECK(get(fut3)->status == 401);
+  // The next request the server sees is the next REGISTER (Expires 0), not the first one sent again.
+  auto fut4 = std::async(std::launch::async, [&] { return anonymous.register_user("sip:example.com", 0); });
+  auto r7 = srv2.read();
+  REQUIRE(r7);
+  CHECK(r7->get_or("Expires") == "0");
+  CHECK_FALSE(r7->has("Authorization"));
+  srv2.send(sip::make_response(*r7, 200, {}, "regtag"));
+  CHECK(get(fut4)->status == 200);
+}

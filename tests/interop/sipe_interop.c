@@ -1,7 +1,7 @@
 /* sipe_interop: drives Debian's pidgin-sipe (a client nobody here wrote) headless through libpurple against a real
  * pchatd, and checks what a person would see in Pidgin or finch.
  *
- *   sipe_interop --pchatd PATH --pchatctl PATH [--work DIR] [--keep]
+ *   sipe_interop --pchatd PATH --pchatctl PATH [--work DIR] [--keep] [--auth-known]
  *
  * It makes a temporary directory (its own libpurple user dir, pchatd's data dir seeded with `pchatctl init --demo`,
  * the logs), starts pchatd on a free loopback port and then, with two sipe accounts (alice, bob):
@@ -15,6 +15,10 @@
  *   7. pchatd restarts; both accounts reconnect and rejoin Lobby right at sign-on, which sipe sends as cmd:bjoin;
  *      history survived, posts flow again;
  *   8. both sign out (BYE, un-SUBSCRIBE, REGISTER Expires 0) and pchatd stops cleanly.
+ *
+ * With --auth-known it checks sip.auth=known instead (docs/protocol.md "Authentication"; sipe cannot do pchatd's
+ * Digest): only alice has a pchatd account; she signs in and gets her room list, bob's REGISTER gets 403, which
+ * sipe shows as "You have been rejected by the server", and he never signs on.
  *
  * Exit status: 0 passed, 1 failed, 77 skipped (ctest SKIP_RETURN_CODE) when libpurple cannot load pidgin-sipe's
  * plugin. sipe's XML parsing is broken by Debian 12's libxml2 (sipe-notes.md §1): run it with
@@ -375,6 +379,7 @@ static gboolean trace_has_response(gsize from, const char* status_line, const ch
 
 static const char* pchatd_path;
 static const char* pchatctl_path;
+static gboolean auth_known; /* pchatd with --sip.auth=known (otherwise auto, which is anonymous on loopback) */
 static char* data_dir;
 static int sip_port;
 
@@ -404,7 +409,7 @@ static void start_pchatd(void) {
   gchar* a_port = g_strdup_printf("--sip.port=%d", sip_port);
   gchar* a_se = g_strdup_printf("--sip.session-expires=%d", SESSION_EXPIRES);
   char* argv[] = {(char*) pchatd_path, a_data, a_port, "--sip.host=127.0.0.1", a_se, "--pchat.log-level=debug",
-                  "--scheduler.max-threads=2", NULL};
+                  "--scheduler.max-threads=2", auth_known ? "--sip.auth=known" : NULL, NULL};
   int out[2];
   if (pipe(out) != 0)
     fail("pipe: %s", strerror(errno));
@@ -617,6 +622,32 @@ static gboolean tick(gpointer unused) {
   return G_SOURCE_CONTINUE;
 }
 
+/* --auth-known: alice (with an account) signs in to group chat, bob (without one) is refused at REGISTER. */
+static int run_auth_known(const char* work_arg) {
+  connect_account(&alice);
+  WAIT_FOR(alice.signons == 1, 20, "alice, who has a pchatd account, signed in (sip.auth=known)");
+  WAIT_FOR(request_roomlist(&alice), 20, "alice's room list arrived: provisioning and group chat work");
+  connect_account(&bob);
+  WAIT_FOR(bob.errors == 1, 20, "bob, who has no account, was refused: \"%s\"", bob.last_error ? bob.last_error : "");
+  if (bob.signons != 0 || !strstr(bob.last_error, "rejected"))
+    fail("bob signed on, or sipe said something else: %s", bob.last_error);
+  if (!trace_has_response(0, "SIP/2.0 403", "REGISTER"))
+    fail("sipe logged no 403 to a REGISTER");
+  step("pchatd answered bob's REGISTER with 403");
+  purple_account_set_enabled(alice.account, UI_ID, FALSE);
+  run_for(300);
+  int status = stop_pchatd_status();
+  if (status != 0)
+    fail("pchatd exited with %d on SIGTERM", status);
+  purple_core_quit();
+  if (purple_log)
+    fclose(purple_log);
+  if (!keep_work_dir && !work_arg)
+    remove_tree(work_dir);
+  printf("PASSED: with sip.auth=known pidgin-sipe signed in with an account and was refused without one\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* work_arg = NULL;
   for (int i = 1; i < argc; ++i) {
@@ -628,8 +659,10 @@ int main(int argc, char** argv) {
       work_arg = argv[++i];
     else if (strcmp(argv[i], "--keep") == 0)
       keep_work_dir = TRUE;
+    else if (strcmp(argv[i], "--auth-known") == 0)
+      auth_known = TRUE;
     else {
-      fprintf(stderr, "usage: %s --pchatd PATH --pchatctl PATH [--work DIR] [--keep]\n", argv[0]);
+      fprintf(stderr, "usage: %s --pchatd PATH --pchatctl PATH [--work DIR] [--keep] [--auth-known]\n", argv[0]);
       return 2;
     }
   }
@@ -699,6 +732,8 @@ int main(int argc, char** argv) {
   if (sip_port == 0)
     fail("no free loopback port");
   run_pchatctl("init --demo");
+  if (auth_known)
+    run_pchatctl("user add alice@" DOMAIN " --password unused-with-known");
   start_pchatd();
   step("pchatd runs on 127.0.0.1:%d (Session-Expires %d s), data %s", sip_port, SESSION_EXPIRES, data_dir);
 
@@ -714,6 +749,8 @@ int main(int argc, char** argv) {
 
   make_account(&alice);
   make_account(&bob);
+  if (auth_known)
+    return run_auth_known(work_arg);
 
   /* 1-2. alice signs in and lists the rooms. */
   connect_account(&alice);

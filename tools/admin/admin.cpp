@@ -10,6 +10,7 @@
 #include "actors/views.hpp"
 #include "compliance/queue.hpp"
 #include "compliance/verify.hpp"
+#include "sip/digest.hpp"
 #include "sip/sip_message.hpp"
 
 namespace pchat::admin {
@@ -148,6 +149,10 @@ args_t parse(const std::vector<std::string>& in) {
       continue;
     }
     auto key = s.substr(2);
+    if (key == "password" && i + 1 < in.size()) { // a password may itself start with "--"
+      a.opts.emplace_back(key, in[++i]);
+      continue;
+    }
     if (key == "demo" || key == "no-log" || key == "no-files") {
       a.opts.emplace_back(key, "");
       continue;
@@ -248,6 +253,155 @@ std::optional<storage::category> find_category(storage::store& db, const std::st
   return std::nullopt;
 }
 
+const std::string* option(const args_t& a, const std::string& key) {
+  for (const auto& o : a.opts)
+    if (o.first == key)
+      return &o.second;
+  return nullptr;
+}
+
+// Both HA1s of `aor` over pchatd's realm (its SIP domain): the store never sees the password.
+void set_password(storage::user_record& u, const std::string& realm, const std::string& password) {
+  auto name = sip::digest::username_of(u.aor);
+  u.realm = realm;
+  u.ha1_md5 = sip::digest::ha1(sip::digest::algorithm::md5, name, realm, password);
+  u.ha1_sha256 = sip::digest::ha1(sip::digest::algorithm::sha256, name, realm, password);
+}
+
+const char* on_off(bool enabled) { return enabled ? "enabled" : "disabled"; }
+
+std::string describe(const storage::status& st) { return std::string{storage::to_string(st.code)} + ": " + st.message; }
+
+// Users and policy (issue 5, "Administration and policy"). Unlike rooms these are written to the store directly,
+// also while pchatd runs (this code then runs on its admin thread): the SIP thread reads accounts and policy per
+// request with point reads, so the next REGISTER, SUBSCRIBE or INVITE sees the change; no actor caches them.
+std::optional<result> run_users(const args_t& a, storage::store& db, const std::string& domain) {
+  const auto& w = a.words;
+  std::ostringstream out;
+  std::ostringstream err;
+  auto finish = [&](int code) { return result{code, out.str(), err.str()}; };
+  auto failed = [&](const std::string& what, const storage::status& st) {
+    err << "pchatctl: " << what << ": " << describe(st) << "\n";
+    return finish(1);
+  };
+  auto usage_error = [&](const std::string& why) {
+    err << "pchatctl: " << why << "\n" << usage();
+    return finish(2);
+  };
+  if (w[0] == "user" && w.size() == 2 && w[1] == "list") {
+    for (const auto& u : db.users()) {
+      out << u.aor << "\t" << (u.display_name.empty() ? "-" : u.display_name) << "\t" << on_off(!u.disabled);
+      if (u.realm != domain)
+        out << "\tpassword set for realm " << u.realm << ", not " << domain << ": set it again";
+      out << "\n";
+    }
+    return finish(0);
+  }
+  if (w[0] == "user" && w.size() == 3) {
+    auto aor = sip::normalize_aor(w[2]);
+    if (aor.empty())
+      return usage_error(w[2] + " is not a user (alice@example.com)");
+    const auto* password = option(a, "password");
+    const auto* name = option(a, "name");
+    const auto* disabled = option(a, "disabled");
+    for (const auto& [k, v] : a.opts)
+      if (k != "password" && k != "name" && k != "disabled")
+        return usage_error("unknown option --" + k + " for user " + w[1]);
+    if (disabled && *disabled != "true" && *disabled != "false")
+      return usage_error("--disabled " + *disabled + ": expected true or false");
+    if (password && password->empty())
+      return usage_error("the password is empty");
+    if (w[1] == "remove") {
+      if (auto st = db.remove_user(aor); !st.ok())
+        return failed("user remove " + aor, st);
+      out << "removed " << aor << "\n";
+      return finish(0);
+    }
+    storage::user_record u;
+    if (w[1] == "add") {
+      if (!password)
+        return usage_error("user add needs a password (--password, --password-file or typed at the terminal)");
+      u.aor = aor;
+    } else if (w[1] == "passwd" || w[1] == "set") {
+      if (w[1] == "passwd" && !password)
+        return usage_error("user passwd needs a password (--password, --password-file or typed at the terminal)");
+      if (auto st = db.find_user(aor, u); !st.ok())
+        return failed("user " + w[1] + " " + aor, st);
+    } else {
+      return std::nullopt;
+    }
+    if (name)
+      u.display_name = *name;
+    if (disabled)
+      u.disabled = *disabled == "true";
+    if (password)
+      set_password(u, domain, *password);
+    auto st = w[1] == "add" ? db.add_user(u) : db.update_user(u);
+    if (!st.ok())
+      return failed("user " + w[1] + " " + aor, st);
+    out << u.aor << "\t" << (u.display_name.empty() ? "-" : u.display_name) << "\t" << on_off(!u.disabled) << "\n";
+    return finish(0);
+  }
+  if (w[0] == "policy" && w.size() >= 2 && w[1] == "show") {
+    if (w.size() == 2) {
+      auto all = db.policies();
+      if (all.empty() || all.front().scope != storage::policy_scope::global)
+        out << "global\t(not set: pchatd's pchat.persistent-chat applies, enabled unless configured)\n";
+      for (const auto& p : all)
+        out << (p.scope == storage::policy_scope::global ? "global"
+                : p.scope == storage::policy_scope::domain ? "domain " + p.subject
+                                                           : "user " + p.subject)
+            << "\t" << on_off(p.persistent_chat) << "\n";
+      return finish(0);
+    }
+    if (w.size() == 4 && w[2] == "user") {
+      auto aor = sip::normalize_aor(w[3]);
+      if (aor.empty())
+        return usage_error(w[3] + " is not a user (alice@example.com)");
+      std::optional<storage::policy_setting> p;
+      if (auto st = db.persistent_chat_policy(aor, p); !st.ok())
+        return failed("policy show user " + aor, st);
+      out << aor << "\t";
+      if (!p)
+        out << "(not set: pchatd's pchat.persistent-chat applies)\n";
+      else
+        out << on_off(p->persistent_chat) << "\tfrom the "
+            << (p->scope == storage::policy_scope::user ? "user setting"
+                : p->scope == storage::policy_scope::domain ? "setting of domain " + p->subject
+                                                            : "global setting")
+            << "\n";
+      return finish(0);
+    }
+    return usage_error("policy show [user USER]");
+  }
+  if (w[0] == "policy" && w.size() >= 2 && w[1] == "set") {
+    // policy set global VALUE | policy set domain D VALUE | policy set user U VALUE
+    bool global = w.size() == 4 && w[2] == "global";
+    bool scoped = w.size() == 5 && (w[2] == "domain" || w[2] == "user");
+    if (!global && !scoped)
+      return usage_error("policy set global|domain D|user U enabled|disabled|inherit");
+    const auto& value = w.back();
+    if (value != "enabled" && value != "disabled" && value != "inherit")
+      return usage_error(value + ": expected enabled, disabled or inherit");
+    auto scope = global ? storage::policy_scope::global
+                 : w[2] == "domain" ? storage::policy_scope::domain : storage::policy_scope::user;
+    std::string subject = global ? "" : sip::ascii_lower(w[3]);
+    if (scope == storage::policy_scope::user) {
+      subject = sip::normalize_aor(w[3]);
+      if (subject.empty())
+        return usage_error(w[3] + " is not a user (alice@example.com)");
+    }
+    std::optional<bool> setting;
+    if (value != "inherit")
+      setting = value == "enabled";
+    if (auto st = db.set_policy(scope, subject, setting); !st.ok())
+      return failed("policy set", st);
+    out << (global ? "global" : w[2] + " " + subject) << "\t" << value << "\n";
+    return finish(0);
+  }
+  return std::nullopt;
+}
+
 constexpr std::initializer_list<const char*> category_fields = {"name", "description", "invite", "logged",
                                                                 "filepost", "allow", "deny", "creators"};
 constexpr std::initializer_list<const char*> room_fields = {"name", "category", "description", "topic", "addin",
@@ -279,6 +433,15 @@ std::string usage() {
   manager add|remove ROOM USER  |  presenter add|remove ROOM USER
   member list ROOM
   history ROOM [N]
+  user add USER [--password P | --password-file F] [--name N]   an account for SIP Digest (pchatd's realm is
+                                        --domain); with neither option the password is read from the terminal
+                                        without echo (or one line from stdin when it is not a terminal)
+  user passwd USER [--password P | --password-file F]
+  user set USER [--name N] [--disabled true|false]
+  user remove USER | user list
+  policy set global|domain D|user U enabled|disabled|inherit   persistent chat (EnablePersistentChat); the
+                                        most specific setting wins, inherit removes one
+  policy show [user USER]
   stats                                 the running pchatd's live counters and fan-out latency
   compliance verify DIR [--queue QDIR] [--partial]
                                         check archived XML in DIR against its hash chain (and the queue's end)
@@ -309,6 +472,9 @@ result run(const std::vector<std::string>& argv, const context& where) {
     return usage_error("no command");
   const std::string cmd = w[0] + (w.size() > 1 && w[0] != "init" && w[0] != "history" ? " " + w[1] : "");
   std::string unknown;
+  if (w[0] == "user" || w[0] == "policy")
+    if (auto handled = run_users(a, db, domain))
+      return *handled;
 
   if (cmd == "init") {
     if (a.has("demo") && db.categories().empty()) {

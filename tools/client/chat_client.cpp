@@ -92,6 +92,7 @@ chat_client::chat_client(chat_config config)
       c.aor = user_;
       c.request_timeout = config_.timeout;
       c.connect_timeout = config_.timeout;
+      c.password = config_.password;
       return c;
     }()) {
   std::random_device rd;

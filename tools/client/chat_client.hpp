@@ -28,6 +28,7 @@ struct chat_config {
   std::uint16_t port = 5060;
   duration timeout{10000};       // per request / reply
   bool lookup = true;            // run the lookup dialog (requri) before opening the channel dialog
+  std::string password;          // for SIP Digest (sip_agent answers 401/407); empty: sign in anonymously
 };
 
 struct server_info {

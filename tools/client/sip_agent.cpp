@@ -470,6 +470,66 @@ result<sip::message> sip_agent::transact_text(const std::string& key, std::strin
   return error{errc::timeout, 0, "no final response within the timeout"};
 }
 
+void sip_agent::authorize(sip::message& m) {
+  if (config_.password.empty() || !challenge_ || sip::header_param(m.get_or("To"), "tag"))
+    return;
+  namespace digest = sip::digest;
+  digest::credentials c;
+  c.alg = challenge_->alg;
+  c.username = digest::username_of(sip::normalize_aor(config_.aor));
+  c.realm = challenge_->realm;
+  c.nonce = challenge_->nonce;
+  c.opaque = challenge_->opaque;
+  c.uri = m.uri;
+  c.qop = "auth";
+  c.nc = ++nc_;
+  c.cnonce = digest::random_hex(8);
+  c.response = digest::response(c.alg, digest::ha1(c.alg, c.username, c.realm, config_.password), c.nonce,
+                                digest::nc_text(c.nc), c.cnonce, m.method, c.uri);
+  auto header = proxy_challenge_ ? "Proxy-Authorization" : "Authorization";
+  m.remove("Authorization");
+  m.remove("Proxy-Authorization");
+  m.add(header, digest::format(c));
+}
+
+void sip_agent::ack_failure(const sip::message& invite, const sip::message& response) {
+  auto ack = sip::message::request("ACK", invite.uri);
+  ack.add("Via", invite.get_or("Via"));
+  ack.add("Max-Forwards", "70");
+  ack.add("From", invite.get_or("From"));
+  ack.add("To", response.get_or("To"));
+  ack.add("Call-ID", invite.get_or("Call-ID"));
+  ack.add("CSeq", std::to_string(sip::parse_cseq(invite.get_or("CSeq")).value_or(sip::cseq{}).number) + " ACK");
+  ack.add("User-Agent", config_.user_agent);
+  (void)write(sip::serialize(ack));
+}
+
+result<sip::message> sip_agent::send_authenticated(sip::message& m, std::uint32_t& cseq, duration timeout) {
+  authorize(m);
+  auto r = send_message(m, timeout);
+  // At most two answers: one to the challenge, one more if the server says that nonce went stale meanwhile.
+  for (int round = 0; round < 2 && r && (r->status == 401 || r->status == 407) && !config_.password.empty();
+       ++round) {
+    std::optional<sip::digest::challenge> best; // SHA-256 before MD5, whatever the server's order
+    for (const auto& value : r->get_all(r->status == 401 ? "WWW-Authenticate" : "Proxy-Authenticate"))
+      if (auto c = sip::digest::parse_challenge(value); c && c->qop_auth)
+        if (!best || (c->alg == sip::digest::algorithm::sha256 && best->alg != c->alg))
+          best = std::move(c);
+    if (!best || (round > 0 && !best->stale))
+      break; // nothing we can answer, or our fresh credentials were turned down
+    if (sip::iequals(m.method, "INVITE"))
+      ack_failure(m, r.value());
+    challenge_ = std::move(best);
+    proxy_challenge_ = r->status == 407;
+    nc_ = 0;
+    m.set("Via", via());
+    m.set("CSeq", std::to_string(++cseq) + " " + m.method);
+    authorize(m);
+    r = send_message(m, timeout);
+  }
+  return r;
+}
+
 result<sip::message> sip_agent::send_message(const sip::message& m, duration timeout) {
   auto key = transaction_key(m);
   if (!m.is_request() || !key)
@@ -508,7 +568,7 @@ result<sip::message> sip_agent::register_user(const std::string& registrar, int 
       new_request("REGISTER", registrar, "<" + config_.aor + ">", register_tag_, register_call_id_, ++register_cseq_);
   m.add("Contact", contact());
   m.add("Expires", std::to_string(expires));
-  return send_message(m, timeout);
+  return send_authenticated(m, register_cseq_, timeout);
 }
 
 result<sip::message> sip_agent::subscribe(const std::string& target, const std::string& event,
@@ -526,7 +586,8 @@ result<sip::message> sip_agent::subscribe(const std::string& target, const std::
       m.add("Content-Type", accept);
     m.body = body;
   }
-  return send_message(m, timeout);
+  std::uint32_t cseq = 1;
+  return send_authenticated(m, cseq, timeout);
 }
 
 result<dialog> sip_agent::invite(const std::string& target, const std::vector<sip::header>& extra, duration timeout) {
@@ -539,23 +600,15 @@ result<dialog> sip_agent::invite(const std::string& target, const std::vector<si
     m.add(h.name, h.value);
   m.add("Content-Type", "application/sdp");
   m.body = make_sdp(local_ip_);
-  auto r = send_message(m, timeout);
+  std::uint32_t cseq = 1;
+  auto r = send_authenticated(m, cseq, timeout); // m is now what was sent last (CSeq, branch)
   if (!r)
     return r.err();
   auto& resp = r.value();
   auto to = resp.get_or("To");
 
   if (resp.status >= 300) {
-    // RFC 3261 §17.1.1.3: the ACK for a non-2xx reuses the INVITE's Via (same branch) and the response's To.
-    auto ack = sip::message::request("ACK", target);
-    ack.add("Via", m.get_or("Via"));
-    ack.add("Max-Forwards", "70");
-    ack.add("From", m.get_or("From"));
-    ack.add("To", to);
-    ack.add("Call-ID", call_id);
-    ack.add("CSeq", "1 ACK");
-    ack.add("User-Agent", config_.user_agent);
-    (void)write(sip::serialize(ack));
+    ack_failure(m, resp);
     return error{errc::rejected, resp.status, std::to_string(resp.status) + " " + resp.reason};
   }
 
@@ -564,7 +617,7 @@ result<dialog> sip_agent::invite(const std::string& target, const std::vector<si
   d.local_tag = local_tag;
   d.remote_tag = sip::header_param(to, "tag").value_or("");
   d.peer_uri = target;
-  d.local_cseq = 1;
+  d.local_cseq = cseq;
   d.remote_target = target;
   if (auto c = resp.get("Contact"))
     if (auto na = sip::parse_name_addr(*c))
@@ -572,7 +625,7 @@ result<dialog> sip_agent::invite(const std::string& target, const std::vector<si
   // RFC 3261 §13.2.2.4: the ACK for a 2xx is a new transaction to the remote target, CSeq number of the INVITE.
   if (d.remote_tag.empty())
     return error{errc::protocol_error, resp.status, "2xx to INVITE without a To tag"};
-  auto ack = new_request("ACK", d.remote_target, "<" + target + ">;tag=" + d.remote_tag, local_tag, call_id, 1);
+  auto ack = new_request("ACK", d.remote_target, "<" + target + ">;tag=" + d.remote_tag, local_tag, call_id, cseq);
   if (auto e = write(sip::serialize(ack)); !e.ok())
     return e;
   d.response = std::move(resp);
@@ -591,7 +644,7 @@ result<sip::message> sip_agent::request(dialog& d, const std::string& method, co
   if (!content_type.empty() && !m.has("Content-Type"))
     m.add("Content-Type", content_type);
   m.body = body;
-  return send_message(m, timeout);
+  return send_authenticated(m, d.local_cseq, timeout);
 }
 
 result<sip::message> sip_agent::request(const std::string& method, const std::string& target, const std::string& body,
@@ -604,7 +657,8 @@ result<sip::message> sip_agent::request(const std::string& method, const std::st
   if (!content_type.empty() && !m.has("Content-Type"))
     m.add("Content-Type", content_type);
   m.body = body;
-  return send_message(m, timeout);
+  std::uint32_t cseq = 1;
+  return send_authenticated(m, cseq, timeout);
 }
 
 result<sip::message> sip_agent::info(dialog& d, const std::string& body, const std::string& content_type,

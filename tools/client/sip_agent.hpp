@@ -14,12 +14,18 @@
 //    handling: in-dialog requests go to the remote target, down the one connection.
 //  * Errors are values: every call returns an `error` (code none on success) or a `result<T>`. Nothing throws
 //    across this API except std::bad_alloc.
+//  * SIP Digest (RFC 3261 §22.2, RFC 7616, MD5 and SHA-256, qop=auth): with a password configured, a 401/407
+//    challenge to any request made here (not send_message/send_raw_*) is answered by sending the request again
+//    with credentials, a new CSeq and branch (and the ACK for a challenged INVITE). The last challenge is kept
+//    and used for the next out-of-dialog request with an increasing nonce count, so a sign-in costs one extra
+//    round trip, not one per request; a stale=true answer is followed with the new nonce.
 //
 // Thread safety: the public API is meant for one application thread at a time (it is not safe to call
 // connect()/close()/register_user() or to share a `dialog` between threads). The wait_* calls, connected(),
 // set_info_status() and dialog_ended() may also be called from other threads. The handlers set with
 // set_incoming_handler()/set_disconnect_handler() run on the reader thread; they must be installed before
 // connect() and must not call close() or block for long (the reader does nothing else while they run).
+#include "sip/digest.hpp"
 #include "sip/sip_message.hpp"
 
 #include <cassert>
@@ -98,6 +104,7 @@ struct agent_config {
   duration connect_timeout{5000};
   duration request_timeout{10000}; // used when a call passes duration::zero()
   sip::parse_options limits{};     // for the incoming stream (datagram is ignored)
+  std::string password;            // answers Digest challenges when set; the username is the aor without sip:
 };
 
 // An INVITE dialog as seen by the client (RFC 3261 §12.1.2). Owned by the caller; in-dialog calls bump
@@ -225,6 +232,14 @@ private:
 
   sip::message new_request(const std::string& method, const std::string& uri, const std::string& to,
                            const std::string& from_tag, const std::string& call_id, std::uint32_t cseq) const;
+  // send_message() that answers Digest challenges (see the model above); `cseq` is the counter the request's
+  // CSeq came from and is bumped for every resend; `m` is left as it was sent last.
+  result<sip::message> send_authenticated(sip::message& m, std::uint32_t& cseq, duration timeout);
+  // Adds credentials for the cached challenge to an out-of-dialog request (no To tag); no-op without either.
+  void authorize(sip::message& m);
+  // The ACK for a non-2xx final response to `invite`: its Via (same branch) and CSeq number, the response's To
+  // (RFC 3261 §17.1.1.3).
+  void ack_failure(const sip::message& invite, const sip::message& response);
   result<sip::message> transact_text(const std::string& key, std::string_view text, duration timeout);
   error write(std::string_view bytes);
   void reader_loop();
@@ -241,6 +256,11 @@ private:
   std::string register_call_id_;
   std::string register_tag_;
   std::uint32_t register_cseq_ = 0;
+  // The Digest challenge being answered, whether it came in a 407, and the last nonce count used with it
+  // (application thread only).
+  std::optional<sip::digest::challenge> challenge_;
+  bool proxy_challenge_ = false;
+  std::uint32_t nc_ = 0;
 
   int fd_ = -1;
   std::thread reader_;
