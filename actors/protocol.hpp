@@ -58,6 +58,7 @@ using histsrch_atom = caf::atom_constant<caf::atom("histsrch")>; // search histo
 using watch_atom = caf::atom_constant<caf::atom("watch")>;     // new-content notices: who watches what
 using posted_atom = caf::atom_constant<caf::atom("posted")>;   // room -> directory: a post was fanned out
 using notice_atom = caf::atom_constant<caf::atom("notice")>;   // directory -> session: new content in a room
+using roster_atom = caf::atom_constant<caf::atom("roster")>;   // who is online in a room, on demand
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -329,6 +330,10 @@ using room_actor = caf::typed_actor<
   // catchup(user, after_seq, n) -> up to n posts with seq > after_seq, ascending, none beyond what was fanned out.
   caf::replies_to<catchup_atom, std::string, std::uint64_t, std::uint32_t>::with<std::vector<storage::message>>,
   caf::replies_to<stats_atom>::with<room_stats>,
+  // roster(user, start, count) -> (users online from position `start` in URI order, at most `count`; how many
+  // are online): the roster on demand, for rooms above the participant update limit.
+  caf::replies_to<roster_atom, std::string, std::uint32_t, std::uint32_t>::with<std::vector<participant_view>,
+                                                                               std::uint32_t>,
   // From the directory after a management change: new settings (members who may no longer join are let go),
   // one user's new role bits, or the room's removal (everyone is let go, then the actor quits).
   caf::reacts_to<update_atom, storage::room, storage::category>,

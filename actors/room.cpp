@@ -359,6 +359,18 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       let_go(self, false);
     },
     [=](watch_atom, bool on) { self->state.watched = on; },
+    [=](roster_atom, const std::string& user, std::uint32_t start,
+        std::uint32_t count) -> caf::result<std::vector<participant_view>, std::uint32_t> {
+      auto& s = self->state;
+      if (!rules::may_join(s.settings, s.category, user, roles_of(s, user)))
+        return make_error(pchat_errc::forbidden);
+      std::vector<participant_view> page;
+      auto i = s.users.begin();
+      std::advance(i, std::min<std::size_t>(start, s.users.size()));
+      for (; i != s.users.end() && page.size() < count; ++i)
+        page.push_back({i->first, is_manager(s, i->first)});
+      return {std::move(page), static_cast<std::uint32_t>(s.users.size())};
+    },
     [=](remove_atom) {
       let_go(self, true);
       self->quit();

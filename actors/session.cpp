@@ -563,6 +563,33 @@ struct dispatcher {
     });
   }
 
+  // roster (docs/protocol.md "Large rooms"): <chanib uri start count total><uib uri [manager]/>…</chanib>.
+  void operator()(const xccos::roster_cmd& x) const {
+    auto c = cmd;
+    auto s = self;
+    auto uri = x.chan.uri();
+    auto start = x.start;
+    auto count = x.count;
+    with_room(x.chan, [s, c, uri, start, count](room_actor room, bool) {
+      s->request(room, caf::infinite, roster_atom::value, s->state.user, start, count)
+        .then(
+          [s, c, uri, start](const std::vector<participant_view>& page, std::uint32_t total) {
+            std::string data = "<chanib uri=\"";
+            xccos::append_escaped_attr(data, uri);
+            data += "\" start=\"" + std::to_string(start) + "\" total=\"" + std::to_string(total) + "\">";
+            for (const auto& p : page) {
+              if (p.manager)
+                xccos::append_empty_element(data, "uib", {{"uri", p.uri}, {"manager", "true"}});
+              else
+                xccos::append_empty_element(data, "uib", {{"uri", p.uri}});
+            }
+            data += "</chanib>";
+            reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+          },
+          [s, c](caf::error& err) { reply_error(s, c, err); });
+    });
+  }
+
   void operator()(const xccos::bccontext_cmd& x) const {
     auto c = cmd;
     auto s = self;

@@ -567,6 +567,22 @@ command_data decode_cmd(const item& it) {
       return invalid_cmd{"chanrole needs at least one <uib uri roles/>"};
     return c;
   }
+  if (id == "cmd:roster") {
+    auto chan = chan_in(data);
+    if (!chan)
+      return invalid_cmd{"roster needs <chanib uri>"};
+    roster_cmd c{std::move(*chan)};
+    if (const node* page = data->child("page")) {
+      for (auto [name, out] : {std::pair{"start", &c.start}, std::pair{"count", &c.count}}) {
+        const std::string v = page->attr_or(name, name[0] == 's' ? "0" : "500");
+        if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+          return invalid_cmd{"roster page start and count are numbers"};
+        *out = static_cast<std::uint32_t>(std::stoul(v));
+      }
+      c.count = std::min<std::uint32_t>(c.count, 5000);
+    }
+    return c;
+  }
   if (id == "cmd:histsrch") {
     const node* q = data ? data->child("srch") : nullptr;
     if (!q)

@@ -194,6 +194,13 @@ struct histsrch_cmd {
   std::uint32_t limit = 0; // 0: the server's searchLimit
   std::vector<chan_ref> chans;
 };
+// Our extension (docs/protocol.md "Large rooms"): who is online, a page at a time.
+// <chanib uri/><page start="0" count="500"/>
+struct roster_cmd {
+  chan_ref chan;
+  std::uint32_t start = 0;
+  std::uint32_t count = 500;
+};
 struct grpchat_cmd {
   chan_ref chan;
   std::string author; // as claimed by the client; the server replaces it with the session's user
@@ -209,7 +216,7 @@ struct invalid_cmd {
 using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
                                   bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, catchup_cmd,
                                   follow_cmd, getpref_cmd, setpref_cmd, nodespermcreatechild_cmd, chancreate_cmd,
-                                  chanupd_cmd, chanrole_cmd, histsrch_cmd, grpchat_cmd>;
+                                  chanupd_cmd, chanrole_cmd, histsrch_cmd, roster_cmd, grpchat_cmd>;
 
 struct command {
   std::string id;    // "cmd:join", "grpchat", ...

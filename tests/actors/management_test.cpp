@@ -319,3 +319,35 @@ TEST_CASE_METHOD(mgmt_fixture, "new-content notices: one per followed room not j
   info(b, grpchat("11", uri(lobby), "", "six"));
   CHECK(notices(a).empty());
 }
+
+TEST_CASE_METHOD(mgmt_fixture, "roster: the full list of who is online, a page at a time, for rooms above the limit") {
+  opts.participant_update_limit = 2;
+  auto big = make_room("Big");
+  auto closed = make_room("Closed", storage::privacy::closed);
+  restart();
+  std::vector<dialog_id> ds;
+  for (const char* u : {"sip:dan@example.com", "sip:bea@example.com", "sip:cal@example.com", "sip:abe@example.com"}) {
+    ds.push_back(connect(u));
+    join(ds.back(), big);
+  }
+  auto last = join(ds.back(), big);
+  CHECK(last.data()->children_named("uib").size() == 1); // above the limit rpl:join lists only the joiner
+  auto users = [](const xccos::item& rpl) {
+    std::vector<std::string> out;
+    for (const auto* u : rpl.data()->child("chanib")->children_named("uib"))
+      out.push_back(u->attr_or("uri"));
+    return out;
+  };
+  auto all = ask(ds[0], cmd("1", "roster", "<chanib uri=\"" + uri(big) + "\"/>"));
+  REQUIRE(all.code == 200);
+  CHECK(all.data()->child("chanib")->attr_or("total") == "4");
+  CHECK(users(all) == std::vector<std::string>{"sip:abe@example.com", "sip:bea@example.com", "sip:cal@example.com",
+                                               "sip:dan@example.com"});
+  auto page = ask(ds[0], cmd("2", "roster", "<chanib uri=\"" + uri(big) + "\"/><page start=\"1\" count=\"2\"/>"));
+  CHECK(users(page) == std::vector<std::string>{"sip:bea@example.com", "sip:cal@example.com"});
+  auto beyond = ask(ds[0], cmd("3", "roster", "<chanib uri=\"" + uri(big) + "\"/><page start=\"9\"/>"));
+  CHECK(users(beyond).empty());
+  CHECK(ask(ds[0], cmd("4", "roster", "<chanib uri=\"" + uri(closed) + "\"/>")).code == 403);
+  CHECK(ask(ds[0], cmd("5", "roster", "<chanib uri=\"ma-chan://example.com/nope\"/>")).code == 404);
+  CHECK(ask(ds[0], cmd("6", "roster", "<chanib uri=\"" + uri(big) + "\"/><page count=\"x\"/>")).code == 400);
+}
