@@ -9,7 +9,9 @@
 //     tail ROOM             join ROOM and print every message as it arrives, until Ctrl-C
 //     follow ROOM           follow ROOM (signin rejoins followed rooms); joining also follows
 //     unfollow ROOM         stop following ROOM
-//     signin                the full sign-in: server info, associations, rejoin followed rooms, their history
+//     signin                the full sign-in: server info, associations, rejoin followed rooms, their history,
+//                           invitations
+//     search WORDS...       posts containing every word, newest first, in every room you may read (histsrch)
 //     info                  server information (getserverinfo)
 // ROOM is a room name, GUID or ma-chan:// URI. Exit status: 0 ok, 1 refused/failed, 2 usage.
 #include <csignal>
@@ -33,7 +35,7 @@ int usage() {
                "COMMAND\n"
                "(the password may also come from the environment variable PCHAT_PASSWORD)\n"
                "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
-               "          unfollow ROOM | signin | info\n";
+               "          unfollow ROOM | signin | search WORDS... | info\n";
   return 2;
 }
 
@@ -44,6 +46,13 @@ int failed(const std::string& what, const error& e) {
 
 void print_line(const chat_line& l) {
   std::cout << "[" << l.ts << "] " << l.author << ": " << l.text << "\n";
+}
+
+// <inv inviteId chanUri name inviter ts/> (rpl:getinv, ntc:inv)
+void print_invitation(const pchat::xccos::node& inv) {
+  auto inviter = inv.attr_or("inviter");
+  std::cout << "invited to " << inv.attr_or("name") << " (" << inv.attr_or("chanUri") << ")"
+            << (inviter.empty() ? "" : " by " + inviter) << "\n";
 }
 
 } // namespace
@@ -151,6 +160,10 @@ int main(int argc, char** argv) {
         std::cout << "* " << it.data()->child("uib")->attr_or("uri") << " joined\n";
       else if (it.id == "ntc:part" && it.data() && it.data()->child("chanib") && it.data()->child("chanib")->child("uib"))
         std::cout << "* " << it.data()->child("chanib")->child("uib")->attr_or("uri") << " left\n";
+      else if (it.id == "ntc:inv" && it.data() && it.data()->child("inv"))
+        print_invitation(*it.data()->child("inv"));
+      else if (it.id == "ntc:newcontent" && it.data() && it.data()->child("chanib"))
+        std::cout << "* new posts in " << it.data()->child("chanib")->attr_or("name") << "\n";
       std::cout.flush();
     }
     if (!client.agent().connected()) {
@@ -229,6 +242,28 @@ int main(int argc, char** argv) {
     auto inv = client.get_invitations();
     if (!inv)
       return failed("getinv", inv.err());
+    if (inv->data())
+      for (const auto* i : inv->data()->children_named("inv"))
+        print_invitation(*i);
+    return 0;
+  }
+  if (command == "search") {
+    if (args.size() < 2)
+      return usage();
+    std::string words = args[1];
+    for (size_t i = 2; i < args.size(); ++i)
+      words += " " + args[i];
+    std::string esc;
+    pchat::xccos::append_escaped_attr(esc, words);
+    auto r = client.command("histsrch", "<srch text=\"" + esc + "\"/>");
+    if (!r)
+      return failed("histsrch", r.err());
+    if (r->code != 200)
+      return failed("histsrch", {errc::rejected, r->code, std::to_string(r->code) + " " + r->token});
+    for (const auto* m : r->data()->children_named("msg")) {
+      auto l = chat_client::to_chat_line(*m);
+      std::cout << "[" << l.ts << "] " << l.chan_uri << " " << l.author << ": " << l.text << "\n";
+    }
     return 0;
   }
   return usage();

@@ -328,6 +328,10 @@ TEST_CASE("the pchat command line client talks to pchatd") {
   CHECK(out.find("posted #1") != std::string::npos);
   REQUIRE(run("--user bob@example.com history Lobby 5", out) == 0);
   CHECK(out.find("sip:alice@example.com: hello from the CLI") != std::string::npos);
+  REQUIRE(run("--user carol@example.com search CLI Hello", out) == 0);
+  CHECK(out.find("sip:alice@example.com: hello from the CLI") != std::string::npos);
+  REQUIRE(run("--user carol@example.com search nowhere", out) == 0);
+  CHECK(out.empty());
   REQUIRE(run("--user bob@example.com unfollow Lobby", out) == 0);
   CHECK(out.find("no longer following Lobby") != std::string::npos);
   REQUIRE(run("--user bob@example.com follow Lobby", out) == 0);
