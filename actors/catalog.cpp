@@ -275,7 +275,7 @@ caf::error catalog::check_manager(const principal& who, const storage::room& r) 
   if (who.admin)
     return caf::none;
   auto roles = roles_of(r.id, who.user);
-  if (rules::may_manage(roles))
+  if (rules::may_manage(category_of(r), who.user, roles))
     return caf::none;
   // Outsiders learn nothing about a secret room, not even that it exists.
   if (!rules::may_see(r, category_of(r), who.user, roles))

@@ -315,7 +315,9 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         if (s.notified.count(key) > 0)
           continue; // told once already; again only after it joined the room
         auto u = s.session_users.find(session.address());
-        if (u == s.session_users.end() || !visible(s, *r, u->second, s.store->roles_of(room_id, u->second)))
+        // Only rooms the user may read: a closed room they may merely see reveals nothing of its activity.
+        if (u == s.session_users.end() ||
+            !rules::may_join(*r, s.tree->category_of(*r), u->second, s.store->roles_of(room_id, u->second)))
           continue;
         s.notified.insert(key);
         self->send(session, notice_atom::value, view_of(s, *r), seq);
@@ -372,6 +374,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       storage::history_query q;
       q.words = storage::index_terms(text);
       q.author = author.empty() ? std::string{} : sip::normalize_aor(author);
+      if (!author.empty() && q.author.empty())
+        return make_error(pchat_errc::invalid_argument, "author is not a user: " + author);
       q.from_ticks = from;
       q.to_ticks = to;
       q.limit = limit == 0 ? s.opts.search_limit : std::min(limit, s.opts.search_limit);
@@ -384,15 +388,22 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         e.content = "history: " + text + (author.empty() ? "" : " author=" + author);
         self->send(s.opts.compliance, record_atom::value, std::move(e));
       }
+      // Newest first across rooms: once `limit` hits are in, later rooms are only searched from the oldest of
+      // them on (the time bound cuts each room's query to O(log N) when it has nothing newer), so a search of
+      // every room costs O(rooms x log N + limit x rooms-with-newer-hits) seeks, not rooms x limit reads.
+      auto newer = [](const search_hit& a, const search_hit& b) {
+        return a.msg.ticks != b.msg.ticks ? a.msg.ticks > b.msg.ticks : a.msg.seq > b.msg.seq;
+      };
       std::vector<search_hit> hits;
-      for (const auto* r : rooms)
+      for (const auto* r : rooms) {
+        if (hits.size() >= q.limit)
+          q.from_ticks = std::max(q.from_ticks, hits.back().msg.ticks);
         for (auto& m : s.store->search(r->id, q).messages)
           hits.push_back({room_uri(s.opts.domain, *r), std::move(m)});
-      std::sort(hits.begin(), hits.end(), [](const search_hit& a, const search_hit& b) {
-        return a.msg.ticks != b.msg.ticks ? a.msg.ticks > b.msg.ticks : a.msg.seq > b.msg.seq;
-      });
-      if (hits.size() > q.limit)
-        hits.resize(q.limit);
+        std::sort(hits.begin(), hits.end(), newer);
+        if (hits.size() > q.limit)
+          hits.resize(q.limit);
+      }
       return hits;
     },
     [=](perm_atom, const std::string& user) -> std::vector<category_view> {

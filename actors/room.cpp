@@ -189,6 +189,8 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     st.recent.push_back(std::move(m));
   if (!st.recent.empty())
     st.last_ticks = st.recent.back().ticks;
+  else if (auto newest = st.store->last(st.settings.id, 1); !newest.empty())
+    st.last_ticks = newest.back().ticks; // history_cache = 0: still never earlier than the stored history
   log::line(log::level::debug, "room") << "room=" << st.settings.name << " loaded last_seq=" << st.stats.last_seq
                                        << " cached=" << st.recent.size();
 

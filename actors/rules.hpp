@@ -43,23 +43,22 @@ inline bool in_scope(const storage::category& c, const std::string& user) {
 }
 
 // Secret rooms are invisible to everyone who holds no role in them; open and closed rooms are visible to users
-// in the category's scope and to their members.
+// in the category's scope. The scope binds role holders too: someone denied (or no longer allowed) by the
+// category loses the rooms in it, roles or not (room members must stay inside the category's scope).
 inline bool may_see(const storage::room& r, const storage::category& c, const std::string& user,
                     std::uint8_t roles) {
-  if (has_any_role(roles))
-    return true;
-  return r.privacy_mode != storage::privacy::secret && in_scope(c, user);
+  if (!in_scope(c, user))
+    return false;
+  return r.privacy_mode != storage::privacy::secret || has_any_role(roles);
 }
 
-// Open rooms admit anyone in scope; closed and secret rooms admit only users who hold a role; disabled rooms
-// admit no one.
+// Open rooms admit anyone in scope; closed and secret rooms admit only users in scope who hold a role; disabled
+// rooms admit no one.
 inline bool may_join(const storage::room& r, const storage::category& c, const std::string& user,
                      std::uint8_t roles) {
-  if (r.disabled)
+  if (r.disabled || !in_scope(c, user))
     return false;
-  if (has_any_role(roles))
-    return true;
-  return r.privacy_mode == storage::privacy::open && in_scope(c, user);
+  return r.privacy_mode == storage::privacy::open || has_any_role(roles);
 }
 
 // In an auditorium only presenters (and managers) post; in a normal room everyone who may join.
@@ -73,7 +72,9 @@ inline bool may_post(const storage::room& r, const storage::category& c, const s
 }
 
 // Room managers change the room's settings and roles (disabled rooms included: that is how they re-enable them).
-inline bool may_manage(std::uint8_t roles) { return (roles & storage::role::manager) != 0; }
+inline bool may_manage(const storage::category& c, const std::string& user, std::uint8_t roles) {
+  return (roles & storage::role::manager) != 0 && in_scope(c, user);
+}
 
 // Room roles go only to users inside the category's scope (xccos.md §5).
 inline bool may_hold_role(const storage::category& c, const std::string& user) { return in_scope(c, user); }

@@ -327,7 +327,6 @@ struct dispatcher {
     auto done = [s, c, queue, ctx, users] {
       if (--ctx->remaining > 0)
         return;
-      release(s, queue);
       std::string data;
       bool any = false;
       for (size_t i = 0; i < users.size(); ++i) {
@@ -340,8 +339,10 @@ struct dispatcher {
                                      {"invited", *ctx->outcomes[i] ? "true" : "false"}});
       }
       if (!any)
-        return reply_error(s, c, ctx->outcomes[0].error());
-      reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+        reply_error(s, c, ctx->outcomes[0].error());
+      else
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      release(s, queue); // after the reply: replies go out in command order
     };
     for (size_t i = 0; i < changes.size(); ++i)
       self

@@ -745,9 +745,22 @@ struct sip_stack::impl {
   void on_invite(nua_handle_t* nh, dialog* existing, const sip_t* sip) {
     counters.invites.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (existing)
-      user = existing->user; // a re-INVITE rides its dialog
-    else if (!admit(nh, sip, user))
+    if (existing) {
+      // A re-INVITE (session refresh) rides its dialog: from the dialog's own connection only, and it changes
+      // nothing but the dialog's liveness (a second dialog on the same handle would let a stranger who knows the
+      // Call-ID and tags take the session over).
+      if (peer_of_current_request() != existing->peer) {
+        log::line(log::level::info, "sip") << "re-INVITE refused user=" << existing->user
+                                           << " call-id=" << existing->call_id << ": not from the dialog's connection";
+        nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
+        return;
+      }
+      existing->last_seen = clock_type::now();
+      std::string se = std::to_string(opts.session_expires) + ";refresher=uac";
+      nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_END());
+      return;
+    }
+    if (!admit(nh, sip, user))
       return;
     // A user whose persistent chat is off learns it from provisioning; one who INVITEs anyway is refused.
     auto enabled = persistent_chat_for(user, call_id_of(sip));
@@ -759,8 +772,7 @@ struct sip_stack::impl {
       }
       nua_respond(nh, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
                   NUTAG_WITH_THIS(nua), TAG_IF(!enabled, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
-      if (!existing)
-        nua_handle_destroy(nh);
+      nua_handle_destroy(nh);
       return;
     }
     if (shutting_down) {

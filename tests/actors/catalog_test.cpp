@@ -47,7 +47,7 @@ struct catalog_fixture {
 
 } // namespace
 
-TEST_CASE("rules: principals match users, domains and everyone; deny wins; empty allow is everyone") {
+TEST_CASE("rules: principals match users, domains and everyone, deny wins, empty allow is everyone") {
   CHECK(rules::principal_matches("*", alice));
   CHECK(rules::principal_matches(alice, alice));
   CHECK_FALSE(rules::principal_matches(alice, bob));
@@ -98,7 +98,7 @@ TEST_CASE("rules: scope, privacy and roles decide seeing, joining and posting") 
   CHECK_FALSE(rules::may_create_room(c, guest)); // a creator outside the scope creates nothing
 }
 
-TEST_CASE_METHOD(catalog_fixture, "catalog: administrators create, change and remove; others are refused") {
+TEST_CASE_METHOD(catalog_fixture, "catalog: administrators create, change and remove, others are refused") {
   auto eng = category({{"name", "Engineering"}, {"allow", "example.com"}, {"creators", "sip:Alice@Example.com"}});
   CHECK(eng.creators == std::vector<std::string>{alice}); // principals are normalised to lower case
   CHECK(code_of(tree->create_category(principal::of(alice), {{"name", "Mine"}}).error()) == pchat_errc::forbidden);
@@ -153,7 +153,7 @@ TEST_CASE_METHOD(catalog_fixture, "catalog: administrators create, change and re
   CHECK(db->categories().size() == 1);
 }
 
-TEST_CASE_METHOD(catalog_fixture, "catalog: roles stay inside the scope; members of invite rooms are invited once") {
+TEST_CASE_METHOD(catalog_fixture, "catalog: roles stay inside the scope, members of invite rooms are invited once") {
   category({{"name", "Partners"}, {"allow", "example.com"}, {"deny", mallory}, {"invite", "true"}});
   auto r = room({{"name", "Deals"}, {"category", "Partners"}});
   auto quiet = room({{"name", "Quiet"}, {"category", "Partners"}, {"invite", "false"}});

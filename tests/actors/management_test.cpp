@@ -32,7 +32,7 @@ struct mgmt_fixture : fixture {
 
 } // namespace
 
-TEST_CASE_METHOD(mgmt_fixture, "a manager changes settings with chanupd; members and outsiders are refused") {
+TEST_CASE_METHOD(mgmt_fixture, "a manager changes settings with chanupd, members and outsiders are refused") {
   auto team = make_room("Team");
   auto secret = make_room("Hidden", storage::privacy::secret);
   REQUIRE(db->set_roles(team.id, "sip:alice@example.com", storage::role::manager).ok());
@@ -141,7 +141,7 @@ TEST_CASE_METHOD(mgmt_fixture, "invitations: chanrole adds a member, the online 
   CHECK(hers.data()->child("inv")->attr_or("chanUri") == uri(team));
 }
 
-TEST_CASE_METHOD(mgmt_fixture, "chancreate by a category creator; nodespermcreatechild lists where one may create") {
+TEST_CASE_METHOD(mgmt_fixture, "chancreate by a category creator, nodespermcreatechild lists where one may create") {
   set_general([](storage::category& c) { c.creators = {"sip:alice@example.com"}; });
   auto a = connect("sip:alice@example.com");
   auto b = connect("sip:bob@example.com");
@@ -350,4 +350,27 @@ TEST_CASE_METHOD(mgmt_fixture, "roster: the full list of who is online, a page a
   CHECK(ask(ds[0], cmd("4", "roster", "<chanib uri=\"" + uri(closed) + "\"/>")).code == 403);
   CHECK(ask(ds[0], cmd("5", "roster", "<chanib uri=\"ma-chan://example.com/nope\"/>")).code == 404);
   CHECK(ask(ds[0], cmd("6", "roster", "<chanib uri=\"" + uri(big) + "\"/><page count=\"x\"/>")).code == 400);
+}
+
+TEST_CASE_METHOD(mgmt_fixture, "a member whose category later denies them loses the room at once, roles or not") {
+  auto team = make_room("Team", storage::privacy::closed);
+  REQUIRE(db->set_roles(team.id, "sip:mallory@evil.com", storage::role::member | storage::role::manager).ok());
+  restart();
+  auto m = connect("sip:mallory@evil.com");
+  auto a = connect("sip:alice@example.com");
+  REQUIRE(join(m, team).code == 200);
+  take(m);
+  auto admin = principal::administrator();
+  auto general_ref = general.name;
+  caf::scoped_actor self{sys};
+  self->send(dir_actor, update_atom::value, admin, category_atom::value, general_ref, patch{{"deny", "evil.com"}});
+  sched.run();
+  auto let_go = take(m);
+  REQUIRE(let_go.size() == 1);
+  CHECK(single_item(let_go[0]).id == "ntc:part");
+  CHECK(ask(m, grpchat("1", uri(team), "", "still here")).token == "NOT_JOINED");
+  CHECK(join(m, team).code == 404); // denied: the room is as good as missing to them
+  CHECK(ask(m, cmd("2", "chanupd", "<chanib uri=\"" + uri(team) + "\" topic=\"mine\"/>")).code == 404);
+  CHECK(ask(m, cmd("3", "histsrch", "<srch author=\"bob\"/>")).code == 400); // not a user: refused, not "anyone"
+  (void)a;
 }

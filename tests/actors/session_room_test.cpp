@@ -55,7 +55,7 @@ TEST_CASE_METHOD(fixture, "requri and getserverinfo reply with commandid, resp a
   CHECK(g.code == 200);
 }
 
-TEST_CASE_METHOD(fixture, "join lists participants and tells the others; a post reaches every member once") {
+TEST_CASE_METHOD(fixture, "join lists participants and tells the others, a post reaches every member once") {
   auto lobby = make_room("Lobby");
   auto a = connect("sip:alice@example.com");
   auto b = connect("sip:bob@example.com");
@@ -410,7 +410,7 @@ TEST_CASE_METHOD(fixture, "in an auditorium only presenters post") {
   CHECK(db->last(hall.id, 10).size() == 1);
 }
 
-TEST_CASE_METHOD(fixture, "history and follows survive a restart; getassoc lists member, manager, followed") {
+TEST_CASE_METHOD(fixture, "history and follows survive a restart, getassoc lists member, manager, followed") {
   auto lobby = make_room("Lobby");
   auto team = make_room("Team");
   REQUIRE(db->set_roles(team.id, "sip:alice@example.com", storage::role::member | storage::role::manager).ok());

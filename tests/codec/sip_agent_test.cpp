@@ -255,7 +255,7 @@ TEST_CASE("agent: REGISTER gets its final 200, skipping 1xx", "[sip_agent]") {
   CHECK(get(fut2)->status == 200);
 }
 
-TEST_CASE("agent: SUBSCRIBE returns the piggy-backed 200; a later NOTIFY is answered and queued", "[sip_agent]") {
+TEST_CASE("agent: SUBSCRIBE returns the piggy-backed 200, a later NOTIFY is answered and queued", "[sip_agent]") {
   scripted_server srv;
   sip_agent a(alice());
   connect(a, srv);
@@ -404,7 +404,7 @@ TEST_CASE("agent: a rejected INVITE is an error with the status, and is ACKed", 
   CHECK(r.err().status == 404);
 }
 
-TEST_CASE("agent: server requests are answered with copied headers; INFO bodies reach wait_info", "[sip_agent]") {
+TEST_CASE("agent: server requests are answered with copied headers, INFO bodies reach wait_info", "[sip_agent]") {
   scripted_server srv;
   sip_agent a(alice());
   connect(a, srv);
@@ -749,7 +749,7 @@ TEST_CASE("agent: a 407 to INVITE is ACKed, the INVITE goes again with CSeq 2, a
   CHECK(get(info)->status == 200);
 }
 
-TEST_CASE("agent: stale=true is followed with the new nonce; a second plain 401 or no password ends it",
+TEST_CASE("agent: stale=true is followed with the new nonce, a second plain 401 or no password ends it",
           "[sip_agent]") {
   scripted_server srv;
   sip_agent a(alice_with_password());

@@ -260,7 +260,7 @@ TEST_CASE("malformed messages are errors with a reason", "[sip_message]") {
   CHECK(parse_stream("INFO sip:a@b SIP/2.0\r\nContent-Length: 1\r\nl: 1\r\n\r\na").status == parse_status::ok);
 }
 
-TEST_CASE("serialize writes long names and a computed Content-Length; parse gives the message back", "[sip_message]") {
+TEST_CASE("serialize writes long names and a computed Content-Length, parse gives the message back", "[sip_message]") {
   auto m = message::request("INFO", "sip:pchat@example.com");
   m.add("v", "SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKx;rport");
   m.add("From", "<sip:alice@example.com>;tag=1");

@@ -256,7 +256,7 @@ TEST_CASE("vector 12: cmd:part decodes chanib uri") {
   CHECK(std::holds_alternative<invalid_cmd>(one_command(env("14", "<cmd id=\"cmd:part\" seqid=\"1\"><data/></cmd>")).data));
 }
 
-TEST_CASE("vector 13: cmd:getinv decodes; getassoc is known") {
+TEST_CASE("vector 13: cmd:getinv decodes, getassoc is known") {
   auto c = one_command(env("15", "<cmd id=\"cmd:getinv\" seqid=\"1\"><data><inv inviteId=\"1\" domain=\"example.com\"/></data></cmd>"));
   const auto* g = std::get_if<getinv_cmd>(&c.data);
   REQUIRE(g);

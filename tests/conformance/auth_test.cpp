@@ -229,7 +229,7 @@ TEST_CASE("auth: a replayed nonce count is refused and never executed") {
           .status == 200);
 }
 
-TEST_CASE("auth: an expired nonce gets 401 stale=true with a new nonce; a wrong password over it stays 403") {
+TEST_CASE("auth: an expired nonce gets 401 stale=true with a new nonce, a wrong password over it stays 403") {
   // --sip.nonce-lifetime=0: every nonce is stale as soon as it is issued, so no test has to wait for time to pass.
   auto server = server_with_users("digest", {"--sip.nonce-lifetime=0"});
   raw_client alice{*server, "sip:alice@example.com"};
@@ -273,7 +273,7 @@ TEST_CASE("auth: credentials for another Request-URI, without qop, or malformed 
   CHECK(alice.send(someone_else).status == 403);
 }
 
-TEST_CASE("auth: the client library answers the challenge once; the channel dialog's INFOs need no credentials") {
+TEST_CASE("auth: the client library answers the challenge once, the channel dialog's INFOs need no credentials") {
   auto server = server_with_users("digest");
   client::chat_config cfg;
   cfg.user = "alice@example.com";
@@ -293,11 +293,23 @@ TEST_CASE("auth: the client library answers the challenge once; the channel dial
 
   // Another connection that knows the dialog (Call-ID and tags) still cannot use it.
   auto intruder = connect_agent(*server, "sip:alice@example.com");
-  auto d = alice.channel();
+  client::dialog d = alice.channel(); // a copy: the intruder's own CSeqs
   auto r = intruder->info(d, cmd_document("77", "getserverinfo", "<sib domain=\"example.com\" infoType=\"123\"/>"));
   REQUIRE(r);
   CHECK(r->status == 403);
   CHECK_FALSE(intruder->wait_info(duration{300})); // and no reply came to it
+  // Nor can it take the dialog over with a re-INVITE; the owner's own re-INVITE (a session refresh) works.
+  auto hijack = intruder->request(d, "INVITE");
+  REQUIRE(hijack);
+  CHECK(hijack->status == 403);
+  // (The intruder's requests used CSeqs alice has not: step past them, as Sofia wants CSeqs to grow.)
+  alice.channel().local_cseq = std::max(alice.channel().local_cseq, d.local_cseq) + 1;
+  auto refresh = alice.agent().request(alice.channel(), "INVITE");
+  REQUIRE(refresh);
+  CHECK(refresh->status == 200);
+  auto still = alice.post(lobby.value(), "still mine");
+  REQUIRE(still);
+  CHECK_FALSE(intruder->wait_info(duration{300}));
   alice.sign_out();
 }
 

@@ -984,7 +984,7 @@ TEST_CASE("store: category scope and creators round-trip, update replaces them, 
   CHECK(s->categories().at(0).allow == std::vector<std::string>{"*"});
 }
 
-TEST_CASE("store: remove_category refuses while rooms remain; remove_room takes roles and history with it") {
+TEST_CASE("store: remove_category refuses while rooms remain, remove_room takes roles and history with it") {
   temp_dir tmp;
   auto s = open_store(tmp.db());
   auto cat = make_category(*s, "General");
@@ -1015,7 +1015,7 @@ TEST_CASE("store: remove_category refuses while rooms remain; remove_room takes 
   CHECK(s->categories().empty());
 }
 
-TEST_CASE("store: set_roles with an invitation writes both; invitations persist and are marked seen") {
+TEST_CASE("store: set_roles with an invitation writes both, invitations persist and are marked seen") {
   temp_dir tmp;
   const std::string bob = "sip:bob@example.com";
   std::uint64_t r1 = 0;
@@ -1111,7 +1111,7 @@ TEST_CASE("store: a database from before invites/prefs opens read-only as is and
   CHECK(s->pref("sip:bob@example.com", "x") == std::string{"y"});
 }
 
-TEST_CASE("index_terms: lower-cased distinct words; UTF-8 stays inside words; punctuation separates") {
+TEST_CASE("index_terms: lower-cased distinct words, UTF-8 stays inside words, punctuation separates") {
   CHECK(index_terms("Hello, hello WORLD! it's 2 o'clock") ==
         std::vector<std::string>{"hello", "world", "it", "s", "2", "o", "clock"});
   CHECK(index_terms("") .empty());

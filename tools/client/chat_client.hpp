@@ -96,6 +96,7 @@ public:
   bool enabled() const { return enabled_; }
   sip_agent& agent() { return agent_; }
   const dialog& channel() const { return channel_; }
+  dialog& channel() { return channel_; } // for raw in-dialog requests (tests)
 
   // Sends <cmd id="cmd:NAME" seqid="1"><data>DATA</data></cmd> and waits for the rpl that references it.
   // Any resp code is returned in the item (check item.code); errors are transport/timeout problems only.
