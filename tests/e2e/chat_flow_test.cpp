@@ -9,24 +9,14 @@
 #include <catch2/catch.hpp>
 
 #include "support/pchatd_process.hpp"
+#include "support/sign_in.hpp"
 #include "tools/client/chat_client.hpp"
 
 using namespace pchat::client;
 using pchat::test::pchatd_process;
+using pchat::test::sign_in;
 
 namespace {
-
-std::unique_ptr<chat_client> sign_in(const pchatd_process& server, const std::string& user) {
-  chat_config cfg;
-  cfg.user = user;
-  cfg.port = server.port();
-  cfg.timeout = duration{10000};
-  auto c = std::make_unique<chat_client>(cfg);
-  auto e = c->sign_in();
-  INFO(user << ": " << e.message);
-  REQUIRE(e.ok());
-  return c;
-}
 
 std::vector<std::string> texts(const std::vector<chat_line>& lines) {
   std::vector<std::string> out;

@@ -11,11 +11,13 @@
 #include <tinyxml2.h>
 
 #include "support/pchatd_process.hpp"
+#include "support/sign_in.hpp"
 #include "tools/client/chat_client.hpp"
 
 using namespace pchat;
 using namespace pchat::client;
 using pchat::test::pchatd_process;
+using pchat::test::sign_in;
 
 namespace {
 
@@ -49,18 +51,6 @@ std::vector<archived> read_archive(const std::string& dir) {
       }
   }
   return out;
-}
-
-std::unique_ptr<chat_client> sign_in(const pchatd_process& server, const std::string& user) {
-  chat_config cfg;
-  cfg.user = user;
-  cfg.port = server.port();
-  cfg.timeout = duration{10000};
-  auto c = std::make_unique<chat_client>(cfg);
-  auto e = c->sign_in();
-  INFO(user << ": " << e.message);
-  REQUIRE(e.ok());
-  return c;
 }
 
 const std::vector<std::string> compliance_on = {"--compliance.enabled=true", "--compliance.run-interval=1"};
