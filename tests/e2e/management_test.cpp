@@ -74,6 +74,22 @@ TEST_CASE("pchatctl changes a running server: rooms, privacy, members, invitatio
   CHECK(invs->data()->children_named("inv").size() == 1);
   REQUIRE(bob->join(ops));
 
+  // An outsider on every read and write path of the closed room: batch join, history, posting.
+  std::vector<std::string> failed;
+  auto batch = mallory->bjoin({ops}, &failed);
+  REQUIRE(batch);
+  CHECK(batch->empty());
+  CHECK(failed.size() == 1);
+  auto read = mallory->history(ops, 10);
+  REQUIRE_FALSE(read);
+  CHECK(read.err().status == 403);
+  auto posted = mallory->post(ops, "let me in");
+  REQUIRE_FALSE(posted);
+  CHECK(posted.err().status == 403);
+  auto found = mallory->command("histsrch", "<srch text=\"anything\"/><chanib uri=\"" + ops + "\"/>");
+  REQUIRE(found);
+  CHECK(found->code == 404);
+
   // An outsider on every management path: settings, roles, creating rooms.
   auto upd = mallory->command("chanupd", "<chanib uri=\"" + ops + "\" topic=\"pwned\"/>");
   REQUIRE(upd);
