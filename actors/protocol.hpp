@@ -398,7 +398,9 @@ using directory_actor = caf::typed_actor<
 // notice(room): new content in a followed room the session has not joined (sent on as ntc:newcontent).
 using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>,
                                        caf::reacts_to<invite_atom, invitation_view>,
-                                       caf::reacts_to<notice_atom, room_view, std::uint64_t>>;
+                                       caf::reacts_to<notice_atom, room_view, std::uint64_t>,
+                                       // part(room id): the room let this session go (settings or roles changed)
+                                       caf::reacts_to<part_atom, std::uint64_t>>;
 
 // The SIP ingress: the transport for the actors, and the entry point for what the SIP thread reports.
 // open(dialog, user, call-id) spawns the dialog's session; info(dialog, body) hands it a command document;

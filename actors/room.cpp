@@ -150,6 +150,8 @@ void let_go(self_ptr self, bool everyone) {
     ntc.code = 0;
     ntc.data = std::move(data);
     self->send(m.transport, send_atom::value, m.dialog, xccos::serialize(xccos::next_envid(), {ntc}));
+    if (auto session = caf::actor_cast<session_actor>(i->first)) // so it forgets the room too
+      self->send(session, part_atom::value, st.settings.id);
     if (std::find(gone.begin(), gone.end(), m.user) == gone.end())
       gone.push_back(m.user);
     record(self, compliance::event_kind::part, m.user);

@@ -691,6 +691,16 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
       append_invitation(ntc.data, inv);
       send_body(self, xccos::serialize(xccos::next_envid(), {ntc}));
     },
+    [=](part_atom, std::uint64_t room_id) {
+      // The room let us go: forget it, and watch it for new content again if the user follows it.
+      auto& joined = self->state.joined;
+      for (auto j = joined.begin(); j != joined.end(); ++j)
+        if (j->second.view.id == room_id) {
+          joined.erase(j);
+          self->send(self->state.directory, watch_atom::value, room_id, false);
+          break;
+        }
+    },
     [=](notice_atom, const room_view& room, std::uint64_t seq) {
       // ntc:newcontent (docs/protocol.md "New content"): a followed room this session is not in has new posts.
       for (const auto& [guid, j] : self->state.joined)

@@ -95,6 +95,15 @@ TEST_CASE_METHOD(mgmt_fixture, "closing a room lets go of online non-members at 
   CHECK(join(g, lobby).code == 403);
   info(a, grpchat("3", uri(lobby), "", "members only now"));
   CHECK(take(g).empty());
+  // The guest's session forgot the room: once it is open again, the guest (who follows it since joining) is told
+  // about new posts instead of being treated as still inside.
+  info(a, cmd("4", "chanupd", chanib_attrs(lobby, "privacy=\"open\"")));
+  take(g);
+  info(a, grpchat("5", uri(lobby), "", "open again"));
+  std::vector<std::string> ids;
+  for (const auto& doc : take(g))
+    ids.push_back(single_item(doc).id);
+  CHECK(ids == std::vector<std::string>{"ntc:newcontent"});
 }
 
 TEST_CASE_METHOD(mgmt_fixture, "invitations: chanrole adds a member, the online invitee is told, getinv returns it once") {
