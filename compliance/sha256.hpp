@@ -1,8 +1,10 @@
 #pragma once
-// SHA-256 (FIPS 180-4), self-contained: the hash of the compliance archive's tamper-evident chain.
-// Checked against the FIPS 180-4 / NIST example vectors in tests/compliance/sha256_test.cpp.
+// SHA-256 (FIPS 180-4): the hash of the compliance archive's tamper-evident chain. libcrypto computes it, the
+// same library SIP Digest uses (sip/digest.cpp); checked against the FIPS 180-4 / NIST example vectors in
+// tests/compliance/sha256_test.cpp.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,13 +20,12 @@ public:
   // The digest of everything passed to update(); the object must not be used afterwards.
   digest finish();
 
-private:
-  void block(const std::uint8_t* p);
+  struct context_deleter { // frees the EVP_MD_CTX (kept opaque here so users need no OpenSSL headers)
+    void operator()(void* ctx) const;
+  };
 
-  std::array<std::uint32_t, 8> h_;
-  std::array<std::uint8_t, 64> buf_{};
-  std::size_t buf_len_ = 0;
-  std::uint64_t total_ = 0; // bytes
+private:
+  std::unique_ptr<void, context_deleter> ctx_; // EVP_MD_CTX
 };
 
 digest sha256_of(std::string_view bytes);
