@@ -16,18 +16,9 @@ using pchat::test::pchatd_process;
 
 namespace {
 
-// Runs the pchat binary against `server` with `env` in front (e.g. "PCHAT_PASSWORD=x"); exit status and output.
+// The pchat CLI against `server`, with `env` in front (e.g. "PCHAT_PASSWORD=x").
 int run_pchat(const pchatd_process& server, const std::string& args, std::string& out, const std::string& env = {}) {
-  std::string cmd = env + " " + std::string(PCHAT_PATH) + " --server 127.0.0.1:" + std::to_string(server.port()) +
-                    " --timeout 10 " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  out.clear();
-  char buf[512];
-  while (auto n = std::fread(buf, 1, sizeof buf, p))
-    out.append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return server.pchat("--timeout 10 " + args, out, env);
 }
 
 chat_config config_for(const pchatd_process& server, const std::string& user, const std::string& password) {

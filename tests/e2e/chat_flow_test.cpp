@@ -299,18 +299,7 @@ TEST_CASE("the pchat command line client talks to pchatd") {
   pchatd_process server;
   server.add_room("Lobby");
   server.start();
-  auto run = [&](const std::string& args, std::string& out) {
-    std::string cmd = std::string(PCHAT_PATH) + " --server 127.0.0.1:" + std::to_string(server.port()) + " " + args
-                      + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    out.clear();
-    char buf[512];
-    while (auto n = std::fread(buf, 1, sizeof buf, p))
-      out.append(buf, n);
-    int status = ::pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  };
+  auto run = [&](const std::string& args, std::string& out) { return server.pchat(args, out); };
   std::string out;
   REQUIRE(run("--user alice@example.com rooms", out) == 0);
   CHECK(out.find("Lobby") != std::string::npos);

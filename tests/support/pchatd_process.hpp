@@ -92,16 +92,29 @@ public:
 
   // Runs pchatctl against this data directory; returns its exit code and output.
   int ctl(const std::string& args, std::string* output = nullptr) const {
-    std::string cmd = std::string(PCHATCTL_PATH) + " --data '" + data_dir() + "' " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
     std::string text;
-    char buf[512];
-    while (auto n = std::fread(buf, 1, sizeof buf, p))
-      text.append(buf, n);
-    int status = ::pclose(p);
+    int rc = run_capture(std::string(PCHATCTL_PATH) + " --data '" + data_dir() + "' " + args, text);
     if (output)
       *output = text;
+    return rc;
+  }
+
+  // Runs the pchat CLI against this server, with `env` in front (e.g. "PCHAT_PASSWORD=x"); exit code and output.
+  int pchat(const std::string& args, std::string& out, const std::string& env = {}) const {
+    return run_capture(env + " " + std::string(PCHAT_PATH) + " --server 127.0.0.1:" + std::to_string(port_) + " " +
+                         args,
+                       out);
+  }
+
+  // Runs a shell command, stdout and stderr into `out`; its exit status (-1 if it did not exit).
+  static int run_capture(const std::string& command, std::string& out) {
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    REQUIRE(p != nullptr);
+    out.clear();
+    char buf[512];
+    while (auto n = std::fread(buf, 1, sizeof buf, p))
+      out.append(buf, n);
+    int status = ::pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
