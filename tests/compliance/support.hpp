@@ -2,7 +2,9 @@
 // Helpers of the compliance tests: events, decorators that make the real adapter and queue fail on demand,
 // and a reader of the XML output (tinyxml2) that lists every Message with its file.
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,14 @@
 #include "support/temp_dir.hpp"
 
 namespace pchat::test {
+
+// A whole file's bytes.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 // 2008-06-04T20:15:40.9535482Z, the instant of compliance-xml.md's example, in Unix 100-ns ticks.
 inline constexpr std::int64_t sample_ticks = 12'126'105'409'535'482;

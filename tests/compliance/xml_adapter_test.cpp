@@ -15,13 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Every kind once, in two rooms, one second apart; bob has no display name.
 std::vector<event> every_kind() {
   std::vector<event> out = {
