@@ -3,14 +3,17 @@
 # Used by tools/run.sh and tools/test.sh so that both work on a fresh machine.
 #   tools/deps.sh          what building and running pchatd needs
 #   tools/deps.sh --test   that plus what the tests need: pidgin-sipe and libpurple-dev for tests/interop (the real
-#                          client driven through libpurple), xsltproc for the compliance XSLT test
+#                          client driven through libpurple), xsltproc for the compliance XSLT test, chromium and
+#                          chromium-driver for the web page's browser test
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
           libssl-dev   # libcrypto: SIP Digest (MD5, SHA-256, HMAC nonces)
+          libcpp-httplib-dev nlohmann-json3-dev  # the web services (web/)
           libxml2-dev)  # for tools/sipe-xml-fix, the preload library stock pidgin-sipe needs on Debian 12
 # What only the tests need: pidgin-sipe for tests/interop, xsltproc for the compliance XSLT test.
-test_packages=(pidgin-sipe libpurple-dev xsltproc)
+# chromium + chromium-driver: the room-management page is tested in a real headless browser (tests/web).
+test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver)
 if [ "${1:-}" = "--test" ]; then
   packages+=("${test_packages[@]}")
 fi

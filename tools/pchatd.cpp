@@ -26,6 +26,7 @@
 #include "storage/store.hpp"
 #include "tools/admin/admin.hpp"
 #include "tools/admin/admin_socket.hpp"
+#include "web/web_server.hpp"
 
 namespace {
 
@@ -62,6 +63,14 @@ struct pchatd_config : caf::actor_system_config {
   bool compliance_user_details = false;
   size_t compliance_batch_max = 10000;
   std::string compliance_on_store_failure = "refuse";
+  // [web] (docs/web.md)
+  bool web = true;
+  std::string web_host = "127.0.0.1";
+  size_t web_port = 8080;
+  std::string web_public_url;
+  size_t web_threads = 4;
+  std::string web_static_dir;
+  size_t web_session_ttl = 8 * 3600;
 
   pchatd_config() {
     pchat::register_types(*this);
@@ -101,6 +110,14 @@ struct pchatd_config : caf::actor_system_config {
       .add(compliance_batch_max, "batch-max", "most events in one adapter batch")
       .add(compliance_on_store_failure, "on-store-failure",
            "refuse (posts are refused while the queue cannot be written) or queue (held in memory)");
+    opt_group{custom_options_, "web"}
+      .add(web, "enabled", "serve the room-management page, room files, /metrics and /healthz over HTTP")
+      .add(web_host, "host", "address to listen on")
+      .add(web_port, "port", "HTTP port (0: any free port, printed on the ready line)")
+      .add(web_public_url, "public-url", "URL clients reach the web server at (default http://host:port)")
+      .add(web_threads, "threads", "HTTP worker threads")
+      .add(web_static_dir, "static-dir", "serve the page from this directory instead of the built-in copy")
+      .add(web_session_ttl, "session-ttl", "seconds a web sign-in lasts without use");
   }
 };
 
@@ -119,7 +136,7 @@ bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector
     {"--sip.udp", &cfg.sip_udp}, {"--sip.tcp", &cfg.sip_tcp}, {"--compliance.enabled", &cfg.compliance},
     {"--compliance.one-room-per-file", &cfg.compliance_one_room_per_file},
     {"--compliance.add-room-details", &cfg.compliance_room_details},
-    {"--compliance.add-user-details", &cfg.compliance_user_details}};
+    {"--compliance.add-user-details", &cfg.compliance_user_details}, {"--web.enabled", &cfg.web}};
   std::vector<char*> kept;
   for (char* a : args) {
     std::string_view arg{a};
@@ -143,7 +160,8 @@ bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector
   return true;
 }
 
-void write_stats(const std::string& path, const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
+// Prometheus text of the actors' and the SIP thread's counters: pchatd.stats and /metrics.
+std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
   std::string text = pchat::render_prometheus(live);
   auto add = [&](const char* name, const char* help, std::uint64_t v) {
     text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " "
@@ -160,6 +178,11 @@ void write_stats(const std::string& path, const pchat::metrics& live, const pcha
   text += "# HELP pchat_sip_outbound_pending INFOs to clients queued or awaiting their 200.\n"
           "# TYPE pchat_sip_outbound_pending gauge\npchat_sip_outbound_pending "
           + std::to_string(sip.outbound_pending.load()) + "\n";
+  return text;
+}
+
+void write_stats(const std::string& path, const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
+  std::string text = render_stats(live, sip);
   std::string tmp = path + ".tmp";
   if (FILE* f = std::fopen(tmp.c_str(), "w")) {
     bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
@@ -308,14 +331,38 @@ int main(int argc, char** argv) {
           }, error))
       log::line(log::level::warning, "pchatd") << "no admin socket, pchatctl cannot change a running server: "
                                                << error;
+    std::unique_ptr<web::web_server> www;
+    if (cfg.web) {
+      web::web_options wo;
+      wo.host = cfg.web_host;
+      wo.port = static_cast<std::uint16_t>(cfg.web_port);
+      wo.public_url = cfg.web_public_url;
+      wo.sign_in = sopts.auth == sip::auth_mode::digest ? web::sign_in_mode::password
+                   : sopts.auth == sip::auth_mode::known ? web::sign_in_mode::known
+                                                         : web::sign_in_mode::anonymous;
+      wo.realm = cfg.domain;
+      wo.domain = cfg.domain;
+      wo.threads = std::max<size_t>(1, cfg.web_threads);
+      wo.session_ttl = std::chrono::seconds(std::max<size_t>(60, cfg.web_session_ttl));
+      wo.static_dir = cfg.web_static_dir;
+      wo.metrics_text = [live = opts.live, &server] { return render_stats(*live, server.counters()); };
+      www = std::make_unique<web::web_server>(sys, dir, db, wo);
+    }
     dir = nullptr;
-    if (!server.start(ing, error)) {
+    if (cfg.web_port > 65535) {
+      std::cerr << "pchatd: web.port must be 0..65535\n";
+      rc = 2;
+    } else if (www && !www->start(error)) {
+      std::cerr << "pchatd: " << error << "\n";
+      rc = 1;
+    } else if (!server.start(ing, error)) {
       std::cerr << "pchatd: " << error << "\n";
       rc = 1;
     } else {
       std::cout << "pchatd ready sip=" << sopts.host << ":" << sopts.port << " domain=" << opts.domain
                 << " service=" << opts.service_uri << " data=" << cfg.data_dir
-                << " auth=" << sip::to_string(sopts.auth) << std::endl;
+                << " auth=" << sip::to_string(sopts.auth) << (www ? " web=" + www->public_url() : std::string{})
+                << std::endl;
       // Until a stop signal: once a second, the live metrics go to <data-dir>/pchatd.stats (Prometheus text,
       // written to a temporary file and renamed, so readers never see half a file). `pchatctl stats` prints it.
       const std::string stats_path = cfg.data_dir + "/pchatd.stats";
@@ -328,8 +375,12 @@ int main(int argc, char** argv) {
       write_stats(stats_path, *opts.live, server.counters());
       log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
       admin_socket.stop();
+      if (www)
+        www->stop();
       server.stop();
     }
+    if (www)
+      www->stop();
     admin_socket.stop();
     admin_ops.reset();
     caf::anon_send_exit(ing, caf::exit_reason::user_shutdown);

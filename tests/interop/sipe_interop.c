@@ -409,7 +409,7 @@ static void start_pchatd(void) {
   gchar* a_port = g_strdup_printf("--sip.port=%d", sip_port);
   gchar* a_se = g_strdup_printf("--sip.session-expires=%d", SESSION_EXPIRES);
   char* argv[] = {(char*) pchatd_path, a_data, a_port, "--sip.host=127.0.0.1", a_se, "--pchat.log-level=debug",
-                  "--scheduler.max-threads=2", auth_known ? "--sip.auth=known" : NULL, NULL};
+                  "--scheduler.max-threads=2", "--web.port=0", auth_known ? "--sip.auth=known" : NULL, NULL};
   int out[2];
   if (pipe(out) != 0)
     fail("pipe: %s", strerror(errno));

@@ -49,12 +49,27 @@ public:
   void start() {
     REQUIRE(pid_ <= 0);
     std::vector<std::string> args = {"--pchat.data-dir=" + data_dir(), "--sip.port=" + std::to_string(port_),
-                                     "--pchat.log-level=info", "--scheduler.max-threads=2"};
+                                     "--pchat.log-level=info", "--scheduler.max-threads=2",
+                                     "--web.port=0"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     auto r = client::launch_pchatd(PCHATD_PATH, args, dir_.string(), log_path(), std::chrono::seconds(20));
     INFO("pchatd stdout: " << r.output << "\npchatd log:\n" << log());
     REQUIRE(r.error.empty());
     pid_ = r.pid;
+    // "... web=http://127.0.0.1:PORT" (any free port: --web.port=0, unless the test chose one)
+    web_url_.clear();
+    if (auto at = r.output.find(" web="); at != std::string::npos) {
+      auto end = r.output.find_first_of(" \r\n", at + 5);
+      web_url_ = r.output.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
+    }
+  }
+
+  // The web server's base URL ("http://127.0.0.1:PORT"), empty when web is off.
+  const std::string& web_url() const { return web_url_; }
+  // Its port (0 when web is off).
+  std::uint16_t web_port() const {
+    auto colon = web_url_.rfind(':');
+    return colon == std::string::npos ? 0 : static_cast<std::uint16_t>(std::stoi(web_url_.substr(colon + 1)));
   }
 
   // SIGTERM and wait; returns the exit status (or -1 if it had to be killed).
@@ -159,6 +174,7 @@ private:
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   std::vector<std::string> extra_;
+  std::string web_url_;
 };
 
 } // namespace pchat::test

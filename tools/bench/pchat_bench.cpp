@@ -126,7 +126,8 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
   }
   srv.port = pchat::client::free_loopback_port();
   std::vector<std::string> args = {"--pchat.data-dir=" + data, "--sip.port=" + std::to_string(srv.port),
-                                   "--pchat.log-level=warning", "--sip.max-pending=1000000"};
+                                   "--pchat.log-level=warning", "--sip.max-pending=1000000",
+                                   "--web.port=0"};
   args.insert(args.end(), o.server_args.begin(), o.server_args.end());
   auto r = pchat::client::launch_pchatd(o.pchatd, args, srv.dir, srv.dir + "/pchatd.log", std::chrono::seconds(20));
   if (!r.error.empty()) {

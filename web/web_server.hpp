@@ -1,0 +1,67 @@
+#pragma once
+// pchatd's web services (docs/web.md): the room-management page and its JSON API, file upload and download for
+// rooms, /metrics (Prometheus text) and /healthz. One HTTP listener inside pchatd, cpp-httplib on a small pool
+// of threads of its own; handlers block on those threads and ask the directory actor (never the other way).
+//
+// Why cpp-httplib: Debian ships it (libcpp-httplib-dev 0.11.4), it routes, streams request bodies and responses,
+// answers Range requests and serves static files, which is everything this needs in a few hundred lines;
+// Boost.Beast would mean hand-writing all of that on asio (../shared/notes/build-notes.md §6).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/protocol.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace pchat::web {
+
+// How the page signs users in: with the same credentials as SIP (sip.auth).
+enum class sign_in_mode {
+  password, // sip.auth=digest: the password is checked against the account's stored HA1 (SHA-256)
+  known,    // sip.auth=known: any enabled account, no password
+  anonymous // sip.auth=anonymous: whoever the user says (loopback and tests only, as for SIP)
+};
+const char* to_string(sign_in_mode m);
+
+struct web_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (tests); web_server::port() tells which
+  std::string public_url;     // how clients reach us (file links, serveruri); default http://host:port
+  sign_in_mode sign_in = sign_in_mode::password;
+  std::string realm = "example.com"; // the SIP domain the stored HA1s were computed for
+  std::string domain = "example.com";
+  std::size_t threads = 4;
+  std::chrono::seconds session_ttl{8 * 3600}; // a web sign-in lasts this long without use
+  std::string static_dir; // serve the page from here instead of the copy built into the binary (development)
+  // Prometheus text for /metrics (pchatd renders the actors' and the SIP thread's counters).
+  std::function<std::string()> metrics_text;
+};
+
+class web_server {
+public:
+  web_server(caf::actor_system& sys, directory_actor directory, std::shared_ptr<storage::store> store,
+             web_options opts);
+  ~web_server();
+  web_server(const web_server&) = delete;
+  web_server& operator=(const web_server&) = delete;
+
+  // Binds and starts serving on its own thread; false with `error` when it cannot listen.
+  bool start(std::string& error);
+  // Stops listening and waits for requests in flight. Idempotent.
+  void stop();
+  // The port bound (after start), the URL clients use.
+  std::uint16_t port() const;
+  std::string public_url() const;
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace pchat::web
