@@ -60,6 +60,8 @@ public:
   std::uint8_t roles_of(std::uint64_t room_id, const std::string& user) const { return store_->roles_of(room_id, user); }
   // Categories the user may create rooms in (all of them for an administrator).
   std::vector<storage::category> creatable(const principal& who) const;
+  // none when `who` may manage the room; room_not_found when it may not even see it (secret), else forbidden.
+  caf::error check_manager(const principal& who, const storage::room& r) const;
 
   // --- changes (store first, then memory; on error nothing changed) -----------------------------------------
   // Creating needs a name (and a category for rooms); invalid_argument names a bad field or value.
@@ -76,7 +78,6 @@ public:
                                                                const std::string& user, std::uint8_t roles);
 
 private:
-  caf::error check_manager(const principal& who, const storage::room& r) const;
   caf::error apply(const patch& fields, storage::room& r) const;
   static caf::error apply(const patch& fields, storage::category& c);
 

@@ -476,6 +476,37 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
           self->send(session, invite_atom::value, view_of(s, **invited, *r));
       return true;
     },
+    [=](detail_atom, const principal& who) -> std::vector<room_view> {
+      auto& s = self->state;
+      std::vector<room_view> out;
+      auto mine = who.admin ? std::map<std::uint64_t, std::uint8_t>{} : roles_by_room(s, who.user);
+      for (const auto& [id, r] : s.tree->rooms())
+        if (who.admin || rules::may_manage(s.tree->category_of(r), who.user, lookup(mine, id)))
+          out.push_back(view_of(s, r));
+      std::sort(out.begin(), out.end(), [](const room_view& a, const room_view& b) {
+        return lower(a.name) < lower(b.name);
+      });
+      return out;
+    },
+    [=](detail_atom, const principal& who, const std::string& ref) -> caf::result<room_detail> {
+      auto& s = self->state;
+      const auto* r = s.tree->find_room(ref);
+      if (!r)
+        return make_error(pchat_errc::room_not_found);
+      if (auto err = s.tree->check_manager(who, *r))
+        return err;
+      const auto& c = s.tree->category_of(*r);
+      room_detail d;
+      d.view = view_of(s, *r);
+      d.category = view_of(s, c);
+      d.invite = r->invite == storage::room_invite::off ? "false" : "inherit";
+      d.category_invite = c.invite;
+      d.disabled = r->disabled;
+      d.addin = r->addin_url;
+      for (auto& [user, bits] : s.store->room_roles(r->id))
+        d.roles.push_back({user, bits});
+      return d;
+    },
     // --- category management -----------------------------------------------------------------------------------
     [=](create_atom, const principal& who, category_atom, const patch& fields) -> caf::result<category_view> {
       auto& s = self->state;

@@ -46,6 +46,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<category_view>("pchat::category_view");
   cfg.add_message_type<std::vector<category_view>>("std::vector<pchat::category_view>");
   cfg.add_message_type<principal>("pchat::principal");
+  cfg.add_message_type<room_detail>("pchat::room_detail");
   cfg.add_message_type<search_hit>("pchat::search_hit");
   cfg.add_message_type<std::vector<search_hit>>("std::vector<pchat::search_hit>");
   cfg.add_message_type<patch>("pchat::patch");

@@ -59,6 +59,7 @@ using watch_atom = caf::atom_constant<caf::atom("watch")>;     // new-content no
 using posted_atom = caf::atom_constant<caf::atom("posted")>;   // room -> directory: a post was fanned out
 using notice_atom = caf::atom_constant<caf::atom("notice")>;   // directory -> session: new content in a room
 using roster_atom = caf::atom_constant<caf::atom("roster")>;   // who is online in a room, on demand
+using detail_atom = caf::atom_constant<caf::atom("detail")>;   // a room's settings and roles, for its managers
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -231,6 +232,23 @@ struct category_view {
   std::string description;
 };
 
+// One role holder of a room (storage::role bits).
+struct role_entry {
+  std::string user;
+  std::uint8_t roles = 0;
+};
+
+// A room as its managers see it (the web page): every setting, its category, and who holds which role.
+struct room_detail {
+  room_view view;
+  category_view category;
+  std::string invite = "inherit"; // the room's own setting: inherit or false
+  bool category_invite = false;   // the category's: with the room's, whether new members are invited
+  bool disabled = false;
+  std::string addin;
+  std::vector<role_entry> roles;  // ordered by user
+};
+
 struct room_stats {
   std::uint64_t posts = 0;
   std::uint64_t deliveries = 0;
@@ -270,6 +288,15 @@ typename Inspector::result_type inspect(Inspector& f, category_view& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, principal& x) {
   return f(caf::meta::type_name("principal"), x.user, x.admin);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, role_entry& x) {
+  return f(caf::meta::type_name("role_entry"), x.user, x.roles);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room_detail& x) {
+  return f(caf::meta::type_name("room_detail"), x.view, x.category, x.invite, x.category_invite, x.disabled,
+           x.addin, x.roles);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, room_stats& x) {
@@ -389,6 +416,11 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<remove_atom, principal, std::string>::with<bool>,
   // roles(who, room, user, bits) -> whether an invitation was recorded.
   caf::replies_to<roles_atom, principal, std::string, std::string, std::uint8_t>::with<bool>,
+  // detail(who) -> the rooms `who` may manage (every room for an administrator), by name.
+  caf::replies_to<detail_atom, principal>::with<std::vector<room_view>>,
+  // detail(who, room) -> everything about one room; forbidden unless `who` may manage it (room_not_found when
+  // it may not even see it).
+  caf::replies_to<detail_atom, principal, std::string>::with<room_detail>,
   // Category management (administrators), named by guid, ma-cat URI or name.
   caf::replies_to<create_atom, principal, category_atom, patch>::with<category_view>,
   caf::replies_to<update_atom, principal, category_atom, std::string, patch>::with<category_view>,

@@ -1,8 +1,235 @@
-// The room-management JSON API behind the page (docs/web.md "Room management").
+// The room-management JSON API behind the page (docs/web.md "Room management"). Every change goes to the
+// directory actor as the signed-in user (principal::of), so the catalog's rules decide exactly as for XCCOS and
+// pchatctl: managers change their rooms' settings and roles, creators create rooms in their categories, secret
+// rooms stay invisible to outsiders. This file only translates JSON <-> patches and errors -> HTTP.
+#include <algorithm>
+
+#include "sip/sip_message.hpp"
 #include "web/context.hpp"
 
 namespace pchat::web {
 
-void add_manage_routes(httplib::Server&, web_context&) {}
+namespace {
+
+std::string guid_of(const std::string& uri) {
+  auto slash = uri.rfind('/');
+  return slash == std::string::npos ? uri : uri.substr(slash + 1);
+}
+
+const char* privacy_name(std::uint8_t p) {
+  switch (static_cast<storage::privacy>(p)) {
+    case storage::privacy::open: return "open";
+    case storage::privacy::closed: return "closed";
+    case storage::privacy::secret: return "secret";
+  }
+  return "open";
+}
+
+const char* type_name(std::uint8_t t) {
+  return static_cast<storage::room_type>(t) == storage::room_type::auditorium ? "auditorium" : "normal";
+}
+
+json room_json(const room_view& v) {
+  return json{{"id", guid_of(v.uri)},       {"uri", v.uri},           {"name", v.name},
+              {"description", v.description}, {"topic", v.topic},   {"privacy", privacy_name(v.privacy)},
+              {"type", type_name(v.type)},  {"invitations", v.invite}, {"logged", v.logged},
+              {"filepost", v.filepost},     {"online", v.user_count}};
+}
+
+json category_json(const category_view& c) {
+  return json{{"id", guid_of(c.uri)}, {"uri", c.uri}, {"name", c.name}, {"description", c.description}};
+}
+
+json roles_json(std::uint8_t bits) {
+  json out = json::array();
+  if (bits & storage::role::member)
+    out.push_back("member");
+  if (bits & storage::role::manager)
+    out.push_back("manager");
+  if (bits & storage::role::presenter)
+    out.push_back("presenter");
+  return out;
+}
+
+json detail_json(const room_detail& d) {
+  json j = room_json(d.view);
+  j["category"] = category_json(d.category);
+  j["invite"] = d.invite;
+  j["categoryInvite"] = d.category_invite;
+  j["disabled"] = d.disabled;
+  j["addin"] = d.addin;
+  json roles = json::array();
+  for (const auto& r : d.roles)
+    roles.push_back(json{{"user", r.user}, {"roles", roles_json(r.roles)}});
+  j["roles"] = roles;
+  return j;
+}
+
+// Limits on what the page may send (the catalog checks meaning; this keeps records and pages reasonable).
+constexpr std::size_t max_name = 256;
+constexpr std::size_t max_text = 2048;
+
+// The room fields a manager may set from the page, as the catalog's patch. Unknown fields, wrong JSON types and
+// over-long text are refused here with a message naming the field.
+bool to_patch(const json& body, bool creating, patch& out, std::string& error) {
+  static const char* const text_fields[] = {"name", "description", "topic", "privacy", "type", "invite"};
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    const auto& key = it.key();
+    const auto& value = it.value();
+    bool text = std::find_if(std::begin(text_fields), std::end(text_fields),
+                             [&](const char* f) { return key == f; }) != std::end(text_fields);
+    if (text || (creating && key == "category")) {
+      if (!value.is_string()) {
+        error = key + " must be a string";
+        return false;
+      }
+      auto s = value.get<std::string>();
+      if (s.size() > (key == "name" ? max_name : max_text)) {
+        error = key + " is too long (at most " + std::to_string(key == "name" ? max_name : max_text) + " bytes)";
+        return false;
+      }
+      if (key == "name") {
+        auto trimmed = std::string{sip::trim(s)};
+        if (trimmed.empty()) {
+          error = "a room needs a name";
+          return false;
+        }
+        s = trimmed;
+      }
+      out.emplace_back(key, s);
+    } else if (key == "disabled") {
+      if (!value.is_boolean()) {
+        error = "disabled must be true or false";
+        return false;
+      }
+      out.emplace_back(key, value.get<bool>() ? "true" : "false");
+    } else {
+      error = "unknown field " + key;
+      return false;
+    }
+  }
+  if (creating && std::none_of(out.begin(), out.end(), [](const auto& f) { return f.first == "category"; })) {
+    error = "choose a category";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+void add_manage_routes(httplib::Server& srv, web_context& ctx) {
+  // The rooms the user manages and the categories where they may create rooms.
+  srv.Get("/api/rooms", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto user = require_user(req, res, ctx);
+    if (!user)
+      return;
+    auto who = principal::of(*user);
+    auto rooms = ctx.ask<std::vector<room_view>>(detail_atom::value, who);
+    if (!rooms)
+      return send_error(res, rooms.error());
+    auto cats = ctx.ask<std::vector<category_view>>(perm_atom::value, *user);
+    if (!cats)
+      return send_error(res, cats.error());
+    json out{{"user", *user}, {"rooms", json::array()}, {"categories", json::array()}};
+    for (const auto& r : *rooms)
+      out["rooms"].push_back(room_json(r));
+    for (const auto& c : *cats)
+      out["categories"].push_back(category_json(c));
+    send_json(res, 200, out);
+  });
+
+  // Create a room (creators only); the creator becomes its member and manager.
+  srv.Post("/api/rooms", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto user = require_user(req, res, ctx);
+    if (!user)
+      return;
+    auto body = json_body(req, res);
+    if (!body)
+      return;
+    patch fields;
+    std::string error;
+    if (!to_patch(*body, true, fields, error))
+      return send_error(res, 400, "invalid_argument", error);
+    auto who = principal::of(*user);
+    auto created = ctx.ask<room_view>(create_atom::value, who, fields);
+    if (!created)
+      return send_error(res, created.error());
+    auto d = ctx.ask<room_detail>(detail_atom::value, who, created->uri);
+    if (!d)
+      return send_json(res, 201, room_json(*created));
+    send_json(res, 201, detail_json(*d));
+  });
+
+  // One room, for its managers.
+  srv.Get(R"(/api/rooms/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto user = require_user(req, res, ctx);
+    if (!user)
+      return;
+    auto d = ctx.ask<room_detail>(detail_atom::value, principal::of(*user), std::string{req.matches[1]});
+    if (!d)
+      return send_error(res, d.error());
+    send_json(res, 200, detail_json(*d));
+  });
+
+  // Change settings: any subset of name, description, topic, privacy, type, invite, disabled.
+  srv.Patch(R"(/api/rooms/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto user = require_user(req, res, ctx);
+    if (!user)
+      return;
+    auto body = json_body(req, res);
+    if (!body)
+      return;
+    patch fields;
+    std::string error;
+    if (!to_patch(*body, false, fields, error))
+      return send_error(res, 400, "invalid_argument", error);
+    auto who = principal::of(*user);
+    std::string ref = req.matches[1];
+    if (!fields.empty())
+      if (auto updated = ctx.ask<room_view>(update_atom::value, who, ref, fields); !updated)
+        return send_error(res, updated.error());
+    auto d = ctx.ask<room_detail>(detail_atom::value, who, ref);
+    if (!d)
+      return send_error(res, d.error());
+    send_json(res, 200, detail_json(*d));
+  });
+
+  // Set one user's roles: {"user": "bob@example.com", "roles": ["member", "presenter"]}; [] removes the user.
+  srv.Put(R"(/api/rooms/([^/]+)/roles)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto user = require_user(req, res, ctx);
+    if (!user)
+      return;
+    auto body = json_body(req, res);
+    if (!body)
+      return;
+    auto target = sip::normalize_aor(body->value("user", std::string{}));
+    if (target.empty())
+      return send_error(res, 400, "invalid_argument", "Enter the user's SIP address, like bob@example.com");
+    if (!body->contains("roles") || !(*body)["roles"].is_array())
+      return send_error(res, 400, "invalid_argument", "roles must be a list of member, manager, presenter");
+    std::uint8_t bits = 0;
+    for (const auto& r : (*body)["roles"]) {
+      if (r == "member")
+        bits |= storage::role::member;
+      else if (r == "manager")
+        bits |= storage::role::manager;
+      else if (r == "presenter")
+        bits |= storage::role::presenter;
+      else
+        return send_error(res, 400, "invalid_argument",
+                          "unknown role " + (r.is_string() ? r.get<std::string>() : r.dump()) +
+                            " (member, manager or presenter)");
+    }
+    auto who = principal::of(*user);
+    std::string ref = req.matches[1];
+    auto invited = ctx.ask<bool>(roles_atom::value, who, ref, target, bits);
+    if (!invited)
+      return send_error(res, invited.error());
+    auto d = ctx.ask<room_detail>(detail_atom::value, who, ref);
+    if (!d) // the user removed their own manager role: the change is done, the room is no longer theirs to show
+      return send_json(res, 200, json{{"invited", *invited}, {"room", nullptr}});
+    send_json(res, 200, json{{"invited", *invited}, {"room", detail_json(*d)}});
+  });
+}
 
 } // namespace pchat::web

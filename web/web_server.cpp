@@ -26,6 +26,7 @@ namespace {
 constexpr std::size_t max_sign_ins = 100000;
 constexpr unsigned max_failures = 5;
 constexpr std::chrono::seconds failure_window{60};
+constexpr std::size_t max_json_body = 64 * 1024;
 } // namespace
 
 void sign_ins::expire(clock::time_point now) {
@@ -314,6 +315,20 @@ bool web_server::start(std::string& error) {
       send_error(res, 404, "not_found", "No such page");
   });
 
+  // Request bodies outside /files are small JSON documents: refuse big or unbounded ones before they are read
+  // (cpp-httplib would otherwise hold any body in memory). File uploads stream and have their own limit.
+  srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.path.rfind("/files", 0) == 0)
+      return httplib::Server::HandlerResponse::Unhandled;
+    auto length = req.get_header_value("Content-Length");
+    bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+    bool digits = std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (chunked || !digits || length.size() > 9 || (!length.empty() && std::stoul(length) > max_json_body)) {
+      send_error(res, 413, "too_large", "Request bodies here are at most 64 KiB");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   srv.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
     // Healthy when the directory actor answers (the actor system runs and the catalog is loaded).
     auto perm = ctx.ask<std::vector<category_view>>(perm_atom::value, std::string{"sip:healthz@invalid"});
