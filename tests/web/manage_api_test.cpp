@@ -1,0 +1,262 @@
+// The web server over real HTTP against a real pchatd: health and metrics, the page and its headers, sign-in
+// with SIP's credentials, and the room-management API enforcing the room model with clear errors.
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "support/pchatd_process.hpp"
+
+using json = nlohmann::json;
+using pchat::test::pchatd_process;
+
+namespace {
+
+// One browser-like HTTP client: keeps the pchat_session cookie it was given.
+class web_client {
+public:
+  explicit web_client(const pchatd_process& server) : http_("127.0.0.1", server.web_port()) {
+    REQUIRE(server.web_port() != 0);
+    http_.set_read_timeout(20, 0);
+  }
+
+  httplib::Result get(const std::string& path) { return http_.Get(path.c_str(), headers()); }
+  httplib::Result send(const std::string& method, const std::string& path, const json& body) {
+    return send_raw(method, path, body.dump(), "application/json");
+  }
+  httplib::Result send_raw(const std::string& method, const std::string& path, const std::string& body,
+                           const std::string& type) {
+    httplib::Result r = method == "POST"  ? http_.Post(path.c_str(), headers(), body, type.c_str())
+                        : method == "PUT" ? http_.Put(path.c_str(), headers(), body, type.c_str())
+                                          : http_.Patch(path.c_str(), headers(), body, type.c_str());
+    REQUIRE(r);
+    auto set = r->get_header_value("Set-Cookie");
+    if (set.rfind("pchat_session=", 0) == 0)
+      cookie_ = set.substr(0, set.find(';'));
+    return r;
+  }
+  // Signs in; the status of the answer.
+  int sign_in(const std::string& user, const std::string& password = {}) {
+    return send("POST", "/api/signin", {{"user", user}, {"password", password}})->status;
+  }
+  std::string& cookie() { return cookie_; }
+
+private:
+  httplib::Headers headers() const {
+    return cookie_.empty() ? httplib::Headers{} : httplib::Headers{{"Cookie", cookie_}};
+  }
+  httplib::Client http_;
+  std::string cookie_;
+};
+
+json body_of(const httplib::Result& r) {
+  REQUIRE(r);
+  auto j = json::parse(r->body, nullptr, false);
+  INFO(r->body);
+  REQUIRE(j.is_object());
+  return j;
+}
+
+std::string guid_of(const std::string& ctl_output) {
+  auto slash = ctl_output.rfind('/');
+  REQUIRE(slash != std::string::npos);
+  auto guid = ctl_output.substr(slash + 1);
+  while (!guid.empty() && guid.back() == '\n')
+    guid.pop_back();
+  return guid;
+}
+
+} // namespace
+
+TEST_CASE("web: /healthz, /metrics, the built-in page and its security headers") {
+  pchatd_process server;
+  REQUIRE(server.ctl("init --demo") == 0);
+  server.start();
+  web_client web{server};
+
+  auto health = web.get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(health->body == "ok\n");
+
+  auto metrics = web.get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0) == 0);
+  CHECK(metrics->body.find("# TYPE pchat_posts_total counter") != std::string::npos);
+  CHECK(metrics->body.find("pchat_sip_registers_total") != std::string::npos);
+
+  auto page = web.get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type") == "text/html; charset=utf-8");
+  CHECK(page->body.find("<script src=\"/app.js\" defer></script>") != std::string::npos);
+  CHECK(page->get_header_value("Content-Security-Policy").find("script-src 'self'") != std::string::npos);
+  CHECK(page->get_header_value("X-Content-Type-Options") == "nosniff");
+  auto script = web.get("/app.js");
+  REQUIRE(script);
+  CHECK(script->status == 200);
+  CHECK(script->get_header_value("Content-Type") == "text/javascript; charset=utf-8");
+
+  auto missing = web.get("/no/such/page");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  CHECK(body_of(missing)["error"] == "not_found");
+}
+
+TEST_CASE("web sign-in uses SIP's accounts: wrong password, unknown and disabled users, throttling, sign-out") {
+  pchatd_process server{{"--sip.auth=digest"}};
+  REQUIRE(server.ctl("init --demo") == 0);
+  REQUIRE(server.ctl("user add alice@example.com --password 'right one'") == 0);
+  REQUIRE(server.ctl("user add carol@example.com --password 'carols'") == 0);
+  REQUIRE(server.ctl("user set carol@example.com --disabled true") == 0);
+  server.start();
+
+  web_client web{server};
+  auto me = body_of(web.get("/api/me"));
+  CHECK(me["user"].is_null());
+  CHECK(me["signIn"] == "password");
+  CHECK(web.get("/api/rooms")->status == 401);
+
+  // The same answer for a wrong password, an unknown user and a disabled account.
+  auto wrong = web.send("POST", "/api/signin", {{"user", "alice@example.com"}, {"password", "wrong"}});
+  CHECK(wrong->status == 403);
+  CHECK(body_of(wrong)["message"] == "Unknown user or wrong password");
+  auto unknown = web.send("POST", "/api/signin", {{"user", "mallory@example.com"}, {"password", "right one"}});
+  CHECK(unknown->status == 403);
+  CHECK(body_of(unknown)["message"] == body_of(wrong)["message"]);
+  CHECK(web.sign_in("carol@example.com", "carols") == 403);
+  CHECK(web.cookie().empty());
+  CHECK(web.sign_in("", "x") == 400);
+
+  auto ok = web.send("POST", "/api/signin", {{"user", "Alice@Example.com"}, {"password", "right one"}});
+  REQUIRE(ok->status == 200);
+  CHECK(body_of(ok)["user"] == "sip:alice@example.com");
+  auto cookie_attrs = ok->get_header_value("Set-Cookie");
+  CHECK(cookie_attrs.find("HttpOnly") != std::string::npos);
+  CHECK(cookie_attrs.find("SameSite=Strict") != std::string::npos);
+  CHECK(body_of(web.get("/api/me"))["user"] == "sip:alice@example.com");
+  CHECK(web.get("/api/rooms")->status == 200);
+
+  // Signed out, the old cookie is worth nothing.
+  auto old = web.cookie();
+  REQUIRE(web.send("POST", "/api/signout", json::object())->status == 200);
+  web.cookie() = old;
+  CHECK(web.get("/api/rooms")->status == 401);
+  web.cookie() = "pchat_session=0000";
+  CHECK(web.get("/api/rooms")->status == 401);
+
+  // Five failures in a minute: even the right password has to wait.
+  web_client guesser{server};
+  for (int i = 0; i < 5; ++i)
+    CHECK(guesser.sign_in("alice@example.com", "guess " + std::to_string(i)) == 403);
+  auto throttled = guesser.send("POST", "/api/signin", {{"user", "alice@example.com"}, {"password", "right one"}});
+  CHECK(throttled->status == 429);
+  CHECK(guesser.cookie().empty());
+}
+
+TEST_CASE("web sign-in with sip.auth=known: enabled accounts only, no password") {
+  pchatd_process server{{"--sip.auth=known"}};
+  REQUIRE(server.ctl("init --demo") == 0);
+  REQUIRE(server.ctl("user add alice@example.com --password unused") == 0);
+  server.start();
+  web_client web{server};
+  CHECK(body_of(web.get("/api/me"))["signIn"] == "known");
+  CHECK(web.sign_in("mallory@example.com") == 403);
+  CHECK(web.sign_in("alice@example.com") == 200);
+}
+
+TEST_CASE("web management API: the room model's rules with clear errors") {
+  pchatd_process server; // anonymous on loopback: users are who they say
+  REQUIRE(server.ctl("init") == 0);
+  REQUIRE(server.ctl("category add Teams --creators sip:alice@example.com,sip:mallory@example.com "
+                     "--deny sip:eve@example.com") == 0);
+  REQUIRE(server.ctl("category add Board") == 0);
+  std::string out;
+  REQUIRE(server.ctl("room add Existing --category Teams --privacy open", &out) == 0);
+  REQUIRE(server.ctl("room add Vault --category Teams --privacy secret", &out) == 0);
+  auto vault = guid_of(out);
+  server.start();
+
+  web_client alice{server};
+  REQUIRE(alice.sign_in("alice@example.com") == 200);
+  auto listed = body_of(alice.get("/api/rooms"));
+  CHECK(listed["rooms"].empty());
+  REQUIRE(listed["categories"].size() == 1);
+  CHECK(listed["categories"][0]["name"] == "Teams");
+
+  // Creating: only in a category where one is a creator; names are unique; fields are checked.
+  auto board = alice.send("POST", "/api/rooms", {{"category", "Board"}, {"name", "Secret plans"}});
+  CHECK(board->status == 403);
+  CHECK(body_of(board)["message"] == "You may not do that: not a creator in category Board");
+  auto taken = alice.send("POST", "/api/rooms", {{"category", "Teams"}, {"name", "existing"}});
+  CHECK(taken->status == 409);
+  CHECK(body_of(taken)["error"] == "name_taken");
+  CHECK(alice.send("POST", "/api/rooms", {{"name", "No category"}})->status == 400);
+  CHECK(alice.send("POST", "/api/rooms", {{"category", "Nowhere"}, {"name", "X"}})->status == 404);
+  auto bad_privacy = alice.send("POST", "/api/rooms", {{"category", "Teams"}, {"name", "X"}, {"privacy", "hidden"}});
+  CHECK(bad_privacy->status == 400);
+  CHECK(body_of(bad_privacy)["message"].get<std::string>().find("open, closed or secret") != std::string::npos);
+  auto created = alice.send("POST", "/api/rooms", {{"category", "Teams"},
+                                                    {"name", "Design"},
+                                                    {"privacy", "closed"},
+                                                    {"type", "auditorium"},
+                                                    {"topic", "Mockups"}});
+  REQUIRE(created->status == 201);
+  auto design = body_of(created);
+  CHECK(design["privacy"] == "closed");
+  CHECK(design["type"] == "auditorium");
+  CHECK(design["roles"][0]["user"] == "sip:alice@example.com");
+  CHECK(design["roles"][0]["roles"] == json({"member", "manager"}));
+  std::string room = "/api/rooms/" + design["id"].get<std::string>();
+  REQUIRE(server.ctl("room show Design", &out) == 0);
+  CHECK(out.find("Mockups") != std::string::npos); // stored, as pchatctl sees it
+
+  // Bad requests: each named.
+  auto unknown = alice.send("PATCH", room, {{"owner", "me"}});
+  CHECK(unknown->status == 400);
+  CHECK(body_of(unknown)["message"] == "unknown field owner");
+  CHECK(body_of(alice.send("PATCH", room, {{"category", "Board"}}))["message"] == "unknown field category");
+  CHECK(alice.send("PATCH", room, {{"disabled", "yes"}})->status == 400);
+  CHECK(alice.send("PATCH", room, {{"name", std::string(300, 'x')}})->status == 400);
+  CHECK(alice.send_raw("PATCH", room, "{\"topic\":", "application/json")->status == 400);
+  CHECK(alice.send_raw("PATCH", room, "topic=x", "application/x-www-form-urlencoded")->status == 415);
+  auto huge = alice.send_raw("PATCH", room, "{\"topic\":\"" + std::string(70000, 'a') + "\"}", "application/json");
+  CHECK(huge->status == 413);
+  CHECK(alice.send("PUT", room + "/roles", {{"user", "bob@example.com"}, {"roles", {"owner"}}})->status == 400);
+  CHECK(alice.send("PUT", room + "/roles", {{"user", ""}, {"roles", {"member"}}})->status == 400);
+  auto renamed = alice.send("PATCH", room, {{"name", "Existing"}});
+  CHECK(renamed->status == 409);
+
+  // Roles: only inside the category's scope.
+  auto eve = alice.send("PUT", room + "/roles", {{"user", "eve@example.com"}, {"roles", {"member"}}});
+  CHECK(eve->status == 403);
+  CHECK(body_of(eve)["message"].get<std::string>().find("outside the scope of category Teams") != std::string::npos);
+  auto bob = alice.send("PUT", room + "/roles", {{"user", "Bob@Example.com"}, {"roles", {"member", "presenter"}}});
+  REQUIRE(bob->status == 200);
+  CHECK(body_of(bob)["invited"] == false); // Teams has invitations off
+  REQUIRE(server.ctl("member list Design", &out) == 0);
+  CHECK(out.find("sip:bob@example.com") != std::string::npos);
+
+  // Another creator is not a manager of this room: settings and roles are refused, the secret room is unknown.
+  web_client mallory{server};
+  REQUIRE(mallory.sign_in("mallory@example.com") == 200);
+  CHECK(body_of(mallory.get("/api/rooms"))["rooms"].empty());
+  CHECK(mallory.get(room)->status == 403);
+  auto takeover = mallory.send("PUT", room + "/roles", {{"user", "mallory@example.com"}, {"roles", {"manager"}}});
+  CHECK(takeover->status == 403);
+  CHECK(mallory.send("PATCH", room, {{"topic", "pwned"}})->status == 403);
+  auto hidden = mallory.get("/api/rooms/" + vault);
+  CHECK(hidden->status == 404);
+  CHECK(body_of(hidden)["error"] == "room_not_found");
+  CHECK(mallory.get("/api/rooms/" + vault)->body == mallory.get("/api/rooms/no-such-room")->body);
+  REQUIRE(server.ctl("room show Design", &out) == 0);
+  CHECK(out.find("pwned") == std::string::npos);
+
+  // Alice makes her room secret and gives up managing it: it is gone from her list, unknown to Mallory.
+  REQUIRE(alice.send("PATCH", room, {{"privacy", "secret"}})->status == 200);
+  CHECK(mallory.get(room)->status == 404);
+  auto resign = alice.send("PUT", room + "/roles", {{"user", "alice@example.com"}, {"roles", {"member"}}});
+  REQUIRE(resign->status == 200);
+  CHECK(body_of(resign)["room"].is_null());
+  CHECK(body_of(alice.get("/api/rooms"))["rooms"].empty());
+  CHECK(alice.get(room)->status == 403);
+}
