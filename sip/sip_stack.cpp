@@ -734,6 +734,13 @@ struct sip_stack::impl {
     xccos::append_escaped_text(doc, opts.service_uri);
     doc += "</property><property name=\"PersistentChatPoolUris\">";
     xccos::append_escaped_text(doc, opts.service_uri);
+    if (!opts.web_manager_uri.empty())
+      for (const char* name : {"PersistentChatWebManagerUriInt", "PersistentChatWebManagerUriExt"}) {
+        doc += "</property><property name=\"";
+        doc += name;
+        doc += "\">";
+        xccos::append_escaped_text(doc, opts.web_manager_uri);
+      }
     doc += "</property></propertyEntryList></provisionGroup></provisionGroupList>";
     nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_EVENT_STR("vnd-microsoft-provisioning-v2"),
                 SIPTAG_EXPIRES_STR("0"), SIPTAG_HEADER_STR("ms-piggyback-cseq: 1"),

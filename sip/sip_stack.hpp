@@ -63,6 +63,8 @@ struct sip_options {
   std::string domain = "example.com";
   std::string service_uri = "sip:pchat@example.com";
   bool persistent_chat_enabled = true; // EnablePersistentChat where no policy is stored (pchat.persistent-chat)
+  // The room-management page (web.public-url), as PersistentChatWebManagerUriInt/Ext; empty: not provisioned.
+  std::string web_manager_uri;
   auth_mode auth = auth_mode::anonymous;
   std::uint32_t nonce_lifetime = 300;  // seconds a Digest nonce stays fresh; 0 makes every nonce stale (tests)
   std::uint32_t register_expires = 3600;

@@ -275,6 +275,12 @@ int main(int argc, char** argv) {
   sopts.max_pending = static_cast<std::int64_t>(cfg.max_pending);
   sopts.max_outbound = static_cast<std::int64_t>(cfg.max_outbound);
   sopts.nonce_lifetime = static_cast<std::uint32_t>(cfg.nonce_lifetime);
+  // Clients learn the room-management page from provisioning. With web.port=0 the port is known only once bound,
+  // so then only an explicit web.public-url is provisioned.
+  if (cfg.web && (!cfg.web_public_url.empty() || cfg.web_port != 0))
+    sopts.web_manager_uri = cfg.web_public_url.empty()
+                              ? "http://" + cfg.web_host + ":" + std::to_string(cfg.web_port) + "/"
+                              : cfg.web_public_url;
   if (auto mode = sip::parse_auth_mode(cfg.sip_auth, cfg.sip_host)) {
     sopts.auth = *mode;
   } else {

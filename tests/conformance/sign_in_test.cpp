@@ -136,6 +136,22 @@ TEST_CASE("vector 2: provisioning-v2 SUBSCRIBE with Proxy-Require ms-benotify ge
   auto props = persistent_chat_properties(sub->body);
   CHECK(property(props, "EnablePersistentChat") == "true");
   CHECK(property(props, "DefaultPersistentChatPoolUri") == service_uri);
+  CHECK(property(props, "PersistentChatWebManagerUriInt") == "<missing>"); // web.port=0, no web.public-url
+}
+
+TEST_CASE("vector 2: provisioning names the room-management page (web.public-url) as PersistentChatWebManagerUri") {
+  pchatd_process server{{"--web.public-url=https://chat.example.com/rooms/"}};
+  server.start();
+  auto agent = connect_agent(server, "sip:alice@example.com");
+  REQUIRE(answered(agent->register_user("sip:example.com", 3600)).status == 200);
+  auto sub = agent->subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
+                              provisioning_request, sipe_subscribe_headers);
+  REQUIRE(sub);
+  REQUIRE(sub->status == 200);
+  auto props = persistent_chat_properties(sub->body);
+  CHECK(property(props, "PersistentChatWebManagerUriInt") == "https://chat.example.com/rooms/");
+  CHECK(property(props, "PersistentChatWebManagerUriExt") == "https://chat.example.com/rooms/");
+  CHECK(property(props, "DefaultPersistentChatPoolUri") == service_uri);
 }
 
 TEST_CASE("vector 2: with persistent-chat=false the provisioning document says EnablePersistentChat false") {
