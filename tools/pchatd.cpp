@@ -181,8 +181,40 @@ std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_count
   return text;
 }
 
-void write_stats(const std::string& path, const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
-  std::string text = render_stats(live, sip);
+// The compliance service's counters (docs/compliance.md), asked of its actor; nothing when compliance is off or
+// it does not answer within a second (then the rest of the metrics still go out).
+std::string render_compliance(caf::actor_system& sys, const pchat::compliance_actor& compliance) {
+  if (!compliance)
+    return {};
+  std::string text;
+  caf::scoped_actor self{sys};
+  self->request(compliance, std::chrono::seconds(1), pchat::stats_atom::value)
+    .receive(
+      [&](const pchat::compliance_stats& cs) {
+        auto add = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+          text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+                  std::to_string(v) + "\n";
+        };
+        add("pchat_compliance_events_total", "counter", "Events handed to the compliance service.", cs.recorded);
+        add("pchat_compliance_durable_total", "counter", "Events written to the durable queue.", cs.durable);
+        add("pchat_compliance_archived_total", "counter", "Events the adapter wrote out.", cs.archived);
+        add("pchat_compliance_batches_total", "counter", "Adapter batches written.", cs.batches);
+        add("pchat_compliance_adapter_failures_total", "counter", "Failed adapter runs (each retried).",
+            cs.adapter_failures);
+        add("pchat_compliance_store_failures_total", "counter", "Failed queue writes.", cs.store_failures);
+        add("pchat_compliance_refused_total", "counter", "Posts refused because they could not be archived.",
+            cs.refused);
+        add("pchat_compliance_dropped_total", "counter", "Events lost while the queue could not be written.",
+            cs.dropped);
+        add("pchat_compliance_pending", "gauge", "Events queued, not yet written by the adapter.", cs.pending);
+        add("pchat_compliance_held", "gauge", "Events held in memory, not yet in the queue.", cs.held);
+        add("pchat_compliance_degraded", "gauge", "1 while events wait in memory for the queue.", cs.degraded);
+      },
+      [](const caf::error&) {});
+  return text;
+}
+
+void write_stats(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   if (FILE* f = std::fopen(tmp.c_str(), "w")) {
     bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
@@ -351,7 +383,9 @@ int main(int argc, char** argv) {
       wo.threads = std::max<size_t>(1, cfg.web_threads);
       wo.session_ttl = std::chrono::seconds(std::max<size_t>(60, cfg.web_session_ttl));
       wo.static_dir = cfg.web_static_dir;
-      wo.metrics_text = [live = opts.live, &server] { return render_stats(*live, server.counters()); };
+      wo.metrics_text = [live = opts.live, &server, &sys, compliance = opts.compliance] {
+        return render_stats(*live, server.counters()) + render_compliance(sys, compliance);
+      };
       www = std::make_unique<web::web_server>(sys, dir, db, wo);
     }
     dir = nullptr;
@@ -374,11 +408,11 @@ int main(int argc, char** argv) {
       const std::string stats_path = cfg.data_dir + "/pchatd.stats";
       int sig = -1;
       while (sig < 0) {
-        write_stats(stats_path, *opts.live, server.counters());
+        write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance));
         timespec second{1, 0};
         sig = sigtimedwait(&stop_signals, nullptr, &second);
       }
-      write_stats(stats_path, *opts.live, server.counters());
+      write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance));
       log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
       admin_socket.stop();
       if (www)

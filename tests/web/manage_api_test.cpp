@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/pchatd_process.hpp"
+#include "support/sign_in.hpp"
 
 using json = nlohmann::json;
 using pchat::test::pchatd_process;
@@ -100,6 +101,29 @@ TEST_CASE("web: /healthz, /metrics, the built-in page and its security headers")
   REQUIRE(missing);
   CHECK(missing->status == 404);
   CHECK(body_of(missing)["error"] == "not_found");
+}
+
+TEST_CASE("web: /metrics carries the compliance service's counters when compliance is on") {
+  pchatd_process server{{"--compliance.enabled=true"}};
+  REQUIRE(server.ctl("init --demo") == 0);
+  server.start();
+  web_client web{server};
+  auto metric = [&](const std::string& name) {
+    auto r = web.get("/metrics");
+    REQUIRE(r);
+    auto at = r->body.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stoull(r->body.substr(at + name.size() + 2));
+  };
+  CHECK(metric("pchat_compliance_events_total") == 0);
+  auto alice = pchat::test::sign_in(server, "alice@example.com");
+  auto lobby = alice->resolve_room("Lobby");
+  REQUIRE(lobby);
+  REQUIRE(alice->join(lobby.value()));
+  REQUIRE(alice->post(lobby.value(), "archived"));
+  CHECK(metric("pchat_compliance_events_total") >= 2); // the join and the post
+  CHECK(metric("pchat_compliance_durable_total") >= 1);  // the post is durable before it was acknowledged
+  CHECK(metric("pchat_compliance_degraded") == 0);
 }
 
 TEST_CASE("web sign-in uses SIP's accounts: wrong password, unknown and disabled users, throttling, sign-out") {
