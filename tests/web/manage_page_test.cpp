@@ -41,7 +41,7 @@ std::optional<xccos::item> next_notice(chat_client& c, const std::string& id, in
 
 } // namespace
 
-TEST_CASE("browser: a creator signs in, creates a room, adds a member; the member sees it over SIP") {
+TEST_CASE("browser: a creator signs in, creates a room and adds a member, who sees it over SIP") {
   pchatd_process server{{"--sip.auth=digest"}};
   REQUIRE(server.ctl("init") == 0);
   REQUIRE(server.ctl("category add Projects --invite true --creators sip:alice@example.com "
