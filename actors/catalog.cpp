@@ -4,6 +4,7 @@
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
 #include "sip/sip_message.hpp"
+#include "sip/xccos.hpp"
 
 namespace pchat {
 
@@ -134,7 +135,19 @@ std::vector<std::string> split_list(const std::string& value) {
 
 } // namespace
 
+// Text that travels in XCCOS documents (names, descriptions, topics, add-in URLs) must be XML text: one control
+// character in a room's topic would make every chansrch that lists the room unparsable for every client.
+static caf::error check_text(const patch& fields) {
+  for (const auto& [field, value] : fields)
+    if (!xccos::is_xml_text(value))
+      return make_error(pchat_errc::invalid_argument,
+                        field + " holds a character that cannot appear in XML (a control character or invalid UTF-8)");
+  return caf::none;
+}
+
 caf::error catalog::apply(const patch& fields, storage::room& r) const {
+  if (auto err = check_text(fields))
+    return err;
   for (const auto& [field, value] : fields) {
     if (field == "name")
       r.name = value;
@@ -185,6 +198,8 @@ caf::error catalog::apply(const patch& fields, storage::room& r) const {
 }
 
 caf::error catalog::apply(const patch& fields, storage::category& c) {
+  if (auto err = check_text(fields))
+    return err;
   for (const auto& [field, value] : fields) {
     caf::error err;
     if (field == "name")
@@ -325,6 +340,8 @@ caf::expected<std::optional<storage::invitation>> catalog::set_roles(const princ
     return make_error(pchat_errc::room_not_found);
   if (auto err = check_manager(who, *r))
     return err;
+  if (user.rfind("sip:", 0) != 0 || !xccos::is_xml_text(user) || user.find_first_of(" \t\r\n<>\"") != std::string::npos)
+    return make_error(pchat_errc::invalid_argument, "not a user address (sip:user@domain)");
   const auto& c = category_of(*r);
   if (roles != 0 && !rules::may_hold_role(c, user))
     return make_error(pchat_errc::forbidden, user + " is outside the scope of category " + c.name);

@@ -1,5 +1,8 @@
 #include "sip/sip_message.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <array>
 #include <random>
 
@@ -717,6 +720,14 @@ std::string normalize_aor(std::string_view uri) {
   if (at == std::string::npos || at == 4 || at + 1 == u.size())
     return {};
   return u;
+}
+
+bool is_loopback_host(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  std::string bare = host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  return bare == "localhost" || (inet_pton(AF_INET, bare.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
+         (inet_pton(AF_INET6, bare.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
 }
 
 } // namespace pchat::sip

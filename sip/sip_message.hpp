@@ -101,6 +101,8 @@ std::string ascii_lower(std::string_view s);
 // text holds no user@host.
 std::string normalize_aor(std::string_view uri);
 std::string_view trim(std::string_view s);
+// "localhost", 127.0.0.0/8 or ::1 (bracketed or not): a listen address nobody else can reach.
+bool is_loopback_host(const std::string& host);
 
 // "i" -> "Call-ID", "l" -> "Content-Length", ... (case-insensitive); any other name is returned unchanged.
 std::string_view long_header_name(std::string_view name);

@@ -123,12 +123,7 @@ std::optional<auth_mode> parse_auth_mode(std::string_view text, const std::strin
   if (text != "auto")
     return std::nullopt;
   // auto: only a listener nobody else can reach may trust the From header.
-  in_addr v4{};
-  in6_addr v6{};
-  std::string bare = host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
-  bool loopback = bare == "localhost" || (inet_pton(AF_INET, bare.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127)
-                  || (inet_pton(AF_INET6, bare.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6));
-  return loopback ? auth_mode::anonymous : auth_mode::digest;
+  return is_loopback_host(host) ? auth_mode::anonymous : auth_mode::digest;
 }
 
 struct sip_stack::impl {

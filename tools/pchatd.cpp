@@ -22,6 +22,7 @@
 #include "actors/store_writer.hpp"
 #include "compliance/compliance_actor.hpp"
 #include "sip/ingress.hpp"
+#include "sip/sip_message.hpp"
 #include "sip/sip_stack.hpp"
 #include "storage/store.hpp"
 #include "tools/admin/admin.hpp"
@@ -68,7 +69,7 @@ struct pchatd_config : caf::actor_system_config {
   std::string web_host = "127.0.0.1";
   size_t web_port = 8080;
   std::string web_public_url;
-  size_t web_threads = 4;
+  size_t web_threads = 8;
   std::string web_static_dir;
   size_t web_session_ttl = 8 * 3600;
 
@@ -309,10 +310,16 @@ int main(int argc, char** argv) {
   sopts.nonce_lifetime = static_cast<std::uint32_t>(cfg.nonce_lifetime);
   // Clients learn the room-management page from provisioning. With web.port=0 the port is known only once bound,
   // so then only an explicit web.public-url is provisioned.
-  if (cfg.web && (!cfg.web_public_url.empty() || cfg.web_port != 0))
-    sopts.web_manager_uri = cfg.web_public_url.empty()
-                              ? "http://" + cfg.web_host + ":" + std::to_string(cfg.web_port) + "/"
-                              : cfg.web_public_url;
+  // so then, and for a wildcard listener, only an explicit web.public-url is provisioned.
+  bool web_wildcard = cfg.web_host == "0.0.0.0" || cfg.web_host == "::" || cfg.web_host == "[::]";
+  if (cfg.web && !cfg.web_public_url.empty())
+    sopts.web_manager_uri = cfg.web_public_url;
+  else if (cfg.web && cfg.web_port != 0 && !web_wildcard)
+    sopts.web_manager_uri = "http://" +
+                            (cfg.web_host.find(':') != std::string::npos && cfg.web_host.front() != '['
+                               ? "[" + cfg.web_host + "]"
+                               : cfg.web_host) +
+                            ":" + std::to_string(cfg.web_port) + "/";
   if (auto mode = sip::parse_auth_mode(cfg.sip_auth, cfg.sip_host)) {
     sopts.auth = *mode;
   } else {
@@ -325,6 +332,17 @@ int main(int argc, char** argv) {
         : sopts.auth == sip::auth_mode::known ? " (no password; only enabled pchatctl users may sign in)"
                                               : " (clients are who their From header says: loopback and tests only)");
 
+  // Signing in to the web page without a password is for a page nobody else can reach: sip.auth=auto decides
+  // from sip.host, so a web listener on another address, or one published behind a proxy, must not inherit it.
+  if (cfg.web && sopts.auth != sip::auth_mode::digest &&
+      (!sip::is_loopback_host(cfg.web_host) || !cfg.web_public_url.empty())) {
+    std::cerr << "pchatd: web sign-in would need no password (sip.auth is " << sip::to_string(sopts.auth)
+              << ") but the page is reachable from elsewhere (web.host " << cfg.web_host
+              << (cfg.web_public_url.empty() ? "" : ", web.public-url " + cfg.web_public_url)
+              << "): use sip.auth=digest, keep web.host on loopback without web.public-url, or set "
+                 "web.enabled=false\n";
+    return 2;
+  }
   auto load = std::make_shared<load_gauge>(0);
   int rc = 0;
   {

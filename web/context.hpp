@@ -21,26 +21,31 @@ namespace pchat::web {
 
 using json = nlohmann::json;
 
-// Web sign-ins: a random token (the pchat_session cookie) -> the user, forgotten after `ttl` without use.
+// Web sign-ins: a random token (the pchat_session cookie) -> the user, forgotten after `ttl` without use and
+// after max(ttl, max_lifetime) in any case. Sign-in attempts are counted per key (user, client address).
 class sign_ins {
 public:
+  static constexpr std::chrono::seconds max_lifetime{7 * 24 * 3600};
+
   explicit sign_ins(std::chrono::seconds ttl) : ttl_(ttl) {}
   std::string create(const std::string& user);
   std::optional<std::string> find(const std::string& token);
   void remove(const std::string& token);
 
-  // Failed sign-ins per user: after `limit` failures within a window the user must wait (429).
-  bool throttled(const std::string& user);
-  void failed(const std::string& user);
-  void succeeded(const std::string& user);
+  // One sign-in attempt for `key`: false (and not counted) when `limit` attempts were already made in the
+  // current one-minute window. Check and count are one step, so parallel requests cannot slip past the limit.
+  bool admit(const std::string& key, unsigned limit);
+  // A successful sign-in forgets the key's attempts.
+  void succeeded(const std::string& key);
 
 private:
   using clock = std::chrono::steady_clock;
   struct entry {
     std::string user;
-    clock::time_point expires;
+    clock::time_point expires; // idle limit, moved on by every use
+    clock::time_point ends;    // absolute limit
   };
-  struct failures {
+  struct attempts {
     unsigned count = 0;
     clock::time_point since;
   };
@@ -49,7 +54,7 @@ private:
   std::mutex mtx_;
   std::chrono::seconds ttl_;
   std::map<std::string, entry> entries_;
-  std::map<std::string, failures> failures_;
+  std::map<std::string, attempts> attempts_;
 };
 
 struct web_context {
@@ -63,9 +68,13 @@ struct web_context {
   // One request to the directory, waited for (30 s); the reply or the error.
   template <class T, class... Ts>
   caf::expected<T> ask(Ts&&... xs) {
+    return ask_within<T>(std::chrono::seconds(30), std::forward<Ts>(xs)...);
+  }
+  template <class T, class... Ts>
+  caf::expected<T> ask_within(std::chrono::milliseconds timeout, Ts&&... xs) {
     caf::expected<T> out{caf::sec::request_timeout};
     caf::scoped_actor self{sys};
-    self->request(directory, std::chrono::seconds(30), std::forward<Ts>(xs)...)
+    self->request(directory, timeout, std::forward<Ts>(xs)...)
       .receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { out = std::move(err); });
     return out;
   }
@@ -77,10 +86,18 @@ void send_error(httplib::Response& res, int status, const std::string& code, con
 // already_exists 409, too_large 413, store_failed 503, anything else 500; the message says what and why.
 void send_error(httplib::Response& res, const caf::error& err);
 void send_json(httplib::Response& res, int status, const json& body);
-// The request's JSON body, or nullopt after answering 400/415.
+// A string field of a JSON object ("" when absent or null), or nullopt after answering 400 for another type.
+std::optional<std::string> string_field(const json& body, const char* name, httplib::Response& res);
+// A user address field, normalised ("Bob@Example.com" -> "sip:bob@example.com"), or nullopt after answering 400.
+std::optional<std::string> user_field(const json& body, const char* name, httplib::Response& res);
+// The request's JSON body, or nullopt after answering 400/413/415.
 std::optional<json> json_body(const httplib::Request& req, httplib::Response& res);
 // The signed-in user of the request (its pchat_session cookie), or nullopt after answering 401.
 std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx);
+
+// Whether the request goes to a route that reads its body as a stream (file uploads, web/file_api.cpp), which
+// sets its own size limit; every other body is at most 64 KiB with a Content-Length.
+bool streams_body(const httplib::Request& req);
 
 // Route groups, each in its own file.
 void add_manage_routes(httplib::Server& srv, web_context& ctx); // web/manage_api.cpp: /api/...

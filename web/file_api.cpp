@@ -3,6 +3,8 @@
 
 namespace pchat::web {
 
+bool streams_body(const httplib::Request&) { return false; }
+
 void add_file_routes(httplib::Server&, web_context&) {}
 
 } // namespace pchat::web

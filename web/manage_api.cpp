@@ -185,9 +185,12 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
       return send_error(res, 400, "invalid_argument", error);
     auto who = principal::of(*user);
     std::string ref = req.matches[1];
-    if (!fields.empty())
-      if (auto updated = ctx.ask<room_view>(update_atom::value, who, ref, fields); !updated)
+    if (!fields.empty()) {
+      auto updated = ctx.ask<room_view>(update_atom::value, who, ref, fields);
+      if (!updated)
         return send_error(res, updated.error());
+      ref = updated->uri; // the room may have been named by its old name
+    }
     auto d = ctx.ask<room_detail>(detail_atom::value, who, ref);
     if (!d)
       return send_error(res, d.error());
@@ -202,9 +205,9 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     auto body = json_body(req, res);
     if (!body)
       return;
-    auto target = sip::normalize_aor(body->value("user", std::string{}));
-    if (target.empty())
-      return send_error(res, 400, "invalid_argument", "Enter the user's SIP address, like bob@example.com");
+    auto target = user_field(*body, "user", res);
+    if (!target)
+      return;
     if (!body->contains("roles") || !(*body)["roles"].is_array())
       return send_error(res, 400, "invalid_argument", "roles must be a list of member, manager, presenter");
     std::uint8_t bits = 0;
@@ -222,7 +225,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     }
     auto who = principal::of(*user);
     std::string ref = req.matches[1];
-    auto invited = ctx.ask<bool>(roles_atom::value, who, ref, target, bits);
+    auto invited = ctx.ask<bool>(roles_atom::value, who, ref, *target, bits);
     if (!invited)
       return send_error(res, invited.error());
     auto d = ctx.ask<room_detail>(detail_atom::value, who, ref);

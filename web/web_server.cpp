@@ -6,6 +6,7 @@
 #include "actors/log.hpp"
 #include "sip/digest.hpp"
 #include "sip/sip_message.hpp"
+#include "sip/xccos.hpp"
 #include "web/assets.hpp"
 #include "web/context.hpp"
 
@@ -24,16 +25,14 @@ const char* to_string(sign_in_mode m) {
 
 namespace {
 constexpr std::size_t max_sign_ins = 100000;
-constexpr unsigned max_failures = 5;
-constexpr std::chrono::seconds failure_window{60};
+constexpr std::size_t max_attempt_keys = 10000;
+constexpr std::chrono::seconds attempt_window{60};
 constexpr std::size_t max_json_body = 64 * 1024;
 } // namespace
 
 void sign_ins::expire(clock::time_point now) {
   for (auto i = entries_.begin(); i != entries_.end();)
-    i = i->second.expires <= now ? entries_.erase(i) : std::next(i);
-  for (auto i = failures_.begin(); i != failures_.end();)
-    i = now - i->second.since > failure_window ? failures_.erase(i) : std::next(i);
+    i = i->second.expires <= now || i->second.ends <= now ? entries_.erase(i) : std::next(i);
 }
 
 std::string sign_ins::create(const std::string& user) {
@@ -46,7 +45,7 @@ std::string sign_ins::create(const std::string& user) {
     entries_.erase(std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
       return a.second.expires < b.second.expires;
     }));
-  entries_[token] = {user, now + ttl_};
+  entries_[token] = {user, now + ttl_, now + std::max<std::chrono::seconds>(ttl_, max_lifetime)};
   return token;
 }
 
@@ -56,7 +55,7 @@ std::optional<std::string> sign_ins::find(const std::string& token) {
   if (i == entries_.end())
     return std::nullopt;
   auto now = clock::now();
-  if (i->second.expires <= now) {
+  if (i->second.expires <= now || i->second.ends <= now) {
     entries_.erase(i);
     return std::nullopt;
   }
@@ -69,32 +68,34 @@ void sign_ins::remove(const std::string& token) {
   entries_.erase(token);
 }
 
-bool sign_ins::throttled(const std::string& user) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto i = failures_.find(user);
-  if (i == failures_.end())
-    return false;
-  if (clock::now() - i->second.since > failure_window) {
-    failures_.erase(i);
-    return false;
-  }
-  return i->second.count >= max_failures;
-}
-
-void sign_ins::failed(const std::string& user) {
+bool sign_ins::admit(const std::string& key, unsigned limit) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto now = clock::now();
-  if (failures_.size() >= max_sign_ins)
-    expire(now);
-  auto& f = failures_[user];
-  if (f.count == 0 || now - f.since > failure_window)
-    f = {0, now};
-  ++f.count;
+  auto i = attempts_.find(key);
+  if (i != attempts_.end() && now - i->second.since > attempt_window) {
+    attempts_.erase(i);
+    i = attempts_.end();
+  }
+  if (i == attempts_.end()) {
+    if (attempts_.size() >= max_attempt_keys) { // drop stale windows, then the oldest
+      for (auto j = attempts_.begin(); j != attempts_.end();)
+        j = now - j->second.since > attempt_window ? attempts_.erase(j) : std::next(j);
+      if (attempts_.size() >= max_attempt_keys)
+        attempts_.erase(std::min_element(attempts_.begin(), attempts_.end(), [](const auto& a, const auto& b) {
+          return a.second.since < b.second.since;
+        }));
+    }
+    i = attempts_.emplace(key, attempts{0, now}).first;
+  }
+  if (i->second.count >= limit)
+    return false;
+  ++i->second.count;
+  return true;
 }
 
-void sign_ins::succeeded(const std::string& user) {
+void sign_ins::succeeded(const std::string& key) {
   std::lock_guard<std::mutex> guard{mtx_};
-  failures_.erase(user);
+  attempts_.erase(key);
 }
 
 // --- JSON helpers -----------------------------------------------------------------------------------------------
@@ -102,7 +103,8 @@ void sign_ins::succeeded(const std::string& user) {
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
-  res.set_content(body.dump(), "application/json");
+  // Stored text is not always valid UTF-8 (pchatctl takes any bytes); replace such bytes rather than throw.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
@@ -141,6 +143,29 @@ void send_error(httplib::Response& res, const caf::error& err) {
   send_error(res, 500, "server_error", with("Server error"));
 }
 
+std::optional<std::string> string_field(const json& body, const char* name, httplib::Response& res) {
+  auto i = body.find(name);
+  if (i == body.end() || i->is_null())
+    return std::string{};
+  if (!i->is_string()) {
+    send_error(res, 400, "invalid_argument", std::string{name} + " must be a string");
+    return std::nullopt;
+  }
+  return i->get<std::string>();
+}
+
+std::optional<std::string> user_field(const json& body, const char* name, httplib::Response& res) {
+  auto text = string_field(body, name, res);
+  if (!text)
+    return std::nullopt;
+  auto aor = text->size() <= 256 ? sip::normalize_aor(*text) : std::string{};
+  if (aor.empty() || !xccos::is_xml_text(aor) || aor.find_first_of(" \t\r\n<>\"") != std::string::npos) {
+    send_error(res, 400, "invalid_argument", "Enter a SIP address, like alice@example.com");
+    return std::nullopt;
+  }
+  return aor;
+}
+
 std::optional<json> json_body(const httplib::Request& req, httplib::Response& res) {
   // Only JSON bodies: a cross-site form cannot send application/json without a CORS preflight we never allow,
   // which (with the SameSite=Strict cookie) keeps other sites from changing rooms in a signed-in user's name.
@@ -152,6 +177,10 @@ std::optional<json> json_body(const httplib::Request& req, httplib::Response& re
   auto body = json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
     send_error(res, 400, "malformed_json", "The request body is not a JSON object");
+    return std::nullopt;
+  }
+  if (req.body.size() > max_json_body) {
+    send_error(res, 413, "too_large", "Request bodies here are at most 64 KiB");
     return std::nullopt;
   }
   return body;
@@ -177,11 +206,34 @@ std::string cookie_of(const httplib::Request& req) {
 
 } // namespace
 
-std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx) {
+namespace {
+
+// The account behind a sign-in still exists and is enabled (checked on every use, so disabling or removing an
+// account ends its web sign-ins too). Anonymous mode has no accounts to check.
+bool account_usable(web_context& ctx, const std::string& aor) {
+  if (ctx.opts.sign_in == sign_in_mode::anonymous)
+    return true;
+  storage::user_record account;
+  return ctx.store->find_user(aor, account).ok() && !account.disabled;
+}
+
+std::optional<std::string> signed_in(const httplib::Request& req, web_context& ctx) {
   auto token = cookie_of(req);
-  if (!token.empty())
-    if (auto user = ctx.sessions.find(token))
-      return user;
+  if (token.empty())
+    return std::nullopt;
+  auto user = ctx.sessions.find(token);
+  if (user && !account_usable(ctx, *user)) {
+    ctx.sessions.remove(token);
+    return std::nullopt;
+  }
+  return user;
+}
+
+} // namespace
+
+std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx) {
+  if (auto user = signed_in(req, ctx))
+    return user;
   send_error(res, 401, "not_signed_in", "Sign in first");
   return std::nullopt;
 }
@@ -197,12 +249,15 @@ struct web_server::impl {
   std::thread listener;
   std::uint16_t bound = 0;
   bool running = false;
+  std::vector<std::string> hosts; // Host header values /api accepts (empty: any, for wildcard listeners)
 };
 
 namespace {
 
 // Same answer for an unknown user, a wrong password and a disabled account (as SIP's 403).
 bool check_password(web_context& ctx, const std::string& aor, const std::string& password) {
+  if (ctx.opts.sign_in == sign_in_mode::anonymous)
+    return true;
   storage::user_record account;
   auto st = ctx.store->find_user(aor, account);
   if (!st.ok() || account.disabled)
@@ -219,29 +274,34 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     auto body = json_body(req, res);
     if (!body)
       return;
-    auto user = sip::normalize_aor(body->value("user", std::string{}));
-    auto password = body->value("password", std::string{});
-    if (user.empty())
-      return send_error(res, 400, "invalid_argument", "Enter your SIP address, like alice@example.com");
-    if (ctx.sessions.throttled(user))
+    auto user = user_field(*body, "user", res);
+    if (!user)
+      return;
+    auto password = string_field(*body, "password", res);
+    if (!password)
+      return;
+    // Every attempt counts until one succeeds: five per user and twenty per client address a minute, so neither
+    // one account nor many accounts from one place can be guessed at speed.
+    if (!ctx.sessions.admit("user " + *user, 5) || !ctx.sessions.admit("addr " + req.remote_addr, 20))
       return send_error(res, 429, "too_many_attempts", "Too many failed sign-ins; wait a minute and try again");
-    bool ok = ctx.opts.sign_in == sign_in_mode::anonymous ? true : check_password(ctx, user, password);
-    if (!ok) {
-      ctx.sessions.failed(user);
-      log::line(log::level::info, "web") << "sign-in refused user=" << user << " from=" << req.remote_addr;
+    if (!check_password(ctx, *user, *password)) {
+      log::line(log::level::info, "web") << "sign-in refused user=" << *user << " from=" << req.remote_addr;
       return send_error(res, 403, "sign_in_failed",
                         ctx.opts.sign_in == sign_in_mode::password ? "Unknown user or wrong password"
                                                                    : "Unknown or disabled user");
     }
-    ctx.sessions.succeeded(user);
-    auto token = ctx.sessions.create(user);
-    res.set_header("Set-Cookie", std::string{cookie_name} + "=" + token +
-                                   "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                                   std::to_string(ctx.opts.session_ttl.count()));
-    log::line(log::level::info, "web") << "signed in user=" << user << " from=" << req.remote_addr;
-    send_json(res, 200, json{{"user", user}});
+    ctx.sessions.succeeded("user " + *user);
+    auto token = ctx.sessions.create(*user);
+    // A session cookie (no Max-Age): the server forgets the sign-in after web.session-ttl without use.
+    bool https = ctx.public_url.rfind("https://", 0) == 0;
+    res.set_header("Set-Cookie", std::string{cookie_name} + "=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
+                                   (https ? "; Secure" : ""));
+    log::line(log::level::info, "web") << "signed in user=" << *user << " from=" << req.remote_addr;
+    send_json(res, 200, json{{"user", *user}});
   });
   srv.Post("/api/signout", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    if (!json_body(req, res)) // JSON only, like every change: no cross-site form can sign anyone out
+      return;
     auto token = cookie_of(req);
     if (!token.empty())
       ctx.sessions.remove(token);
@@ -249,8 +309,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     send_json(res, 200, json::object());
   });
   srv.Get("/api/me", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    auto token = cookie_of(req);
-    auto user = token.empty() ? std::nullopt : ctx.sessions.find(token);
+    auto user = signed_in(req, ctx);
     send_json(res, 200, json{{"user", user ? json(*user) : json(nullptr)},
                              {"signIn", to_string(ctx.opts.sign_in)}, {"domain", ctx.opts.domain}});
   });
@@ -291,14 +350,17 @@ bool web_server::start(std::string& error) {
   auto threads = std::max<std::size_t>(1, ctx.opts.threads);
   srv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   srv.set_tcp_nodelay(true); // without it keep-alive requests wait on delayed ACKs (build-notes §6: 38 req/s)
-  srv.set_keep_alive_max_count(100);
-  srv.set_read_timeout(30, 0);
+  // One request per connection: a request refused before its body was read (too large, chunked, wrong host)
+  // can then never leave that body behind to be parsed as a next request (no request smuggling behind a proxy
+  // that reuses connections), and no idle keep-alive connection holds a worker thread.
+  srv.set_keep_alive_max_count(1);
+  srv.set_read_timeout(5, 0); // per read: a client that stops sending in the middle of a request is dropped
   srv.set_write_timeout(30, 0);
   srv.set_default_headers({{"X-Content-Type-Options", "nosniff"},
                            {"Referrer-Policy", "no-referrer"},
                            {"Content-Security-Policy",
                             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                            "frame-ancestors 'none'; form-action 'self'"}});
+                            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"}});
   srv.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown";
     try {
@@ -315,23 +377,41 @@ bool web_server::start(std::string& error) {
       send_error(res, 404, "not_found", "No such page");
   });
 
-  // Request bodies outside /files are small JSON documents: refuse big or unbounded ones before they are read
-  // (cpp-httplib would otherwise hold any body in memory). File uploads stream and have their own limit.
-  srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.path.rfind("/files", 0) == 0)
-      return httplib::Server::HandlerResponse::Unhandled;
-    auto length = req.get_header_value("Content-Length");
-    bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
-    bool digits = std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (chunked || !digits || length.size() > 9 || (!length.empty() && std::stoul(length) > max_json_body)) {
-      send_error(res, 413, "too_large", "Request bodies here are at most 64 KiB");
-      return httplib::Server::HandlerResponse::Handled;
+  // Before any body is read. Bodies outside the upload routes are small JSON documents with a Content-Length:
+  // anything else is refused here, so no request can make pchatd hold a big body in memory. /api answers only
+  // to the names this server is reached by (a DNS-rebinding page in a local browser cannot sign in here).
+  srv.set_pre_routing_handler([&p](const httplib::Request& req, httplib::Response& res) {
+    using handled = httplib::Server::HandlerResponse;
+    if (req.path.rfind("/api/", 0) == 0 && !p.hosts.empty()) {
+      auto host = sip::ascii_lower(req.get_header_value("Host"));
+      if (std::find(p.hosts.begin(), p.hosts.end(), host) == p.hosts.end()) {
+        send_error(res, 421, "wrong_host", "This server does not answer to that host name");
+        return handled::Handled;
+      }
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    if (streams_body(req))
+      return handled::Unhandled;
+    if (req.has_header("Transfer-Encoding")) {
+      send_error(res, 411, "length_required", "Send a Content-Length (no chunked bodies here)");
+      return handled::Handled;
+    }
+    auto length = req.get_header_value("Content-Length");
+    bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (has_body && length.empty()) {
+      send_error(res, 411, "length_required", "Send a Content-Length");
+      return handled::Handled;
+    }
+    bool digits = std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || length.size() > 9 || (!length.empty() && std::stoul(length) > max_json_body)) {
+      send_error(res, 413, "too_large", "Request bodies here are at most 64 KiB");
+      return handled::Handled;
+    }
+    return handled::Unhandled;
   });
   srv.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
     // Healthy when the directory actor answers (the actor system runs and the catalog is loaded).
-    auto perm = ctx.ask<std::vector<category_view>>(perm_atom::value, std::string{"sip:healthz@invalid"});
+    auto perm = ctx.ask_within<std::vector<category_view>>(std::chrono::seconds(2), perm_atom::value,
+                                                           std::string{"sip:healthz@invalid"});
     if (perm) {
       res.set_content("ok\n", "text/plain");
     } else {
@@ -358,7 +438,27 @@ bool web_server::start(std::string& error) {
                                                : ctx.opts.public_url;
   while (!ctx.public_url.empty() && ctx.public_url.back() == '/')
     ctx.public_url.pop_back();
+  // /api answers to the listen address (unless it is a wildcard), loopback names, and web.public-url's host.
+  auto authority = [](const std::string& host, int port_no) {
+    auto h = host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+    return sip::ascii_lower(h) + ":" + std::to_string(port_no);
+  };
+  const auto& h = ctx.opts.host;
+  if (h != "0.0.0.0" && h != "::" && h != "[::]" && !h.empty()) {
+    p.hosts = {authority(h, port), authority("localhost", port), authority("127.0.0.1", port),
+               authority("::1", port)};
+    if (auto scheme = ctx.public_url.find("://"); scheme != std::string::npos) {
+      auto rest = ctx.public_url.substr(scheme + 3);
+      auto auth = sip::ascii_lower(rest.substr(0, rest.find('/')));
+      p.hosts.push_back(auth);
+      if (auth.find(':') == std::string::npos || auth.back() == ']') // no port: also with the scheme's default
+        p.hosts.push_back(auth + (ctx.public_url.rfind("https", 0) == 0 ? ":443" : ":80"));
+    }
+  }
   p.listener = std::thread([&srv] { srv.listen_after_bind(); });
+  // stop() is a no-op until the listener runs: wait for it, so a stop right after start cannot hang.
+  for (int i = 0; i < 500 && !srv.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   p.running = true;
   return true;
 }

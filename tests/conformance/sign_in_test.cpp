@@ -139,8 +139,9 @@ TEST_CASE("vector 2: provisioning-v2 SUBSCRIBE with Proxy-Require ms-benotify ge
   CHECK(property(props, "PersistentChatWebManagerUriInt") == "<missing>"); // web.port=0, no web.public-url
 }
 
-TEST_CASE("vector 2: provisioning names the room-management page (web.public-url) as PersistentChatWebManagerUri") {
-  pchatd_process server{{"--web.public-url=https://chat.example.com/rooms/"}};
+TEST_CASE("vector 2: provisioning names the room-management page as PersistentChatWebManagerUriInt/Ext") {
+  auto web_port = pchatd_process::free_port();
+  pchatd_process server{{"--web.port=" + std::to_string(web_port)}};
   server.start();
   auto agent = connect_agent(server, "sip:alice@example.com");
   REQUIRE(answered(agent->register_user("sip:example.com", 3600)).status == 200);
@@ -149,8 +150,10 @@ TEST_CASE("vector 2: provisioning names the room-management page (web.public-url
   REQUIRE(sub);
   REQUIRE(sub->status == 200);
   auto props = persistent_chat_properties(sub->body);
-  CHECK(property(props, "PersistentChatWebManagerUriInt") == "https://chat.example.com/rooms/");
-  CHECK(property(props, "PersistentChatWebManagerUriExt") == "https://chat.example.com/rooms/");
+  auto page = "http://127.0.0.1:" + std::to_string(web_port) + "/";
+  CHECK(property(props, "PersistentChatWebManagerUriInt") == page);
+  CHECK(property(props, "PersistentChatWebManagerUriExt") == page);
+  CHECK(server.web_url() + "/" == page);
   CHECK(property(props, "DefaultPersistentChatPoolUri") == service_uri);
 }
 

@@ -11,6 +11,12 @@ using pchat::test::pchatd_process;
 
 namespace {
 
+// The status of an answer that must have come.
+int code(const httplib::Result& r) {
+  REQUIRE(r);
+  return r->status;
+}
+
 // One browser-like HTTP client: keeps the pchat_session cookie it was given.
 class web_client {
 public:
@@ -36,7 +42,7 @@ public:
   }
   // Signs in; the status of the answer.
   int sign_in(const std::string& user, const std::string& password = {}) {
-    return send("POST", "/api/signin", {{"user", user}, {"password", password}})->status;
+    return code(send("POST", "/api/signin", {{"user", user}, {"password", password}}));
   }
   std::string& cookie() { return cookie_; }
 
@@ -138,7 +144,7 @@ TEST_CASE("web sign-in uses SIP's accounts: wrong password, unknown and disabled
   auto me = body_of(web.get("/api/me"));
   CHECK(me["user"].is_null());
   CHECK(me["signIn"] == "password");
-  CHECK(web.get("/api/rooms")->status == 401);
+  CHECK(code(web.get("/api/rooms")) == 401);
 
   // The same answer for a wrong password, an unknown user and a disabled account.
   auto wrong = web.send("POST", "/api/signin", {{"user", "alice@example.com"}, {"password", "wrong"}});
@@ -158,15 +164,15 @@ TEST_CASE("web sign-in uses SIP's accounts: wrong password, unknown and disabled
   CHECK(cookie_attrs.find("HttpOnly") != std::string::npos);
   CHECK(cookie_attrs.find("SameSite=Strict") != std::string::npos);
   CHECK(body_of(web.get("/api/me"))["user"] == "sip:alice@example.com");
-  CHECK(web.get("/api/rooms")->status == 200);
+  CHECK(code(web.get("/api/rooms")) == 200);
 
   // Signed out, the old cookie is worth nothing.
   auto old = web.cookie();
-  REQUIRE(web.send("POST", "/api/signout", json::object())->status == 200);
+  REQUIRE(code(web.send("POST", "/api/signout", json::object())) == 200);
   web.cookie() = old;
-  CHECK(web.get("/api/rooms")->status == 401);
+  CHECK(code(web.get("/api/rooms")) == 401);
   web.cookie() = "pchat_session=0000";
-  CHECK(web.get("/api/rooms")->status == 401);
+  CHECK(code(web.get("/api/rooms")) == 401);
 
   // Five failures in a minute: even the right password has to wait.
   web_client guesser{server};
@@ -203,7 +209,8 @@ TEST_CASE("web management API: the room model's rules with clear errors") {
   web_client alice{server};
   REQUIRE(alice.sign_in("alice@example.com") == 200);
   auto listed = body_of(alice.get("/api/rooms"));
-  CHECK(listed["rooms"].empty());
+  CHECK(listed.at("rooms").is_array());
+  CHECK(listed.at("rooms").empty());
   REQUIRE(listed["categories"].size() == 1);
   CHECK(listed["categories"][0]["name"] == "Teams");
 
@@ -214,8 +221,8 @@ TEST_CASE("web management API: the room model's rules with clear errors") {
   auto taken = alice.send("POST", "/api/rooms", {{"category", "Teams"}, {"name", "existing"}});
   CHECK(taken->status == 409);
   CHECK(body_of(taken)["error"] == "name_taken");
-  CHECK(alice.send("POST", "/api/rooms", {{"name", "No category"}})->status == 400);
-  CHECK(alice.send("POST", "/api/rooms", {{"category", "Nowhere"}, {"name", "X"}})->status == 404);
+  CHECK(code(alice.send("POST", "/api/rooms", {{"name", "No category"}})) == 400);
+  CHECK(code(alice.send("POST", "/api/rooms", {{"category", "Nowhere"}, {"name", "X"}})) == 404);
   auto bad_privacy = alice.send("POST", "/api/rooms", {{"category", "Teams"}, {"name", "X"}, {"privacy", "hidden"}});
   CHECK(bad_privacy->status == 400);
   CHECK(body_of(bad_privacy)["message"].get<std::string>().find("open, closed or secret") != std::string::npos);
@@ -239,14 +246,14 @@ TEST_CASE("web management API: the room model's rules with clear errors") {
   CHECK(unknown->status == 400);
   CHECK(body_of(unknown)["message"] == "unknown field owner");
   CHECK(body_of(alice.send("PATCH", room, {{"category", "Board"}}))["message"] == "unknown field category");
-  CHECK(alice.send("PATCH", room, {{"disabled", "yes"}})->status == 400);
-  CHECK(alice.send("PATCH", room, {{"name", std::string(300, 'x')}})->status == 400);
-  CHECK(alice.send_raw("PATCH", room, "{\"topic\":", "application/json")->status == 400);
-  CHECK(alice.send_raw("PATCH", room, "topic=x", "application/x-www-form-urlencoded")->status == 415);
+  CHECK(code(alice.send("PATCH", room, {{"disabled", "yes"}})) == 400);
+  CHECK(code(alice.send("PATCH", room, {{"name", std::string(300, 'x')}})) == 400);
+  CHECK(code(alice.send_raw("PATCH", room, "{\"topic\":", "application/json")) == 400);
+  CHECK(code(alice.send_raw("PATCH", room, "topic=x", "application/x-www-form-urlencoded")) == 415);
   auto huge = alice.send_raw("PATCH", room, "{\"topic\":\"" + std::string(70000, 'a') + "\"}", "application/json");
   CHECK(huge->status == 413);
-  CHECK(alice.send("PUT", room + "/roles", {{"user", "bob@example.com"}, {"roles", {"owner"}}})->status == 400);
-  CHECK(alice.send("PUT", room + "/roles", {{"user", ""}, {"roles", {"member"}}})->status == 400);
+  CHECK(code(alice.send("PUT", room + "/roles", {{"user", "bob@example.com"}, {"roles", {"owner"}}})) == 400);
+  CHECK(code(alice.send("PUT", room + "/roles", {{"user", ""}, {"roles", {"member"}}})) == 400);
   auto renamed = alice.send("PATCH", room, {{"name", "Existing"}});
   CHECK(renamed->status == 409);
 
@@ -263,11 +270,11 @@ TEST_CASE("web management API: the room model's rules with clear errors") {
   // Another creator is not a manager of this room: settings and roles are refused, the secret room is unknown.
   web_client mallory{server};
   REQUIRE(mallory.sign_in("mallory@example.com") == 200);
-  CHECK(body_of(mallory.get("/api/rooms"))["rooms"].empty());
-  CHECK(mallory.get(room)->status == 403);
+  CHECK(body_of(mallory.get("/api/rooms")).at("rooms") == json::array());
+  CHECK(code(mallory.get(room)) == 403);
   auto takeover = mallory.send("PUT", room + "/roles", {{"user", "mallory@example.com"}, {"roles", {"manager"}}});
   CHECK(takeover->status == 403);
-  CHECK(mallory.send("PATCH", room, {{"topic", "pwned"}})->status == 403);
+  CHECK(code(mallory.send("PATCH", room, {{"topic", "pwned"}})) == 403);
   auto hidden = mallory.get("/api/rooms/" + vault);
   CHECK(hidden->status == 404);
   CHECK(body_of(hidden)["error"] == "room_not_found");
@@ -276,11 +283,92 @@ TEST_CASE("web management API: the room model's rules with clear errors") {
   CHECK(out.find("pwned") == std::string::npos);
 
   // Alice makes her room secret and gives up managing it: it is gone from her list, unknown to Mallory.
-  REQUIRE(alice.send("PATCH", room, {{"privacy", "secret"}})->status == 200);
-  CHECK(mallory.get(room)->status == 404);
+  REQUIRE(code(alice.send("PATCH", room, {{"privacy", "secret"}})) == 200);
+  CHECK(code(mallory.get(room)) == 404);
   auto resign = alice.send("PUT", room + "/roles", {{"user", "alice@example.com"}, {"roles", {"member"}}});
   REQUIRE(resign->status == 200);
-  CHECK(body_of(resign)["room"].is_null());
-  CHECK(body_of(alice.get("/api/rooms"))["rooms"].empty());
-  CHECK(alice.get(room)->status == 403);
+  CHECK(body_of(resign).at("room").is_null());
+  CHECK(body_of(alice.get("/api/rooms")).at("rooms") == json::array());
+  CHECK(code(alice.get(room)) == 403);
+}
+
+TEST_CASE("web hardening: wrong JSON types, control characters, bodies without length, host names, old sign-ins") {
+  pchatd_process server{{"--sip.auth=digest"}};
+  REQUIRE(server.ctl("init") == 0);
+  REQUIRE(server.ctl("category add Teams --creators sip:alice@example.com") == 0);
+  REQUIRE(server.ctl("user add alice@example.com --password pw") == 0);
+  std::string out;
+  REQUIRE(server.ctl("room add Vault --category Teams --privacy secret", &out) == 0);
+  auto vault = guid_of(out);
+  server.start();
+  web_client alice{server};
+
+  // Fields of the wrong type are a 400 naming the field, not a server error.
+  auto typed = alice.send("POST", "/api/signin", {{"user", 5}, {"password", "pw"}});
+  CHECK(code(typed) == 400);
+  CHECK(body_of(typed)["message"] == "user must be a string");
+  CHECK(code(alice.send("POST", "/api/signin", {{"user", "alice@example.com"}, {"password", {1, 2}}})) == 400);
+  CHECK(code(alice.send("POST", "/api/signin", {{"user", std::string(300, 'a') + "@example.com"}})) == 400);
+  REQUIRE(alice.sign_in("alice@example.com", "pw") == 200);
+
+  // Text that could not travel in XCCOS is refused (a control character in a topic would break every chansrch).
+  auto bell = alice.send("POST", "/api/rooms", {{"category", "Teams"}, {"name", "Bell"}, {"topic", "ding\a\x01"}});
+  CHECK(code(bell) == 400);
+  CHECK(body_of(bell)["message"].get<std::string>().find("topic holds a character") != std::string::npos);
+  auto made = alice.send("POST", "/api/rooms", {{"category", "Teams"}, {"name", "Zed"}});
+  REQUIRE(code(made) == 201);
+  CHECK(code(alice.send("PUT", "/api/rooms/Zed/roles", {{"user", "bob\x01@example.com"}, {"roles", {"member"}}})) ==
+        400);
+
+  // A room named by its old name can be renamed (the answer shows it under the new one).
+  auto renamed = alice.send("PATCH", "/api/rooms/Zed", {{"name", "Zed2"}});
+  REQUIRE(code(renamed) == 200);
+  CHECK(body_of(renamed)["name"] == "Zed2");
+
+  // A secret room and a missing one answer the same to changes too.
+  CHECK(body_of(alice.send("PATCH", "/api/rooms/" + vault, {{"topic", "x"}})) ==
+        body_of(alice.send("PATCH", "/api/rooms/no-such-room", {{"topic", "x"}})));
+  CHECK(body_of(alice.send("PUT", "/api/rooms/" + vault + "/roles", {{"user", "a@example.com"}, {"roles", {}}})) ==
+        body_of(alice.send("PUT", "/api/rooms/no-such-room/roles", {{"user", "a@example.com"}, {"roles", {}}})));
+
+  // Chunked bodies and bodies without a length are refused before they are read; so are other host names.
+  httplib::Client raw{"127.0.0.1", server.web_port()};
+  auto chunked = raw.Post("/api/signin", [](std::size_t, httplib::DataSink& sink) {
+    sink.write("{}", 2);
+    sink.done();
+    return true;
+  }, "application/json");
+  CHECK(code(chunked) == 411);
+  httplib::Client rebound{"127.0.0.1", server.web_port()};
+  auto wrong_host = rebound.Post("/api/signin", {{"Host", "evil.example"}}, R"({"user":"alice@example.com","password":"pw"})",
+                                 "application/json");
+  CHECK(code(wrong_host) == 421);
+  CHECK(code(rebound.Get("/healthz", {{"Host", "evil.example"}})) == 200); // only /api is bound to our names
+
+  // Disabling the account ends its web sign-ins at once.
+  CHECK(code(alice.get("/api/rooms")) == 200);
+  REQUIRE(server.ctl("user set alice@example.com --disabled true") == 0);
+  CHECK(code(alice.get("/api/rooms")) == 401);
+  CHECK(body_of(alice.get("/api/me"))["user"].is_null());
+
+  // Sign-out only as JSON (a cross-site form cannot sign anyone out).
+  CHECK(code(alice.send_raw("POST", "/api/signout", "", "text/plain")) == 415);
+}
+
+TEST_CASE("web: pchatd refuses a password-less web sign-in that others could reach") {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-web-XXXXXX").string();
+  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+  auto port = std::to_string(pchatd_process::free_port());
+  std::string out;
+  // sip.auth=auto on loopback is anonymous; a published page (public-url) or another web.host may not inherit it.
+  int rc = pchatd_process::run_capture(std::string(PCHATD_PATH) + " --pchat.data-dir=" + tmpl + "/data --sip.port=" +
+                                         port + " --web.port=0 --web.public-url=https://chat.example.com",
+                                       out);
+  CHECK(rc == 2);
+  CHECK(out.find("web sign-in would need no password") != std::string::npos);
+  rc = pchatd_process::run_capture(std::string(PCHATD_PATH) + " --pchat.data-dir=" + tmpl + "/data --sip.port=" +
+                                     port + " --web.port=0 --web.host=0.0.0.0 --sip.auth=known",
+                                   out);
+  CHECK(rc == 2);
+  std::filesystem::remove_all(tmpl);
 }

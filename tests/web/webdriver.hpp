@@ -37,9 +37,9 @@ public:
     dir_ = tmpl;
     port_ = pchatd_process::free_port();
     log_ = (dir_ / "chromedriver.log").string();
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    driver_.pid = ::fork();
+    REQUIRE(driver_.pid >= 0);
+    if (driver_.pid == 0) {
       std::string port_arg = "--port=" + std::to_string(port_);
       std::string log_arg = "--log-path=" + log_;
       ::execl(driver, driver, port_arg.c_str(), log_arg.c_str(), static_cast<char*>(nullptr));
@@ -71,15 +71,7 @@ public:
 
   ~webdriver() {
     if (!session_.empty())
-      http_->Delete(("/session/" + session_).c_str());
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (std::getenv("PCHAT_KEEP_TEST_DIRS") == nullptr) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
+      http_->Delete(("/session/" + session_).c_str()); // closes the browser
   }
 
   webdriver(const webdriver&) = delete;
@@ -193,10 +185,32 @@ private:
     return out;
   }
 
-  std::filesystem::path dir_;
+  // Owned resources as members, so a failed REQUIRE in the constructor still stops chromedriver and removes the
+  // directory (the members' destructors run; the class's would not).
+  struct scratch_dir {
+    std::filesystem::path path;
+    ~scratch_dir() {
+      if (!path.empty() && std::getenv("PCHAT_KEEP_TEST_DIRS") == nullptr) {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+      }
+    }
+  };
+  struct child {
+    pid_t pid = -1;
+    ~child() {
+      if (pid > 0) {
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  };
+
+  scratch_dir dir_holder_;
+  std::filesystem::path& dir_ = dir_holder_.path;
+  child driver_;
   std::string log_;
   std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
   std::unique_ptr<httplib::Client> http_;
   std::string session_;
 };
