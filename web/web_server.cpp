@@ -136,6 +136,10 @@ void send_error(httplib::Response& res, const caf::error& err) {
       return send_error(res, 413, "too_large", with("Too large"));
     case pchat_errc::store_failed:
       return send_error(res, 503, "store_unavailable", with("The server could not store the change; try again"));
+    case pchat_errc::file_not_found:
+      return send_error(res, 404, "file_not_found", with("No such file in that room"));
+    case pchat_errc::token_invalid:
+      return send_error(res, 401, "token_invalid", with("The file token is not valid; ask for a new one"));
   }
   send_error(res, 500, "server_error", with("Server error"));
 }
