@@ -347,6 +347,8 @@ bool web_server::start(std::string& error) {
                                                : ctx.opts.public_url;
   while (!ctx.public_url.empty() && ctx.public_url.back() == '/')
     ctx.public_url.pop_back();
+  if (ctx.opts.files) // file tokens name URLs on this server (rpl:getftok serveruri)
+    ctx.opts.files->set_url(ctx.public_url);
   p.listener = std::thread([&srv] { srv.listen_after_bind(); });
   p.running = true;
   return true;
