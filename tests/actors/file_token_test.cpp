@@ -127,7 +127,7 @@ TEST_CASE_METHOD(files_fixture, "file tokens are refused to outsiders, in secret
   CHECK(ask(m, cmd("23", "getfutok", "<ftdb/>")).token == "INVALID_ARGUMENT");
 }
 
-TEST_CASE_METHOD(files_fixture, "uploads need the category's filepost; downloads do not") {
+TEST_CASE_METHOD(files_fixture, "uploads need the category's filepost, downloads do not") {
   storage::category nofiles;
   nofiles.name = "Archive";
   nofiles.filepost = false;

@@ -130,7 +130,7 @@ TEST_CASE("file tokens over SIP: members get them, outsiders and filepost=false 
   CHECK(nofile.err().message.find("FILE_NOT_FOUND") != std::string::npos);
 }
 
-TEST_CASE("a binary file round-trips byte for byte; Range requests get exactly their bytes, or 416") {
+TEST_CASE("a binary file round-trips byte for byte, and Range requests get exactly their bytes or 416") {
   pchatd_process server;
   auto lobby = server.add_room("Lobby");
   server.start();
@@ -254,7 +254,7 @@ TEST_CASE("uploads over web.max-upload get 413 and leave nothing behind") {
   CHECK(blobs_of(server).size() == 1);
 }
 
-TEST_CASE("used, expired, wrong-purpose and other-room tokens are refused; rules are checked again at use") {
+TEST_CASE("used, wrong-purpose and other-room tokens are refused, and rules are checked again at use") {
   pchatd_process server;
   auto lobby = server.add_room("Lobby");
   auto dev = server.add_room("Dev");
