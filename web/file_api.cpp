@@ -36,8 +36,11 @@ std::string token_of(const httplib::Request& req) {
   return {};
 }
 
+// A random version-4 GUID (lower case): the file's id in its room and in links.
 std::string new_file_id() {
   auto hex = sip::digest::random_hex(16);
+  hex[12] = '4';
+  hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
          hex.substr(20);
 }
