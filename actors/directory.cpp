@@ -7,7 +7,9 @@
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
 #include "sip/sip_message.hpp"
+#include "sip/digest.hpp"
 #include "sip/xccos.hpp"
+#include "storage/file_store.hpp"
 #include "storage/text_index.hpp"
 
 namespace pchat {
@@ -131,6 +133,43 @@ bool visible(const directory_state& st, const storage::room& r, const std::strin
 
 invitation_view view_of(const directory_state& st, const storage::invitation& inv, const storage::room& r) {
   return {inv.id, room_uri(st.opts.domain, r), r.name, inv.inviter, inv.ticks};
+}
+
+// At most this many file tokens live at once; past it the oldest are dropped (a flood of requests cannot grow
+// the map without end).
+constexpr std::size_t max_file_tokens = 100000;
+
+// A random version-4 GUID from libcrypto's RAND_bytes: 122 bits nobody can guess.
+std::string new_token() {
+  auto hex = sip::digest::random_hex(16);
+  hex[12] = '4';
+  hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
+void expire_tokens(directory_state& st, caf::actor_clock::time_point now) {
+  while (!st.token_order.empty() &&
+         (st.token_order.front().first <= now || st.token_order.size() > max_file_tokens)) {
+    auto i = st.tokens.find(st.token_order.front().second);
+    if (i != st.tokens.end() && i->second.expires == st.token_order.front().first)
+      st.tokens.erase(i);
+    st.token_order.pop_front();
+  }
+}
+
+// The file rules (docs/protocol.md "Room files"): a user who may join the room may download its files, and
+// upload when the category allows file posts. Secret rooms are room_not_found to outsiders, as everywhere.
+caf::error check_file_rules(const directory_state& st, const storage::room& r, const std::string& user, bool upload) {
+  const auto& c = st.tree->category_of(r);
+  auto roles = st.store->roles_of(r.id, user);
+  if (!rules::may_see(r, c, user, roles))
+    return make_error(pchat_errc::room_not_found);
+  if (!rules::may_join(r, c, user, roles))
+    return make_error(pchat_errc::forbidden, "only members of the room may transfer its files");
+  if (upload && !c.filepost)
+    return make_error(pchat_errc::forbidden, "file posting is off in this room's category");
+  return {};
 }
 
 void log_change(const principal& who, const char* what, const std::string& target, const caf::error& err,
@@ -405,6 +444,83 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
           hits.resize(q.limit);
       }
       return hits;
+    },
+    // --- room files (docs/protocol.md "Room files") -------------------------------------------------------------
+    [=](ftoken_atom, const std::string& user, bool upload, const std::string& guid,
+        const std::string& file_url) -> caf::result<file_ticket> {
+      auto& s = self->state;
+      if (!s.opts.files)
+        return make_error(pchat_errc::store_failed, "room files are off (no web server)");
+      const auto* r = s.tree->room_by_guid(guid);
+      if (!r)
+        return make_error(pchat_errc::room_not_found);
+      if (auto err = check_file_rules(s, *r, user, upload))
+        return err;
+      file_ticket t;
+      std::string item;
+      if (upload) {
+        if (!storage::file_store::valid_name(file_url))
+          return make_error(pchat_errc::invalid_argument, "not a plain file name: " + file_url);
+        item = file_url;
+        t.path = "/files/" + r->guid + "/" + xccos::percent_encode(file_url);
+      } else {
+        // The link must name a file of this room: a token for one room never opens another's files.
+        auto link = xccos::parse_file_link(file_url);
+        if (!link || lower(link->room_guid) != lower(r->guid) || lower(link->domain) != lower(s.opts.domain))
+          return make_error(pchat_errc::file_not_found, file_url);
+        auto f = s.store->file(r->id, link->file_id);
+        if (!f)
+          return make_error(pchat_errc::file_not_found, file_url);
+        item = f->id;
+        t.path = "/files/" + r->guid + "/" + f->id;
+      }
+      auto now = self->clock().now();
+      expire_tokens(s, now);
+      t.token = new_token();
+      auto expires = now + s.opts.files->token_ttl;
+      s.tokens[t.token] = {user, upload, r->id, item, expires, false};
+      s.token_order.emplace_back(expires, t.token);
+      log::line(log::level::debug, "directory") << (upload ? "upload" : "download") << " token room=" << r->name
+                                                << " user=" << user << " file=" << item;
+      return t;
+    },
+    [=](redeem_atom, const std::string& token, bool upload, const std::string& guid,
+        const std::string& item) -> caf::result<file_grant> {
+      auto& s = self->state;
+      auto now = self->clock().now();
+      expire_tokens(s, now);
+      auto i = s.tokens.find(token);
+      if (i == s.tokens.end() || i->second.expires <= now)
+        return make_error(pchat_errc::token_invalid, "unknown or expired token");
+      auto& t = i->second;
+      if (t.upload != upload)
+        return make_error(pchat_errc::token_invalid, upload ? "a download token cannot upload"
+                                                            : "an upload token cannot download");
+      if (upload && t.used)
+        return make_error(pchat_errc::token_invalid, "the upload token was used already");
+      const auto* r = s.tree->room(t.room_id);
+      if (!r)
+        return make_error(pchat_errc::room_not_found);
+      bool same_item = upload ? item == t.item : lower(item) == t.item;
+      if (lower(guid) != lower(r->guid) || !same_item)
+        return make_error(pchat_errc::forbidden, "the token was issued for another room or file");
+      // Roles may have changed since the token was issued.
+      if (auto err = check_file_rules(s, *r, t.user, upload))
+        return err;
+      file_grant g;
+      g.user = t.user;
+      g.room = view_of(s, *r);
+      if (upload) {
+        g.name = t.item;
+      } else {
+        auto f = s.store->file(r->id, t.item);
+        if (!f)
+          return make_error(pchat_errc::file_not_found);
+        g.file = std::move(*f);
+        g.first = !t.used;
+      }
+      t.used = true;
+      return g;
     },
     [=](perm_atom, const std::string& user) -> std::vector<category_view> {
       auto& s = self->state;

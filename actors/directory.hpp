@@ -6,6 +6,7 @@
 //
 // Secret rooms are invisible to users without a role in them: resolve answers "not found", search leaves them
 // out and management answers room_not_found (rules::may_see), so outsiders cannot even learn that they exist.
+#include <deque>
 #include <map>
 #include <set>
 #include <memory>
@@ -37,6 +38,19 @@ struct directory_state {
   std::map<caf::actor_addr, std::set<std::uint64_t>> watching;
   std::map<caf::actor_addr, std::set<std::uint64_t>> joined;
   std::set<std::pair<caf::actor_addr, std::uint64_t>> notified;
+
+  // File tokens (docs/protocol.md "Room files"), by token; they expire in issue order (one TTL for all), so the
+  // queue's front is always the next to expire.
+  struct file_token {
+    std::string user;
+    bool upload = true;
+    std::uint64_t room_id = 0;
+    std::string item; // upload: the file name; download: the file id
+    caf::actor_clock::time_point expires;
+    bool used = false;
+  };
+  std::unordered_map<std::string, file_token> tokens;
+  std::deque<std::pair<caf::actor_clock::time_point, std::string>> token_order;
 };
 
 directory_actor::behavior_type directory(directory_actor::stateful_pointer<directory_state> self,

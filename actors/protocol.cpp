@@ -19,6 +19,8 @@ const char* to_string(pchat_errc x) {
     case pchat_errc::store_failed: return "store_failed";
     case pchat_errc::already_exists: return "already_exists";
     case pchat_errc::category_not_found: return "category_not_found";
+    case pchat_errc::file_not_found: return "file_not_found";
+    case pchat_errc::token_invalid: return "token_invalid";
   }
   return "unknown";
 }
@@ -53,6 +55,8 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<storage::room>("pchat::storage::room");
   cfg.add_message_type<storage::category>("pchat::storage::category");
   cfg.add_message_type<compliance::event>("pchat::compliance::event");
+  cfg.add_message_type<file_ticket>("pchat::file_ticket");
+  cfg.add_message_type<file_grant>("pchat::file_grant");
   cfg.add_message_type<compliance_stats>("pchat::compliance_stats");
   cfg.add_error_category(pchat_error_category,
                          [](std::uint8_t code, caf::atom_value, const caf::message& ctx) -> std::string {

@@ -8,8 +8,10 @@
 //   session, room --(send/fanout/bye)--> transport (the sip ingress in pchatd; a probe in tests; null in benches)
 // Dialog ids are opaque numbers chosen by the transport; actors never see SIP objects.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,8 @@ using posted_atom = caf::atom_constant<caf::atom("posted")>;   // room -> direct
 using notice_atom = caf::atom_constant<caf::atom("notice")>;   // directory -> session: new content in a room
 using roster_atom = caf::atom_constant<caf::atom("roster")>;   // who is online in a room, on demand
 using detail_atom = caf::atom_constant<caf::atom("detail")>;   // a room's settings and roles, for its managers
+using ftoken_atom = caf::atom_constant<caf::atom("ftoken")>;   // getfutok/getfdtok: issue a file token
+using redeem_atom = caf::atom_constant<caf::atom("redeem")>;   // web -> directory: use a file token
 
 // --- errors ---------------------------------------------------------------------------------------------------
 // Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
@@ -72,6 +76,8 @@ enum class pchat_errc : std::uint8_t {
   store_failed,       // RocksDB refused the write; nothing was fanned out
   already_exists,     // a room or category name is taken
   category_not_found, // no such category
+  file_not_found,     // no such file in that room (getfdtok)
+  token_invalid,      // a file token that is unknown, expired or already used
 };
 const char* to_string(pchat_errc x);
 caf::error make_error(pchat_errc x);
@@ -144,7 +150,35 @@ using compliance_actor = caf::typed_actor<
 
 } // namespace pchat
 
+namespace pchat::storage {
+class file_store;
+}
+
 namespace pchat {
+
+// --- room files (docs/protocol.md "Room files") -----------------------------------------------------------------
+// What sessions, the directory and the web server share about room files. pchatd makes one when the web server
+// runs (files move over HTTP); without it getfutok/getfdtok answer 503 FILES_UNAVAILABLE.
+struct file_service {
+  std::shared_ptr<storage::file_store> blobs;    // the content, by SHA-256 (<data-dir>/files)
+  std::chrono::seconds token_ttl{300};           // web.file-token-ttl: how long a token may be used
+  std::uint64_t max_upload = 100ull << 20;       // web.max-upload: bytes; larger uploads get 413
+  std::string compliance_copies;                 // <compliance.dir>/files when compliance is on, else ""
+
+  // The web server's public URL ("http://host:port"), known once it listens (port 0 picks one at start).
+  void set_url(std::string url) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    url_ = std::move(url);
+  }
+  std::string url() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return url_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::string url_;
+};
 
 // --- server-wide settings the actors need ---------------------------------------------------------------------
 struct server_options {
@@ -167,6 +201,8 @@ struct server_options {
   std::shared_ptr<metrics> live;
   // The compliance service, null when compliance is off (then it costs one null check per event).
   compliance_actor compliance;
+  // Room files; null when the web server is off.
+  std::shared_ptr<file_service> files;
 };
 
 // Monotonic clock in nanoseconds, for latencies measured across threads (post accepted -> INFO handed over).
@@ -249,6 +285,24 @@ struct room_detail {
   std::vector<role_entry> roles;  // ordered by user
 };
 
+// A file token as the directory issues it: the token and the path (below the web server's public URL) to use it
+// on, "/files/<room guid>/<name, percent-encoded>" for an upload and "/files/<room guid>/<file id>" for a
+// download.
+struct file_ticket {
+  std::string token;
+  std::string path;
+};
+
+// What a redeemed file token allows (the web handlers act on it): who, which room, and the file name (upload)
+// or the file (download).
+struct file_grant {
+  std::string user;
+  room_view room;
+  std::string name;          // upload: the name the token was issued for
+  storage::file_record file; // download: the file
+  bool first = false;        // download: the token's first use (compliance records one FILEDOWNLOAD per token)
+};
+
 struct room_stats {
   std::uint64_t posts = 0;
   std::uint64_t deliveries = 0;
@@ -299,6 +353,14 @@ typename Inspector::result_type inspect(Inspector& f, room_detail& x) {
            x.addin, x.roles);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_ticket& x) {
+  return f(caf::meta::type_name("file_ticket"), x.token, x.path);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_grant& x) {
+  return f(caf::meta::type_name("file_grant"), x.user, x.room, x.name, x.file, x.first);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, room_stats& x) {
   return f(caf::meta::type_name("room_stats"), x.posts, x.deliveries, x.online, x.last_seq);
 }
@@ -310,6 +372,11 @@ namespace pchat::storage {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message& x) {
   return f(caf::meta::type_name("message"), x.room_id, x.seq, x.author, x.ticks, x.text);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_record& x) {
+  return f(caf::meta::type_name("file_record"), x.room_id, x.id, x.name, x.content_type, x.size, x.sha256,
+           x.uploader, x.ticks);
 }
 // Rooms and categories travel from the directory to room actors when their settings change.
 template <class Inspector>
@@ -408,6 +475,14 @@ using directory_actor = caf::typed_actor<
   // the user may read), at most limit; rooms the user may not read count as not found.
   caf::replies_to<histsrch_atom, std::string, std::string, std::string, std::int64_t, std::int64_t, std::uint32_t,
                   std::vector<std::string>>::with<std::vector<search_hit>>,
+  // ftoken(user, upload, room guid, fileUrl) -> a token for one upload of that name (upload) or for downloads of
+  // the file the ma-filelink fileUrl names (download), valid for file_service::token_ttl. Only users who may join
+  // the room get one, and uploads need the category's filepost; secret rooms are room_not_found to outsiders.
+  caf::replies_to<ftoken_atom, std::string, bool, std::string, std::string>::with<file_ticket>,
+  // redeem(token, upload, room guid, name or file id) -> what the token allows, after checking the room's rules
+  // again; token_invalid when unknown, expired, used (uploads are single-use) or of the other purpose, forbidden
+  // when it was issued for another room or file or the user may no longer use the room.
+  caf::replies_to<redeem_atom, std::string, bool, std::string, std::string>::with<file_grant>,
   // perm(user) -> categories the user may create rooms in.
   caf::replies_to<perm_atom, std::string>::with<std::vector<category_view>>,
   // Room management (catalog.hpp says who may do what). Rooms are named by guid, ma-chan URI or name.

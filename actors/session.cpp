@@ -56,6 +56,8 @@ void reply_error(self_ptr self, const xccos::command& c, const caf::error& err) 
       case pchat_errc::store_failed: return reply(self, c, xccos::code::unavailable, "STORE_UNAVAILABLE");
       case pchat_errc::already_exists: return reply(self, c, xccos::code::conflict, "NAME_TAKEN");
       case pchat_errc::category_not_found: return reply(self, c, xccos::code::not_found, "CATEGORY_NOT_FOUND");
+      case pchat_errc::file_not_found: return reply(self, c, xccos::code::not_found, "FILE_NOT_FOUND");
+      case pchat_errc::token_invalid: return reply(self, c, xccos::code::unauthorized, "TOKEN_INVALID");
     }
   }
   log::line(log::level::error, "session") << c.id << " failed user=" << self->state.user
@@ -269,6 +271,24 @@ struct dispatcher {
         reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
       },
       histsrch_atom::value, self->state.user, x.text, x.author, x.from_ticks, x.to_ticks, x.limit, std::move(guids));
+  }
+  // getfutok / getfdtok (xccos.md §4, docs/protocol.md "Room files"): the directory checks the room's rules and
+  // issues the token; serveruri is where to use it, on the web server.
+  void operator()(const xccos::getftok_cmd& x) const {
+    auto files = self->state.opts.files;
+    if (!files || files->url().empty())
+      return reply(self, cmd, xccos::code::unavailable, "FILES_UNAVAILABLE");
+    if (lower(x.chan.domain) != lower(self->state.opts.domain))
+      return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
+    auto c = cmd;
+    auto s = self;
+    ask_directory<file_ticket>(
+      [s, c, files](const file_ticket& t) {
+        std::string data;
+        xccos::append_file_token(data, t.token, files->url() + t.path);
+        reply(s, c, xccos::code::ok, "SUCCESS_OK", std::move(data));
+      },
+      ftoken_atom::value, self->state.user, x.upload, x.chan.guid, x.file_url);
   }
   void operator()(const xccos::nodespermcreatechild_cmd&) const {
     auto c = cmd;

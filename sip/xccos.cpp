@@ -388,6 +388,71 @@ std::optional<chan_ref> parse_chan_uri(std::string_view uri) {
   return chan_ref{{}, std::string{rest.substr(0, slash)}, std::string{guid}};
 }
 
+std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+std::string format_file_link(const file_link& l) {
+  return "ma-filelink://" + l.domain + "/" + l.room_guid + "/" + l.file_id + "/" + percent_encode(l.name);
+}
+
+std::optional<file_link> parse_file_link(std::string_view link) {
+  constexpr std::string_view scheme = "ma-filelink://";
+  if (link.substr(0, scheme.size()) != scheme)
+    return std::nullopt;
+  auto rest = link.substr(scheme.size());
+  std::string_view parts[4];
+  for (int i = 0; i < 3; ++i) {
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0)
+      return std::nullopt;
+    parts[i] = rest.substr(0, slash);
+    rest = rest.substr(slash + 1);
+  }
+  if (rest.empty() || rest.find('/') != std::string_view::npos)
+    return std::nullopt;
+  auto hexval = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  file_link l{std::string{parts[0]}, std::string{parts[1]}, std::string{parts[2]}, {}};
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    char c = rest[i];
+    if (c == '%') {
+      if (i + 2 >= rest.size())
+        return std::nullopt;
+      int hi = hexval(rest[i + 1]);
+      int lo = hexval(rest[i + 2]);
+      if (hi < 0 || lo < 0)
+        return std::nullopt;
+      l.name.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return std::nullopt; // a link is one word of printable ASCII
+    } else {
+      l.name.push_back(c);
+    }
+  }
+  return l;
+}
+
 namespace {
 
 std::optional<chan_ref> chan_from_chanid(const node& n) {
@@ -583,6 +648,19 @@ command_data decode_cmd(const item& it) {
     }
     return c;
   }
+  if (id == "cmd:getfutok" || id == "cmd:getfdtok") {
+    // xccos.md §4: <ftdb channelUri="ma-chan://..." fileUrl="Report.txt"/>
+    const node* ftdb = data ? data->child("ftdb") : nullptr;
+    if (!ftdb)
+      return invalid_cmd{id + " needs <ftdb channelUri fileUrl/>"};
+    auto chan = parse_chan_uri(ftdb->attr_or("channelUri"));
+    if (!chan)
+      return invalid_cmd{id + " channelUri is not ma-chan://domain/guid"};
+    auto url = ftdb->attr_or("fileUrl");
+    if (url.empty())
+      return invalid_cmd{id + " needs fileUrl"};
+    return getftok_cmd{id == "cmd:getfutok", std::move(*chan), std::move(url)};
+  }
   if (id == "cmd:histsrch") {
     const node* q = data ? data->child("srch") : nullptr;
     if (!q)
@@ -641,6 +719,8 @@ command_data decode_grpchat(const item& it) {
 } // namespace
 
 std::string command::reply_id() const {
+  if (id == "cmd:getfutok" || id == "cmd:getfdtok")
+    return "rpl:getftok";
   if (id.rfind("cmd:", 0) == 0)
     return "rpl:" + id.substr(4);
   return "rpl:" + id;
@@ -662,6 +742,10 @@ std::vector<command> decode_commands(const envelope& env) {
 }
 
 // --- serialization -----------------------------------------------------------------------------------------
+
+void append_file_token(std::string& out, std::string_view token, std::string_view server_uri) {
+  append_empty_element(out, "token", {{"token", token}, {"serveruri", server_uri}});
+}
 
 std::uint64_t next_envid() {
   static std::atomic<std::uint64_t> counter{[] {

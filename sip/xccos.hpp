@@ -30,6 +30,7 @@ inline constexpr const char* xmlns = "urn:parlano:xml:ns:xccos";
 namespace code {
 constexpr int ok = 200;
 constexpr int bad_request = 400;
+constexpr int unauthorized = 401;
 constexpr int forbidden = 403;
 constexpr int not_found = 404;
 constexpr int conflict = 409;
@@ -201,6 +202,14 @@ struct roster_cmd {
   std::uint32_t start = 0;
   std::uint32_t count = 500;
 };
+// getfutok / getfdtok (xccos.md §4, docs/protocol.md "Room files"): <ftdb channelUri fileUrl/>. For an upload
+// fileUrl is the name of the file to upload; for a download, the file's ma-filelink: link. Both are answered
+// with rpl:getftok.
+struct getftok_cmd {
+  bool upload = true; // getfutok (true) or getfdtok
+  chan_ref chan;
+  std::string file_url;
+};
 struct grpchat_cmd {
   chan_ref chan;
   std::string author; // as claimed by the client; the server replaces it with the session's user
@@ -216,14 +225,16 @@ struct invalid_cmd {
 using command_data = std::variant<unknown_cmd, invalid_cmd, requri_cmd, getserverinfo_cmd, chansrch_cmd, join_cmd,
                                   bjoin_cmd, part_cmd, bccontext_cmd, getinv_cmd, getassoc_cmd, catchup_cmd,
                                   follow_cmd, getpref_cmd, setpref_cmd, nodespermcreatechild_cmd, chancreate_cmd,
-                                  chanupd_cmd, chanrole_cmd, histsrch_cmd, roster_cmd, grpchat_cmd>;
+                                  chanupd_cmd, chanrole_cmd, histsrch_cmd, roster_cmd, getftok_cmd,
+                                  grpchat_cmd>;
 
 struct command {
   std::string id;    // "cmd:join", "grpchat", ...
   std::string seqid;
   std::string envid; // of the envelope it came in
   command_data data;
-  // "rpl:join" for "cmd:join"; "rpl:grpchat" for a grpchat (used only for failures).
+  // "rpl:join" for "cmd:join"; "rpl:grpchat" for a grpchat (used only for failures); "rpl:getftok" for both
+  // file token commands (xccos.md §4).
   std::string reply_id() const;
 };
 
@@ -285,6 +296,25 @@ struct participant {
 // <chanib uri name topic><aib key="3984" value="ids"/>[<aib key="12276" value="ids"/>]</chanib>.
 void append_join_result(std::string& out, std::uint32_t& next_id, const room_summary& room,
                         const std::vector<participant>& people);
+
+// A room file's link, as a grpchat carries it (docs/protocol.md "Room files"):
+//   ma-filelink://<domain>/<room guid>/<file id>/<file name, percent-encoded>
+// Every byte of the name other than A-Z a-z 0-9 - . _ ~ is %XX-encoded (upper-case hex), so a link is one word
+// of ASCII that ends where the chat text's next space begins.
+struct file_link {
+  std::string domain;
+  std::string room_guid;
+  std::string file_id;
+  std::string name; // decoded
+  std::string chan_uri() const { return "ma-chan://" + domain + "/" + room_guid; }
+};
+std::string format_file_link(const file_link& l);
+// The link's encoding of a name, also used in URL paths: unreserved bytes as they are, the rest as %XX.
+std::string percent_encode(std::string_view s);
+// nullopt unless the scheme, the four non-empty parts and every %XX escape are well-formed.
+std::optional<file_link> parse_file_link(std::string_view link);
+// <token token="..." serveruri="..."/>: the data of rpl:getftok.
+void append_file_token(std::string& out, std::string_view token, std::string_view server_uri);
 
 // Utility for builders: <name a="v" .../> with escaped values.
 void append_empty_element(std::string& out, std::string_view name,

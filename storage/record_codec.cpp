@@ -258,6 +258,30 @@ std::optional<invitation> decode_invitation(std::string_view value, std::string_
   return inv;
 }
 
+std::string encode_file(const file_record& f) {
+  std::string out;
+  out.reserve(1 + 16 + 4 + f.name.size() + f.content_type.size() + f.sha256.size() + f.uploader.size());
+  out.push_back(static_cast<char>(format_version));
+  put_be64(out, f.size);
+  put_be64(out, static_cast<std::uint64_t>(f.ticks));
+  put_str(out, f.name);
+  put_str(out, f.content_type);
+  put_str(out, f.sha256);
+  put_str(out, f.uploader);
+  return out;
+}
+
+std::optional<file_record> decode_file(std::string_view value, std::uint64_t room_id, std::string_view id) {
+  reader rd{value};
+  file_record f;
+  if (!read_version(rd) || !rd.u64(f.size) || !rd.i64(f.ticks) || !rd.str(f.name) || !rd.str(f.content_type) ||
+      !rd.str(f.sha256) || !rd.str(f.uploader) || !rd.at_end() || !is_lower_hex(f.sha256, 64))
+    return std::nullopt;
+  f.room_id = room_id;
+  f.id = std::string{id};
+  return f;
+}
+
 // user v1: version | flags(disabled) | display_name | realm | ha1_md5 | ha1_sha256
 
 bool is_lower_hex(std::string_view hex, std::size_t digits) {
@@ -405,6 +429,16 @@ std::string invites_prefix(std::string_view user) {
 
 std::string invite(std::string_view user, std::uint64_t id) {
   return follow(user, id);
+}
+
+std::string files_prefix(std::uint64_t room_id) {
+  return be64(room_id);
+}
+
+std::string file(std::uint64_t room_id, std::string_view id) {
+  std::string k = be64(room_id);
+  k += ascii_lower(id);
+  return k;
 }
 
 std::string pref(std::string_view user, std::string_view label) {

@@ -26,6 +26,7 @@
 //   search     : term + '\0' + be64(room) + be64(seq) -> ""   (term: a word of the text, or '\x01' + author)
 //   users      : "u" + aor -> user record        "p" + scope digit ('0' global, '1' domain, '2' user) + subject
 //                -> policy (so a scan lists global, then domains, then users)
+//   files      : be64(room id) + lower(file id) -> file record
 // Users must not contain NUL (the store rejects such names) so that the user-first keys are unambiguous.
 #include "storage/store.hpp"
 
@@ -90,6 +91,11 @@ std::optional<user_record> decode_user(std::string_view value, std::string_view 
 // Whether `hex` is `digits` lower-case hex digits (the shape of a stored HA1).
 bool is_lower_hex(std::string_view hex, std::size_t digits);
 
+// file v1: version | size be64 | ticks be64 | name | content type | sha256 (64 hex) | uploader; room and id live
+// in the key.
+std::string encode_file(const file_record& f);
+std::optional<file_record> decode_file(std::string_view value, std::uint64_t room_id, std::string_view id);
+
 // policy v1: version | persistent chat (0 or 1).
 std::string encode_policy(bool persistent_chat);
 std::optional<bool> decode_policy(std::string_view value);
@@ -142,6 +148,9 @@ std::string pref(std::string_view user, std::string_view label);
 // search CF: one posting list per (term, room), seqs ascending.
 std::string posting_prefix(std::string_view term, std::uint64_t room_id);
 std::string author_term(std::string_view author);
+// files CF
+std::string files_prefix(std::uint64_t room_id); // 8 bytes
+std::string file(std::uint64_t room_id, std::string_view id); // id case-folded
 // users CF
 inline constexpr std::string_view user_prefix = "u";
 inline constexpr std::string_view policy_prefix = "p";

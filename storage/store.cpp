@@ -73,10 +73,11 @@ namespace keys = codec::key;
 
 // Column family indexes into rocks_store::cfs_; the order is the open order.
 enum cf_index : std::size_t {
-  cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_search, cf_users, cf_count
+  cf_meta = 0, cf_catalog, cf_history, cf_roles, cf_follows, cf_invites, cf_prefs, cf_search, cf_users, cf_files,
+  cf_count
 };
 constexpr std::array<const char*, cf_count> cf_names = {"default", "catalog", "history", "roles", "follows",
-                                                        "invites", "prefs",   "search",  "users"};
+                                                        "invites", "prefs",   "search",  "users", "files"};
 
 status fail(errc code, std::string message) {
   return {code, std::move(message)};
@@ -373,6 +374,7 @@ public:
       wb.Delete(cfs_[cf_roles], keys::user_role(user, id));
     delete_prefix(wb, cf_roles, keys::room_roles_prefix(id));
     wb.DeleteRange(cfs_[cf_history], keys::history(id, 0), keys::history(id + 1, 0));
+    delete_prefix(wb, cf_files, keys::files_prefix(id));
     return write(wb, true, "remove_room");
   }
 
@@ -579,6 +581,38 @@ public:
     if (!valid_user(user) || !get(cf_prefs, keys::pref(user, label), v))
       return std::nullopt;
     return v;
+  }
+
+  // --- room files -------------------------------------------------------------------------------------------
+
+  status put_file(const file_record& f) override {
+    if (read_only_)
+      return read_only_status;
+    if (f.id.empty() || f.name.empty() || !codec::is_lower_hex(f.sha256, 64) || !valid_user(f.uploader))
+      return fail(errc::invalid_argument, "a file needs an id, a name, a SHA-256 and an uploader");
+    if (auto st = check_room(f.room_id); !st.ok())
+      return st;
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_files], keys::file(f.room_id, f.id), codec::encode_file(f));
+    return write(wb, true, "put_file");
+  }
+
+  std::optional<file_record> file(std::uint64_t room_id, const std::string& id) const override {
+    std::string v;
+    auto k = keys::file(room_id, id);
+    if (id.empty() || !get(cf_files, k, v))
+      return std::nullopt;
+    return codec::decode_file(v, room_id, std::string_view{k}.substr(8));
+  }
+
+  std::vector<file_record> files(std::uint64_t room_id) const override {
+    std::vector<file_record> out;
+    scan(cf_files, keys::files_prefix(room_id), [&](std::string_view k, std::string_view v) {
+      if (auto f = codec::decode_file(v, room_id, k.substr(8)))
+        out.push_back(std::move(*f));
+      return true;
+    });
+    return out;
   }
 
   // --- users and policy -------------------------------------------------------------------------------------

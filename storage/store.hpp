@@ -17,7 +17,7 @@
 // Column families: default (meta), "catalog" (categories with their scope lists, rooms and their name/guid
 // indexes), "history", "roles" (room -> user -> role bits, plus the reverse user -> room index), "follows",
 // "invites", "prefs", "search" (the history index), "users" (accounts for SIP Digest and the persistent chat
-// policy). Missing families are created when an older database is opened for writing; posts stored before
+// policy), "files" (room files' metadata; their content lives on disk, storage/file_store.hpp). Missing families are created when an older database is opened for writing; posts stored before
 // "search" existed are not in the index.
 #include <climits>
 #include <cstdint>
@@ -158,6 +158,19 @@ struct policy_setting {
   bool persistent_chat = true;  // EnablePersistentChat for whoever it applies to
 };
 
+// A file uploaded to a room (docs/protocol.md "Room files"). The content is the blob `sha256` in the file store
+// (storage/file_store.hpp), shared by every record with the same content.
+struct file_record {
+  std::uint64_t room_id = 0;
+  std::string id;           // random GUID (lower case), unique within the room: the link names it
+  std::string name;         // the name the uploader gave (a plain file name: file_store::valid_name)
+  std::string content_type; // as uploaded ("application/octet-stream" when none was given)
+  std::uint64_t size = 0;
+  std::string sha256;       // 64 lower-case hex digits
+  std::string uploader;     // normalised sip: URI
+  std::int64_t ticks = 0;   // 100-ns ticks since the Unix epoch (UTC)
+};
+
 struct open_options {
   bool create_if_missing = true;
   bool read_only = false; // OpenForReadOnly: works while pchatd holds the lock; sees data as of open time
@@ -196,7 +209,8 @@ public:
   virtual std::optional<room> room_by_id(std::uint64_t id) const = 0;
   virtual std::optional<room> room_by_guid(const std::string& guid) const = 0; // case-insensitive
   virtual std::optional<room> room_by_name(const std::string& name) const = 0; // case-insensitive
-  // Removes the room with its indexes, roles and history. Follows of it and its search postings stay behind and are
+  // Removes the room with its indexes, roles, history and file records (blobs stay: other rooms may share them).
+  // Follows of it and its search postings stay behind and are
   // ignored (room ids are never reused).
   virtual status remove_room(std::uint64_t id) = 0;
 
@@ -224,6 +238,13 @@ public:
   // --- preferences (getpref/setpref): per-user opaque values under a label ---------------------------------
   virtual status set_pref(const std::string& user, const std::string& label, const std::string& value) = 0;
   virtual std::optional<std::string> pref(const std::string& user, const std::string& label) const = 0;
+
+  // --- room files (metadata) ------------------------------------------------------------------------------
+  // Stores (or replaces) the record of f.room_id/f.id; invalid_argument for an empty id or name, a sha256 that
+  // is not 64 lower-case hex digits, or a room that does not exist (not_found).
+  virtual status put_file(const file_record& f) = 0;
+  virtual std::optional<file_record> file(std::uint64_t room_id, const std::string& id) const = 0; // id: any case
+  virtual std::vector<file_record> files(std::uint64_t room_id) const = 0; // ordered by id
 
   // --- users and policy (point reads only: the SIP thread calls them per request) -------------------------------
   // invalid_argument for an empty aor, HA1s that are not 32/64 lower-case hex digits, or an empty realm;

@@ -13,6 +13,8 @@
 //                           invitations
 //     search WORDS...       posts containing every word, newest first, in every room you may read (histsrch)
 //     info                  server information (getserverinfo)
+//     upload ROOM FILE [NAME]   upload FILE (as NAME) to ROOM over HTTP and post its ma-filelink link there
+//     download ROOM LINK [OUT]  save the file a ma-filelink link names (default OUT: the file's name)
 // ROOM is a room name, GUID or ma-chan:// URI. Exit status: 0 ok, 1 refused/failed, 2 usage.
 #include <csignal>
 #include <cstdlib>
@@ -35,7 +37,8 @@ int usage() {
                "COMMAND\n"
                "(the password may also come from the environment variable PCHAT_PASSWORD)\n"
                "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
-               "          unfollow ROOM | signin | search WORDS... | info\n";
+               "          unfollow ROOM | signin | search WORDS... | info | upload ROOM FILE [NAME] |\n"
+               "          download ROOM LINK [OUT]\n";
   return 2;
 }
 
@@ -245,6 +248,43 @@ int main(int argc, char** argv) {
     if (inv->data())
       for (const auto* i : inv->data()->children_named("inv"))
         print_invitation(*i);
+    return 0;
+  }
+  if (command == "upload") {
+    // getfutok, the file over HTTP, then a grpchat with the link so the room sees it (docs/protocol.md "Room files").
+    std::string uri;
+    if (int rc = room_arg(uri))
+      return rc;
+    if (args.size() < 3)
+      return usage();
+    if (auto j = client.join(uri); !j)
+      return failed("join " + args[1], j.err());
+    auto up = client.upload_file(uri, args[2], args.size() > 3 ? args[3] : std::string{});
+    if (!up)
+      return failed("upload " + args[2], up.err());
+    auto p = client.post(uri, up->link);
+    if (!p)
+      return failed("post", p.err());
+    std::cout << "uploaded " << up->name << " (" << up->size << " bytes, " << up->content_type << ") as " << up->link
+              << ", posted #" << p->seq << "\n";
+    return 0;
+  }
+  if (command == "download") {
+    std::string uri;
+    if (int rc = room_arg(uri))
+      return rc;
+    if (args.size() < 3)
+      return usage();
+    auto link = pchat::xccos::parse_file_link(args[2]);
+    if (!link)
+      return failed("download", {errc::bad_input, 0, "not a ma-filelink:// link: " + args[2]});
+    std::string out = args.size() > 3 ? args[3] : link->name;
+    if (args.size() <= 3 && (out.empty() || out == "." || out == ".." || out.find('/') != std::string::npos))
+      return failed("download", {errc::bad_input, 0, "the link's file name is no safe local name; give OUT"});
+    auto d = client.download_file(uri, args[2], out);
+    if (!d)
+      return failed("download " + args[2], d.err());
+    std::cout << "saved " << out << " (" << d->size << " bytes, " << d->content_type << ")\n";
     return 0;
   }
   if (command == "search") {

@@ -24,6 +24,7 @@
 #include "sip/ingress.hpp"
 #include "sip/sip_message.hpp"
 #include "sip/sip_stack.hpp"
+#include "storage/file_store.hpp"
 #include "storage/store.hpp"
 #include "tools/admin/admin.hpp"
 #include "tools/admin/admin_socket.hpp"
@@ -72,6 +73,9 @@ struct pchatd_config : caf::actor_system_config {
   size_t web_threads = 8;
   std::string web_static_dir;
   size_t web_session_ttl = 8 * 3600;
+  size_t web_max_upload = 100u << 20;
+  size_t web_file_token_ttl = 300;
+  std::string web_files_dir; // default <data-dir>/files
 
   pchatd_config() {
     pchat::register_types(*this);
@@ -118,7 +122,10 @@ struct pchatd_config : caf::actor_system_config {
       .add(web_public_url, "public-url", "URL clients reach the web server at (default http://host:port)")
       .add(web_threads, "threads", "HTTP worker threads")
       .add(web_static_dir, "static-dir", "serve the page from this directory instead of the built-in copy")
-      .add(web_session_ttl, "session-ttl", "seconds a web sign-in lasts without use");
+      .add(web_session_ttl, "session-ttl", "seconds a web sign-in lasts without use")
+      .add(web_max_upload, "max-upload", "largest room file upload in bytes (larger: 413)")
+      .add(web_file_token_ttl, "file-token-ttl", "seconds a file upload/download token may be used")
+      .add(web_files_dir, "files-dir", "room file content (default <data-dir>/files)");
   }
 };
 
@@ -373,6 +380,23 @@ int main(int argc, char** argv) {
                                             << " every " << co.run_interval.count() / 1000 << " s, on store failure "
                                             << compliance::to_string(co.on_store_failure);
     }
+    if (cfg.web) {
+      // Room files (docs/protocol.md "Room files"): content under web.files-dir, tokens from the directory.
+      auto room_files = std::make_shared<file_service>();
+      const auto files_dir = cfg.web_files_dir.empty() ? cfg.data_dir + "/files" : cfg.web_files_dir;
+      std::unique_ptr<storage::file_store> blobs;
+      if (auto fst = storage::file_store::open(files_dir, blobs); !fst.ok()) {
+        std::cerr << "pchatd: cannot use web.files-dir " << files_dir << ": " << fst.message << "\n";
+        return 1;
+      }
+      room_files->blobs = std::move(blobs);
+      room_files->max_upload = cfg.web_max_upload;
+      room_files->token_ttl = std::chrono::seconds(cfg.web_file_token_ttl);
+      if (cfg.compliance) // the compliance file store: a copy of every upload (docs/compliance.md)
+        room_files->compliance_copies = (cfg.compliance_dir.empty() ? cfg.data_dir + "/compliance" : cfg.compliance_dir) +
+                                   "/files";
+      opts.files = std::move(room_files);
+    }
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
@@ -401,6 +425,8 @@ int main(int argc, char** argv) {
       wo.threads = std::max<size_t>(1, cfg.web_threads);
       wo.session_ttl = std::chrono::seconds(std::max<size_t>(60, cfg.web_session_ttl));
       wo.static_dir = cfg.web_static_dir;
+      wo.files = opts.files;
+      wo.compliance = opts.compliance;
       wo.metrics_text = [live = opts.live, &server, &sys, compliance = opts.compliance] {
         return render_stats(*live, server.counters()) + render_compliance(sys, compliance);
       };

@@ -83,7 +83,8 @@ struct web_context {
 // {"error": code, "message": text} with `status`.
 void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message);
 // A pchat error as HTTP: room_not_found/category_not_found 404, forbidden/not_joined 403, invalid_argument 400,
-// already_exists 409, too_large 413, store_failed 503, anything else 500; the message says what and why.
+// already_exists 409, too_large 413, store_failed 503, file_not_found 404, token_invalid 401, anything else 500;
+// the message says what and why.
 void send_error(httplib::Response& res, const caf::error& err);
 void send_json(httplib::Response& res, int status, const json& body);
 // A string field of a JSON object ("" when absent or null), or nullopt after answering 400 for another type.

@@ -1,10 +1,315 @@
-// Room files over HTTP (issue 7): not yet. The routes come with the file store.
+// Room files over HTTP (issue 7, docs/protocol.md "Room files"). Clients get a token over XCCOS (getfutok /
+// getfdtok, xccos.md §4) and use it here; the directory actor redeems it (checking the room's rules again) and
+// this file moves the bytes:
+//
+//   PUT|POST /files/<room guid>/<name, percent-encoded>?token=T   body = the file, streamed to disk, any size up
+//                                                                  to web.max-upload; 201 with the file as JSON
+//   GET      /files/<room guid>/<file id>?token=T                 the file (Range: one byte range -> 206 / 416)
+//
+// The token may also come as "Authorization: Bearer T". Refusals are JSON like the rest of web/ (send_error):
+// no token 401 token_missing, unknown/expired/used token 401 token_invalid, a token for another room or file, or
+// a user who may no longer use the room 403, unknown room 404, over the size limit 413, disk trouble 503.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <regex>
+
+#include "actors/log.hpp"
+#include "sip/digest.hpp"
+#include "sip/xccos.hpp"
+#include "storage/file_store.hpp"
 #include "web/context.hpp"
 
 namespace pchat::web {
 
-bool streams_body(const httplib::Request&) { return false; }
+namespace {
 
-void add_file_routes(httplib::Server&, web_context&) {}
+std::string token_of(const httplib::Request& req) {
+  if (req.has_param("token"))
+    return req.get_param_value("token");
+  auto auth = req.get_header_value("Authorization");
+  constexpr std::string_view bearer = "Bearer ";
+  if (auth.size() > bearer.size() && auth.compare(0, bearer.size(), bearer) == 0)
+    return auth.substr(bearer.size());
+  return {};
+}
+
+// A random version-4 GUID (lower case): the file's id in its room and in links.
+std::string new_file_id() {
+  auto hex = sip::digest::random_hex(16);
+  hex[12] = '4';
+  hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
+// The media type as the uploader sent it, if it looks like one ("type/subtype[; params]", printable ASCII);
+// anything else is stored as application/octet-stream.
+std::string content_type_of(const httplib::Request& req) {
+  auto type = req.get_header_value("Content-Type");
+  bool plausible = !type.empty() && type.size() <= 255 && type.find('/') != std::string::npos &&
+                   std::all_of(type.begin(), type.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  return plausible ? type : "application/octet-stream";
+}
+
+// attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<the name, percent-encoded> (RFC 6266): the name
+// can neither break the header nor make a browser render the file in our origin.
+std::string content_disposition(const std::string& name) {
+  std::string ascii;
+  for (unsigned char c : name)
+    ascii.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' ? static_cast<char>(c) : '_');
+  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + xccos::percent_encode(name);
+}
+
+// Reads and discards the rest of a refused body, up to `cap` bytes, so the client (which sends the whole body
+// before it reads the answer) gets to see the refusal; past `cap` the connection is simply closed.
+void drain(const httplib::ContentReader& read, std::uint64_t cap) {
+  std::uint64_t seen = 0;
+  read([&](const char*, std::size_t n) {
+    seen += n;
+    return seen <= cap;
+  });
+}
+
+compliance::event file_event(compliance::event_kind kind, const file_grant& g, const std::string& name) {
+  compliance::event e;
+  e.kind = kind;
+  e.room_uri = g.room.uri;
+  e.room_name = g.room.name;
+  e.room_logged = g.room.logged;
+  e.user_uri = g.user;
+  e.ticks = xccos::now_ticks();
+  e.content = name;
+  return e;
+}
+
+void upload(web_context& ctx, const file_service& files, const httplib::Request& req, httplib::Response& res,
+            const httplib::ContentReader& read) {
+  const std::string guid = req.matches[1];
+  const std::string name = req.matches[2];
+  const std::uint64_t limit = files.max_upload;
+  const std::uint64_t drain_cap = 2 * limit;
+  auto token = token_of(req);
+  if (token.empty()) {
+    drain(read, drain_cap);
+    return send_error(res, 401, "token_missing", "Ask for an upload token (getfutok) and pass it as ?token=");
+  }
+  // A declared length over the limit is refused before the token is spent.
+  if (req.has_header("Content-Length")) {
+    auto declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    if (declared > limit) {
+      drain(read, drain_cap);
+      return send_error(res, 413, "too_large",
+                        "The file is larger than this server accepts (" + std::to_string(limit) + " bytes)");
+    }
+  }
+  auto grant = ctx.ask<file_grant>(redeem_atom::value, token, true, guid, name);
+  if (!grant) {
+    drain(read, drain_cap);
+    return send_error(res, grant.error());
+  }
+
+  std::unique_ptr<storage::file_store::upload> up;
+  if (auto st = files.blobs->begin(up); !st.ok()) {
+    log::line(log::level::error, "web") << "upload: " << st.message;
+    drain(read, drain_cap);
+    return send_error(res, 503, "store_unavailable", "The server cannot store files right now; try again");
+  }
+  std::uint64_t total = 0;
+  bool over = false;
+  storage::status written;
+  bool complete = read([&](const char* data, std::size_t n) {
+    total += n;
+    if (total > limit) {
+      if (!over)
+        up->abort(); // nothing of an oversized file stays on disk
+      over = true;
+      return total <= drain_cap;
+    }
+    written = up->write(data, n);
+    return written.ok();
+  });
+  if (over)
+    return send_error(res, 413, "too_large",
+                      "The file is larger than this server accepts (" + std::to_string(limit) + " bytes)");
+  if (!written.ok()) {
+    log::line(log::level::error, "web") << "upload: " << written.message;
+    return send_error(res, 503, "store_unavailable", "The server could not store the file; try again");
+  }
+  if (!complete)
+    return send_error(res, 400, "incomplete_body", "The upload ended before its body did");
+
+  storage::file_record f;
+  f.room_id = grant->room.id;
+  f.id = new_file_id();
+  f.name = grant->name;
+  f.content_type = content_type_of(req);
+  f.size = total;
+  f.uploader = grant->user;
+  f.ticks = xccos::now_ticks();
+  if (auto st = up->commit(f.sha256); !st.ok()) {
+    log::line(log::level::error, "web") << "upload: " << st.message;
+    return send_error(res, 503, "store_unavailable", "The server could not store the file; try again");
+  }
+  // Compliance keeps its own copy before the event is archived; without it the upload is refused, as posts are
+  // when they cannot be archived.
+  if (ctx.opts.compliance && !files.compliance_copies.empty()) {
+    if (auto st = files.blobs->copy_to(f.sha256, files.compliance_copies); !st.ok()) {
+      log::line(log::level::error, "web") << "upload: compliance copy: " << st.message;
+      return send_error(res, 503, "store_unavailable", "The file could not be archived for compliance; try again");
+    }
+  }
+  if (auto st = ctx.store->put_file(f); !st.ok()) {
+    log::line(log::level::error, "web") << "upload: " << st.message;
+    return send_error(res, st.code == storage::errc::not_found ? 404 : 503,
+                      st.code == storage::errc::not_found ? "room_not_found" : "store_unavailable",
+                      "The file could not be recorded: " + st.message);
+  }
+  if (ctx.opts.compliance)
+    caf::anon_send(ctx.opts.compliance, record_atom::value,
+                   file_event(compliance::event_kind::fileupload, *grant, f.name));
+  auto domain = grant->room.uri.substr(std::string_view{"ma-chan://"}.size());
+  domain = domain.substr(0, domain.find('/'));
+  auto link = xccos::format_file_link({domain, guid, f.id, f.name});
+  log::line(log::level::info, "web") << "uploaded room=" << grant->room.name << " user=" << f.uploader
+                                     << " file=" << f.id << " size=" << f.size;
+  send_json(res, 201,
+            json{{"id", f.id}, {"name", f.name}, {"size", f.size}, {"contentType", f.content_type},
+                 {"sha256", f.sha256}, {"room", grant->room.uri}, {"link", link}});
+}
+
+// One "bytes=first-last", "bytes=first-" or "bytes=-suffix" range of a `size`-byte file.
+enum class range_kind { none, ok, unsatisfiable };
+range_kind parse_range(const std::string& header, std::uint64_t size, std::uint64_t& first, std::uint64_t& last) {
+  constexpr std::string_view unit = "bytes=";
+  if (header.compare(0, unit.size(), unit) != 0 || header.find(',') != std::string::npos)
+    return range_kind::none; // other units and several ranges: RFC 9110 §14.2 lets us send the whole file
+  auto spec = header.substr(unit.size());
+  auto dash = spec.find('-');
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (dash == std::string::npos)
+    return range_kind::none;
+  auto a = spec.substr(0, dash);
+  auto b = spec.substr(dash + 1);
+  if (a.empty()) {
+    if (!digits(b))
+      return range_kind::none;
+    std::uint64_t suffix = std::stoull(b);
+    if (suffix == 0 || size == 0)
+      return range_kind::unsatisfiable;
+    first = size - std::min(suffix, size);
+    last = size - 1;
+    return range_kind::ok;
+  }
+  if (!digits(a) || (!b.empty() && !digits(b)))
+    return range_kind::none;
+  first = std::stoull(a);
+  last = b.empty() ? size - 1 : std::min<std::uint64_t>(std::stoull(b), size - 1);
+  if (!b.empty() && std::stoull(b) < first)
+    return range_kind::none; // invalid: ignored, as RFC 9110 §14.2 says
+  if (first >= size)
+    return range_kind::unsatisfiable;
+  return range_kind::ok;
+}
+
+void download(web_context& ctx, const file_service& files, const httplib::Request& req, httplib::Response& res) {
+  // cpp-httplib 0.11 would cut every answer (error bodies included) to the request's Range itself and never
+  // answers 416; ranges are handled here instead. The Request is the server's own non-const object.
+  const_cast<httplib::Request&>(req).ranges.clear();
+  const std::string guid = req.matches[1];
+  const std::string id = req.matches[2];
+  auto token = token_of(req);
+  if (token.empty())
+    return send_error(res, 401, "token_missing", "Ask for a download token (getfdtok) and pass it as ?token=");
+  auto grant = ctx.ask<file_grant>(redeem_atom::value, token, false, guid, id);
+  if (!grant)
+    return send_error(res, grant.error());
+  const auto& f = grant->file;
+  auto path = files.blobs->path_of(f.sha256);
+  int raw = path.empty() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st{};
+  if (raw < 0 || ::fstat(raw, &st) != 0) {
+    if (raw >= 0)
+      ::close(raw);
+    log::line(log::level::error, "web") << "download: content of file " << f.id << " missing at " << path;
+    return send_error(res, 500, "content_missing", "The file's content is missing on the server");
+  }
+  auto fd = std::shared_ptr<int>(new int(raw), [](int* p) {
+    ::close(*p);
+    delete p;
+  });
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t first = 0;
+  std::uint64_t last = size == 0 ? 0 : size - 1;
+  auto kind = req.has_header("Range") ? parse_range(req.get_header_value("Range"), size, first, last)
+                                      : range_kind::none;
+  if (kind == range_kind::unsatisfiable) {
+    res.set_header("Content-Range", "bytes */" + std::to_string(size));
+    return send_error(res, 416, "range_not_satisfiable",
+                      "The file has " + std::to_string(size) + " bytes; the range asked for is outside it");
+  }
+  if (grant->first && ctx.opts.compliance)
+    caf::anon_send(ctx.opts.compliance, record_atom::value,
+                   file_event(compliance::event_kind::filedownload, *grant, f.name));
+  res.set_header("Content-Disposition", content_disposition(f.name));
+  res.set_header("Accept-Ranges", "bytes");
+  res.set_header("Cache-Control", "private, no-store");
+  res.set_header("ETag", "\"" + f.sha256 + "\"");
+  // Whatever the uploader said the type is, it never runs in our origin.
+  res.set_header("Content-Security-Policy", "sandbox; default-src 'none'");
+  std::uint64_t length = size == 0 ? 0 : last - first + 1;
+  if (kind == range_kind::ok) {
+    res.status = 206;
+    res.set_header("Content-Range",
+                   "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
+  } else {
+    res.status = 200;
+  }
+  if (length == 0) {
+    res.set_content(std::string{}, f.content_type);
+    return;
+  }
+  const auto base = first;
+  res.set_content_provider(
+    static_cast<std::size_t>(length), f.content_type,
+    [fd, base](std::size_t offset, std::size_t want, httplib::DataSink& sink) {
+      char buf[64 * 1024];
+      auto n = ::pread(*fd, buf, std::min(want, sizeof buf), static_cast<off_t>(base + offset));
+      if (n <= 0)
+        return false; // the file shrank or the disk failed: the connection is closed mid-body
+      return sink.write(buf, static_cast<std::size_t>(n));
+    });
+}
+
+} // namespace
+
+bool streams_body(const httplib::Request& req) {
+  if (req.method != "PUT" && req.method != "POST")
+    return false;
+  static const std::regex upload_path{R"(/files/[^/]+/[^/]+)"};
+  return std::regex_match(req.path, upload_path);
+}
+
+void add_file_routes(httplib::Server& srv, web_context& ctx) {
+  if (!ctx.opts.files)
+    return;
+  auto files = ctx.opts.files;
+  // Names and ids are one path segment each (cpp-httplib matches the decoded path, so a %2F in a name makes it
+  // two segments and no route: 404).
+  const std::string pattern = R"(/files/([^/]+)/([^/]+))";
+  auto up = [&ctx, files](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+    upload(ctx, *files, req, res, read);
+  };
+  srv.Put(pattern, up);
+  srv.Post(pattern, up);
+  srv.Get(pattern, [&ctx, files](const httplib::Request& req, httplib::Response& res) {
+    download(ctx, *files, req, res);
+  });
+}
 
 } // namespace pchat::web

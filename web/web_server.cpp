@@ -139,6 +139,10 @@ void send_error(httplib::Response& res, const caf::error& err) {
       return send_error(res, 413, "too_large", with("Too large"));
     case pchat_errc::store_failed:
       return send_error(res, 503, "store_unavailable", with("The server could not store the change; try again"));
+    case pchat_errc::file_not_found:
+      return send_error(res, 404, "file_not_found", with("No such file in that room"));
+    case pchat_errc::token_invalid:
+      return send_error(res, 401, "token_invalid", with("The file token is not valid; ask for a new one"));
   }
   send_error(res, 500, "server_error", with("Server error"));
 }
@@ -455,6 +459,8 @@ bool web_server::start(std::string& error) {
         p.hosts.push_back(auth + (ctx.public_url.rfind("https", 0) == 0 ? ":443" : ":80"));
     }
   }
+  if (ctx.opts.files) // file tokens name URLs on this server (rpl:getftok serveruri)
+    ctx.opts.files->set_url(ctx.public_url);
   p.listener = std::thread([&srv] { srv.listen_after_bind(); });
   // stop() is a no-op until the listener runs: wait for it, so a stop right after start cannot hang.
   for (int i = 0; i < 500 && !srv.is_running(); ++i)

@@ -40,6 +40,9 @@ struct web_options {
   std::string static_dir; // serve the page from here instead of the copy built into the binary (development)
   // Prometheus text for /metrics (pchatd renders the actors' and the SIP thread's counters).
   std::function<std::string()> metrics_text;
+  // Room files (web/file_api.cpp): the /files routes exist when set; compliance null when it is off.
+  std::shared_ptr<file_service> files;
+  compliance_actor compliance;
 };
 
 class web_server {

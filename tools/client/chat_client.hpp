@@ -132,6 +132,36 @@ public:
   // Posts without waiting for anything but the INFO's SIP response.
   error post_async(const std::string& room_uri, const std::string& text, std::string* envid = nullptr);
 
+  // --- room files (docs/protocol.md "Room files"; tools/client/file_transfer.cpp) -----------------------------
+  // cmd:getfutok (upload) / cmd:getfdtok (download): fileUrl is the file's name for an upload, its ma-filelink
+  // link for a download. A refusal is errc::rejected with the resp code as status and the token as message.
+  struct file_token {
+    std::string token;
+    std::string server_uri; // where to use it (HTTP)
+  };
+  result<file_token> get_file_token(const std::string& room_uri, bool upload, const std::string& file_url);
+  struct uploaded_file {
+    std::string id;
+    std::string name;
+    std::string link; // ma-filelink://..., to post in the room
+    std::string content_type;
+    std::string sha256;
+    std::uint64_t size = 0;
+  };
+  // A token for `name` (default: the file name of `path`), then one HTTP PUT streaming the file from disk.
+  // `content_type` empty: guessed from the name's extension. HTTP refusals are errc::rejected with the HTTP status
+  // and the server's message.
+  result<uploaded_file> upload_file(const std::string& room_uri, const std::string& path, std::string name = {},
+                                    std::string content_type = {});
+  struct downloaded_file {
+    std::string content_type;
+    std::uint64_t size = 0;
+  };
+  // A token for the file `link` names, then one HTTP GET streamed into `out_path` (written as out_path.part and
+  // renamed once complete; nothing is left behind on failure).
+  result<downloaded_file> download_file(const std::string& room_uri, const std::string& link,
+                                        const std::string& out_path);
+
   // The next pushed document (grpchat, ntc, or a reply nobody waited for), oldest first.
   std::optional<event> next_event(duration timeout);
   // Waits for the next grpchat (other events before it are kept for next_event).

@@ -1,0 +1,203 @@
+// Room files in storage: the content store on disk (by SHA-256, streamed, deduplicated) and the file metadata in
+// the store's "files" column family, against a real file system and a real RocksDB in temporary directories.
+#include "storage/file_store.hpp"
+
+#include "storage/record_codec.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <sys/stat.h>
+
+#include "support/temp_dir.hpp"
+
+using namespace pchat::storage;
+using pchat::test::temp_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string put(const file_store& blobs, const std::string& content, std::size_t chunk = 7) {
+  std::unique_ptr<file_store::upload> up;
+  REQUIRE(blobs.begin(up).ok());
+  for (std::size_t at = 0; at < content.size(); at += chunk)
+    REQUIRE(up->write(content.data() + at, std::min(chunk, content.size() - at)).ok());
+  CHECK(up->size() == content.size());
+  std::string hash;
+  auto st = up->commit(hash);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  return hash;
+}
+
+std::size_t entries(const fs::path& dir) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir))
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("file_store keeps content under its SHA-256 and stores identical content once") {
+  temp_dir tmp;
+  std::unique_ptr<file_store> blobs;
+  REQUIRE(file_store::open(tmp.str("files"), blobs).ok());
+
+  // FIPS 180-2 example: SHA-256("abc"), written in chunks of 1 byte.
+  auto abc = put(*blobs, "abc", 1);
+  CHECK(abc == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(blobs->path_of(abc) == tmp.str("files") + "/ba/" + abc);
+  CHECK(slurp(blobs->path_of(abc)) == "abc");
+  CHECK(blobs->contains(abc));
+
+  std::string binary;
+  for (int round = 0; round < 300; ++round)
+    for (int b = 0; b < 256; ++b)
+      binary.push_back(static_cast<char>(b));
+  auto h1 = put(*blobs, binary, 4096);
+  auto h2 = put(*blobs, binary, 1000);
+  CHECK(h1 == h2);
+  CHECK(slurp(blobs->path_of(h1)) == binary);
+  CHECK(entries(fs::path{tmp.str("files")} / h1.substr(0, 2)) >= 1);
+  CHECK(entries(tmp.str("files/tmp")) == 0); // the duplicate's temporary file is gone
+
+  auto empty = put(*blobs, "");
+  CHECK(empty == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(fs::file_size(blobs->path_of(empty)) == 0);
+}
+
+TEST_CASE("file_store removes the temporary file of an upload that is aborted or never committed") {
+  temp_dir tmp;
+  std::unique_ptr<file_store> blobs;
+  REQUIRE(file_store::open(tmp.str("files"), blobs).ok());
+  {
+    std::unique_ptr<file_store::upload> up;
+    REQUIRE(blobs->begin(up).ok());
+    REQUIRE(up->write("partial", 7).ok());
+    CHECK(entries(tmp.str("files/tmp")) == 1);
+  }
+  CHECK(entries(tmp.str("files/tmp")) == 0);
+  std::unique_ptr<file_store::upload> up;
+  REQUIRE(blobs->begin(up).ok());
+  REQUIRE(up->write("partial", 7).ok());
+  up->abort();
+  CHECK(entries(tmp.str("files/tmp")) == 0);
+  std::string hash;
+  CHECK_FALSE(up->commit(hash).ok());
+  CHECK_FALSE(up->write("x", 1).ok());
+
+  // A temporary left by a crash is removed when the store is opened again.
+  std::ofstream(tmp.str("files/tmp/stale.part")) << "left over";
+  REQUIRE(file_store::open(tmp.str("files"), blobs).ok());
+  CHECK(entries(tmp.str("files/tmp")) == 0);
+}
+
+TEST_CASE("file_store copies a blob to another directory (the compliance copy)") {
+  temp_dir tmp;
+  std::unique_ptr<file_store> blobs;
+  REQUIRE(file_store::open(tmp.str("files"), blobs).ok());
+  auto h = put(*blobs, "keep me");
+  REQUIRE(blobs->copy_to(h, tmp.str("compliance/files")).ok());
+  CHECK(slurp(tmp.str("compliance/files/" + h)) == "keep me");
+  CHECK(blobs->copy_to(h, tmp.str("compliance/files")).ok()); // again: already there
+  CHECK(blobs->copy_to(std::string(64, '0'), tmp.str("compliance/files")).code == errc::not_found);
+  CHECK(blobs->copy_to("../../etc/passwd", tmp.str("compliance/files")).code == errc::not_found);
+  CHECK(blobs->path_of("../../etc/passwd").empty());
+  CHECK(blobs->path_of(std::string(64, 'A')).empty()); // upper case is not a name the store makes
+}
+
+TEST_CASE("file_store accepts plain file names and refuses path tricks and control characters") {
+  for (const char* ok : {"Report.txt", "a", "résumé 2024.pdf", "日本語.txt", "..hidden", "a..b", "x.tar.gz"})
+    CHECK(file_store::valid_name(ok));
+  for (std::string bad : {std::string{}, std::string{"."}, std::string{".."}, std::string{"../etc/passwd"},
+                          std::string{"a/b"}, std::string{"a\\b"}, std::string{"nul\0x", 5}, std::string{"tab\tx"},
+                          std::string{"line\nbreak"}, std::string{" lead"}, std::string{"trail "},
+                          std::string{"\xc0\xaf"} /* overlong '/' */, std::string{"\xed\xa0\x80"} /* surrogate */,
+                          std::string{"\xff"}, std::string{"\xc2\x85"} /* C1 NEL */, std::string(256, 'x')})
+    CHECK_FALSE(file_store::valid_name(bad));
+  CHECK(file_store::valid_name(std::string(255, 'x')));
+}
+
+TEST_CASE("file records round trip through the files column family, survive a reopen and go with their room") {
+  temp_dir tmp;
+  const auto dir = tmp.str("db");
+  file_record f;
+  std::uint64_t room_id = 0;
+  {
+    std::unique_ptr<store> db;
+    REQUIRE(store::open(dir, {}, db).ok());
+    category c;
+    c.name = "General";
+    REQUIRE(db->create_category(c).ok());
+    room r;
+    r.name = "Lobby";
+    r.category_id = c.id;
+    REQUIRE(db->create_room(r).ok());
+    room_id = r.id;
+    f.room_id = r.id;
+    f.id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    f.name = "Report \xe2\x80\x93 Q1.pdf";
+    f.content_type = "application/pdf";
+    f.size = 123456789012ull;
+    f.sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    f.uploader = "sip:alice@example.com";
+    f.ticks = 17000000000000000;
+    REQUIRE(db->put_file(f).ok());
+
+    auto bad = f;
+    bad.sha256 = "not hex";
+    CHECK(db->put_file(bad).code == errc::invalid_argument);
+    bad = f;
+    bad.id.clear();
+    CHECK(db->put_file(bad).code == errc::invalid_argument);
+    bad = f;
+    bad.room_id = 999;
+    CHECK(db->put_file(bad).code == errc::not_found);
+  }
+  std::unique_ptr<store> db;
+  REQUIRE(store::open(dir, {}, db).ok());
+  auto got = db->file(room_id, "0F8FAD5B-D9CB-469F-A165-70867728950E"); // ids are case-insensitive
+  REQUIRE(got);
+  CHECK(got->id == f.id);
+  CHECK(got->name == f.name);
+  CHECK(got->content_type == f.content_type);
+  CHECK(got->size == f.size);
+  CHECK(got->sha256 == f.sha256);
+  CHECK(got->uploader == f.uploader);
+  CHECK(got->ticks == f.ticks);
+  CHECK_FALSE(db->file(room_id + 1, f.id));
+  CHECK_FALSE(db->file(room_id, ""));
+  REQUIRE(db->files(room_id).size() == 1);
+
+  REQUIRE(db->remove_room(room_id).ok());
+  CHECK(db->files(room_id).empty());
+  CHECK_FALSE(db->file(room_id, f.id));
+}
+
+TEST_CASE("file record decoding is strict") {
+  file_record f;
+  f.id = "x";
+  f.name = "n";
+  f.sha256 = std::string(64, 'a');
+  f.uploader = "sip:a@b";
+  auto v = codec::encode_file(f);
+  REQUIRE(codec::decode_file(v, 1, "x"));
+  CHECK_FALSE(codec::decode_file(v + "x", 1, "x"));
+  CHECK_FALSE(codec::decode_file(v.substr(0, v.size() - 1), 1, "x"));
+  auto wrong = f;
+  wrong.sha256 = std::string(64, 'A');
+  CHECK_FALSE(codec::decode_file(codec::encode_file(wrong), 1, "x"));
+}
