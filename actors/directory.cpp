@@ -135,9 +135,10 @@ invitation_view view_of(const directory_state& st, const storage::invitation& in
   return {inv.id, room_uri(st.opts.domain, r), r.name, inv.inviter, inv.ticks};
 }
 
-// At most this many file tokens live at once; past it the oldest are dropped (a flood of requests cannot grow
-// the map without end).
+// At most this many file tokens live at once, and this many per user: past either, new tokens are refused
+// (busy) until some expire. Refusing, not evicting, so that one user's flood cannot cancel other users' tokens.
 constexpr std::size_t max_file_tokens = 100000;
+constexpr std::uint32_t max_file_tokens_per_user = 64;
 
 // A random version-4 GUID from libcrypto's RAND_bytes: 122 bits nobody can guess.
 std::string new_token() {
@@ -149,17 +150,21 @@ std::string new_token() {
 }
 
 void expire_tokens(directory_state& st, caf::actor_clock::time_point now) {
-  while (!st.token_order.empty() &&
-         (st.token_order.front().first <= now || st.token_order.size() > max_file_tokens)) {
+  while (!st.token_order.empty() && st.token_order.front().first <= now) {
     auto i = st.tokens.find(st.token_order.front().second);
-    if (i != st.tokens.end() && i->second.expires == st.token_order.front().first)
+    if (i != st.tokens.end() && i->second.expires == st.token_order.front().first) {
+      auto n = st.tokens_per_user.find(i->second.user);
+      if (n != st.tokens_per_user.end() && --n->second == 0)
+        st.tokens_per_user.erase(n);
       st.tokens.erase(i);
+    }
     st.token_order.pop_front();
   }
 }
 
-// The file rules (docs/protocol.md "Room files"): a user who may join the room may download its files, and
-// upload when the category allows file posts. Secret rooms are room_not_found to outsiders, as everywhere.
+// The file rules (docs/protocol.md "Room files"): a user who may join the room may download its files; a user
+// who may post there (so not an attendee of an auditorium) may upload when the category allows file posts.
+// Secret rooms are room_not_found to outsiders, as everywhere.
 caf::error check_file_rules(const directory_state& st, const storage::room& r, const std::string& user, bool upload) {
   const auto& c = st.tree->category_of(r);
   auto roles = st.store->roles_of(r.id, user);
@@ -167,6 +172,8 @@ caf::error check_file_rules(const directory_state& st, const storage::room& r, c
     return make_error(pchat_errc::room_not_found);
   if (!rules::may_join(r, c, user, roles))
     return make_error(pchat_errc::forbidden, "only members of the room may transfer its files");
+  if (upload && !rules::may_post(r, c, user, roles))
+    return make_error(pchat_errc::forbidden, "only presenters may post files in an auditorium");
   if (upload && !c.filepost)
     return make_error(pchat_errc::forbidden, "file posting is off in this room's category");
   return {};
@@ -476,9 +483,17 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       }
       auto now = self->clock().now();
       expire_tokens(s, now);
+      auto mine = s.tokens_per_user.find(user);
+      auto live = mine == s.tokens_per_user.end() ? 0u : mine->second;
+      if (s.tokens.size() >= max_file_tokens || live >= max_file_tokens_per_user) {
+        log::line(log::level::info, "directory") << "file token refused user=" << user << ": " << live
+                                                 << " live of this user, " << s.tokens.size() << " in all";
+        return make_error(pchat_errc::busy, "too many live file tokens; try again in a few minutes");
+      }
       t.token = new_token();
       auto expires = now + s.opts.files->token_ttl;
       s.tokens[t.token] = {user, upload, r->id, item, expires, false};
+      ++s.tokens_per_user[user];
       s.token_order.emplace_back(expires, t.token);
       log::line(log::level::debug, "directory") << (upload ? "upload" : "download") << " token room=" << r->name
                                                 << " user=" << user << " file=" << item;
@@ -517,7 +532,6 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         if (!f)
           return make_error(pchat_errc::file_not_found);
         g.file = std::move(*f);
-        g.first = !t.used;
       }
       t.used = true;
       return g;

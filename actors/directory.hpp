@@ -50,6 +50,7 @@ struct directory_state {
     bool used = false;
   };
   std::unordered_map<std::string, file_token> tokens;
+  std::unordered_map<std::string, std::uint32_t> tokens_per_user; // live tokens of each user
   std::deque<std::pair<caf::actor_clock::time_point, std::string>> token_order;
 };
 

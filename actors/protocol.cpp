@@ -21,6 +21,7 @@ const char* to_string(pchat_errc x) {
     case pchat_errc::category_not_found: return "category_not_found";
     case pchat_errc::file_not_found: return "file_not_found";
     case pchat_errc::token_invalid: return "token_invalid";
+    case pchat_errc::busy: return "busy";
   }
   return "unknown";
 }

@@ -78,6 +78,7 @@ enum class pchat_errc : std::uint8_t {
   category_not_found, // no such category
   file_not_found,     // no such file in that room (getfdtok)
   token_invalid,      // a file token that is unknown, expired or already used
+  busy,               // a bounded resource is full (e.g. live file tokens): try again later
 };
 const char* to_string(pchat_errc x);
 caf::error make_error(pchat_errc x);
@@ -163,6 +164,7 @@ struct file_service {
   std::shared_ptr<storage::file_store> blobs;    // the content, by SHA-256 (<data-dir>/files)
   std::chrono::seconds token_ttl{300};           // web.file-token-ttl: how long a token may be used
   std::uint64_t max_upload = 100ull << 20;       // web.max-upload: bytes; larger uploads get 413
+  std::uint64_t min_free = 512ull << 20;         // web.min-free: bytes uploads leave free on the files' disk
   std::string compliance_copies;                 // <compliance.dir>/files when compliance is on, else ""
 
   // The web server's public URL ("http://host:port"), known once it listens (port 0 picks one at start).
@@ -300,7 +302,6 @@ struct file_grant {
   room_view room;
   std::string name;          // upload: the name the token was issued for
   storage::file_record file; // download: the file
-  bool first = false;        // download: the token's first use (compliance records one FILEDOWNLOAD per token)
 };
 
 struct room_stats {
@@ -358,7 +359,7 @@ typename Inspector::result_type inspect(Inspector& f, file_ticket& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, file_grant& x) {
-  return f(caf::meta::type_name("file_grant"), x.user, x.room, x.name, x.file, x.first);
+  return f(caf::meta::type_name("file_grant"), x.user, x.room, x.name, x.file);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, room_stats& x) {

@@ -58,6 +58,7 @@ void reply_error(self_ptr self, const xccos::command& c, const caf::error& err) 
       case pchat_errc::category_not_found: return reply(self, c, xccos::code::not_found, "CATEGORY_NOT_FOUND");
       case pchat_errc::file_not_found: return reply(self, c, xccos::code::not_found, "FILE_NOT_FOUND");
       case pchat_errc::token_invalid: return reply(self, c, xccos::code::unauthorized, "TOKEN_INVALID");
+      case pchat_errc::busy: return reply(self, c, xccos::code::unavailable, "TRY_LATER");
     }
   }
   log::line(log::level::error, "session") << c.id << " failed user=" << self->state.user

@@ -76,6 +76,7 @@ struct pchatd_config : caf::actor_system_config {
   size_t web_max_upload = 100u << 20;
   size_t web_file_token_ttl = 300;
   std::string web_files_dir; // default <data-dir>/files
+  size_t web_min_free_mb = 512;
 
   pchatd_config() {
     pchat::register_types(*this);
@@ -125,7 +126,8 @@ struct pchatd_config : caf::actor_system_config {
       .add(web_session_ttl, "session-ttl", "seconds a web sign-in lasts without use")
       .add(web_max_upload, "max-upload", "largest room file upload in bytes (larger: 413)")
       .add(web_file_token_ttl, "file-token-ttl", "seconds a file upload/download token may be used")
-      .add(web_files_dir, "files-dir", "room file content (default <data-dir>/files)");
+      .add(web_files_dir, "files-dir", "room file content (default <data-dir>/files)")
+      .add(web_min_free_mb, "min-free-mb", "MiB uploads leave free on the files' disk (history needs room too)");
   }
 };
 
@@ -390,8 +392,10 @@ int main(int argc, char** argv) {
         return 1;
       }
       room_files->blobs = std::move(blobs);
-      room_files->max_upload = cfg.web_max_upload;
-      room_files->token_ttl = std::chrono::seconds(cfg.web_file_token_ttl);
+      // Clamped so that no sum or time computed from them can overflow.
+      room_files->max_upload = std::min<std::uint64_t>(cfg.web_max_upload, 1ull << 40);
+      room_files->token_ttl = std::chrono::seconds(std::min<size_t>(cfg.web_file_token_ttl, 7 * 24 * 3600));
+      room_files->min_free = std::min<std::uint64_t>(cfg.web_min_free_mb, 1ull << 30) << 20;
       if (cfg.compliance) // the compliance file store: a copy of every upload (docs/compliance.md)
         room_files->compliance_copies = (cfg.compliance_dir.empty() ? cfg.data_dir + "/compliance" : cfg.compliance_dir) +
                                    "/files";

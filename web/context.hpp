@@ -2,6 +2,7 @@
 // What the web handlers share (internal to web/): the actor system and directory, the store (accounts and file
 // metadata), the options, web sign-ins, and small helpers for JSON answers and blocking requests to actors.
 // Handlers run on cpp-httplib's pool threads, never on actor threads, so blocking on a reply is fine here.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -64,6 +65,7 @@ struct web_context {
   web_options opts;
   std::string public_url;
   sign_ins sessions;
+  std::atomic<int> transfers{0}; // file uploads and downloads in flight (web/file_api.cpp)
 
   // One request to the directory, waited for (30 s); the reply or the error.
   template <class T, class... Ts>
@@ -98,7 +100,7 @@ std::optional<std::string> require_user(const httplib::Request& req, httplib::Re
 
 // Whether the request goes to a route that reads its body as a stream (file uploads, web/file_api.cpp), which
 // sets its own size limit; every other body is at most 64 KiB with a Content-Length.
-bool streams_body(const httplib::Request& req);
+bool streams_body(const web_context& ctx, const httplib::Request& req);
 
 // Route groups, each in its own file.
 void add_manage_routes(httplib::Server& srv, web_context& ctx); // web/manage_api.cpp: /api/...

@@ -11,6 +11,7 @@
 // a user who may no longer use the room 403, unknown room 404, over the size limit 413, disk trouble 503.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,6 +75,41 @@ void drain(const httplib::ContentReader& read, std::uint64_t cap) {
   });
 }
 
+// Transfers in flight, at most web.threads - 2: however many slow or stalled transfers there are, two workers
+// stay free for the page, /healthz and /metrics. Held by upload handlers, and by download content providers
+// until the last byte is written.
+class transfer_slot {
+public:
+  explicit transfer_slot(web_context& ctx) : ctx_(ctx) {
+    auto limit = static_cast<int>(std::max<std::size_t>(1, ctx.opts.threads > 2 ? ctx.opts.threads - 2 : 1));
+    taken_ = ++ctx_.transfers <= limit;
+    if (!taken_)
+      --ctx_.transfers;
+  }
+  ~transfer_slot() {
+    if (taken_)
+      --ctx_.transfers;
+  }
+  transfer_slot(const transfer_slot&) = delete;
+  transfer_slot& operator=(const transfer_slot&) = delete;
+  explicit operator bool() const { return taken_; }
+
+private:
+  web_context& ctx_;
+  bool taken_ = false;
+};
+
+void send_busy(httplib::Response& res) {
+  res.set_header("Retry-After", "5");
+  send_error(res, 503, "busy", "Too many file transfers at once; try again in a few seconds");
+}
+
+// The compliance record of a file: its name, and what ties it to the compliance copy (<dir>/files/<sha256>).
+std::string file_description(const storage::file_record& f) {
+  return f.name + " (sha256 " + f.sha256 + ", " + std::to_string(f.size) + " bytes, " + f.content_type + ", id " +
+         f.id + ")";
+}
+
 compliance::event file_event(compliance::event_kind kind, const file_grant& g, const std::string& name) {
   compliance::event e;
   e.kind = kind;
@@ -91,24 +127,53 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   const std::string guid = req.matches[1];
   const std::string name = req.matches[2];
   const std::uint64_t limit = files.max_upload;
-  const std::uint64_t drain_cap = 2 * limit;
+  // A refused body is read (and dropped) only a little, so that a client which sends before it reads sees the
+  // answer on small bodies; nobody can keep a worker busy by streaming into a refusal. The connection closes
+  // after every response, so what is not read is never taken for a next request.
+  const std::uint64_t drain_cap = 1 << 20;
   auto token = token_of(req);
   if (token.empty()) {
-    drain(read, drain_cap);
+    drain(read, 64 * 1024);
     return send_error(res, 401, "token_missing", "Ask for an upload token (getfutok) and pass it as ?token=");
   }
-  // A declared length over the limit is refused before the token is spent.
+  if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0) {
+    // (not drained: cpp-httplib reads multipart bodies only through multipart receivers)
+    return send_error(res, 415, "unsupported_media_type",
+                      "Send the file itself as the body (PUT), not a multipart form; the token stays valid");
+  }
+  // A declared length over the limit (or over the disk's free space) is refused before the token is spent.
+  std::uint64_t declared = 0;
   if (req.has_header("Content-Length")) {
-    auto declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    auto text = req.get_header_value("Content-Length");
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+      return send_error(res, 400, "bad_length", "Content-Length is not a number");
+    declared = std::stoull(text);
     if (declared > limit) {
       drain(read, drain_cap);
       return send_error(res, 413, "too_large",
                         "The file is larger than this server accepts (" + std::to_string(limit) + " bytes)");
     }
   }
+  // Leave web.min-free bytes for the history, the compliance queue and the rest of the disk's users: a full disk
+  // would make posts fail.
+  struct statvfs disk{};
+  std::uint64_t free_bytes = ::statvfs(files.blobs->root().c_str(), &disk) == 0
+                               ? static_cast<std::uint64_t>(disk.f_bavail) * disk.f_frsize
+                               : UINT64_MAX;
+  if (free_bytes < files.min_free + std::max<std::uint64_t>(declared, 1)) {
+    log::line(log::level::warning, "web") << "upload refused: " << free_bytes << " bytes free, " << files.min_free
+                                          << " kept free";
+    drain(read, 64 * 1024);
+    return send_error(res, 507, "insufficient_storage", "The server is short of disk space; the token stays valid");
+  }
+  transfer_slot slot{ctx};
+  if (!slot) {
+    drain(read, 64 * 1024);
+    return send_busy(res);
+  }
   auto grant = ctx.ask<file_grant>(redeem_atom::value, token, true, guid, name);
   if (!grant) {
-    drain(read, drain_cap);
+    drain(read, 64 * 1024);
     return send_error(res, grant.error());
   }
 
@@ -170,7 +235,7 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   }
   if (ctx.opts.compliance)
     caf::anon_send(ctx.opts.compliance, record_atom::value,
-                   file_event(compliance::event_kind::fileupload, *grant, f.name));
+                   file_event(compliance::event_kind::fileupload, *grant, file_description(f)));
   auto domain = grant->room.uri.substr(std::string_view{"ma-chan://"}.size());
   domain = domain.substr(0, domain.find('/'));
   auto link = xccos::format_file_link({domain, guid, f.id, f.name});
@@ -226,6 +291,9 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
   auto token = token_of(req);
   if (token.empty())
     return send_error(res, 401, "token_missing", "Ask for a download token (getfdtok) and pass it as ?token=");
+  auto slot = std::make_shared<transfer_slot>(ctx); // kept by the content provider until the body is sent
+  if (!*slot)
+    return send_busy(res);
   auto grant = ctx.ask<file_grant>(redeem_atom::value, token, false, guid, id);
   if (!grant)
     return send_error(res, grant.error());
@@ -253,14 +321,16 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
     return send_error(res, 416, "range_not_satisfiable",
                       "The file has " + std::to_string(size) + " bytes; the range asked for is outside it");
   }
-  if (grant->first && ctx.opts.compliance)
+  // Every GET that sends content is a download on record (a Range request too); HEAD sends none.
+  if (ctx.opts.compliance && req.method != "HEAD")
     caf::anon_send(ctx.opts.compliance, record_atom::value,
-                   file_event(compliance::event_kind::filedownload, *grant, f.name));
+                   file_event(compliance::event_kind::filedownload, *grant, file_description(f)));
   res.set_header("Content-Disposition", content_disposition(f.name));
   res.set_header("Accept-Ranges", "bytes");
   res.set_header("Cache-Control", "private, no-store");
   res.set_header("ETag", "\"" + f.sha256 + "\"");
   // Whatever the uploader said the type is, it never runs in our origin.
+  res.headers.erase("Content-Security-Policy"); // the page's policy, if the defaults are in already
   res.set_header("Content-Security-Policy", "sandbox; default-src 'none'");
   std::uint64_t length = size == 0 ? 0 : last - first + 1;
   if (kind == range_kind::ok) {
@@ -277,7 +347,7 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
   const auto base = first;
   res.set_content_provider(
     static_cast<std::size_t>(length), f.content_type,
-    [fd, base](std::size_t offset, std::size_t want, httplib::DataSink& sink) {
+    [fd, base, slot](std::size_t offset, std::size_t want, httplib::DataSink& sink) {
       char buf[64 * 1024];
       auto n = ::pread(*fd, buf, std::min(want, sizeof buf), static_cast<off_t>(base + offset));
       if (n <= 0)
@@ -288,7 +358,9 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
 
 } // namespace
 
-bool streams_body(const httplib::Request& req) {
+bool streams_body(const web_context& ctx, const httplib::Request& req) {
+  if (!ctx.opts.files)
+    return false;
   if (req.method != "PUT" && req.method != "POST")
     return false;
   static const std::regex upload_path{R"(/files/[^/]+/[^/]+)"};

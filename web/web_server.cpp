@@ -141,6 +141,8 @@ void send_error(httplib::Response& res, const caf::error& err) {
       return send_error(res, 503, "store_unavailable", with("The server could not store the change; try again"));
     case pchat_errc::file_not_found:
       return send_error(res, 404, "file_not_found", with("No such file in that room"));
+    case pchat_errc::busy:
+      return send_error(res, 503, "busy", with("The server is busy; try again later"));
     case pchat_errc::token_invalid:
       return send_error(res, 401, "token_invalid", with("The file token is not valid; ask for a new one"));
   }
@@ -393,7 +395,7 @@ bool web_server::start(std::string& error) {
         return handled::Handled;
       }
     }
-    if (streams_body(req))
+    if (streams_body(p.ctx, req))
       return handled::Unhandled;
     if (req.has_header("Transfer-Encoding")) {
       send_error(res, 411, "length_required", "Send a Content-Length (no chunked bodies here)");

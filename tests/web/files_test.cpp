@@ -2,6 +2,11 @@
 // SIP/XCCOS (chat_client), the bytes over real HTTP (cpp-httplib's client), content and metadata in a real file
 // store and RocksDB. Every wait is on an answer (SIP reply, HTTP response, pchatd's ready line or exit), never a
 // sleep.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -349,8 +354,19 @@ TEST_CASE("with compliance on, uploads and downloads are archived and the compli
     REQUIRE(tok);
     auto cli = http(server);
     auto path = path_of(tok->server_uri) + "?token=" + tok->token;
-    CHECK(cli.Get(path.c_str())->status == 200);
-    CHECK(cli.Get(path.c_str(), {{"Range", "bytes=0-9"}})->status == 206); // same token: no second event
+    // Refused and body-less requests are no download; every GET that sends content is one.
+    auto outside = cli.Get(path.c_str(), {{"Range", "bytes=999999999-"}});
+    REQUIRE(outside);
+    CHECK(outside->status == 416);
+    auto head = cli.Head(path.c_str());
+    REQUIRE(head);
+    CHECK(head->status == 200);
+    auto whole = cli.Get(path.c_str());
+    REQUIRE(whole);
+    CHECK(whole->status == 200);
+    auto part = cli.Get(path.c_str(), {{"Range", "bytes=0-9"}});
+    REQUIRE(part);
+    CHECK(part->status == 206);
   }
   REQUIRE(server.stop() == 0); // drains the compliance queue into the XML adapter
   auto copy = fs::path{server.data_dir()} / "compliance" / "files" / sha;
@@ -375,14 +391,90 @@ TEST_CASE("with compliance on, uploads and downloads are archived and the compli
   for (const auto& [type, text, sender] : events) {
     if (type == "FILEUPLOAD") {
       ++uploads;
-      CHECK(text == "Report.bin");
+      // The name, and what ties the event to the compliance copy (<dir>/files/<sha256>).
+      CHECK(text.rfind("Report.bin (sha256 " + sha + ", 200000 bytes, application/octet-stream, id ", 0) == 0);
       CHECK(sender == "alice@example.com");
     } else if (type == "FILEDOWNLOAD") {
       ++downloads;
-      CHECK(text == "Report.bin");
+      CHECK(text.rfind("Report.bin (sha256 " + sha, 0) == 0);
       CHECK(sender == "bob@example.com");
     }
   }
   CHECK(uploads == 1);
-  CHECK(downloads == 1);
+  CHECK(downloads == 2); // the whole file and the range; not the 416 nor the HEAD
+}
+
+namespace {
+
+// A connection that sends an upload's headers and a few bytes of body, then stalls (a slow or hostile client).
+struct stalled_upload {
+  int fd = -1;
+  stalled_upload(std::uint16_t port, const std::string& path) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    std::string req = "PUT " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\nabc";
+    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  }
+  ~stalled_upload() { ::close(fd); }
+};
+
+} // namespace
+
+TEST_CASE("uploads: multipart, a bad Content-Length and a short disk are refused and the token stays valid") {
+  pchatd_process server({"--web.min-free-mb=1073741824"}); // a petabyte free: no disk has that
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  auto alice = sign_in(server, "alice@example.com");
+  auto tok = alice->get_file_token(lobby, true, "a.txt");
+  REQUIRE(tok);
+  auto cli = http(server);
+  auto path = path_of(tok->server_uri) + "?token=" + tok->token;
+  auto multipart = cli.Put(path.c_str(), "--x\r\n\r\nhi\r\n--x--\r\n", "multipart/form-data; boundary=x");
+  CHECK(error_code(multipart) == "unsupported_media_type");
+  CHECK(multipart->status == 415);
+  auto short_disk = cli.Put(path.c_str(), "hello", "text/plain");
+  CHECK(error_code(short_disk) == "insufficient_storage");
+  CHECK(short_disk->status == 507);
+  CHECK(blobs_of(server).empty());
+}
+
+TEST_CASE("stalled transfers cannot take every web worker: the page and /healthz still answer") {
+  pchatd_process server({"--web.threads=3"}); // one transfer at a time, two workers kept for the rest
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  auto alice = sign_in(server, "alice@example.com");
+  auto first = alice->get_file_token(lobby, true, "slow.txt");
+  REQUIRE(first);
+  stalled_upload slow{server.web_port(), path_of(first->server_uri) + "?token=" + first->token};
+  auto cli = http(server);
+  // The stalled upload holds the only transfer slot (wait for it: the server takes it once it has the headers).
+  int status = 0;
+  std::string error;
+  std::string retry_after;
+  for (int i = 0; i < 100 && status != 503; ++i) {
+    // Until the stalled upload's handler has the slot, uploads still go through: use a fresh token each time.
+    auto next = alice->get_file_token(lobby, true, "next" + std::to_string(i) + ".txt");
+    REQUIRE(next);
+    auto r = cli.Put((path_of(next->server_uri) + "?token=" + next->token).c_str(), "x", "text/plain");
+    REQUIRE(r);
+    status = r->status;
+    if (status == 503) {
+      error = error_code(r);
+      retry_after = r->get_header_value("Retry-After");
+    }
+  }
+  CHECK(status == 503);
+  CHECK(error == "busy");
+  CHECK(retry_after == "5");
+  auto health = cli.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto page = cli.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
 }
