@@ -1,5 +1,7 @@
 #include "storage/file_store.hpp"
 
+#include "storage/file_name.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,35 +78,7 @@ bool write_all(int fd, const char* data, std::size_t n) {
 
 // --- names ------------------------------------------------------------------------------------------------------
 
-bool file_store::valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name == "." || name == ".." || name.front() == ' ' || name.back() == ' ')
-    return false;
-  // Valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF) without control characters or separators.
-  for (std::size_t i = 0; i < name.size();) {
-    auto c = static_cast<unsigned char>(name[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
-        return false;
-      ++i;
-      continue;
-    }
-    std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-    if (len == 0 || c > 0xf4 || i + len > name.size())
-      return false;
-    std::uint32_t cp = c & (0x3f >> (len - 1));
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(name[i + k]);
-      if ((cc & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff) ||
-        (cp >= 0x80 && cp < 0xa0))
-      return false;
-    i += len;
-  }
-  return true;
-}
+bool file_store::valid_name(std::string_view name) { return valid_file_name(name); }
 
 // --- the store --------------------------------------------------------------------------------------------------
 

@@ -131,6 +131,32 @@ TEST_CASE("file_store accepts plain file names and refuses path tricks and contr
   CHECK(file_store::valid_name(std::string(255, 'x')));
 }
 
+TEST_CASE("file_store refuses names with bidirectional or invisible format characters (spoofed extensions)") {
+  // "invoice<RLO>fdp.exe" displays as "invoiceexe.pdf".
+  CHECK_FALSE(file_store::valid_name("invoice\xe2\x80\xae" "fdp.exe"));
+  const char* spoofers[] = {
+    "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae", // U+202A..U+202E
+    "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9",                   // U+2066..U+2069
+    "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e", "\xe2\x80\x8f", // U+200B..U+200F
+    "\xe2\x80\xa8", "\xe2\x80\xa9",                                                     // U+2028, U+2029
+    "\xef\xbb\xbf",                                                                      // U+FEFF
+    "\xd8\x9c",                                                                          // U+061C
+    "\xe2\x81\xa0",                                                                      // U+2060 word joiner
+  };
+  for (const char* cp : spoofers) {
+    INFO("code point bytes " << std::string{cp}.size());
+    CHECK_FALSE(file_store::valid_name(std::string{"a"} + cp + "b.txt"));
+    CHECK_FALSE(file_store::valid_name(std::string{cp} + "b.txt"));
+    CHECK_FALSE(file_store::valid_name(std::string{"b.txt"} + cp));
+  }
+  // Their neighbours stay allowed: hyphens and dashes (U+2010, U+2013), the ellipsis (U+2026), Arabic text.
+  for (const char* ok : {"a\xe2\x80\x90" "b", "a \xe2\x80\x93 b", "a\xe2\x80\xa6", "\xd8\xb3\xd9\x84\xd8\xa7\xd9\x85.txt"})
+    CHECK(file_store::valid_name(ok));
+  // Still refused: a truncated sequence, a lone continuation byte, a code point beyond U+10FFFF.
+  for (const char* bad : {"a\xe2\x80", "\x80" "a", "\xf4\x90\x80\x80"})
+    CHECK_FALSE(file_store::valid_name(bad));
+}
+
 TEST_CASE("file records round trip through the files column family, survive a reopen and go with their room") {
   temp_dir tmp;
   const auto dir = tmp.str("db");
