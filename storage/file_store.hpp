@@ -80,12 +80,13 @@ public:
   // fsynced, renamed into place and the directory fsynced, so concurrent calls for the same content each succeed
   // and the name only ever shows complete content. A file already at the destination is trusted only when it is
   // the blob itself (a hard link) or has the blob's size and SHA-256; anything else (a copy a crash truncated) is
-  // replaced. The first use of a dest_dir in this process removes temporaries a crash left there.
+  // replaced. The first use of a dest_dir by this file_store removes temporaries a crash left there (so one
+  // dest_dir must not be shared by two file_stores at once; pchatd has one).
   status copy_to(std::string_view sha256, const std::string& dest_dir, copy_mode mode = copy_mode::link_or_copy) const;
 
 private:
   explicit file_store(std::string root) : root_(std::move(root)) {}
-  // Creates `dir` (durably, see make_dirs in the .cpp) once per process; with `clean`, also removes the
+  // Creates `dir` (durably, see make_dirs in the .cpp) once per file_store; with `clean`, also removes the
   // temporaries copy_to leaves behind in a crash. Afterwards the directory is known to exist durably.
   status prepare_dir(const std::string& dir, bool clean) const;
   void forget_dir(const std::string& dir) const;

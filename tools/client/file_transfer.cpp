@@ -315,7 +315,8 @@ result<chat_client::downloaded_file> chat_client::download(const std::string& ro
                                                            bool replace) {
   namespace fs = std::filesystem;
   const bool named_by_server = out_path.empty();
-  if (!named_by_server && !replace && fs::symlink_status(out_path).type() != fs::file_type::not_found)
+  std::error_code ec;
+  if (!named_by_server && !replace && fs::symlink_status(out_path, ec).type() != fs::file_type::not_found)
     return fail(errc::bad_input, out_path + " exists; not replaced");
   auto tok = get_file_token(room_uri, false, link);
   if (!tok)
@@ -376,7 +377,7 @@ result<chat_client::downloaded_file> chat_client::download(const std::string& ro
         return false;
       }
       got.path = (where / name).string();
-      if (!replace && fs::symlink_status(got.path).type() != fs::file_type::not_found) {
+      if (!replace && fs::symlink_status(got.path, ec).type() != fs::file_type::not_found) {
         refused = fail(errc::bad_input, got.path + " exists; not replaced");
         return false;
       }
