@@ -1,5 +1,7 @@
 #include "storage/file_store.hpp"
 
+#include "storage/file_name.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <random>
 #include <system_error>
+#include <vector>
 
 namespace pchat::storage {
 
@@ -72,43 +75,144 @@ bool write_all(int fd, const char* data, std::size_t n) {
   return true;
 }
 
+std::string to_hex(const unsigned char* md, unsigned len) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 0xf]);
+  }
+  return out;
+}
+
+// SHA-256 of a whole file in lower-case hex; "" when it cannot be read.
+std::string sha256_of_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return {};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+  std::array<char, 64 * 1024> buf{};
+  while (ok) {
+    auto n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    ok = EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n)) == 1;
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  ok = ok && EVP_DigestFinal_ex(ctx, md.data(), &len) == 1 && len == 32;
+  EVP_MD_CTX_free(ctx);
+  ::close(fd);
+  return ok ? to_hex(md.data(), len) : std::string{};
+}
+
+std::string parent_of(const fs::path& p) {
+  auto parent = p.parent_path();
+  return parent.empty() ? std::string{"."} : parent.string();
+}
+
+// Creates `dir` and its missing parents. Each directory created is made durable by an fsync of its parent, and the
+// parent of `dir` is fsynced even when `dir` was there already (another thread may have just created it and not
+// yet synced), so a file later fsynced inside `dir` cannot vanish with its directory in a power loss.
+status make_dirs(const std::string& dir) {
+  fs::path leaf = fs::path{dir}.lexically_normal();
+  if (leaf.has_parent_path() && leaf.filename().empty()) // "a/b/" -> "a/b"
+    leaf = leaf.parent_path();
+  std::vector<fs::path> missing; // leaf first
+  for (fs::path at = leaf; !at.empty(); at = at.parent_path()) {
+    struct stat st{};
+    if (::stat(at.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return {errc::io_error, "creating " + dir + ": " + at.string() + " is not a directory"};
+      break;
+    }
+    if (errno != ENOENT)
+      return io_fail("creating " + dir + ": " + at.string(), errno);
+    missing.push_back(at);
+    if (at == at.parent_path())
+      break;
+  }
+  for (auto i = missing.rbegin(); i != missing.rend(); ++i) {
+    if (::mkdir(i->c_str(), 0750) != 0 && errno != EEXIST)
+      return io_fail("creating " + i->string(), errno);
+    if (auto st = sync_dir(parent_of(*i)); !st.ok())
+      return st;
+  }
+  return missing.empty() ? sync_dir(parent_of(leaf)) : status::success();
+}
+
+// A copy of src in a new file dest (which must not exist), fsynced. 0 or the errno, `what` saying of what.
+int copy_synced(const std::string& src, const std::string& dest, std::string& what) {
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    what = "opening " + src;
+    return errno;
+  }
+  int out = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    what = "creating " + dest;
+    return err;
+  }
+  std::array<char, 64 * 1024> buf{};
+  int err = 0;
+  for (;;) {
+    auto n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    if (n == 0) {
+      if (::fsync(out) != 0)
+        err = errno;
+      break;
+    }
+    if (!write_all(out, buf.data(), static_cast<std::size_t>(n))) {
+      err = errno;
+      break;
+    }
+  }
+  ::close(in);
+  if (::close(out) != 0 && err == 0)
+    err = errno;
+  if (err != 0) {
+    ::unlink(dest.c_str());
+    what = "copying " + src + " to " + dest;
+  }
+  return err;
+}
+
+// Temporaries of copy_to: ".<64 hex>.<hex>.part", and "<64 hex>.part" of versions that used one fixed name.
+bool is_copy_temporary(const std::string& name) {
+  const std::string suffix = ".part";
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  if (name.size() == 64 + suffix.size())
+    return is_hex64(std::string_view{name}.substr(0, 64));
+  return name.size() > 1 + 64 + 1 + suffix.size() && name[0] == '.' && is_hex64(std::string_view{name}.substr(1, 64)) &&
+         name[65] == '.';
+}
+
 } // namespace
 
 // --- names ------------------------------------------------------------------------------------------------------
 
-bool file_store::valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name == "." || name == ".." || name.front() == ' ' || name.back() == ' ')
-    return false;
-  // Valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF) without control characters or separators.
-  for (std::size_t i = 0; i < name.size();) {
-    auto c = static_cast<unsigned char>(name[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
-        return false;
-      ++i;
-      continue;
-    }
-    std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-    if (len == 0 || c > 0xf4 || i + len > name.size())
-      return false;
-    std::uint32_t cp = c & (0x3f >> (len - 1));
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(name[i + k]);
-      if ((cc & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff) ||
-        (cp >= 0x80 && cp < 0xa0))
-      return false;
-    i += len;
-  }
-  return true;
-}
+bool file_store::valid_name(std::string_view name) { return valid_file_name(name); }
 
 // --- the store --------------------------------------------------------------------------------------------------
 
 status file_store::open(const std::string& root, std::unique_ptr<file_store>& out) {
+  // The root holds the fan-out directories of committed blobs: it must survive a power loss with them.
+  if (auto st = make_dirs(root); !st.ok())
+    return st;
   std::error_code ec;
   fs::create_directories(fs::path{root} / "tmp", ec);
   if (ec)
@@ -118,6 +222,29 @@ status file_store::open(const std::string& root, std::unique_ptr<file_store>& ou
     fs::remove(e.path(), ec);
   out.reset(new file_store(root));
   return status::success();
+}
+
+status file_store::prepare_dir(const std::string& dir, bool clean) const {
+  std::lock_guard<std::mutex> lock{dirs_mutex_};
+  if (prepared_dirs_.count(dir))
+    return status::success();
+  if (auto st = make_dirs(dir); !st.ok())
+    return st;
+  if (clean) {
+    // No copy_to of this process has used the directory yet (they all wait for this lock), so every temporary
+    // in it is one a crash left behind.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (is_copy_temporary(e.path().filename().string()) && e.is_regular_file(ec))
+        fs::remove(e.path(), ec);
+  }
+  prepared_dirs_.insert(dir);
+  return status::success();
+}
+
+void file_store::forget_dir(const std::string& dir) const {
+  std::lock_guard<std::mutex> lock{dirs_mutex_};
+  prepared_dirs_.erase(dir);
 }
 
 std::string file_store::path_of(std::string_view sha256) const {
@@ -141,35 +268,55 @@ status file_store::begin(std::unique_ptr<upload>& out) const {
   return status::success();
 }
 
-status file_store::copy_to(std::string_view sha256, const std::string& dest_dir) const {
+status file_store::copy_to(std::string_view sha256, const std::string& dest_dir, copy_mode mode) const {
   auto src = path_of(sha256);
-  if (src.empty() || !contains(sha256))
+  struct stat src_st{};
+  if (src.empty() || ::stat(src.c_str(), &src_st) != 0 || !S_ISREG(src_st.st_mode))
     return {errc::not_found, "no stored content " + std::string{sha256}};
-  std::error_code ec;
-  fs::create_directories(dest_dir, ec);
-  if (ec)
-    return {errc::io_error, "creating " + dest_dir + ": " + ec.message()};
-  auto dest = dest_dir + "/" + std::string{sha256};
-  if (fs::exists(dest, ec))
-    return status::success();
-  if (::link(src.c_str(), dest.c_str()) == 0 || errno == EEXIST)
+  const auto dest = dest_dir + "/" + std::string{sha256};
+  // Twice at most: when dest_dir vanished under us (removed by hand), it is created again once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto st = prepare_dir(dest_dir, true); !st.ok())
+      return st;
+    // What is there already counts only when it is the blob itself or has its size and hash: a copy is renamed
+    // into place only once complete and fsynced, but a crash of an older version, or a disk, may have left less.
+    struct stat st{};
+    if (::stat(dest.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ((st.st_dev == src_st.st_dev && st.st_ino == src_st.st_ino) ||
+         (st.st_size == src_st.st_size && sha256_of_file(dest) == sha256)))
+      return sync_dir(dest_dir); // it may be another thread's rename, not yet synced
+    // A unique temporary (O_EXCL / link() never reuse a name), complete and durable before it gets the name.
+    std::string temp;
+    std::string what;
+    int err = EEXIST;
+    for (int tries = 0; tries < 5 && err == EEXIST; ++tries) {
+      temp = dest_dir + "/." + std::string{sha256} + "." + random_hex(8) + ".part";
+      if (mode == copy_mode::link_or_copy) {
+        // The blob is already durable: a link needs no fsync of its own (the rename is synced below).
+        err = ::link(src.c_str(), temp.c_str()) == 0 ? 0 : errno;
+        what = "linking " + src + " to " + temp;
+        if (err == 0 || err == EEXIST || err == ENOENT)
+          continue;
+        // Another file system (EXDEV) or no hard links there (EPERM, EMLINK, ENOTSUP, ...): a copy.
+      }
+      err = copy_synced(src, temp, what);
+    }
+    if (err == ENOENT && attempt == 0 && ::access(dest_dir.c_str(), F_OK) != 0) {
+      forget_dir(dest_dir); // removed since it was prepared: once more from the start
+      continue;
+    }
+    if (err != 0)
+      return io_fail(what, err);
+    if (::rename(temp.c_str(), dest.c_str()) != 0) {
+      auto failed = io_fail("renaming " + temp + " to " + dest, errno);
+      ::unlink(temp.c_str());
+      return failed;
+    }
+    // rename() of two links to one file (dest was already our blob's link) succeeds and leaves both names.
+    ::unlink(temp.c_str());
     return sync_dir(dest_dir);
-  // Another file system (EXDEV) or no hard links: a copy, written under a temporary name and renamed.
-  auto temp = dest + ".part";
-  fs::copy_file(src, temp, fs::copy_options::overwrite_existing, ec);
-  if (ec)
-    return {errc::io_error, "copying " + src + " to " + temp + ": " + ec.message()};
-  int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-  bool synced = fd >= 0 && ::fsync(fd) == 0;
-  int err = errno;
-  if (fd >= 0)
-    ::close(fd);
-  if (!synced || ::rename(temp.c_str(), dest.c_str()) != 0) {
-    err = synced ? errno : err;
-    fs::remove(temp, ec);
-    return io_fail("storing " + dest, err);
   }
-  return sync_dir(dest_dir);
+  return io_fail("creating " + dest_dir, ENOENT);
 }
 
 // --- uploads ----------------------------------------------------------------------------------------------------
@@ -222,12 +369,7 @@ status file_store::upload::commit(std::string& sha256) {
     abort();
     return {errc::io_error, "libcrypto: SHA-256 unavailable"};
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string digest;
-  for (unsigned i = 0; i < len; ++i) {
-    digest.push_back(hex[md[i] >> 4]);
-    digest.push_back(hex[md[i] & 0xf]);
-  }
+  std::string digest = to_hex(md.data(), len);
   if (::fsync(fd_) != 0) {
     auto st = io_fail("fsync " + temp_path_, errno);
     abort();
@@ -237,19 +379,26 @@ status file_store::upload::commit(std::string& sha256) {
   fd_ = -1;
   auto dest = owner_.path_of(digest);
   auto dir = dest.substr(0, dest.rfind('/'));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
+  // The fan-out directory is made durable (its parent fsynced) before the blob goes in, so a synced record can
+  // never point into a directory a power loss took away.
+  if (auto st = owner_.prepare_dir(dir, false); !st.ok()) {
     abort();
-    return {errc::io_error, "creating " + dir + ": " + ec.message()};
+    return st;
   }
   if (owner_.contains(digest)) {
     abort(); // the same content is stored already: keep one copy
+    if (auto st = sync_dir(dir); !st.ok()) // it may be a concurrent upload's rename, not yet synced
+      return st;
   } else {
     if (::rename(temp_path_.c_str(), dest.c_str()) != 0) {
-      auto st = io_fail("renaming " + temp_path_ + " to " + dest, errno);
-      abort();
-      return st;
+      int err = errno;
+      if (err == ENOENT) // the fan-out directory was removed by hand: make it again, once
+        owner_.forget_dir(dir);
+      if (err != ENOENT || !owner_.prepare_dir(dir, false).ok() || ::rename(temp_path_.c_str(), dest.c_str()) != 0) {
+        auto st = io_fail("renaming " + temp_path_ + " to " + dest, err == ENOENT ? errno : err);
+        abort();
+        return st;
+      }
     }
     temp_path_.clear();
     if (auto st = sync_dir(dir); !st.ok())

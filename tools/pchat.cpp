@@ -14,7 +14,9 @@
 //     search WORDS...       posts containing every word, newest first, in every room you may read (histsrch)
 //     info                  server information (getserverinfo)
 //     upload ROOM FILE [NAME]   upload FILE (as NAME) to ROOM over HTTP and post its ma-filelink link there
-//     download ROOM LINK [OUT]  save the file a ma-filelink link names (default OUT: the file's name)
+//     download ROOM LINK [OUT]  save the file a ma-filelink link names; default OUT: the file's name as the server
+//                               sends it, in the current directory, refused when it is no plain name or starts
+//                               with '.'. An existing file is never replaced unless --force is given.
 // ROOM is a room name, GUID or ma-chan:// URI. Exit status: 0 ok, 1 refused/failed, 2 usage.
 #include <csignal>
 #include <cstdlib>
@@ -38,12 +40,13 @@ int usage() {
                "(the password may also come from the environment variable PCHAT_PASSWORD)\n"
                "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
                "          unfollow ROOM | signin | search WORDS... | info | upload ROOM FILE [NAME] |\n"
-               "          download ROOM LINK [OUT]\n";
+               "          download [--force] ROOM LINK [OUT]\n";
   return 2;
 }
 
 int failed(const std::string& what, const error& e) {
-  std::cerr << "pchat: " << what << ": " << e.message << "\n";
+  // Messages may carry names and text from the server or other users: control characters go out escaped.
+  std::cerr << "pchat: " << chat_client::printable(what) << ": " << chat_client::printable(e.message) << "\n";
   return 1;
 }
 
@@ -62,6 +65,7 @@ void print_invitation(const pchat::xccos::node& inv) {
 
 int main(int argc, char** argv) {
   chat_config cfg;
+  bool force = false; // download: replace an existing file
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -83,6 +87,8 @@ int main(int argc, char** argv) {
       cfg.password = v;
     } else if (a == "--timeout" && value(v)) {
       cfg.timeout = duration{std::atoi(v.c_str()) * 1000};
+    } else if (a == "--force") {
+      force = true;
     } else if (a == "-h" || a == "--help") {
       return usage();
     } else {
@@ -278,13 +284,14 @@ int main(int argc, char** argv) {
     auto link = pchat::xccos::parse_file_link(args[2]);
     if (!link)
       return failed("download", {errc::bad_input, 0, "not a ma-filelink:// link: " + args[2]});
-    std::string out = args.size() > 3 ? args[3] : link->name;
-    if (args.size() <= 3 && (out.empty() || out == "." || out == ".." || out.find('/') != std::string::npos))
-      return failed("download", {errc::bad_input, 0, "the link's file name is no safe local name; give OUT"});
-    auto d = client.download_file(uri, args[2], out);
+    // Without OUT the name is someone else's choice: download_file_into takes the server's validated name, only
+    // a plain one not starting with '.', and never replaces a file (unless --force).
+    auto d = args.size() > 3 ? client.download_file(uri, args[2], args[3], force)
+                             : client.download_file_into(uri, args[2], ".", force);
     if (!d)
       return failed("download " + args[2], d.err());
-    std::cout << "saved " << out << " (" << d->size << " bytes, " << d->content_type << ")\n";
+    std::cout << "saved " << chat_client::printable(d->path) << " (" << d->size << " bytes, "
+              << chat_client::printable(d->content_type) << ")\n";
     return 0;
   }
   if (command == "search") {

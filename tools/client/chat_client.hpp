@@ -15,6 +15,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sip/xccos.hpp"
@@ -156,11 +157,24 @@ public:
   struct downloaded_file {
     std::string content_type;
     std::uint64_t size = 0;
+    std::string name; // the file's name as the server sent it (Content-Disposition); "" when it sent none usable
+    std::string path; // where the file was saved
   };
-  // A token for the file `link` names, then one HTTP GET streamed into `out_path` (written as out_path.part and
-  // renamed once complete; nothing is left behind on failure).
+  // A token for the file `link` names, then one HTTP GET streamed into `out_path`. The bytes go to a new,
+  // uniquely named temporary beside it (.<name>.<random>.part, created O_EXCL) that is renamed to out_path once
+  // complete; nothing is left behind on failure. With `replace` false an existing out_path is never replaced
+  // (renameat2 RENAME_NOREPLACE, or link + unlink where the file system lacks it): errc::bad_input.
   result<downloaded_file> download_file(const std::string& room_uri, const std::string& link,
-                                        const std::string& out_path);
+                                        const std::string& out_path, bool replace = true);
+  // The same into directory `dir` under the file's own name: the name the server sends (Content-Disposition,
+  // the uploader's name as the server validated it), else the one in the link, used only when it is a
+  // safe_local_name. Never replaces an existing file unless `replace`.
+  result<downloaded_file> download_file_into(const std::string& room_uri, const std::string& link,
+                                             const std::string& dir, bool replace = false);
+  // A name to create in a local directory from someone else's say-so: a valid room file name
+  // (storage/file_name.hpp: no '/', '\', control, bidirectional or invisible format characters), which also
+  // makes it a plain base name, and no leading '.' (no dotfiles such as .bashrc, no hidden files).
+  static bool safe_local_name(std::string_view name);
 
   // The next pushed document (grpchat, ntc, or a reply nobody waited for), oldest first.
   std::optional<event> next_event(duration timeout);
@@ -171,10 +185,15 @@ public:
   result<std::string> resolve_room(const std::string& name_or_uri);
 
   static chat_line to_chat_line(const xccos::node& grpchat_or_msg);
+  // `text` safe to print on a terminal: control characters (C0, DEL, C1), bidirectional and invisible format
+  // characters and bytes that are not UTF-8 become \xNN or \u{XXXX}; a backslash becomes "\\".
+  static std::string printable(std::string_view text);
   std::string next_envid();
 
 private:
   error pump(duration timeout); // reads one INFO into pending_
+  result<downloaded_file> download(const std::string& room_uri, const std::string& link, const std::string& out_path,
+                                   const std::string& dir, bool replace);
   std::string domain() const;
 
   chat_config config_;
