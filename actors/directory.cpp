@@ -140,15 +140,6 @@ invitation_view view_of(const directory_state& st, const storage::invitation& in
 constexpr std::size_t max_file_tokens = 100000;
 constexpr std::uint32_t max_file_tokens_per_user = 64;
 
-// A random version-4 GUID from libcrypto's RAND_bytes: 122 bits nobody can guess.
-std::string new_token() {
-  auto hex = sip::digest::random_hex(16);
-  hex[12] = '4';
-  hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
-         hex.substr(20);
-}
-
 void expire_tokens(directory_state& st, caf::actor_clock::time_point now) {
   while (!st.token_order.empty() && st.token_order.front().first <= now) {
     auto i = st.tokens.find(st.token_order.front().second);
@@ -490,7 +481,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
                                                  << " live of this user, " << s.tokens.size() << " in all";
         return make_error(pchat_errc::busy, "too many live file tokens; try again in a few minutes");
       }
-      t.token = new_token();
+      t.token = sip::digest::random_guid();
       auto expires = now + s.opts.files->token_ttl;
       s.tokens[t.token] = {user, upload, r->id, item, expires, false};
       ++s.tokens_per_user[user];

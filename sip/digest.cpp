@@ -120,6 +120,14 @@ std::string random_hex(std::size_t bytes) {
   return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
 
+std::string random_guid() {
+  auto hex = random_hex(16);
+  hex[12] = '4';                                                  // version 4
+  hex[16] = "89ab"[(hex[16] >= 'a' ? hex[16] - 'a' + 10 : hex[16] - '0') & 3]; // RFC 4122 variant
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+}
+
 std::string nc_text(std::uint32_t nc) {
   return fixed_hex(nc, 8);
 }

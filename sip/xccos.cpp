@@ -423,6 +423,16 @@ std::optional<file_link> parse_file_link(std::string_view link) {
   }
   if (rest.empty() || rest.find('/') != std::string_view::npos)
     return std::nullopt;
+  for (char c : rest)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      return std::nullopt; // a link is one word of printable ASCII
+  auto name = percent_decode(rest);
+  if (!name)
+    return std::nullopt;
+  return file_link{std::string{parts[0]}, std::string{parts[1]}, std::string{parts[2]}, std::move(*name)};
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
   auto hexval = [](char c) -> int {
     if (c >= '0' && c <= '9')
       return c - '0';
@@ -432,25 +442,25 @@ std::optional<file_link> parse_file_link(std::string_view link) {
       return c - 'A' + 10;
     return -1;
   };
-  file_link l{std::string{parts[0]}, std::string{parts[1]}, std::string{parts[2]}, {}};
-  for (std::size_t i = 0; i < rest.size(); ++i) {
-    char c = rest[i];
-    if (c == '%') {
-      if (i + 2 >= rest.size())
-        return std::nullopt;
-      int hi = hexval(rest[i + 1]);
-      int lo = hexval(rest[i + 2]);
-      if (hi < 0 || lo < 0)
-        return std::nullopt;
-      l.name.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
-      return std::nullopt; // a link is one word of printable ASCII
-    } else {
-      l.name.push_back(c);
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
     }
+    if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+      return std::nullopt;
+    out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+    i += 2;
   }
-  return l;
+  return out;
+}
+
+std::string ascii_stand_in(std::string_view name) {
+  std::string out;
+  for (unsigned char c : name)
+    out.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' ? static_cast<char>(c) : '_');
+  return out;
 }
 
 namespace {

@@ -313,6 +313,12 @@ std::string format_file_link(const file_link& l);
 std::string percent_encode(std::string_view s);
 // nullopt unless the scheme, the four non-empty parts and every %XX escape are well-formed.
 std::optional<file_link> parse_file_link(std::string_view link);
+// Undoes percent_encode (any %XX, either case); nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s);
+// A file name's ASCII stand-in for Content-Disposition's filename="..." (the exact name goes in filename*): one
+// byte per byte, '_' for anything but printable ASCII and for '"', '\' and '%'. The web server writes it and the
+// client checks a name against it, so both use this one.
+std::string ascii_stand_in(std::string_view name);
 // <token token="..." serveruri="..."/>: the data of rpl:getftok.
 void append_file_token(std::string& out, std::string_view token, std::string_view server_uri);
 

@@ -38,15 +38,6 @@ std::string token_of(const httplib::Request& req) {
   return {};
 }
 
-// A random version-4 GUID (lower case): the file's id in its room and in links.
-std::string new_file_id() {
-  auto hex = sip::digest::random_hex(16);
-  hex[12] = '4';
-  hex[16] = "89ab"[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
-         hex.substr(20);
-}
-
 // The media type as the uploader sent it, if it looks like one ("type/subtype[; params]", printable ASCII);
 // anything else is stored as application/octet-stream.
 std::string content_type_of(const httplib::Request& req) {
@@ -59,10 +50,8 @@ std::string content_type_of(const httplib::Request& req) {
 // attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<the name, percent-encoded> (RFC 6266): the name
 // can neither break the header nor make a browser render the file in our origin.
 std::string content_disposition(const std::string& name) {
-  std::string ascii;
-  for (unsigned char c : name)
-    ascii.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' ? static_cast<char>(c) : '_');
-  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + xccos::percent_encode(name);
+  return "attachment; filename=\"" + xccos::ascii_stand_in(name) + "\"; filename*=UTF-8''" +
+         xccos::percent_encode(name);
 }
 
 // Reads and discards the rest of a refused body, up to `cap` bytes, so the client (which sends the whole body
@@ -209,7 +198,7 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
 
   storage::file_record f;
   f.room_id = grant->room.id;
-  f.id = new_file_id();
+  f.id = sip::digest::random_guid();
   f.name = grant->name;
   f.content_type = content_type_of(req);
   f.size = total;

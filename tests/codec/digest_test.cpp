@@ -2,6 +2,8 @@
 // injected clock (expiry, forgery, nc replay, the tracking bound).
 #include "sip/digest.hpp"
 
+#include <regex>
+#include <set>
 #include <catch2/catch.hpp>
 
 using namespace pchat::sip;
@@ -146,4 +148,15 @@ TEST_CASE("digest: the nonce count table is bounded and swept, never silently fo
   CHECK(keeper.tracked() == 1);
   keeper.sweep(1500);
   CHECK(keeper.tracked() == 0);
+}
+
+TEST_CASE("random_guid: version-4 GUIDs from the CSPRNG, never repeated") {
+  static const std::regex v4{"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"};
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto g = pchat::sip::digest::random_guid();
+    REQUIRE(std::regex_match(g, v4));
+    seen.insert(g);
+  }
+  CHECK(seen.size() == 1000);
 }

@@ -158,33 +158,6 @@ result<chat_client::uploaded_file> chat_client::upload_file(const std::string& r
 
 namespace {
 
-// The ASCII stand-in the server puts in filename="..." (web/file_api.cpp content_disposition): one byte per byte
-// of the name, '_' for anything not printable ASCII and for '"', '\' and '%'.
-std::string ascii_stand_in(std::string_view name) {
-  std::string out;
-  for (unsigned char c : name)
-    out.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' ? static_cast<char>(c) : '_');
-  return out;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  auto hex = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-  };
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size() || hex(in[i + 1]) < 0 || hex(in[i + 2]) < 0)
-      return false;
-    out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
-    i += 2;
-  }
-  return true;
-}
-
 // The name in `attachment; filename="<stand-in>"; filename*=UTF-8''<name, percent-encoded>`. cpp-httplib 0.11
 // (Debian bookworm) decodes %XX in every header value it receives, later versions do not; of the value as it came
 // and its decoded form, the one whose stand-in is the filename="..." one is the name (with a '%' in the value the
@@ -200,11 +173,11 @@ std::string name_from_disposition(const std::string& header) {
     return {};
   auto stand_in = header.substr(q + plain.size(), qend - q - plain.size());
   auto value = header.substr(qend + star.size());
-  if (ascii_stand_in(value) == stand_in)
+  if (xccos::ascii_stand_in(value) == stand_in)
     return value;
-  std::string decoded;
-  if (percent_decode(value, decoded) && ascii_stand_in(decoded) == stand_in)
-    return decoded;
+  auto decoded = xccos::percent_decode(value);
+  if (decoded && xccos::ascii_stand_in(*decoded) == stand_in)
+    return *decoded;
   return {};
 }
 
