@@ -53,6 +53,12 @@ std::vector<std::pair<std::string, std::string>> persistent_chat_properties(cons
   return out;
 }
 
+// The provisioning-v2 SUBSCRIBE exactly as sipe sends it after REGISTER (xccos.md §2.1).
+client::result<sip::message> subscribe_provisioning(client::sip_agent& agent) {
+  return agent.subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
+                         provisioning_request, sipe_subscribe_headers);
+}
+
 std::string property(const std::vector<std::pair<std::string, std::string>>& props, const std::string& name) {
   for (const auto& [n, v] : props)
     if (n == name)
@@ -121,8 +127,7 @@ TEST_CASE("vector 2: provisioning-v2 SUBSCRIBE with Proxy-Require ms-benotify ge
   auto agent = connect_agent(server, "sip:alice@example.com");
   REQUIRE(answered(agent->register_user("sip:example.com", 3600)).status == 200);
 
-  auto sub = agent->subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
-                              provisioning_request, sipe_subscribe_headers);
+  auto sub = subscribe_provisioning(*agent);
   REQUIRE(sub);
   INFO(sip::serialize(sub.value()));
   // Proxy-Require: ms-benotify must not be refused with 420 Bad Extension.
@@ -145,8 +150,7 @@ TEST_CASE("vector 2: provisioning names the room-management page as PersistentCh
   server.start();
   auto agent = connect_agent(server, "sip:alice@example.com");
   REQUIRE(answered(agent->register_user("sip:example.com", 3600)).status == 200);
-  auto sub = agent->subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
-                              provisioning_request, sipe_subscribe_headers);
+  auto sub = subscribe_provisioning(*agent);
   REQUIRE(sub);
   REQUIRE(sub->status == 200);
   auto props = persistent_chat_properties(sub->body);
@@ -167,8 +171,7 @@ TEST_CASE("vector 2: with persistent-chat=false the provisioning document says E
   }
   server.start();
   auto agent = connect_agent(server, "sip:alice@example.com");
-  auto sub = agent->subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
-                              provisioning_request, sipe_subscribe_headers);
+  auto sub = subscribe_provisioning(*agent);
   REQUIRE(sub);
   INFO(sip::serialize(sub.value()));
   REQUIRE(sub->status == 200);
@@ -182,8 +185,7 @@ TEST_CASE("pchatd accepts --pchat.persistent-chat=false on its command line and 
   pchatd_process server({"--pchat.persistent-chat=false"});
   server.start();
   auto agent = connect_agent(server, "sip:alice@example.com");
-  auto sub = agent->subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
-                              provisioning_request, sipe_subscribe_headers);
+  auto sub = subscribe_provisioning(*agent);
   REQUIRE(sub);
   REQUIRE(sub->status == 200);
   CHECK(property(persistent_chat_properties(sub->body), "EnablePersistentChat") == "false");
@@ -206,8 +208,7 @@ TEST_CASE("sign-out: BYE on the channel dialog, in-dialog un-SUBSCRIBE and REGIS
   server.start();
   auto agent = connect_agent(server, "sip:alice@example.com");
   REQUIRE(answered(agent->register_user("sip:example.com", 3600)).status == 200);
-  auto sub = agent->subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
-                              provisioning_request, sipe_subscribe_headers);
+  auto sub = subscribe_provisioning(*agent);
   REQUIRE(sub);
   REQUIRE(sub->status == 200);
   auto channel = agent->invite(service_uri);
