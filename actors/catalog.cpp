@@ -3,8 +3,8 @@
 #include "actors/protocol.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
-#include "sip/sip_message.hpp"
-#include "sip/xccos.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 
 namespace pchat {
 

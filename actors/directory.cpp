@@ -2,13 +2,13 @@
 
 #include <algorithm>
 
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/room.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
-#include "sip/sip_message.hpp"
-#include "sip/digest.hpp"
-#include "sip/xccos.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/digest.hpp"
+#include "codec/xccos.hpp"
 #include "storage/file_store.hpp"
 #include "storage/text_index.hpp"
 

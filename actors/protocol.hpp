@@ -18,7 +18,7 @@
 #include <caf/all.hpp>
 
 #include "actors/catalog.hpp"
-#include "actors/metrics.hpp"
+#include "base/metrics.hpp"
 #include "compliance/event.hpp"
 #include "storage/store.hpp"
 

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 
 namespace pchat {
 

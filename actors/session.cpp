@@ -4,10 +4,10 @@
 #include <deque>
 #include <set>
 
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/views.hpp"
-#include "sip/sip_message.hpp"
-#include "sip/xccos.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 
 namespace pchat {
 

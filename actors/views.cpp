@@ -1,7 +1,7 @@
 #include "actors/views.hpp"
 
 #include "actors/rules.hpp"
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 
 namespace pchat {
 

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "actors/protocol.hpp"
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 #include "storage/store.hpp"
 
 namespace pchat {

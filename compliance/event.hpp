@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "compliance/sha256.hpp"
+#include "base/sha256.hpp"
 
 namespace pchat::compliance {
 

@@ -1,6 +1,6 @@
 #include "sip/ingress.hpp"
 
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/session.hpp"
 #include "sip/sip_stack.hpp"
 

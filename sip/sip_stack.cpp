@@ -28,10 +28,10 @@
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/tport_tag.h>
 
-#include "actors/log.hpp"
-#include "sip/digest.hpp"
-#include "sip/sip_message.hpp"
-#include "sip/xccos.hpp"
+#include "base/log.hpp"
+#include "codec/digest.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 #include "storage/store.hpp"
 
 namespace pchat::sip {

@@ -1,6 +1,6 @@
 #include "storage/file_store.hpp"
 
-#include "storage/file_name.hpp"
+#include "base/file_name.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using namespace pchat::client;
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "storage/store.hpp"
-#include "tools/admin/admin.hpp"
-#include "tools/admin/admin_socket.hpp"
+#include "admin/admin.hpp"
+#include "admin/admin_socket.hpp"
 
 using namespace pchat;
 

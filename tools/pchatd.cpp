@@ -17,17 +17,17 @@
 #include <caf/all.hpp>
 
 #include "actors/directory.hpp"
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/protocol.hpp"
 #include "actors/store_writer.hpp"
-#include "compliance/compliance_actor.hpp"
+#include "actors/compliance_actor.hpp"
 #include "sip/ingress.hpp"
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 #include "sip/sip_stack.hpp"
 #include "storage/file_store.hpp"
 #include "storage/store.hpp"
-#include "tools/admin/admin.hpp"
-#include "tools/admin/admin_socket.hpp"
+#include "admin/admin.hpp"
+#include "admin/admin_socket.hpp"
 #include "web/web_server.hpp"
 
 namespace {

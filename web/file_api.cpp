@@ -18,9 +18,9 @@
 #include <cstdlib>
 #include <regex>
 
-#include "actors/log.hpp"
-#include "sip/digest.hpp"
-#include "sip/xccos.hpp"
+#include "base/log.hpp"
+#include "codec/digest.hpp"
+#include "codec/xccos.hpp"
 #include "storage/file_store.hpp"
 #include "web/context.hpp"
 

@@ -4,7 +4,7 @@
 // rooms stay invisible to outsiders. This file only translates JSON <-> patches and errors -> HTTP.
 #include <algorithm>
 
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 #include "web/context.hpp"
 
 namespace pchat::web {

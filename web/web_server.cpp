@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <thread>
 
-#include "actors/log.hpp"
-#include "sip/digest.hpp"
-#include "sip/sip_message.hpp"
-#include "sip/xccos.hpp"
+#include "base/log.hpp"
+#include "codec/digest.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 #include "web/assets.hpp"
 #include "web/context.hpp"
 

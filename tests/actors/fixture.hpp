@@ -18,7 +18,7 @@
 #include "actors/protocol.hpp"
 #include "actors/session.hpp"
 #include "actors/store_writer.hpp"
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 #include "storage/store.hpp"
 #include "support/temp_dir.hpp"
 

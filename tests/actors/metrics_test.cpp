@@ -1,5 +1,5 @@
 // The live metrics: histogram quantiles and the Prometheus rendering pchatctl stats shows.
-#include "actors/metrics.hpp"
+#include "base/metrics.hpp"
 
 #include <catch2/catch.hpp>
 

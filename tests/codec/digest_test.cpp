@@ -1,6 +1,6 @@
 // sip/digest: RFC 7616 / RFC 2617 vectors, header round trips and malformed input, and the nonce keeper with an
 // injected clock (expiry, forgery, nc replay, the tracking bound).
-#include "sip/digest.hpp"
+#include "codec/digest.hpp"
 
 #include <regex>
 #include <set>

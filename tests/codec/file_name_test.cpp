@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using pchat::client::chat_client;
 

@@ -1,6 +1,6 @@
 // Codec tests for room files: cmd:getfutok / cmd:getfdtok decode (xccos.md §4), rpl:getftok is built and read
 // back as a client sees it, and ma-filelink: links round-trip and refuse malformed input.
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // tools/client/sip_agent against a scripted in-process server on a loopback TCP socket. The server side runs on
 // the test thread; agent calls that block run in std::async. Timeouts below are failure bounds only: every step
 // waits for an event (a message, a response, a future), never for time to pass.
-#include "tools/client/sip_agent.hpp"
+#include "client/sip_agent.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // sip/sip_message: parse (framing, compact forms, folding, limits, garbage), serialize, helpers.
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 
 #include <catch2/catch.hpp>
 

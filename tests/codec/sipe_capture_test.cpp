@@ -1,7 +1,7 @@
 // The XCCOS documents Debian's pidgin-sipe 1.25 sent in a real session against pchatd (tests/interop, captured from
 // sipe's own SIP dumps), byte for byte except the room GUID, decode to the commands they mean. A codec change that
 // stopped understanding the real client fails here, not only in the interop test (which needs libpurple).
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 
 #include <string>
 #include <variant>

@@ -1,5 +1,5 @@
 // XCCOS codec tests. Vectors refer to ../shared/protocol/xccos.md §6.
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 
 #include <map>
 #include <random>

@@ -7,7 +7,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <catch2/catch.hpp>
 
-#include "compliance/compliance_actor.hpp"
+#include "actors/compliance_actor.hpp"
 #include "compliance/verify.hpp"
 #include "compliance/xml_adapter.hpp"
 #include "support.hpp"

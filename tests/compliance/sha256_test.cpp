@@ -1,7 +1,7 @@
 // SHA-256 against the FIPS 180-4 example vectors (NIST CSRC "SHA256.pdf", "SHA2_Additional.pdf").
 #include <catch2/catch.hpp>
 
-#include "compliance/sha256.hpp"
+#include "base/sha256.hpp"
 
 using namespace pchat::compliance;
 

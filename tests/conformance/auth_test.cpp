@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "conformance_support.hpp"
-#include "sip/digest.hpp"
+#include "codec/digest.hpp"
 
 using namespace pchat;
 using namespace pchat::conformance;

@@ -15,11 +15,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "sip/sip_message.hpp"
-#include "sip/xccos.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 #include "support/pchatd_process.hpp"
-#include "tools/client/chat_client.hpp"
-#include "tools/client/sip_agent.hpp"
+#include "client/chat_client.hpp"
+#include "client/sip_agent.hpp"
 
 namespace pchat::conformance {
 

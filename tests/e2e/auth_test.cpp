@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/pchatd_process.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using namespace pchat;
 using namespace pchat::client;

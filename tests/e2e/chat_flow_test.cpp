@@ -10,7 +10,7 @@
 
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using namespace pchat::client;
 using pchat::test::pchatd_process;

@@ -9,10 +9,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using namespace pchat;
 using pchat::test::pchatd_process;

@@ -4,7 +4,7 @@
 
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using namespace pchat;
 using namespace pchat::client;

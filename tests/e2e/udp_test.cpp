@@ -10,8 +10,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "sip/sip_message.hpp"
-#include "sip/xccos.hpp"
+#include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 #include "support/pchatd_process.hpp"
 
 using pchat::test::pchatd_process;

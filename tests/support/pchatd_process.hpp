@@ -17,7 +17,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "tools/client/launcher.hpp"
+#include "client/launcher.hpp"
 
 namespace pchat::test {
 

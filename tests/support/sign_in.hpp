@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/pchatd_process.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 namespace pchat::test {
 

@@ -16,11 +16,11 @@
 #include <nlohmann/json.hpp>
 #include <tinyxml2.h>
 
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 #include "storage/store.hpp"
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 using namespace pchat;
 using pchat::test::pchatd_process;

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "support/pchatd_process.hpp"
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 #include "web/webdriver.hpp"
 
 using namespace pchat;

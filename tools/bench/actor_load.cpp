@@ -10,7 +10,7 @@
 #include <caf/all.hpp>
 
 #include "actors/directory.hpp"
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/protocol.hpp"
 #include "actors/session.hpp"
 #include "actors/store_writer.hpp"

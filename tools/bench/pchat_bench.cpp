@@ -30,7 +30,7 @@
 #include "tools/bench/actor_load.hpp"
 #include "tools/bench/latency.hpp"
 #include "tools/bench/sip_load.hpp"
-#include "tools/client/launcher.hpp"
+#include "client/launcher.hpp"
 
 using namespace pchat::bench;
 

@@ -16,7 +16,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 #include "tools/bench/latency.hpp"
 
 namespace pchat::bench {

@@ -20,13 +20,13 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include "actors/directory.hpp"
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "actors/protocol.hpp"
 #include "actors/rules.hpp"
 #include "actors/session.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/views.hpp"
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 #include "storage/store.hpp"
 
 namespace pchat::sim {

@@ -1,4 +1,4 @@
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "tools/admin/admin_socket.hpp"
+#include "admin/admin_socket.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>

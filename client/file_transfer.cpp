@@ -1,8 +1,8 @@
 // Room files for chat_client (docs/protocol.md "Room files"): file tokens over XCCOS, the bytes over HTTP with
 // cpp-httplib's client, streamed from and to disk.
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
-#include "storage/file_name.hpp"
+#include "base/file_name.hpp"
 
 #include <fcntl.h>
 #include <stdio.h> // renameat2, RENAME_NOREPLACE (glibc, _GNU_SOURCE)

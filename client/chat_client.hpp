@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "sip/xccos.hpp"
-#include "tools/client/sip_agent.hpp"
+#include "codec/xccos.hpp"
+#include "client/sip_agent.hpp"
 
 namespace pchat::client {
 

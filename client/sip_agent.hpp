@@ -25,8 +25,8 @@
 // set_info_status() and dialog_ended() may also be called from other threads. The handlers set with
 // set_incoming_handler()/set_disconnect_handler() run on the reader thread; they must be installed before
 // connect() and must not call close() or block for long (the reader does nothing else while they run).
-#include "sip/digest.hpp"
-#include "sip/sip_message.hpp"
+#include "codec/digest.hpp"
+#include "codec/sip_message.hpp"
 
 #include <cassert>
 #include <chrono>

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "tools/admin/admin.hpp"
+#include "admin/admin.hpp"
 
 namespace pchat::admin {
 

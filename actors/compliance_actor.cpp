@@ -1,9 +1,9 @@
-#include "compliance/compliance_actor.hpp"
+#include "actors/compliance_actor.hpp"
 
 #include <algorithm>
 #include <exception>
 
-#include "actors/log.hpp"
+#include "base/log.hpp"
 #include "compliance/xml_adapter.hpp"
 
 namespace pchat {

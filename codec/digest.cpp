@@ -1,4 +1,4 @@
-#include "sip/digest.hpp"
+#include "codec/digest.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -9,7 +9,7 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "sip/sip_message.hpp"
+#include "codec/sip_message.hpp"
 
 namespace pchat::sip::digest {
 

@@ -1,4 +1,4 @@
-#include "sip/xccos.hpp"
+#include "codec/xccos.hpp"
 
 #include <algorithm>
 #include <atomic>

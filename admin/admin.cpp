@@ -1,4 +1,4 @@
-#include "tools/admin/admin.hpp"
+#include "admin/admin.hpp"
 
 #include <caf/all.hpp>
 
@@ -10,8 +10,8 @@
 #include "actors/views.hpp"
 #include "compliance/queue.hpp"
 #include "compliance/verify.hpp"
-#include "sip/digest.hpp"
-#include "sip/sip_message.hpp"
+#include "codec/digest.hpp"
+#include "codec/sip_message.hpp"
 
 namespace pchat::admin {
 

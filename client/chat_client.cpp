@@ -1,4 +1,4 @@
-#include "tools/client/chat_client.hpp"
+#include "client/chat_client.hpp"
 
 #include <algorithm>
 #include <cctype>

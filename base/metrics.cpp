@@ -1,4 +1,4 @@
-#include "actors/metrics.hpp"
+#include "base/metrics.hpp"
 
 #include <cstdio>
 

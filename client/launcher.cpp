@@ -1,4 +1,4 @@
-#include "tools/client/launcher.hpp"
+#include "client/launcher.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

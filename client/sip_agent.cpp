@@ -1,4 +1,4 @@
-#include "tools/client/sip_agent.hpp"
+#include "client/sip_agent.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
