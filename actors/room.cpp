@@ -6,6 +6,7 @@
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
 #include "codec/xccos.hpp"
+#include "codec/xccos_build.hpp"
 
 namespace pchat {
 
@@ -71,8 +72,6 @@ void tell_count(self_ptr self) {
     self->send(dir, count_atom::value, st.settings.id, st.stats.online);
 }
 
-// ntc:join / ntc:part to the others (xccos.md §4: ntc:join carries uib -> aib domain value; ntc:part carries
-// chanib uri -> uib uri).
 // Compliance (docs/compliance.md): what users do in the room, when the service is on.
 compliance::event event_of(const room_state& st, compliance::event_kind kind, const std::string& user,
                            std::string content = {}) {
@@ -103,29 +102,10 @@ void notify_others(self_ptr self, const std::string& user, bool joined) {
   // the user who crosses the limit downwards is still silent, which errs on the side of fewer INFOs.
   if (st.users.size() + (joined ? 0u : 1u) > st.opts.participant_update_limit)
     return;
-  std::string data;
-  if (joined) {
-    data += "<uib";
-    data += " uri=\"";
-    xccos::append_escaped_attr(data, user);
-    data += "\">";
-    xccos::append_empty_element(data, "aib", {{"key", is_manager(st, user) ? "12276" : "3984"},
-                                              {"domain", st.opts.domain},
-                                              {"value", st.settings.guid}});
-    data += "</uib>";
-  } else {
-    data += "<chanib uri=\"";
-    xccos::append_escaped_attr(data, st.uri);
-    data += "\">";
-    xccos::append_empty_element(data, "uib", {{"uri", user}});
-    data += "</chanib>";
-  }
-  xccos::out_item ntc;
-  ntc.kind = xccos::item_kind::ntc;
-  ntc.id = joined ? "ntc:join" : "ntc:part";
-  ntc.code = 0;
-  ntc.data = std::move(data);
-  fan_out(self, xccos::serialize(xccos::next_envid(), {ntc}), &user);
+  // ntc:join / ntc:part to the others (docs/xccos.md §4).
+  auto body = joined ? xccos::join_notice(user, is_manager(st, user), st.opts.domain, st.settings.guid)
+                     : xccos::part_notice(st.uri, user);
+  fan_out(self, body, &user);
 }
 
 // Lets go of every online member who may no longer join (after a settings or role change; all of them when the
@@ -139,17 +119,7 @@ void let_go(self_ptr self, bool everyone) {
       ++i;
       continue;
     }
-    std::string data = "<chanib uri=\"";
-    xccos::append_escaped_attr(data, st.uri);
-    data += "\">";
-    xccos::append_empty_element(data, "uib", {{"uri", m.user}});
-    data += "</chanib>";
-    xccos::out_item ntc;
-    ntc.kind = xccos::item_kind::ntc;
-    ntc.id = "ntc:part";
-    ntc.code = 0;
-    ntc.data = std::move(data);
-    self->send(m.transport, send_atom::value, m.dialog, xccos::serialize(xccos::next_envid(), {ntc}));
+    self->send(m.transport, send_atom::value, m.dialog, xccos::part_notice(st.uri, m.user));
     if (auto session = caf::actor_cast<session_actor>(i->first)) // so it forgets the room too
       self->send(session, part_atom::value, st.settings.id);
     if (std::find(gone.begin(), gone.end(), m.user) == gone.end())

@@ -32,6 +32,7 @@
 #include "codec/digest.hpp"
 #include "codec/sip_message.hpp"
 #include "codec/xccos.hpp"
+#include "codec/xccos_build.hpp"
 #include "storage/store.hpp"
 
 namespace pchat::sip {
@@ -718,25 +719,8 @@ struct sip_stack::impl {
       return;
     }
     // The provisioning document piggy-backed on the 200: Event and ms-piggyback-cseq are both required for
-    // sipe to read it (xccos.md §2.1); persistentChatConfiguration per MS-SIPREGE 2.2.2.5.11, with
-    // EnablePersistentChat as the user's policy says.
-    std::string doc =
-      "<provisionGroupList xmlns=\"http://schemas.microsoft.com/2006/09/sip/provisiongrouplist-notification\">"
-      "<provisionGroup name=\"persistentChatConfiguration\"><propertyEntryList>"
-      "<property name=\"EnablePersistentChat\">";
-    doc += *enabled ? "true" : "false";
-    doc += "</property><property name=\"DefaultPersistentChatPoolUri\">";
-    xccos::append_escaped_text(doc, opts.service_uri);
-    doc += "</property><property name=\"PersistentChatPoolUris\">";
-    xccos::append_escaped_text(doc, opts.service_uri);
-    if (!opts.web_manager_uri.empty())
-      for (const char* name : {"PersistentChatWebManagerUriInt", "PersistentChatWebManagerUriExt"}) {
-        doc += "</property><property name=\"";
-        doc += name;
-        doc += "\">";
-        xccos::append_escaped_text(doc, opts.web_manager_uri);
-      }
-    doc += "</property></propertyEntryList></provisionGroup></provisionGroupList>";
+    // sipe to read it (docs/xccos.md §2.1); EnablePersistentChat as the user's policy says.
+    auto doc = xccos::provisioning_document(*enabled, opts.service_uri, opts.web_manager_uri);
     nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_EVENT_STR("vnd-microsoft-provisioning-v2"),
                 SIPTAG_EXPIRES_STR("0"), SIPTAG_HEADER_STR("ms-piggyback-cseq: 1"),
                 SIPTAG_CONTENT_TYPE_STR("application/vnd-microsoft-roaming-provisioning-v2+xml"),
