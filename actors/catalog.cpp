@@ -5,6 +5,7 @@
 #include "actors/views.hpp"
 #include "codec/sip_message.hpp"
 #include "codec/xccos.hpp"
+#include "base/text.hpp"
 
 namespace pchat {
 
@@ -25,7 +26,7 @@ catalog::catalog(std::shared_ptr<storage::store> store) : store_(std::move(store
   for (auto& c : store_->categories())
     categories_.emplace(c.id, std::move(c));
   for (auto& r : store_->rooms()) {
-    room_guids_.emplace(lower(r.guid), r.id);
+    room_guids_.emplace(ascii_lower(r.guid), r.id);
     rooms_.emplace(r.id, std::move(r));
   }
 }
@@ -36,7 +37,7 @@ const storage::room* catalog::room(std::uint64_t id) const {
 }
 
 const storage::room* catalog::room_by_guid(const std::string& guid) const {
-  auto i = room_guids_.find(lower(guid));
+  auto i = room_guids_.find(ascii_lower(guid));
   return i == room_guids_.end() ? nullptr : room(i->second);
 }
 
@@ -56,7 +57,7 @@ namespace {
 // "ma-chan://example.com/<guid>" or "ma-cat://example.com/<guid>" -> "<guid>"; anything else unchanged.
 std::string strip_scheme(const std::string& ref) {
   for (const char* scheme : {"ma-chan://", "ma-cat://"})
-    if (lower(ref).rfind(scheme, 0) == 0) {
+    if (ascii_lower(ref).rfind(scheme, 0) == 0) {
       auto slash = ref.find('/', std::string{scheme}.size());
       return slash == std::string::npos ? ref : ref.substr(slash + 1);
     }
@@ -68,18 +69,18 @@ std::string strip_scheme(const std::string& ref) {
 const storage::room* catalog::find_room(const std::string& ref) const {
   if (const auto* r = room_by_guid(strip_scheme(ref)))
     return r;
-  auto name = lower(ref);
+  auto name = ascii_lower(ref);
   for (const auto& [id, r] : rooms_)
-    if (lower(r.name) == name)
+    if (ascii_lower(r.name) == name)
       return &r;
   return nullptr;
 }
 
 const storage::category* catalog::find_category(const std::string& ref) const {
-  auto guid = lower(strip_scheme(ref));
-  auto name = lower(ref);
+  auto guid = ascii_lower(strip_scheme(ref));
+  auto name = ascii_lower(ref);
   for (const auto& [id, c] : categories_)
-    if (lower(c.guid) == guid || lower(c.name) == name)
+    if (ascii_lower(c.guid) == guid || ascii_lower(c.name) == name)
       return &c;
   return nullptr;
 }
@@ -127,7 +128,7 @@ std::vector<std::string> split_list(const std::string& value) {
     if (item.find('@') != std::string::npos)
       item = sip::normalize_aor(item);
     if (!item.empty())
-      out.push_back(lower(item));
+      out.push_back(ascii_lower(item));
     item.clear();
   }
   return out;
@@ -139,7 +140,7 @@ std::vector<std::string> split_list(const std::string& value) {
 // character in a room's topic would make every chansrch that lists the room unparsable for every client.
 static caf::error check_text(const patch& fields) {
   for (const auto& [field, value] : fields)
-    if (!xccos::is_xml_text(value))
+    if (!is_xml_text(value))
       return make_error(pchat_errc::invalid_argument,
                         field + " holds a character that cannot appear in XML (a control character or invalid UTF-8)");
   return caf::none;
@@ -278,7 +279,7 @@ caf::expected<storage::room> catalog::create_room(const principal& who, const pa
     return make_error(pchat_errc::forbidden, "not a creator in category " + c->name);
   if (auto err = to_error(store_->create_room(r)))
     return err;
-  room_guids_[lower(r.guid)] = r.id;
+  room_guids_[ascii_lower(r.guid)] = r.id;
   rooms_[r.id] = r;
   if (!who.admin)
     if (auto err = to_error(store_->set_roles(r.id, who.user, storage::role::member | storage::role::manager)))
@@ -324,7 +325,7 @@ caf::error catalog::remove_room(const principal& who, std::uint64_t id) {
       return err;
     return make_error(pchat_errc::forbidden, "only administrators remove rooms; managers can disable them");
   }
-  auto guid = lower(r->guid);
+  auto guid = ascii_lower(r->guid);
   if (auto err = to_error(store_->remove_room(id)))
     return err;
   room_guids_.erase(guid);
@@ -340,7 +341,7 @@ caf::expected<std::optional<storage::invitation>> catalog::set_roles(const princ
     return make_error(pchat_errc::room_not_found);
   if (auto err = check_manager(who, *r))
     return err;
-  if (user.rfind("sip:", 0) != 0 || !xccos::is_xml_text(user) || user.find_first_of(" \t\r\n<>\"") != std::string::npos)
+  if (user.rfind("sip:", 0) != 0 || !is_xml_text(user) || user.find_first_of(" \t\r\n<>\"") != std::string::npos)
     return make_error(pchat_errc::invalid_argument, "not a user address (sip:user@domain)");
   const auto& c = category_of(*r);
   if (roles != 0 && !rules::may_hold_role(c, user))

@@ -11,6 +11,9 @@
 #include "codec/xccos.hpp"
 #include "storage/file_store.hpp"
 #include "storage/text_index.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
+#include "base/random.hpp"
 
 namespace pchat {
 
@@ -240,13 +243,13 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
     [=](search_atom, const std::string& user, const std::string& criteria) -> std::vector<room_view> {
       auto& s = self->state;
       auto roles = roles_by_room(s, user);
-      auto needle = lower(criteria);
+      auto needle = ascii_lower(criteria);
       if (s.opts.compliance) {
         compliance::event e;
         e.kind = compliance::event_kind::search;
         e.room_uri = s.opts.root_uri; // the scope searched: the whole room tree
         e.user_uri = user;
-        e.ticks = xccos::now_ticks();
+        e.ticks = now_ticks();
         e.content = criteria;
         self->send(s.opts.compliance, record_atom::value, std::move(e));
       }
@@ -256,8 +259,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
           break;
         if (r.disabled || !visible(s, r, user, lookup(roles, id)))
           continue;
-        if (!needle.empty() && lower(r.name).find(needle) == std::string::npos
-            && lower(r.description).find(needle) == std::string::npos)
+        if (!needle.empty() && ascii_lower(r.name).find(needle) == std::string::npos
+            && ascii_lower(r.description).find(needle) == std::string::npos)
           continue;
         out.push_back(view_of(s, r));
       }
@@ -421,7 +424,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         e.kind = compliance::event_kind::search;
         e.room_uri = s.opts.root_uri;
         e.user_uri = user;
-        e.ticks = xccos::now_ticks();
+        e.ticks = now_ticks();
         e.content = "history: " + text + (author.empty() ? "" : " author=" + author);
         self->send(s.opts.compliance, record_atom::value, std::move(e));
       }
@@ -460,11 +463,11 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         if (!storage::file_store::valid_name(file_url))
           return make_error(pchat_errc::invalid_argument, "not a plain file name: " + file_url);
         item = file_url;
-        t.path = "/files/" + r->guid + "/" + xccos::percent_encode(file_url);
+        t.path = "/files/" + r->guid + "/" + percent_encode(file_url);
       } else {
         // The link must name a file of this room: a token for one room never opens another's files.
         auto link = xccos::parse_file_link(file_url);
-        if (!link || lower(link->room_guid) != lower(r->guid) || lower(link->domain) != lower(s.opts.domain))
+        if (!link || ascii_lower(link->room_guid) != ascii_lower(r->guid) || ascii_lower(link->domain) != ascii_lower(s.opts.domain))
           return make_error(pchat_errc::file_not_found, file_url);
         auto f = s.store->file(r->id, link->file_id);
         if (!f)
@@ -481,7 +484,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
                                                  << " live of this user, " << s.tokens.size() << " in all";
         return make_error(pchat_errc::busy, "too many live file tokens; try again in a few minutes");
       }
-      t.token = sip::digest::random_guid();
+      t.token = random_guid();
       auto expires = now + s.opts.files->token_ttl;
       s.tokens[t.token] = {user, upload, r->id, item, expires, false};
       ++s.tokens_per_user[user];
@@ -507,8 +510,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
       const auto* r = s.tree->room(t.room_id);
       if (!r)
         return make_error(pchat_errc::room_not_found);
-      bool same_item = upload ? item == t.item : lower(item) == t.item;
-      if (lower(guid) != lower(r->guid) || !same_item)
+      bool same_item = upload ? item == t.item : ascii_lower(item) == t.item;
+      if (ascii_lower(guid) != ascii_lower(r->guid) || !same_item)
         return make_error(pchat_errc::forbidden, "the token was issued for another room or file");
       // Roles may have changed since the token was issued.
       if (auto err = check_file_rules(s, *r, t.user, upload))
@@ -605,7 +608,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<storage:
         if (who.admin || rules::may_manage(s.tree->category_of(r), who.user, lookup(mine, id)))
           out.push_back(view_of(s, r));
       std::sort(out.begin(), out.end(), [](const room_view& a, const room_view& b) {
-        return lower(a.name) < lower(b.name);
+        return ascii_lower(a.name) < ascii_lower(b.name);
       });
       return out;
     },

@@ -7,6 +7,7 @@
 #include "actors/views.hpp"
 #include "codec/xccos.hpp"
 #include "codec/xccos_build.hpp"
+#include "base/time.hpp"
 
 namespace pchat {
 
@@ -81,7 +82,7 @@ compliance::event event_of(const room_state& st, compliance::event_kind kind, co
   e.room_name = st.settings.name;
   e.room_logged = st.category.logged;
   e.user_uri = user;
-  e.ticks = xccos::now_ticks();
+  e.ticks = now_ticks();
   e.content = std::move(content);
   return e;
 }
@@ -224,7 +225,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       m.author = user;
       // Never earlier than the previous post, even if the clock steps back: the history index turns time ranges
       // into seq ranges by binary search (store::search).
-      m.ticks = std::max(xccos::now_ticks(), s.last_ticks);
+      m.ticks = std::max(now_ticks(), s.last_ticks);
       s.last_ticks = m.ticks;
       m.text = std::move(text);
       auto rp = self->make_response_promise<std::uint64_t>();

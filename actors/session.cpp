@@ -8,6 +8,8 @@
 #include "actors/views.hpp"
 #include "codec/sip_message.hpp"
 #include "codec/xccos.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 
 namespace pchat {
 
@@ -144,7 +146,7 @@ struct dispatcher {
     std::string data;
     xccos::append_empty_element(data, "sib",
                                 {{"infoType", x.info_type},
-                                 {"serverTime", xccos::format_ts(xccos::now_ticks())},
+                                 {"serverTime", xccos::format_ts(now_ticks())},
                                  {"searchLimit", std::to_string(o.search_limit)},
                                  {"messageSizeLimit", std::to_string(o.message_size_limit)},
                                  {"storySizeLimit", std::to_string(o.story_size_limit)},
@@ -258,7 +260,7 @@ struct dispatcher {
   void operator()(const xccos::histsrch_cmd& x) const {
     std::vector<std::string> guids;
     for (const auto& ch : x.chans) {
-      if (lower(ch.domain) != lower(self->state.opts.domain))
+      if (ascii_lower(ch.domain) != ascii_lower(self->state.opts.domain))
         return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
       guids.push_back(ch.guid);
     }
@@ -279,7 +281,7 @@ struct dispatcher {
     auto files = self->state.opts.files;
     if (!files || files->url().empty())
       return reply(self, cmd, xccos::code::unavailable, "FILES_UNAVAILABLE");
-    if (lower(x.chan.domain) != lower(self->state.opts.domain))
+    if (ascii_lower(x.chan.domain) != ascii_lower(self->state.opts.domain))
       return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
     auto c = cmd;
     auto s = self;
@@ -313,7 +315,7 @@ struct dispatcher {
                              principal::of(self->state.user), patch{x.fields});
   }
   void operator()(const xccos::chanupd_cmd& x) const {
-    if (lower(x.chan.domain) != lower(self->state.opts.domain))
+    if (ascii_lower(x.chan.domain) != ascii_lower(self->state.opts.domain))
       return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
     auto c = cmd;
     auto s = self;
@@ -323,7 +325,7 @@ struct dispatcher {
   // One reply for every user: <uib uri roles invited/> for each change made; if none could be made, the first
   // item's error as the command's.
   void operator()(const xccos::chanrole_cmd& x) const {
-    if (lower(x.chan.domain) != lower(self->state.opts.domain))
+    if (ascii_lower(x.chan.domain) != ascii_lower(self->state.opts.domain))
       return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
     std::vector<std::pair<std::string, std::uint8_t>> changes;
     for (const auto& [uri, roles] : x.users) {
@@ -410,7 +412,7 @@ struct dispatcher {
               finish(ctx->outcomes);
           };
           for (size_t i = 0; i < chans.size(); ++i) {
-            if (i >= found.size() || !found[i].found || lower(chans[i].domain) != lower(s->state.opts.domain))
+            if (i >= found.size() || !found[i].found || ascii_lower(chans[i].domain) != ascii_lower(s->state.opts.domain))
               continue;
             ++ctx->remaining;
             ask(i, found[i])
@@ -443,7 +445,7 @@ struct dispatcher {
       chans,
       [s, chans](size_t i, const resolved_room& r) {
         auto& st = s->state;
-        st.joined[lower(chans[i].guid)] = {r.room, r.view}; // before the reply: later posts must find it
+        st.joined[ascii_lower(chans[i].guid)] = {r.room, r.view}; // before the reply: later posts must find it
         return s->request(r.room, caf::infinite, join_atom::value, st.user, st.dialog, st.transport);
       },
       [s, c, chans, batch](std::vector<caf::expected<join_result>>& outcomes) {
@@ -451,13 +453,13 @@ struct dispatcher {
         std::set<std::string> joined_now;
         for (size_t i = 0; i < chans.size(); ++i)
           if (outcomes[i]) {
-            joined_now.insert(lower(chans[i].guid));
+            joined_now.insert(ascii_lower(chans[i].guid));
             s->send(s->state.directory, follow_atom::value, s->state.user, outcomes[i]->room.id);
             s->send(s->state.directory, watch_atom::value, outcomes[i]->room.id, true);
           }
         for (size_t i = 0; i < chans.size(); ++i)
-          if (!outcomes[i] && joined_now.count(lower(chans[i].guid)) == 0)
-            s->state.joined.erase(lower(chans[i].guid));
+          if (!outcomes[i] && joined_now.count(ascii_lower(chans[i].guid)) == 0)
+            s->state.joined.erase(ascii_lower(chans[i].guid));
         if (!batch && !outcomes[0])
           return reply_error(s, c, outcomes[0].error());
         std::string data;
@@ -505,7 +507,7 @@ struct dispatcher {
           }
           auto uri = chans[i].uri();
           data += "<chanib uri=\"";
-          xccos::append_escaped_attr(data, uri);
+          append_xml_attr(data, uri);
           data += outcomes[i]->size() >= limit ? "\" more=\"true\">" : "\" more=\"false\">";
           for (const auto& m : *outcomes[i])
             xccos::append_history_msg(data, {uri, m.author, m.ticks, m.text, m.seq});
@@ -520,7 +522,7 @@ struct dispatcher {
   void operator()(const xccos::follow_cmd& x) const {
     std::vector<std::string> guids;
     for (const auto& ch : x.chans)
-      guids.push_back(lower(ch.domain) == lower(self->state.opts.domain) ? ch.guid : std::string{});
+      guids.push_back(ascii_lower(ch.domain) == ascii_lower(self->state.opts.domain) ? ch.guid : std::string{});
     auto c = cmd;
     auto s = self;
     auto chans = x.chans;
@@ -543,9 +545,9 @@ struct dispatcher {
   template <class Then>
   void with_room(const xccos::chan_ref& chan, Then then) const {
     auto& st = self->state;
-    if (lower(chan.domain) != lower(st.opts.domain))
+    if (ascii_lower(chan.domain) != ascii_lower(st.opts.domain))
       return reply(self, cmd, xccos::code::not_found, "CHANNEL_NOT_FOUND");
-    auto j = st.joined.find(lower(chan.guid));
+    auto j = st.joined.find(ascii_lower(chan.guid));
     if (j != st.joined.end())
       return then(j->second.room, true);
     hold();
@@ -571,7 +573,7 @@ struct dispatcher {
     auto c = cmd;
     auto s = self;
     auto uri = x.chan.uri();
-    auto key = lower(x.chan.guid);
+    auto key = ascii_lower(x.chan.guid);
     with_room(x.chan, [s, c, uri, key](room_actor room, bool joined) {
       if (!joined) // parting a room one is not in succeeds: the client's view and ours agree afterwards
         return reply(s, c, xccos::code::ok, "SUCCESS_OK", chanib_uri_only(uri));
@@ -597,7 +599,7 @@ struct dispatcher {
         .then(
           [s, c, uri, start](const std::vector<participant_view>& page, std::uint32_t total) {
             std::string data = "<chanib uri=\"";
-            xccos::append_escaped_attr(data, uri);
+            append_xml_attr(data, uri);
             data += "\" start=\"" + std::to_string(start) + "\" total=\"" + std::to_string(total) + "\">";
             for (const auto& p : page) {
               if (p.manager)
@@ -622,7 +624,7 @@ struct dispatcher {
         .then(
           [s, c, uri](const std::vector<storage::message>& msgs) {
             std::string data = "<chanib uri=\"";
-            xccos::append_escaped_attr(data, uri);
+            append_xml_attr(data, uri);
             data += "\">";
             for (const auto& m : msgs)
               xccos::append_history_msg(data, {uri, m.author, m.ticks, m.text, m.seq});
@@ -637,9 +639,9 @@ struct dispatcher {
     auto& st = self->state;
     if (x.text.size() > st.opts.message_size_limit)
       return reply(self, cmd, xccos::code::too_large, "MESSAGE_TOO_LARGE");
-    if (!xccos::is_xml_text(x.text))
+    if (!is_xml_text(x.text))
       return reply(self, cmd, xccos::code::bad_request, "INVALID_CHARACTERS");
-    auto j = lower(x.chan.domain) == lower(st.opts.domain) ? st.joined.find(lower(x.chan.guid)) : st.joined.end();
+    auto j = ascii_lower(x.chan.domain) == ascii_lower(st.opts.domain) ? st.joined.find(ascii_lower(x.chan.guid)) : st.joined.end();
     if (j == st.joined.end())
       return reply(self, cmd, xccos::code::forbidden, "NOT_JOINED");
     auto c = cmd;

@@ -2,6 +2,7 @@
 
 #include "actors/rules.hpp"
 #include "codec/sip_message.hpp"
+#include "base/text.hpp"
 
 namespace pchat {
 
@@ -44,6 +45,5 @@ xccos::room_summary to_summary(const room_view& v) {
   return s;
 }
 
-std::string lower(std::string_view s) { return sip::ascii_lower(s); }
 
 } // namespace pchat

@@ -5,6 +5,7 @@
 #include "actors/protocol.hpp"
 #include "codec/xccos.hpp"
 #include "storage/store.hpp"
+#include "base/text.hpp"
 
 namespace pchat {
 
@@ -18,8 +19,5 @@ room_view make_room_view(const storage::room& r, const storage::category& c, con
 const char* visibility_token(std::uint8_t privacy);
 
 xccos::room_summary to_summary(const room_view& v);
-
-// Lower-cases ASCII; SIP URIs and room GUIDs are compared this way (sip::ascii_lower).
-std::string lower(std::string_view s);
 
 } // namespace pchat

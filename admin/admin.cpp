@@ -12,6 +12,7 @@
 #include "compliance/verify.hpp"
 #include "codec/digest.hpp"
 #include "codec/sip_message.hpp"
+#include "base/text.hpp"
 
 namespace pchat::admin {
 
@@ -248,7 +249,7 @@ std::optional<storage::category> find_category(storage::store& db, const std::st
   auto slash = ref.rfind('/');
   auto guid = slash == std::string::npos ? ref : ref.substr(slash + 1);
   for (auto& c : db.categories())
-    if (sip::ascii_lower(c.guid) == sip::ascii_lower(guid))
+    if (ascii_lower(c.guid) == ascii_lower(guid))
       return c;
   return std::nullopt;
 }
@@ -385,7 +386,7 @@ std::optional<result> run_users(const args_t& a, storage::store& db, const std::
       return usage_error(value + ": expected enabled, disabled or inherit");
     auto scope = global ? storage::policy_scope::global
                  : w[2] == "domain" ? storage::policy_scope::domain : storage::policy_scope::user;
-    std::string subject = global ? "" : sip::ascii_lower(w[3]);
+    std::string subject = global ? "" : ascii_lower(w[3]);
     if (scope == storage::policy_scope::user) {
       subject = sip::normalize_aor(w[3]);
       if (subject.empty())

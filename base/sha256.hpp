@@ -1,7 +1,10 @@
 #pragma once
-// SHA-256 (FIPS 180-4): the hash of the compliance archive's tamper-evident chain. libcrypto computes it, the
-// same library SIP Digest uses (sip/digest.cpp); checked against the FIPS 180-4 / NIST example vectors in
-// tests/compliance/sha256_test.cpp.
+// SHA-256 (FIPS 180-4), the one wrapper of libcrypto's SHA-256 in pchat: the compliance archive's hash chain,
+// room file content addresses, SIP Digest's SHA-256 algorithm. Checked against the FIPS 180-4 / NIST example
+// vectors in tests/compliance/sha256_test.cpp.
+//
+// Contract: never throws (except std::bad_alloc). libcrypto fails only when it is itself broken (out of
+// memory); then ok() turns false and finish() answers nullopt, and the caller decides what that means.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -9,16 +12,19 @@
 #include <string>
 #include <string_view>
 
-namespace pchat::compliance {
+namespace pchat {
 
-using digest = std::array<std::uint8_t, 32>;
+using sha256_digest = std::array<std::uint8_t, 32>;
 
 class sha256 {
 public:
   sha256();
   sha256& update(std::string_view bytes);
-  // The digest of everything passed to update(); the object must not be used afterwards.
-  digest finish();
+  sha256& update(const void* data, std::size_t n);
+  bool ok() const { return ok_; }
+  // The digest of everything passed to update(), nullopt when libcrypto failed; the object must not be used
+  // afterwards.
+  std::optional<sha256_digest> finish();
 
   struct context_deleter { // frees the EVP_MD_CTX (kept opaque here so users need no OpenSSL headers)
     void operator()(void* ctx) const;
@@ -26,12 +32,10 @@ public:
 
 private:
   std::unique_ptr<void, context_deleter> ctx_; // EVP_MD_CTX
+  bool ok_ = false;
 };
 
-digest sha256_of(std::string_view bytes);
+// The digest of `bytes`; nullopt only when libcrypto is broken.
+std::optional<sha256_digest> sha256_of(std::string_view bytes);
 
-// 64 lower-case hex digits, and back (nullopt unless exactly 64 hex digits).
-std::string to_hex(const digest& d);
-std::optional<digest> digest_from_hex(std::string_view hex);
-
-} // namespace pchat::compliance
+} // namespace pchat

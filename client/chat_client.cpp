@@ -1,4 +1,6 @@
 #include "client/chat_client.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -24,11 +26,10 @@ error rejected(const xccos::item& it) {
   return fail(errc::rejected, it.id + ": " + std::to_string(it.code) + " " + it.token, it.code);
 }
 
-std::string lower(std::string_view s) { return sip::ascii_lower(s); }
 
 std::string attr_escape(const std::string& v) {
   std::string out;
-  xccos::append_escaped_attr(out, v);
+  append_xml_attr(out, v);
   return out;
 }
 
@@ -432,8 +433,8 @@ error chat_client::post_async(const std::string& room_uri, const std::string& te
   auto envid = next_envid();
   std::string body = "<xccos ver=\"1\" envid=\"" + envid + "\" xmlns=\"urn:parlano:xml:ns:xccos\">"
                      "<grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"" + attr_escape(room_uri) + "\" author=\""
-                     + attr_escape(user_) + "\" ts=\"" + xccos::format_ts(xccos::now_ticks()) + "\"><chat>";
-  xccos::append_escaped_text(body, text);
+                     + attr_escape(user_) + "\" ts=\"" + xccos::format_ts(now_ticks()) + "\"><chat>";
+  append_xml_text(body, text);
   body += "</chat></grpchat></xccos>";
   auto r = send_document(body);
   if (!r)
@@ -460,7 +461,7 @@ result<chat_line> chat_client::post(const std::string& room_uri, const std::stri
         pending_.erase(i);
         return err;
       }
-      if (it.kind == xccos::item_kind::grpchat && lower(it.element.attr_or("author")) == lower(user_)
+      if (it.kind == xccos::item_kind::grpchat && ascii_lower(it.element.attr_or("author")) == ascii_lower(user_)
           && it.element.attr_or("chanUri") == room_uri && it.element.child("chat")
           && it.element.child("chat")->text == text) {
         auto line = to_chat_line(it.element);
@@ -508,7 +509,7 @@ result<std::string> chat_client::resolve_room(const std::string& name_or_uri) {
   if (!rooms)
     return rooms.err();
   for (const auto& r : rooms.value())
-    if (lower(r.name) == lower(name_or_uri) || lower(r.uri).substr(r.uri.rfind('/') + 1) == lower(name_or_uri))
+    if (ascii_lower(r.name) == ascii_lower(name_or_uri) || ascii_lower(r.uri).substr(r.uri.rfind('/') + 1) == ascii_lower(name_or_uri))
       return r.uri;
   return fail(errc::rejected, "no room named " + name_or_uri, 404);
 }

@@ -3,6 +3,7 @@
 #include "client/chat_client.hpp"
 
 #include "base/file_name.hpp"
+#include "base/text.hpp"
 
 #include <fcntl.h>
 #include <stdio.h> // renameat2, RENAME_NOREPLACE (glibc, _GNU_SOURCE)
@@ -42,7 +43,7 @@ bool split_url(const std::string& url, std::string& origin, std::string& path) {
 }
 
 std::string with_token(const std::string& path, const std::string& token) {
-  return path + (path.find('?') == std::string::npos ? "?token=" : "&token=") + xccos::percent_encode(token);
+  return path + (path.find('?') == std::string::npos ? "?token=" : "&token=") + percent_encode(token);
 }
 
 // The server's JSON error ({"error", "message"}) as an error with the HTTP status.
@@ -64,7 +65,7 @@ std::string guess_type(const std::string& name) {
     {".csv", "text/csv"},          {".xml", "application/xml"}, {".gz", "application/gzip"}};
   auto dot = name.rfind('.');
   if (dot != std::string::npos) {
-    auto ext = sip::ascii_lower(name.substr(dot));
+    auto ext = ascii_lower(name.substr(dot));
     for (const auto& [e, t] : types)
       if (ext == e)
         return t;
@@ -88,8 +89,8 @@ result<chat_client::file_token> chat_client::get_file_token(const std::string& r
                                                           const std::string& file_url) {
   std::string uri_esc;
   std::string url_esc;
-  xccos::append_escaped_attr(uri_esc, room_uri);
-  xccos::append_escaped_attr(url_esc, file_url);
+  append_xml_attr(uri_esc, room_uri);
+  append_xml_attr(url_esc, file_url);
   // xccos.md §4: <ftdb channelUri fileUrl/> -> rpl:getftok <token token serveruri/>
   auto r = command(upload ? "getfutok" : "getfdtok",
                    "<ftdb channelUri=\"" + uri_esc + "\" fileUrl=\"" + url_esc + "\"/>");
@@ -173,10 +174,10 @@ std::string name_from_disposition(const std::string& header) {
     return {};
   auto stand_in = header.substr(q + plain.size(), qend - q - plain.size());
   auto value = header.substr(qend + star.size());
-  if (xccos::ascii_stand_in(value) == stand_in)
+  if (ascii_stand_in(value) == stand_in)
     return value;
-  auto decoded = xccos::percent_decode(value);
-  if (decoded && xccos::ascii_stand_in(*decoded) == stand_in)
+  auto decoded = percent_decode(value);
+  if (decoded && ascii_stand_in(*decoded) == stand_in)
     return *decoded;
   return {};
 }

@@ -1,4 +1,6 @@
 #include "client/sip_agent.hpp"
+#include "base/text.hpp"
+#include "base/random.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -84,9 +86,9 @@ std::optional<std::string> scan_transaction_key(std::string_view text) {
     if (colon == std::string_view::npos)
       continue;
     auto name = sip::long_header_name(sip::trim(line.substr(0, colon)));
-    if (sip::iequals(name, "Call-ID") && call_id.empty())
+    if (iequals(name, "Call-ID") && call_id.empty())
       call_id = sip::trim(line.substr(colon + 1));
-    else if (sip::iequals(name, "CSeq") && cseq_value.empty())
+    else if (iequals(name, "CSeq") && cseq_value.empty())
       cseq_value = sip::trim(line.substr(colon + 1));
   }
   return transaction_key(call_id, cseq_value);
@@ -371,29 +373,29 @@ void sip_agent::on_message(sip::message&& m, time_point received) {
 
 void sip_agent::on_request(sip::message&& m, time_point received) {
   auto& method = m.method;
-  if (sip::iequals(method, "ACK"))
+  if (iequals(method, "ACK"))
     return; // never answered (RFC 3261 §17.2.1)
   std::string call_id(sip::trim(m.get_or("Call-ID")));
   int status = 501;
   bool deliver = false;
-  if (sip::iequals(method, "INFO")) {
+  if (iequals(method, "INFO")) {
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = info_status_.find(call_id);
     if (i == info_status_.end())
       i = info_status_.find(std::string());
     status = i == info_status_.end() ? 200 : i->second;
     deliver = status >= 200 && status < 300;
-  } else if (sip::iequals(method, "NOTIFY")) {
+  } else if (iequals(method, "NOTIFY")) {
     status = 200;
     deliver = true;
-  } else if (sip::iequals(method, "BYE")) {
+  } else if (iequals(method, "BYE")) {
     status = 200;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       ended_.insert(call_id);
     }
     cv_.notify_all(); // marked before the 200 leaves, so the server's view never runs ahead of ours
-  } else if (sip::iequals(method, "OPTIONS")) {
+  } else if (iequals(method, "OPTIONS")) {
     status = 200;
   }
 
@@ -405,7 +407,7 @@ void sip_agent::on_request(sip::message&& m, time_point received) {
   if (!deliver)
     return;
   incoming in;
-  in.method = sip::iequals(method, "INFO") ? "INFO" : "NOTIFY";
+  in.method = iequals(method, "INFO") ? "INFO" : "NOTIFY";
   in.call_id = std::move(call_id);
   in.content_type = m.get_or("Content-Type");
   in.body = m.body;
@@ -483,7 +485,7 @@ void sip_agent::authorize(sip::message& m) {
   c.uri = m.uri;
   c.qop = "auth";
   c.nc = ++nc_;
-  c.cnonce = digest::random_hex(8);
+  c.cnonce = random_hex(8);
   c.response = digest::response(c.alg, digest::ha1(c.alg, c.username, c.realm, config_.password), c.nonce,
                                 digest::nc_text(c.nc), c.cnonce, m.method, c.uri);
   auto header = proxy_challenge_ ? "Proxy-Authorization" : "Authorization";
@@ -517,7 +519,7 @@ result<sip::message> sip_agent::send_authenticated(sip::message& m, std::uint32_
           best = std::move(c);
     if (!best || (round > 0 && !best->stale))
       break; // nothing we can answer, or our fresh credentials were turned down
-    if (sip::iequals(m.method, "INVITE"))
+    if (iequals(m.method, "INVITE"))
       ack_failure(m, r.value());
     challenge_ = std::move(best);
     proxy_challenge_ = r->status == 407;
@@ -637,7 +639,7 @@ result<sip::message> sip_agent::request(dialog& d, const std::string& method, co
                                         duration timeout) {
   auto m = new_request(method, d.remote_target, "<" + d.peer_uri + ">;tag=" + d.remote_tag, d.local_tag, d.call_id,
                        ++d.local_cseq);
-  if (sip::iequals(method, "UPDATE") || sip::iequals(method, "INVITE"))
+  if (iequals(method, "UPDATE") || iequals(method, "INVITE"))
     m.add("Contact", contact());
   for (auto& h : extra)
     m.add(h.name, h.value);

@@ -9,41 +9,14 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "base/hex.hpp"
+#include "base/random.hpp"
+#include "base/sha256.hpp"
 #include "codec/sip_message.hpp"
 
 namespace pchat::sip::digest {
 
 namespace {
-
-constexpr char hex_digits[] = "0123456789abcdef";
-
-std::string to_hex(const unsigned char* p, std::size_t n) {
-  std::string out;
-  out.reserve(2 * n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(hex_digits[p[i] >> 4]);
-    out.push_back(hex_digits[p[i] & 0x0f]);
-  }
-  return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-// `digits` lower-case hex digits of v, most significant first.
-std::string fixed_hex(std::uint64_t v, std::size_t digits) {
-  std::string out(digits, '0');
-  for (std::size_t i = digits; i-- > 0; v >>= 4)
-    out[i] = hex_digits[v & 0xf];
-  return out;
-}
 
 bool is_ows(char c) {
   return c == ' ' || c == '\t';
@@ -83,13 +56,19 @@ std::string username_of(std::string_view aor) {
   return std::string{colon != std::string_view::npos && colon < at ? aor.substr(colon + 1) : aor};
 }
 
+// libcrypto fails only when it is itself broken; then no password can be checked and refusing to go on is right.
 std::string hash_hex(algorithm a, std::string_view data) {
+  if (a == algorithm::sha256) {
+    auto d = sha256_of(data);
+    if (!d)
+      throw std::runtime_error("libcrypto: SHA-256 failed");
+    return hex::encode(*d);
+  }
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md.data(), &len, a == algorithm::sha256 ? EVP_sha256() : EVP_md5(),
-                 nullptr) != 1)
-    throw std::runtime_error("EVP_Digest failed"); // only when libcrypto itself is broken
-  return to_hex(md.data(), len);
+  if (EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_md5(), nullptr) != 1)
+    throw std::runtime_error("libcrypto: MD5 failed");
+  return hex::encode(md.data(), len);
 }
 
 std::string ha1(algorithm a, std::string_view username, std::string_view realm, std::string_view password) {
@@ -113,23 +92,8 @@ bool equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
-    throw std::runtime_error("RAND_bytes failed"); // no entropy: refusing beats predictable nonces
-  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-}
-
-std::string random_guid() {
-  auto hex = random_hex(16);
-  hex[12] = '4';                                                  // version 4
-  hex[16] = "89ab"[(hex[16] >= 'a' ? hex[16] - 'a' + 10 : hex[16] - '0') & 3]; // RFC 4122 variant
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
-         hex.substr(20);
-}
-
 std::string nc_text(std::uint32_t nc) {
-  return fixed_hex(nc, 8);
+  return hex::fixed(nc, 8);
 }
 
 // --- auth-params --------------------------------------------------------------------------------------------------
@@ -291,7 +255,7 @@ std::optional<credentials> parse_credentials(std::string_view header_value) {
     if (!nc || !cnonce || nc->size() != 8)
       return std::nullopt;
     for (char ch : *nc) {
-      int v = hex_value(ch);
+      int v = hex::digit_value(ch);
       if (v < 0)
         return std::nullopt;
       c.nc = (c.nc << 4) | static_cast<std::uint32_t>(v);
@@ -316,11 +280,11 @@ std::string nonce_keeper::mac(std::string_view head) const {
   if (!HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
             reinterpret_cast<const unsigned char*>(head.data()), head.size(), out.data(), &len))
     throw std::runtime_error("HMAC failed");
-  return to_hex(out.data(), nonce_mac);
+  return hex::encode(out.data(), nonce_mac);
 }
 
 std::string nonce_keeper::issue(std::int64_t now_ms) {
-  std::string head = fixed_hex(static_cast<std::uint64_t>(now_ms), 16) + random_hex(8);
+  std::string head = hex::fixed(static_cast<std::uint64_t>(now_ms), 16) + random_hex(8);
   return head + mac(head);
 }
 
@@ -332,7 +296,7 @@ std::optional<std::int64_t> nonce_keeper::issued_at(std::string_view nonce) cons
     return std::nullopt;
   std::uint64_t ts = 0;
   for (char ch : head.substr(0, 16)) {
-    int v = hex_value(ch);
+    int v = hex::digit_value(ch);
     if (v < 0)
       return std::nullopt;
     ts = (ts << 4) | static_cast<std::uint64_t>(v);

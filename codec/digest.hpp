@@ -34,11 +34,6 @@ std::string response(algorithm a, std::string_view ha1_hex, std::string_view non
                      std::string_view cnonce, std::string_view method, std::string_view uri);
 // Constant-time comparison (a wrong response takes as long to refuse whatever its first differing byte).
 bool equal(std::string_view a, std::string_view b);
-// Lower-case hex of `bytes` random bytes from the system's CSPRNG.
-std::string random_hex(std::size_t bytes);
-// A random version-4 GUID ("xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx", lower case) from the CSPRNG: 122 bits
-// nobody can guess (file tokens, file ids).
-std::string random_guid();
 
 // A WWW-Authenticate / Proxy-Authenticate challenge (RFC 7616 §3.3).
 struct challenge {

@@ -1,5 +1,7 @@
 #include "codec/sip_message.hpp"
 
+#include "base/random.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -11,10 +13,6 @@ namespace pchat::sip {
 namespace {
 
 constexpr std::string_view crlf = "\r\n";
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -173,23 +171,6 @@ std::vector<std::pair<std::string, std::string>> split_params(std::string_view s
       value = std::string(v);
     }
     out.emplace_back(std::move(name), std::move(value));
-  }
-  return out;
-}
-
-std::string random_hex(std::size_t digits) {
-  thread_local std::mt19937_64 gen{[] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }()};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digits);
-  while (out.size() < digits) {
-    auto v = gen();
-    for (int i = 0; i < 16 && out.size() < digits; ++i, v >>= 4)
-      out.push_back(hex[v & 0xf]);
   }
   return out;
 }
@@ -425,15 +406,6 @@ std::string serialize(const message& m) {
 
 // --- helpers ------------------------------------------------------------------------------------------------------
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i]))
-      return false;
-  return true;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
@@ -446,7 +418,7 @@ std::string_view long_header_name(std::string_view name) {
   if (name.size() != 1)
     return name;
   for (auto& e : compact_forms)
-    if (e.letter == lower(name[0]))
+    if (e.letter == ascii_lower(name[0]))
       return e.name;
   return name;
 }
@@ -642,15 +614,15 @@ std::string uri_user_host(std::string_view uri) {
 }
 
 std::string random_tag() {
-  return random_hex(16);
+  return random_hex(8);
 }
 
 std::string random_branch() {
-  return "z9hG4bK" + random_hex(16);
+  return "z9hG4bK" + random_hex(8);
 }
 
 std::string random_call_id() {
-  return random_hex(32);
+  return random_hex(16);
 }
 
 std::optional<cseq> parse_cseq(std::string_view value) {
@@ -691,13 +663,6 @@ message make_response(const message& request, int status, std::string reason, st
   if (auto v = request.get("CSeq"))
     m.add("CSeq", *v);
   return m;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = lower(c);
-  return out;
 }
 
 std::string normalize_aor(std::string_view uri) {

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/text.hpp"
+
 namespace pchat::sip {
 
 struct header {
@@ -93,9 +95,7 @@ std::string serialize(const message& m);
 
 // --- helpers ------------------------------------------------------------------------------------------------------
 
-bool iequals(std::string_view a, std::string_view b);
-// ASCII lower case (SIP URIs' scheme/host and our room GUIDs compare this way).
-std::string ascii_lower(std::string_view s);
+// Case-insensitive comparison and lower case: base/text.hpp's iequals and ascii_lower.
 // The address of record users are known by: "Alice <sip:Alice@Example.com;transport=tcp>" or "alice@example.com"
 // -> "sip:alice@example.com" (sips: becomes sip:, parameters and headers dropped, lower case). Empty when the
 // text holds no user@host.
@@ -134,7 +134,7 @@ std::optional<std::string> header_param(std::string_view value, std::string_view
 // Case is kept (compare with iequals). Empty when nothing usable is found.
 std::string uri_user_host(std::string_view uri);
 
-// Random hex strings from a thread-local generator (not cryptographic; good enough for uniqueness).
+// Random hex strings from base/random.hpp's one cryptographic source.
 std::string random_tag();     // 16 hex digits
 std::string random_branch();  // "z9hG4bK" + 16 hex digits (RFC 3261 §8.1.1.7 magic cookie)
 std::string random_call_id(); // 32 hex digits

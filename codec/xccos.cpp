@@ -1,4 +1,6 @@
 #include "codec/xccos.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -16,7 +18,6 @@ namespace pchat::xccos {
 
 namespace {
 
-constexpr std::int64_t ticks_per_second = 10'000'000;
 constexpr std::int64_t seconds_per_day = 86'400;
 
 // Howard Hinnant's civil-date algorithms (public domain): no gmtime, no locale, no thread hazards.
@@ -74,13 +75,6 @@ bool expect_char(std::string_view s, size_t& pos, char c) {
 }
 
 } // namespace
-
-std::int64_t now_ticks() {
-  using namespace std::chrono;
-  return duration_cast<duration<std::int64_t, std::ratio<1, ticks_per_second>>>(
-           system_clock::now().time_since_epoch())
-    .count();
-}
 
 std::string format_ts(std::int64_t ticks) {
   if (ticks < 0)
@@ -144,76 +138,6 @@ std::optional<std::int64_t> parse_ts(std::string_view s) {
   const std::int64_t days = days_from_civil(year, static_cast<unsigned>(mon), static_cast<unsigned>(day));
   const std::int64_t secs = days * seconds_per_day + hh * 3600 + mm * 60 + ss;
   return secs * ticks_per_second + frac;
-}
-
-// --- escaping ---------------------------------------------------------------------------------------------
-
-void append_escaped_text(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\r': out += "&#13;"; break; // a literal CR would be normalised away by the reader (XML 1.0 §2.11)
-      default: out += c;
-    }
-  }
-}
-
-void append_escaped_attr(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\r': out += "&#13;"; break; // attribute-value normalisation turns raw CR/LF/TAB into spaces
-      case '\n': out += "&#10;"; break;
-      case '\t': out += "&#9;"; break;
-      default: out += c;
-    }
-  }
-}
-
-bool is_xml_text(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-        return false;
-      ++p;
-      continue;
-    }
-    int len;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < len)
-      return false;
-    for (int i = 1; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    // Overlong forms, surrogates, out of range, and the two non-characters XML excludes.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF
-        || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-      return false;
-    p += len;
-  }
-  return true;
 }
 
 // --- generic document model --------------------------------------------------------------------------------
@@ -388,22 +312,6 @@ std::optional<chan_ref> parse_chan_uri(std::string_view uri) {
   return chan_ref{{}, std::string{rest.substr(0, slash)}, std::string{guid}};
 }
 
-std::string percent_encode(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 std::string format_file_link(const file_link& l) {
   return "ma-filelink://" + l.domain + "/" + l.room_guid + "/" + l.file_id + "/" + percent_encode(l.name);
 }
@@ -430,37 +338,6 @@ std::optional<file_link> parse_file_link(std::string_view link) {
   if (!name)
     return std::nullopt;
   return file_link{std::string{parts[0]}, std::string{parts[1]}, std::string{parts[2]}, std::move(*name)};
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  auto hexval = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
-      return std::nullopt;
-    out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
-    i += 2;
-  }
-  return out;
-}
-
-std::string ascii_stand_in(std::string_view name) {
-  std::string out;
-  for (unsigned char c : name)
-    out.push_back(c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' ? static_cast<char>(c) : '_');
-  return out;
 }
 
 namespace {
@@ -780,7 +657,7 @@ void append_attr(std::string& out, std::string_view name, std::string_view value
   out += ' ';
   out += name;
   out += "=\"";
-  append_escaped_attr(out, value);
+  append_xml_attr(out, value);
   out += '"';
 }
 
@@ -791,7 +668,7 @@ void append_msg_attrs(std::string& out, const chat_message& m) {
   if (m.seq > 0)
     append_attr(out, "msgid", std::to_string(m.seq));
   out += "><chat>";
-  append_escaped_text(out, m.text);
+  append_xml_text(out, m.text);
   out += "</chat>";
 }
 
@@ -821,7 +698,7 @@ std::string serialize(std::uint64_t envid, const std::vector<out_item>& items) {
       out += "<resp code=\"";
       out += std::to_string(it.code);
       out += "\">";
-      append_escaped_text(out, it.token);
+      append_xml_text(out, it.token);
       out += "</resp>";
     }
     if (it.data.empty()) {
@@ -876,7 +753,7 @@ void append_chanib_summary(std::string& out, const room_summary& r, std::string_
   out += std::to_string(r.user_count);
   // "visibilty" is what sipe reads (sic, xccos.md §4).
   out += "</info><info id=\"urn:parlano:ma:info:visibilty\">";
-  append_escaped_text(out, r.visibility);
+  append_xml_text(out, r.visibility);
   out += "</info><prop id=\"urn:parlano:ma:prop:filepost\">";
   out += r.filepost ? "true" : "false";
   out += "</prop><prop id=\"urn:parlano:ma:prop:invite\">";

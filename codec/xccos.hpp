@@ -21,6 +21,12 @@
 #include <variant>
 #include <vector>
 
+#include "base/text.hpp"
+#include "base/time.hpp"
+
+#include "base/text.hpp"
+#include "base/time.hpp"
+
 namespace pchat::xccos {
 
 inline constexpr const char* xmlns = "urn:parlano:xml:ns:xccos";
@@ -41,20 +47,13 @@ constexpr int unavailable = 503;
 } // namespace code
 
 // --- timestamps -------------------------------------------------------------------------------------------
-// Time is carried as 100-ns ticks since the Unix epoch (UTC), the resolution of XCCOS's 7 fractional digits.
-std::int64_t now_ticks();
+// Time is carried as 100-ns ticks since the Unix epoch (UTC, base/time.hpp's now_ticks()), the resolution of
+// XCCOS's 7 fractional digits.
 // "2010-09-14T14:26:17.6206356Z" (always 7 digits, always Z). Valid for years 1970..9999.
 std::string format_ts(std::int64_t ticks);
 // Accepts 0..7 fractional digits (more are truncated), with or without a trailing Z (sipe appends Z when
 // missing). Returns nullopt on anything else.
 std::optional<std::int64_t> parse_ts(std::string_view s);
-
-// --- escaping ---------------------------------------------------------------------------------------------
-void append_escaped_text(std::string& out, std::string_view s);
-void append_escaped_attr(std::string& out, std::string_view s);
-// True when every character of the UTF-8 string may appear in an XML 1.0 document (TAB, LF, CR and >= 0x20,
-// no U+FFFE/U+FFFF, valid UTF-8). Chat text that fails this is refused, since no client could parse it.
-bool is_xml_text(std::string_view s);
 
 // --- generic document model --------------------------------------------------------------------------------
 struct node {
@@ -309,16 +308,8 @@ struct file_link {
   std::string chan_uri() const { return "ma-chan://" + domain + "/" + room_guid; }
 };
 std::string format_file_link(const file_link& l);
-// The link's encoding of a name, also used in URL paths: unreserved bytes as they are, the rest as %XX.
-std::string percent_encode(std::string_view s);
 // nullopt unless the scheme, the four non-empty parts and every %XX escape are well-formed.
 std::optional<file_link> parse_file_link(std::string_view link);
-// Undoes percent_encode (any %XX, either case); nullopt on a malformed escape.
-std::optional<std::string> percent_decode(std::string_view s);
-// A file name's ASCII stand-in for Content-Disposition's filename="..." (the exact name goes in filename*): one
-// byte per byte, '_' for anything but printable ASCII and for '"', '\' and '%'. The web server writes it and the
-// client checks a name against it, so both use this one.
-std::string ascii_stand_in(std::string_view name);
 // <token token="..." serveruri="..."/>: the data of rpl:getftok.
 void append_file_token(std::string& out, std::string_view token, std::string_view server_uri);
 

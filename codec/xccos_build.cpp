@@ -1,4 +1,5 @@
 #include "codec/xccos_build.hpp"
+#include "base/text.hpp"
 
 namespace pchat::xccos {
 
@@ -17,7 +18,7 @@ std::string notice(std::string_view id, std::string data) {
 
 std::string join_notice(std::string_view user, bool manager, std::string_view domain, std::string_view room_guid) {
   std::string data = "<uib uri=\"";
-  append_escaped_attr(data, user);
+  append_xml_attr(data, user);
   data += "\">";
   append_empty_element(data, "aib", {{"key", manager ? "12276" : "3984"}, {"domain", domain}, {"value", room_guid}});
   data += "</uib>";
@@ -26,7 +27,7 @@ std::string join_notice(std::string_view user, bool manager, std::string_view do
 
 std::string part_notice(std::string_view room_uri, std::string_view user) {
   std::string data = "<chanib uri=\"";
-  append_escaped_attr(data, room_uri);
+  append_xml_attr(data, room_uri);
   data += "\">";
   append_empty_element(data, "uib", {{"uri", user}});
   data += "</chanib>";
@@ -40,15 +41,15 @@ std::string provisioning_document(bool enabled, std::string_view service_uri, st
     "<property name=\"EnablePersistentChat\">";
   doc += enabled ? "true" : "false";
   doc += "</property><property name=\"DefaultPersistentChatPoolUri\">";
-  append_escaped_text(doc, service_uri);
+  append_xml_text(doc, service_uri);
   doc += "</property><property name=\"PersistentChatPoolUris\">";
-  append_escaped_text(doc, service_uri);
+  append_xml_text(doc, service_uri);
   if (!web_manager_uri.empty())
     for (const char* name : {"PersistentChatWebManagerUriInt", "PersistentChatWebManagerUriExt"}) {
       doc += "</property><property name=\"";
       doc += name;
       doc += "\">";
-      append_escaped_text(doc, web_manager_uri);
+      append_xml_text(doc, web_manager_uri);
     }
   doc += "</property></propertyEntryList></provisionGroup></provisionGroupList>";
   return doc;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include <stdexcept>
+
+#include "base/text.hpp"
 #include "storage/record_codec.hpp"
 
 namespace pchat::compliance {
@@ -70,13 +73,8 @@ bool operator==(const event& a, const event& b) {
          a.id == b.id && a.hash == b.hash;
 }
 
-std::int64_t now_ticks() {
-  using ticks = std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>;
-  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string_view sender_address(std::string_view user_uri) {
-  if (user_uri.size() >= 4 && codec::ascii_lower(user_uri.substr(0, 4)) == "sip:")
+  if (user_uri.size() >= 4 && ascii_lower(user_uri.substr(0, 4)) == "sip:")
     user_uri.remove_prefix(4);
   return user_uri;
 }
@@ -98,7 +96,10 @@ std::string canonical(const event& e) {
 }
 
 digest chain_hash(const digest& prev, const event& e) {
-  return sha256{}.update({reinterpret_cast<const char*>(prev.data()), prev.size()}).update(canonical(e)).finish();
+  auto d = sha256{}.update(prev.data(), prev.size()).update(canonical(e)).finish();
+  if (!d) // libcrypto is broken: no archive hash could be trusted, so the archive must not go on
+    throw std::runtime_error("libcrypto: SHA-256 unavailable");
+  return *d;
 }
 
 std::string encode(const event& e) {

@@ -15,8 +15,12 @@
 #include <string_view>
 
 #include "base/sha256.hpp"
+#include "base/time.hpp"
 
 namespace pchat::compliance {
+
+// A link of the hash chain: SHA-256 (base/sha256.hpp).
+using digest = sha256_digest;
 
 // The XML `type` of each kind: JOIN, PART, CHAT, BACKCHAT (a history read), SEARCH (our addition: Lync's
 // cmdlets archive searches, its XML names no type for them), FILEUPLOAD, FILEDOWNLOAD.
@@ -60,9 +64,6 @@ struct event {
 
   friend bool operator==(const event& a, const event& b);
 };
-
-// Now, in the event's time unit.
-std::int64_t now_ticks();
 
 // "sip:alice@example.com" -> "alice@example.com": the Sender uri the XML shows (compliance-xml.md).
 std::string_view sender_address(std::string_view user_uri);

@@ -10,6 +10,7 @@
 
 #include <tinyxml2.h>
 
+#include "base/hex.hpp"
 #include "compliance/xml_adapter.hpp"
 
 namespace pchat::compliance {
@@ -86,7 +87,7 @@ private:
     }
     const XMLElement* root = doc.RootElement();
     file_info info;
-    auto prev = digest_from_hex(attr(root, "pc:prev"));
+    auto prev = hex::decode_array<32>(attr(root, "pc:prev"));
     if (!root || std::string_view{root->Name()} != "Conversations" ||
         std::string_view{attr(root, "xmlns:pc")} != chain_namespace ||
         !parse_number(attr(root, "pc:batch"), info.batch) || !parse_number(attr(root, "pc:part"), info.part) ||
@@ -130,7 +131,7 @@ private:
     const XMLElement* sender = m->FirstChildElement("Sender");
     const XMLElement* time = m->FirstChildElement("DateTimeUTC");
     auto kind = kind_from_string(attr(m, "type"));
-    auto hash = digest_from_hex(attr(m, "pc:hash"));
+    auto hash = hex::decode_array<32>(attr(m, "pc:hash"));
     std::int64_t dotnet = 0;
     if (!parse_number(attr(m, "id"), x.e.id) || !kind || !hash || !sender || !time ||
         !parse_number(attr(time, "long"), dotnet)) {
@@ -235,7 +236,7 @@ private:
               "the archive ends at Message " + std::to_string(report_.end.id) +
                   " but the compliance store archived up "
                   "to " +
-                  std::to_string(want.id) + " (" + to_hex(want.hash) +
+                  std::to_string(want.id) + " (" + hex::encode(want.hash) +
                   "): files at the end are missing or the "
                   "chain was rewritten");
   }
@@ -261,7 +262,7 @@ std::string to_string(const verify_report& r) {
   std::ostringstream out;
   if (r.ok()) {
     out << "ok: " << r.files << " files, " << r.messages << " messages, chain end " << r.end.id << " "
-        << to_hex(r.end.hash) << "\n";
+        << hex::encode(r.end.hash) << "\n";
     return out.str();
   }
   for (const auto& p : r.problems) {

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/hex.hpp"
+#include "base/text.hpp"
 #include "storage/record_codec.hpp"
 
 namespace pchat::compliance {
@@ -26,41 +28,9 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - (a % b != 0 && (a < 0) != (b < 0) ? 1 : 0);
 }
 
-// Attribute values: besides the markup characters, tab, LF and CR are written as character references,
-// because an XML parser turns literal ones into spaces (XML 1.0 §3.3.3) and chat text must survive exactly.
-void append_attr(std::string& out, const char* name, std::string_view value) {
-  out += ' ';
-  out += name;
-  out += "=\"";
-  for (char c : value) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\t':
-      out += "&#x9;";
-      break;
-    case '\n':
-      out += "&#xA;";
-      break;
-    case '\r':
-      out += "&#xD;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  out += '"';
-}
+// Attribute values keep chat text exactly: base/text.hpp's escaping writes TAB, LF and CR as character
+// references (XML 1.0 §3.3.3).
+void append_attr(std::string& out, const char* name, std::string_view value) { append_xml_attribute(out, name, value); }
 
 void append_time(std::string& out, const char* element, std::int64_t ticks, const char* indent) {
   out += indent;
@@ -84,7 +54,7 @@ void append_message(std::string& out, const char* element, const event& e, const
   append_attr(out, "content", e.content);
   append_attr(out, "id", std::to_string(e.id));
   if (chained)
-    append_attr(out, "pc:hash", to_hex(e.hash));
+    append_attr(out, "pc:hash", hex::encode(e.hash));
   out += ">\n";
   out += indent;
   out += "  <Sender";
@@ -198,10 +168,10 @@ std::string utc_string(std::int64_t ticks) {
 }
 
 std::uint64_t sender_id(std::string_view user_uri) {
-  auto d = sha256_of(storage::codec::ascii_lower(sender_address(user_uri)));
+  auto d = sha256_of(ascii_lower(sender_address(user_uri)));
   std::uint64_t id = 0;
-  for (std::size_t i = 0; i < 6; ++i)
-    id = id << 8 | d[i];
+  for (std::size_t i = 0; d && i < 6; ++i) // 0 only when libcrypto is broken (then chain_hash has stopped the run)
+    id = id << 8 | (*d)[i];
   return id;
 }
 
@@ -250,7 +220,7 @@ status xml_adapter::write(const batch& b) {
     append_attr(out, "pc:batch", std::to_string(b.id));
     append_attr(out, "pc:part", std::to_string(f + 1));
     append_attr(out, "pc:parts", std::to_string(files.size()));
-    append_attr(out, "pc:prev", to_hex(prev));
+    append_attr(out, "pc:prev", hex::encode(prev));
     out += ">\n";
     for (auto r : files[f])
       append_conversation(out, rooms[r].second, opts_);

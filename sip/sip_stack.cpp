@@ -34,6 +34,7 @@
 #include "codec/xccos.hpp"
 #include "codec/xccos_build.hpp"
 #include "storage/store.hpp"
+#include "base/text.hpp"
 
 namespace pchat::sip {
 
@@ -602,7 +603,7 @@ struct sip_stack::impl {
       for (auto p = a->au_params; p && *p; ++p)
         text += std::string{p == a->au_params ? " " : ", "} + *p;
       auto parsed = digest::parse_credentials(text);
-      if (!parsed && sip::iequals(a->au_scheme ? a->au_scheme : "", "Digest"))
+      if (!parsed && iequals(a->au_scheme ? a->au_scheme : "", "Digest"))
         return refused(400, "Malformed Authorization", "malformed Digest credentials");
       if (parsed && parsed->realm == opts.domain)
         cred = std::move(parsed);
@@ -615,9 +616,9 @@ struct sip_stack::impl {
     char uri[1024] = "";
     url_e(uri, sizeof uri, sip->sip_request->rq_url);
     uri[sizeof uri - 1] = '\0';
-    if (!sip::iequals(cred->qop, "auth"))
+    if (!iequals(cred->qop, "auth"))
       return refused(400, "Digest qop=auth required", "no qop=auth");
-    if (!sip::iequals(cred->uri, uri))
+    if (!iequals(cred->uri, uri))
       return refused(400, "Digest uri does not match the Request-URI", "digest uri is not the Request-URI");
     // The HA1s were made over "user@host:realm:password"; a missing account is checked against a dummy so that it
     // costs what a wrong password costs.

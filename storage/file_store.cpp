@@ -1,18 +1,18 @@
 #include "storage/file_store.hpp"
 
 #include "base/file_name.hpp"
+#include "base/hex.hpp"
+#include "base/random.hpp"
+#include "base/sha256.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <random>
 #include <system_error>
 #include <vector>
 
@@ -46,21 +46,6 @@ status sync_dir(const std::string& dir) {
   return rc == 0 ? status::success() : io_fail("fsync " + dir, err);
 }
 
-std::string random_hex(std::size_t bytes) {
-  static thread_local std::mt19937_64 rng{[] {
-    std::random_device rd;
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }()};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    auto b = static_cast<unsigned>(rng() & 0xff);
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 0xf]);
-  }
-  return out;
-}
-
 bool write_all(int fd, const char* data, std::size_t n) {
   while (n > 0) {
     auto w = ::write(fd, data, n);
@@ -75,23 +60,13 @@ bool write_all(int fd, const char* data, std::size_t n) {
   return true;
 }
 
-std::string to_hex(const unsigned char* md, unsigned len) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 0xf]);
-  }
-  return out;
-}
-
 // SHA-256 of a whole file in lower-case hex; "" when it cannot be read.
 std::string sha256_of_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return {};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+  sha256 hash;
+  bool ok = hash.ok();
   std::array<char, 64 * 1024> buf{};
   while (ok) {
     auto n = ::read(fd, buf.data(), buf.size());
@@ -101,14 +76,11 @@ std::string sha256_of_file(const std::string& path) {
       ok = n == 0;
       break;
     }
-    ok = EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n)) == 1;
+    ok = hash.update(buf.data(), static_cast<std::size_t>(n)).ok();
   }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  ok = ok && EVP_DigestFinal_ex(ctx, md.data(), &len) == 1 && len == 32;
-  EVP_MD_CTX_free(ctx);
   ::close(fd);
-  return ok ? to_hex(md.data(), len) : std::string{};
+  auto d = ok ? hash.finish() : std::nullopt;
+  return d ? hex::encode(*d) : std::string{};
 }
 
 std::string parent_of(const fs::path& p) {
@@ -322,9 +294,7 @@ status file_store::copy_to(std::string_view sha256, const std::string& dest_dir,
 // --- uploads ----------------------------------------------------------------------------------------------------
 
 struct file_store::upload::hasher {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
-  ~hasher() { EVP_MD_CTX_free(ctx); }
+  sha256 hash;
 };
 
 file_store::upload::upload(const file_store& owner, int fd, std::string temp_path)
@@ -346,7 +316,7 @@ void file_store::upload::abort() {
 status file_store::upload::write(const char* data, std::size_t n) {
   if (fd_ < 0)
     return {errc::invalid_argument, "the upload is finished"};
-  if (!hash_->ok || EVP_DigestUpdate(hash_->ctx, data, n) != 1) {
+  if (!hash_->hash.update(data, n).ok()) {
     abort();
     return {errc::io_error, "libcrypto: SHA-256 unavailable"};
   }
@@ -363,13 +333,12 @@ status file_store::upload::write(const char* data, std::size_t n) {
 status file_store::upload::commit(std::string& sha256) {
   if (fd_ < 0)
     return {errc::invalid_argument, "the upload is finished"};
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (!hash_->ok || EVP_DigestFinal_ex(hash_->ctx, md.data(), &len) != 1 || len != 32) {
+  auto md = hash_->hash.finish();
+  if (!md) {
     abort();
     return {errc::io_error, "libcrypto: SHA-256 unavailable"};
   }
-  std::string digest = to_hex(md.data(), len);
+  std::string digest = hex::encode(*md);
   if (::fsync(fd_) != 0) {
     auto st = io_fail("fsync " + temp_path_, errno);
     abort();

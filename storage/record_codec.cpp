@@ -129,14 +129,6 @@ void put_str(std::string& out, std::string_view s) {
   out.append(s.data(), s.size());
 }
 
-std::string ascii_lower(std::string_view in) {
-  std::string out{in};
-  for (auto& ch : out)
-    if (ch >= 'A' && ch <= 'Z')
-      ch = static_cast<char>(ch - 'A' + 'a');
-  return out;
-}
-
 // --- records ----------------------------------------------------------------------------------------------
 // category v1: version | id be64 | guid | name | description | flags(invite, logged, filepost)
 

@@ -15,8 +15,8 @@
 // Key layout (see store.cpp for what each value holds):
 //   default CF : "db_version", "root_guid", "next_category_id", "next_room_id"
 //   catalog    : "c" + be64(id) -> category      "r" + be64(id) -> room
-//                "n:c:" + lower(name) -> be64(category id)
-//                "n:r:" + lower(name) -> be64(room id)      "g:r:" + lower(guid) -> be64(room id)
+//                "n:c:" + ascii_lower(name) -> be64(category id)
+//                "n:r:" + ascii_lower(name) -> be64(room id)      "g:r:" + ascii_lower(guid) -> be64(room id)
 //   history    : be64(room id) + be64(seq) -> message
 //   roles      : "r" + be64(room) + user -> role bits (1 byte)   "u" + user + '\0' + be64(room) -> role bits
 //                "s" + be64(category id) + list ('a' allow, 'd' deny, 'c' creator) + principal -> ""
@@ -26,9 +26,10 @@
 //   search     : term + '\0' + be64(room) + be64(seq) -> ""   (term: a word of the text, or '\x01' + author)
 //   users      : "u" + aor -> user record        "p" + scope digit ('0' global, '1' domain, '2' user) + subject
 //                -> policy (so a scan lists global, then domains, then users)
-//   files      : be64(room id) + lower(file id) -> file record
+//   files      : be64(room id) + ascii_lower(file id) -> file record
 // Users must not contain NUL (the store rejects such names) so that the user-first keys are unambiguous.
 #include "storage/store.hpp"
+#include "base/text.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -49,8 +50,6 @@ std::optional<std::uint64_t> read_be64(std::string_view in);
 void put_varint(std::string& out, std::uint64_t value);
 // A varint byte length plus the raw bytes.
 void put_str(std::string& out, std::string_view s);
-// ASCII lower case (other bytes unchanged): the case folding of unique names and guids.
-std::string ascii_lower(std::string_view in);
 
 // Bounds-checked cursor over an encoded record, the reading side of the put_* functions. Every read either
 // consumes exactly what it returns or fails without moving; nothing reads past the end of the input.

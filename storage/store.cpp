@@ -1,8 +1,11 @@
 #include "storage/store.hpp"
 
+#include "base/random.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 #include "storage/record_codec.hpp"
-#include "storage/text_index.hpp"
 #include "storage/rocks_status.hpp"
+#include "storage/text_index.hpp"
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -19,7 +22,6 @@
 #include <functional>
 #include <limits>
 #include <mutex>
-#include <random>
 #include <string_view>
 #include <system_error>
 
@@ -91,11 +93,6 @@ std::string_view view(const rocksdb::Slice& s) {
   return {s.data(), s.size()};
 }
 
-std::int64_t now_ticks() {
-  using ticks = std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>;
-  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 bool valid_user(const std::string& user) {
   return !user.empty() && user.find('\0') == std::string::npos;
 }
@@ -108,7 +105,7 @@ std::string domain_of(const std::string& aor) {
   auto host = aor.substr(at + 1);
   if (!host.empty() && host[0] != '[')
     host = host.substr(0, host.find(':'));
-  return codec::ascii_lower(host);
+  return ascii_lower(host);
 }
 
 using codec::key::principal_list;
@@ -343,7 +340,7 @@ public:
     auto old = codec::decode_room(v);
     if (!old || old->id != r.id)
       return fail(errc::corruption, "room record " + std::to_string(r.id) + " does not decode");
-    if (!r.guid.empty() && codec::ascii_lower(r.guid) != codec::ascii_lower(old->guid))
+    if (!r.guid.empty() && ascii_lower(r.guid) != ascii_lower(old->guid))
       return fail(errc::invalid_argument, "a room's guid cannot change");
     if (auto st = check_category(r.category_id); !st.ok())
       return st;
@@ -658,7 +655,7 @@ public:
       return read_only_status;
     if ((scope == policy_scope::global) != subject.empty() || subject.find('\0') != std::string::npos)
       return fail(errc::invalid_argument, "a global policy has no subject; a domain or user policy needs one");
-    auto k = keys::policy(scope, scope == policy_scope::domain ? codec::ascii_lower(subject) : subject);
+    auto k = keys::policy(scope, scope == policy_scope::domain ? ascii_lower(subject) : subject);
     rocksdb::WriteBatch wb;
     if (enabled)
       wb.Put(cfs_[cf_users], k, codec::encode_policy(*enabled));
@@ -933,30 +930,7 @@ private:
     return st;
   }
 
-  std::string new_guid() {
-    if (!rng_) {
-      std::random_device rd;
-      rng_.emplace((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
-    }
-    std::array<std::uint8_t, 16> b{};
-    for (std::size_t i = 0; i < 16; i += 8) {
-      auto r = (*rng_)();
-      for (std::size_t j = 0; j < 8; ++j)
-        b[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
-    }
-    b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40); // version 4
-    b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80); // RFC 4122 variant
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
-    for (std::size_t i = 0; i < 16; ++i) {
-      if (i == 4 || i == 6 || i == 8 || i == 10)
-        out.push_back('-');
-      out.push_back(hex[b[i] >> 4]);
-      out.push_back(hex[b[i] & 0x0f]);
-    }
-    return out;
-  }
+  std::string new_guid() { return random_guid(); }
 
   status write(rocksdb::WriteBatch& wb, bool sync, std::string_view what) {
     rocksdb::WriteOptions wo;
@@ -1111,7 +1085,6 @@ private:
   std::uint64_t next_category_id_ = 1;
   std::uint64_t next_room_id_ = 1;
   std::uint64_t next_invite_id_ = 1;
-  std::optional<std::mt19937_64> rng_; // used under mutex_ (or during open); seeded lazily from random_device
 };
 
 } // namespace

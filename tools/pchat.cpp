@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "client/chat_client.hpp"
+#include "base/text.hpp"
 
 using namespace pchat::client;
 
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
     for (size_t i = 2; i < args.size(); ++i)
       words += " " + args[i];
     std::string esc;
-    pchat::xccos::append_escaped_attr(esc, words);
+    pchat::append_xml_attr(esc, words);
     auto r = client.command("histsrch", "<srch text=\"" + esc + "\"/>");
     if (!r)
       return failed("histsrch", r.err());

@@ -23,6 +23,9 @@
 #include "codec/xccos.hpp"
 #include "storage/file_store.hpp"
 #include "web/context.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
+#include "base/random.hpp"
 
 namespace pchat::web {
 
@@ -50,8 +53,8 @@ std::string content_type_of(const httplib::Request& req) {
 // attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<the name, percent-encoded> (RFC 6266): the name
 // can neither break the header nor make a browser render the file in our origin.
 std::string content_disposition(const std::string& name) {
-  return "attachment; filename=\"" + xccos::ascii_stand_in(name) + "\"; filename*=UTF-8''" +
-         xccos::percent_encode(name);
+  return "attachment; filename=\"" + ascii_stand_in(name) + "\"; filename*=UTF-8''" +
+         percent_encode(name);
 }
 
 // Reads and discards the rest of a refused body, up to `cap` bytes, so the client (which sends the whole body
@@ -106,7 +109,7 @@ compliance::event file_event(compliance::event_kind kind, const file_grant& g, c
   e.room_name = g.room.name;
   e.room_logged = g.room.logged;
   e.user_uri = g.user;
-  e.ticks = xccos::now_ticks();
+  e.ticks = now_ticks();
   e.content = name;
   return e;
 }
@@ -198,12 +201,12 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
 
   storage::file_record f;
   f.room_id = grant->room.id;
-  f.id = sip::digest::random_guid();
+  f.id = random_guid();
   f.name = grant->name;
   f.content_type = content_type_of(req);
   f.size = total;
   f.uploader = grant->user;
-  f.ticks = xccos::now_ticks();
+  f.ticks = now_ticks();
   if (auto st = up->commit(f.sha256); !st.ok()) {
     log::line(log::level::error, "web") << "upload: " << st.message;
     return send_error(res, 503, "store_unavailable", "The server could not store the file; try again");

@@ -9,6 +9,8 @@
 #include "codec/xccos.hpp"
 #include "web/assets.hpp"
 #include "web/context.hpp"
+#include "base/text.hpp"
+#include "base/random.hpp"
 
 namespace pchat::web {
 
@@ -36,7 +38,7 @@ void sign_ins::expire(clock::time_point now) {
 }
 
 std::string sign_ins::create(const std::string& user) {
-  auto token = sip::digest::random_hex(32);
+  auto token = random_hex(32);
   std::lock_guard<std::mutex> guard{mtx_};
   auto now = clock::now();
   if (entries_.size() >= max_sign_ins)
@@ -165,7 +167,7 @@ std::optional<std::string> user_field(const json& body, const char* name, httpli
   if (!text)
     return std::nullopt;
   auto aor = text->size() <= 256 ? sip::normalize_aor(*text) : std::string{};
-  if (aor.empty() || !xccos::is_xml_text(aor) || aor.find_first_of(" \t\r\n<>\"") != std::string::npos) {
+  if (aor.empty() || !is_xml_text(aor) || aor.find_first_of(" \t\r\n<>\"") != std::string::npos) {
     send_error(res, 400, "invalid_argument", "Enter a SIP address, like alice@example.com");
     return std::nullopt;
   }
@@ -389,7 +391,7 @@ bool web_server::start(std::string& error) {
   srv.set_pre_routing_handler([&p](const httplib::Request& req, httplib::Response& res) {
     using handled = httplib::Server::HandlerResponse;
     if (req.path.rfind("/api/", 0) == 0 && !p.hosts.empty()) {
-      auto host = sip::ascii_lower(req.get_header_value("Host"));
+      auto host = ascii_lower(req.get_header_value("Host"));
       if (std::find(p.hosts.begin(), p.hosts.end(), host) == p.hosts.end()) {
         send_error(res, 421, "wrong_host", "This server does not answer to that host name");
         return handled::Handled;
@@ -447,7 +449,7 @@ bool web_server::start(std::string& error) {
   // /api answers to the listen address (unless it is a wildcard), loopback names, and web.public-url's host.
   auto authority = [](const std::string& host, int port_no) {
     auto h = host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
-    return sip::ascii_lower(h) + ":" + std::to_string(port_no);
+    return ascii_lower(h) + ":" + std::to_string(port_no);
   };
   const auto& h = ctx.opts.host;
   if (h != "0.0.0.0" && h != "::" && h != "[::]" && !h.empty()) {
@@ -455,7 +457,7 @@ bool web_server::start(std::string& error) {
                authority("::1", port)};
     if (auto scheme = ctx.public_url.find("://"); scheme != std::string::npos) {
       auto rest = ctx.public_url.substr(scheme + 3);
-      auto auth = sip::ascii_lower(rest.substr(0, rest.find('/')));
+      auto auth = ascii_lower(rest.substr(0, rest.find('/')));
       p.hosts.push_back(auth);
       if (auth.find(':') == std::string::npos || auth.back() == ']') // no port: also with the scheme's default
         p.hosts.push_back(auth + (ctx.public_url.rfind("https", 0) == 0 ? ":443" : ":80"));

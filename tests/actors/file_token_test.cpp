@@ -5,6 +5,7 @@
 #include "fixture.hpp"
 
 #include "storage/file_store.hpp"
+#include "base/text.hpp"
 
 using namespace pchat;
 using namespace pchat::test;
@@ -20,7 +21,7 @@ struct files_fixture : fixture {
 
   std::string ftdb(const storage::room& r, const std::string& file_url) {
     std::string esc;
-    xccos::append_escaped_attr(esc, file_url);
+    append_xml_attr(esc, file_url);
     return "<ftdb channelUri=\"" + uri(r) + "\" fileUrl=\"" + esc + "\"/>";
   }
   xccos::item getfutok(dialog_id d, const storage::room& r, const std::string& name) {

@@ -1,6 +1,7 @@
 // sip/digest: RFC 7616 / RFC 2617 vectors, header round trips and malformed input, and the nonce keeper with an
 // injected clock (expiry, forgery, nc replay, the tracking bound).
 #include "codec/digest.hpp"
+#include "base/random.hpp"
 
 #include <regex>
 #include <set>
@@ -154,7 +155,7 @@ TEST_CASE("random_guid: version-4 GUIDs from the CSPRNG, never repeated") {
   static const std::regex v4{"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"};
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
-    auto g = pchat::sip::digest::random_guid();
+    auto g = pchat::random_guid();
     REQUIRE(std::regex_match(g, v4));
     seen.insert(g);
   }

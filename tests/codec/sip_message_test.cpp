@@ -1,5 +1,6 @@
 // sip/sip_message: parse (framing, compact forms, folding, limits, garbage), serialize, helpers.
 #include "codec/sip_message.hpp"
+#include "base/text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -62,7 +63,7 @@ bool starts_with(const std::string& s, std::string_view prefix) {
 std::vector<header> without_length(const std::vector<header>& in) {
   std::vector<header> out;
   for (auto& h : in)
-    if (!iequals(h.name, "Content-Length"))
+    if (!pchat::iequals(h.name, "Content-Length"))
       out.push_back(h);
   return out;
 }
@@ -511,5 +512,5 @@ TEST_CASE("normalize_aor gives the address of record users are known by") {
   CHECK(normalize_aor("sip:alice@").empty());
   CHECK(normalize_aor("tel:+1555@example.com").empty());
   CHECK(normalize_aor("").empty());
-  CHECK(pchat::sip::ascii_lower("MiXeD-Ünï") == "mixed-Ünï");
+  CHECK(pchat::ascii_lower("MiXeD-Ünï") == "mixed-Ünï");
 }

@@ -1,5 +1,7 @@
 // XCCOS codec tests. Vectors refer to ../shared/protocol/xccos.md §6.
 #include "codec/xccos.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 
 #include <map>
 #include <random>
@@ -47,7 +49,7 @@ TEST_CASE("timestamps carry 7 fractional digits and round-trip") {
                           "2010-09-14T14:26:17ZZ", "x010-09-14T14:26:17Z", "2010-09-14 14:26:17Z"})
     CHECK_FALSE(parse_ts(bad));
   // now_ticks formats to something that parses back to itself.
-  auto now = now_ticks();
+  auto now = pchat::now_ticks();
   CHECK(parse_ts(format_ts(now)) == now);
 }
 
@@ -67,21 +69,21 @@ TEST_CASE("escaping keeps chat text byte-identical through a parser") {
   // Attributes with CR/LF/TAB survive attribute-value normalisation.
   std::string out = "<x";
   out += " a=\"";
-  append_escaped_attr(out, "1\r\n2\t3\"<&>");
+  pchat::append_xml_attr(out, "1\r\n2\t3\"<&>");
   out += "\"/>";
   auto e = parse_ok(env("1", "<cmd id=\"cmd:t\" seqid=\"1\"><data>" + out + "</data></cmd>"));
   CHECK(e.items[0].data()->child("x")->attr_or("a") == "1\r\n2\t3\"<&>");
 }
 
 TEST_CASE("is_xml_text refuses characters no XML 1.0 client can parse") {
-  CHECK(is_xml_text("plain\r\n\ttext ünï ✓ 😀"));
-  CHECK_FALSE(is_xml_text(std::string("nul\0here", 8)));
-  CHECK_FALSE(is_xml_text("bell\x07"));
-  CHECK_FALSE(is_xml_text("\xC3"));           // truncated sequence
-  CHECK_FALSE(is_xml_text("\xC0\xAF"));       // overlong
-  CHECK_FALSE(is_xml_text("\xED\xA0\x80"));   // surrogate
-  CHECK_FALSE(is_xml_text("\xEF\xBF\xBF"));   // U+FFFF
-  CHECK_FALSE(is_xml_text("\xF4\x90\x80\x80")); // > U+10FFFF
+  CHECK(pchat::is_xml_text("plain\r\n\ttext ünï ✓ 😀"));
+  CHECK_FALSE(pchat::is_xml_text(std::string("nul\0here", 8)));
+  CHECK_FALSE(pchat::is_xml_text("bell\x07"));
+  CHECK_FALSE(pchat::is_xml_text("\xC3"));           // truncated sequence
+  CHECK_FALSE(pchat::is_xml_text("\xC0\xAF"));       // overlong
+  CHECK_FALSE(pchat::is_xml_text("\xED\xA0\x80"));   // surrogate
+  CHECK_FALSE(pchat::is_xml_text("\xEF\xBF\xBF"));   // U+FFFF
+  CHECK_FALSE(pchat::is_xml_text("\xF4\x90\x80\x80")); // > U+10FFFF
 }
 
 TEST_CASE("vector 4: cmd:requri decodes and its reply references the command") {

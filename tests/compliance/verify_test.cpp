@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "base/hex.hpp"
 #include "compliance/verify.hpp"
 #include "compliance/xml_adapter.hpp"
 #include "support.hpp"
@@ -115,7 +116,7 @@ TEST_CASE("verify: a changed sender, time or type is caught too, a recomputed ha
   auto q = open_queue(a.tmp.str("queue2"));
   std::vector<event> first = chats(1, "m", 2);
   REQUIRE(q->enqueue(first).ok());
-  auto forged_hash = to_hex(chain_hash(first[0].hash, forged));
+  auto forged_hash = pchat::hex::encode(chain_hash(first[0].hash, forged));
   auto hash_at = text.find("pc:hash=\"", text.find(" id=\"2\" pc:hash=")) + 9;
   text.replace(hash_at, 64, forged_hash);
   spit(a.file(1), text);

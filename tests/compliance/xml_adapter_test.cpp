@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <tinyxml2.h>
 
+#include "base/hex.hpp"
 #include "compliance/xml_adapter.hpp"
 #include "support.hpp"
 
@@ -115,10 +116,10 @@ TEST_CASE("xml adapter: Lync's element shape, namespaces and default details") {
   CHECK(std::string{conv->FirstChildElement("EndTimeUTC")->Attribute("string")} ==
         utc_string(sample_ticks + 6 * 10'000'000));
   auto* msg = conv->FirstChildElement("Messages")->FirstChildElement("Message");
-  CHECK(std::string{msg->Attribute("pc:hash")} == to_hex(b.events[0].hash));
+  CHECK(std::string{msg->Attribute("pc:hash")} == pchat::hex::encode(b.events[0].hash));
   // Newlines and tabs in attributes are character references (a parser would turn literal ones into spaces).
   auto text = slurp(tmp.path / "out/pchat-compliance-000000000001-001.xml");
-  CHECK(text.find("content=\"Hi &lt;all&gt; &amp; &quot;you&quot;&#xA;line two&#x9;tab\"") != std::string::npos);
+  CHECK(text.find("content=\"Hi &lt;all&gt; &amp; &quot;you&quot;&#10;line two&#9;tab\"") != std::string::npos);
   CHECK(text.rfind("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Conversations", 0) == 0);
 }
 
@@ -135,7 +136,7 @@ TEST_CASE("xml adapter: AddChatRoomDetails, AddUserDetails, OneChatRoomPerOutput
   REQUIRE(doc.LoadFile(tmp.str("out/pchat-compliance-000000000001-001.xml").c_str()) == tinyxml2::XML_SUCCESS);
   auto* root = doc.RootElement();
   CHECK(std::string{root->Attribute("pc:parts")} == "2");
-  CHECK(std::string{root->Attribute("pc:prev")} == to_hex(digest{}));
+  CHECK(std::string{root->Attribute("pc:prev")} == pchat::hex::encode(digest{}));
   auto* conv = root->FirstChildElement("Conversation");
   CHECK(conv->NextSiblingElement("Conversation") == nullptr);
   CHECK(std::string{conv->FirstChildElement("Channel")->Attribute("name")} == "lobby room");
@@ -147,7 +148,7 @@ TEST_CASE("xml adapter: AddChatRoomDetails, AddUserDetails, OneChatRoomPerOutput
   tinyxml2::XMLDocument second;
   REQUIRE(second.LoadFile(tmp.str("out/pchat-compliance-000000000001-002.xml").c_str()) == tinyxml2::XML_SUCCESS);
   // The search room's file chains from the event before its first one (id 4 follows id 3).
-  CHECK(std::string{second.RootElement()->Attribute("pc:prev")} == to_hex(b.events[2].hash));
+  CHECK(std::string{second.RootElement()->Attribute("pc:prev")} == pchat::hex::encode(b.events[2].hash));
   CHECK(read_output(tmp.path / "out").size() == 7);
 }
 

@@ -9,6 +9,8 @@
 
 #include "conformance_support.hpp"
 #include "codec/digest.hpp"
+#include "base/text.hpp"
+#include "base/random.hpp"
 
 using namespace pchat;
 using namespace pchat::conformance;
@@ -91,7 +93,7 @@ sip::message with_credentials(sip::message m, const digest::challenge& c, const 
   cred.uri = uri.empty() ? m.uri : uri;
   cred.qop = "auth";
   cred.nc = nc;
-  cred.cnonce = digest::random_hex(8);
+  cred.cnonce = random_hex(8);
   cred.response = digest::response(c.alg, digest::ha1(c.alg, username, c.realm, password), c.nonce, digest::nc_text(nc),
                                    cred.cnonce, m.method, cred.uri);
   m.set("Authorization", digest::format(cred));
@@ -102,9 +104,9 @@ sip::message with_credentials(sip::message m, const digest::challenge& c, const 
 std::set<std::string> own_headers(const sip::message& r) {
   std::set<std::string> out;
   for (const auto& h : r.headers)
-    if (!sip::iequals(h.name, "Via") && !sip::iequals(h.name, "From") && !sip::iequals(h.name, "To") &&
-        !sip::iequals(h.name, "Call-ID") && !sip::iequals(h.name, "CSeq") && !sip::iequals(h.name, "Content-Length"))
-      out.insert(sip::ascii_lower(h.name));
+    if (!iequals(h.name, "Via") && !iequals(h.name, "From") && !iequals(h.name, "To") &&
+        !iequals(h.name, "Call-ID") && !iequals(h.name, "CSeq") && !iequals(h.name, "Content-Length"))
+      out.insert(ascii_lower(h.name));
   return out;
 }
 

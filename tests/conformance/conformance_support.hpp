@@ -20,6 +20,7 @@
 #include "support/pchatd_process.hpp"
 #include "client/chat_client.hpp"
 #include "client/sip_agent.hpp"
+#include "base/text.hpp"
 
 namespace pchat::conformance {
 
@@ -152,7 +153,7 @@ inline bool is_part_notice(const xccos::item& it, const std::string& room, const
   for (const auto* ch : it.data()->children_named("chanib"))
     if (ch->attr_or("uri") == room)
       for (const auto* u : ch->children_named("uib"))
-        if (sip::iequals(u->attr_or("uri"), user))
+        if (iequals(u->attr_or("uri"), user))
           return true;
   return false;
 }

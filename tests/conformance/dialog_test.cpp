@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "conformance_support.hpp"
+#include "base/text.hpp"
 
 using namespace pchat;
 using namespace pchat::conformance;
@@ -85,7 +86,7 @@ TEST_CASE("vector 3: branch-less INVITE, ACK, INFO and BYE as pidgin-sipe sends 
   // Responses copy the Via (sipe-notes.md §2). Sofia normalises the transport to TCP and adds rport=, which sipe
   // does not mind; the protocol and sent-by must survive.
   std::string sent_by = "SIP/2.0/tcp 127.0.0.1:" + std::to_string(agent->local_port());
-  CHECK(sip::iequals(ok.get_or("Via").substr(0, sent_by.size()), sent_by));
+  CHECK(iequals(ok.get_or("Via").substr(0, sent_by.size()), sent_by));
   d.remote_tag = sip::header_param(ok.get_or("To"), "tag").value_or("");
   REQUIRE(!d.remote_tag.empty());
   d.remote_target = uri_of(ok.get_or("Contact"));
@@ -126,7 +127,7 @@ TEST_CASE("vector 4: cmd:requri envid 7 gets SIP 200, then rpl:requri in a serve
   INFO(sip::serialize(req));
   // sipe finds the session by the From URI (it must equal the URI it INVITEd) and then checks the Call-ID.
   CHECK(rpl->info.call_id == d->call_id);
-  CHECK(sip::iequals(uri_of(req.get_or("From")), service_uri));
+  CHECK(iequals(uri_of(req.get_or("From")), service_uri));
   CHECK(sip::header_param(req.get_or("From"), "tag").value_or("") == d->remote_tag);
   CHECK(sip::header_param(req.get_or("To"), "tag").value_or("") == d->local_tag);
   CHECK(media_type(rpl->info.content_type) == "text/plain");

@@ -11,6 +11,7 @@
 #include <tinyxml2.h>
 
 #include "conformance_support.hpp"
+#include "base/text.hpp"
 
 using namespace pchat;
 using namespace pchat::conformance;
@@ -87,7 +88,7 @@ TEST_CASE("vector 1: REGISTER 200 carries Expires, Supported msrtc-event-categor
   // One header line whose entire value is msrtc-event-categories (sipe compares the whole value).
   auto supported = reg->get_all("Supported");
   CHECK(std::count_if(supported.begin(), supported.end(),
-                      [](const std::string& v) { return sip::iequals(v, "msrtc-event-categories"); }) == 1);
+                      [](const std::string& v) { return iequals(v, "msrtc-event-categories"); }) == 1);
 
   // The Allow-Events list is split on ',' but not trimmed: no blanks anywhere, and the event is listed.
   auto allow_events = reg->get_all("Allow-Events");

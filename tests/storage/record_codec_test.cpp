@@ -1,5 +1,6 @@
 // Pure tests of storage/record_codec: record round trips, strict decoding, key ordering.
 #include "storage/record_codec.hpp"
+#include "base/text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -337,7 +338,7 @@ TEST_CASE("codec: catalog and role keys") {
   CHECK(codec::key::room_name("LoBBy") == codec::key::room_name("lobby"));
   CHECK(codec::key::category_name("Lobby") != codec::key::room_name("Lobby"));
   CHECK(codec::key::room_guid("ABC-def") == "g:r:abc-def");
-  CHECK(codec::ascii_lower("ÄBC\xc3\x84") == "Äbc\xc3\x84"); // non-ASCII bytes untouched
+  CHECK(pchat::ascii_lower("ÄBC\xc3\x84") == "Äbc\xc3\x84"); // non-ASCII bytes untouched
   CHECK(codec::key::record_id(codec::key::room(42), codec::key::room_prefix) == std::uint64_t{42});
   CHECK_FALSE(codec::key::record_id(codec::key::room(42), codec::key::category_prefix));
   CHECK_FALSE(codec::key::record_id("r1234", codec::key::room_prefix));

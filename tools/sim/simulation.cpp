@@ -28,6 +28,7 @@
 #include "actors/views.hpp"
 #include "codec/xccos.hpp"
 #include "storage/store.hpp"
+#include "base/text.hpp"
 
 namespace pchat::sim {
 
@@ -296,7 +297,7 @@ private:
       }
       m.uri = room_uri(domain, m.stored);
       by_uri_.emplace(m.uri, r);
-      by_guid_.emplace(lower(m.stored.guid), r);
+      by_guid_.emplace(ascii_lower(m.stored.guid), r);
       ob_->guids.push_back(m.stored.guid);
       if (m.kind != room_kind::open) {
         auto bits = m.kind == room_kind::closed ? storage::role::member : storage::role::presenter;
@@ -704,7 +705,7 @@ private:
     } else if (it.kind == xccos::item_kind::ntc && it.id == "ntc:join") {
       const node_ptr uib = it.data() ? it.data()->child("uib") : nullptr;
       const node_ptr aib = uib ? uib->child("aib") : nullptr;
-      auto g = by_guid_.find(lower(aib ? aib->attr_or("value") : ""));
+      auto g = by_guid_.find(ascii_lower(aib ? aib->attr_or("value") : ""));
       desc = "ntc:join room=" + (g != by_guid_.end() ? std::to_string(g->second) : "?") +
              " user=" + (uib ? uib->attr_or("uri") : "");
       ++res_.notices;

@@ -1,0 +1,72 @@
+// base/: hex, text and random ids — the one implementation of each, at their boundaries.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+
+#include "base/hex.hpp"
+#include "base/random.hpp"
+#include "base/text.hpp"
+
+using namespace pchat;
+
+TEST_CASE("hex: lower-case out, either case in, odd length and non-digits refused") {
+  CHECK(hex::encode(std::string("\x00\x7f\x80\xff", 4)) == "007f80ff");
+  CHECK(hex::decode("007F80ff") == std::string("\x00\x7f\x80\xff", 4));
+  CHECK(hex::decode("") == std::string{});
+  CHECK_FALSE(hex::decode("abc"));
+  CHECK_FALSE(hex::decode("0g"));
+  CHECK(hex::fixed(0x1a, 4) == "001a");
+  CHECK(hex::fixed(0x123456789abcdef0ull, 16) == "123456789abcdef0");
+}
+
+TEST_CASE("text: ASCII case folding leaves other bytes alone") {
+  CHECK(ascii_lower("Sip:Alice@Example.COM") == "sip:alice@example.com");
+  CHECK(ascii_lower("\xc3\x84") == "\xc3\x84");
+  CHECK(iequals("Content-Length", "content-LENGTH"));
+  CHECK_FALSE(iequals("a", "ab"));
+}
+
+TEST_CASE("text: XML escaping keeps markup, CR, LF and TAB exact") {
+  std::string t;
+  append_xml_text(t, "a<b>&c\r\n\t\"");
+  CHECK(t == "a&lt;b&gt;&amp;c&#13;\n\t\"");
+  std::string a;
+  append_xml_attr(a, "a<b>&c\r\n\t\"");
+  CHECK(a == "a&lt;b&gt;&amp;c&#13;&#10;&#9;&quot;");
+  std::string e;
+  append_xml_attribute(e, "uri", "x\"y");
+  CHECK(e == " uri=\"x&quot;y\"");
+  CHECK(is_xml_text("plain\r\n\ttext \xc3\xbc"));
+  CHECK_FALSE(is_xml_text(std::string("nul\0", 4)));
+}
+
+TEST_CASE("text: percent-encoding round trips every byte and refuses broken escapes") {
+  std::string all;
+  for (int c = 0; c < 256; ++c)
+    all.push_back(static_cast<char>(c));
+  auto enc = percent_encode(all);
+  CHECK(enc.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%") == std::string::npos);
+  CHECK(percent_decode(enc) == all);
+  CHECK(percent_encode("a b/ü") == "a%20b%2F%C3%BC");
+  CHECK(percent_decode("%c3%BC") == std::string("\xc3\xbc"));
+  CHECK_FALSE(percent_decode("%2"));
+  CHECK_FALSE(percent_decode("%zz"));
+  CHECK_FALSE(percent_decode("abc%"));
+  CHECK(ascii_stand_in("r\xc3\xa9sum\xc3\xa9 \"50%\".pdf") == "r__sum__ _50__.pdf");
+}
+
+TEST_CASE("random: GUIDs are version 4, lower case and never repeat, and hex has the asked length") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto g = random_guid();
+    REQUIRE(g.size() == 36);
+    CHECK(g[14] == '4');
+    CHECK(std::string("89ab").find(g[19]) != std::string::npos);
+    CHECK(g == ascii_lower(g));
+    CHECK(seen.insert(g).second);
+  }
+  CHECK(random_hex(16).size() == 32);
+  CHECK(random_bytes(0).empty());
+  CHECK(random_hex(8) != random_hex(8));
+}
