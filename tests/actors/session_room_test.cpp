@@ -26,6 +26,12 @@ std::vector<std::string> uibs(const xccos::item& rpl) {
   return out;
 }
 
+// The store writer's state, read on the test thread (the test scheduler runs every actor there, only on demand).
+store_writer_state& writer_state(const writer_actor& w) {
+  return dynamic_cast<writer_actor::stateful_pointer<store_writer_state>>(caf::actor_cast<caf::abstract_actor*>(w))
+      ->state;
+}
+
 } // namespace
 
 TEST_CASE_METHOD(fixture, "requri and getserverinfo reply with commandid, resp and data") {
@@ -133,9 +139,50 @@ TEST_CASE_METHOD(fixture, "posts fan out in order and history returns the newest
   CHECK(msgs.back()->child("chat")->text == ta[39]);
   CHECK(msgs.front()->attr_or("msgid") == "16");
   CHECK(msgs.back()->attr_or("msgid") == "40");
-  // Group commit: 40 posts queued together were written in fewer synced batches.
+  // Every post is in the store (that they share synced batches is the next test's).
   auto stored = db->last(lobby.id, 100);
   CHECK(stored.size() == 40);
+}
+
+TEST_CASE_METHOD(fixture, "group commit: posts to several rooms queued behind a busy writer are one synced batch") {
+  std::vector<storage::room> rooms{make_room("Red"), make_room("Green"), make_room("Blue")};
+  std::vector<dialog_id> d;
+  for (std::size_t i = 0; i < rooms.size(); ++i) {
+    d.push_back(connect("sip:user" + std::to_string(i) + "@example.com"));
+    join(d[i], rooms[i]);
+    take(d[i]);
+  }
+  auto& w = writer_state(writer);
+  auto batches = w.batches;
+  auto records = w.records;
+  // One window: a post in each room while the writer is busy. Every actor but the writer runs until idle, so the
+  // three appends wait in the writer's mailbox as they do in pchatd while a synced write is running.
+  for (std::size_t i = 0; i < rooms.size(); ++i)
+    caf::anon_send(sessions.at(d[i]), info_atom::value,
+                   grpchat(std::to_string(200 + i), uri(rooms[i]), "", "post " + std::to_string(i)));
+  auto* busy = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(writer));
+  sched.run_jobs_filtered([busy](caf::resumable* job) { return job != busy; });
+  CHECK(w.batches == batches);
+  for (std::size_t i = 0; i < rooms.size(); ++i)
+    CHECK(take(d[i]).empty()); // nothing is fanned out before it is durable
+  // The writer runs: ONE synced WriteBatch holds the posts of all three rooms.
+  sched.run();
+  CHECK(w.batches == batches + 1);
+  CHECK(w.records == records + rooms.size());
+  for (std::size_t i = 0; i < rooms.size(); ++i) {
+    INFO("room " << rooms[i].name);
+    // Each room got its own "durable up to seq 1": it fanned its post out with that seq.
+    auto out = take(d[i]);
+    REQUIRE(out.size() == 1);
+    auto g = single_item(out[0]);
+    CHECK(g.element.attr_or("chanUri") == uri(rooms[i]));
+    CHECK(g.element.attr_or("msgid") == "1");
+    CHECK(g.element.child("chat")->text == "post " + std::to_string(i));
+    auto stored = db->last(rooms[i].id, 10);
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].seq == 1);
+    CHECK(stored[0].text == "post " + std::to_string(i));
+  }
 }
 
 TEST_CASE_METHOD(fixture, "history beyond the in-memory cache comes from the store") {
