@@ -1,5 +1,5 @@
 #pragma once
-// The compliance pipeline actor (issue 6; ../shared/protocol/compliance-xml.md "Pipeline"):
+// The compliance pipeline actor (docs/compliance.md "Pipeline"):
 //
 //   rooms, sessions --record / archive--> [held: next group commit] --enqueue (synced)--> queue (RocksDB)
 //   every RunInterval: queue.take(batch_max) --> adapter.write(batch) --ok--> queue.done(batch)

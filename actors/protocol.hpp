@@ -1,8 +1,8 @@
 #pragma once
-// The actor protocol: every atom, message type and typed actor interface of pchat, in one place (STYLE.md §2).
+// The actor protocol: every atom, message type and typed actor interface of pchat, in one place (docs/architecture.md "Conventions" §2).
 // Actors include this header, never each other's implementation headers except to spawn.
 //
-// Who talks to whom (see ../shared/DESIGN.md):
+// Who talks to whom (see docs/architecture.md):
 //   sip ingress --(open/info/closed)--> session --(resolve/search/assoc)--> directory --(spawns)--> room
 //   session --(join/part/post/history)--> room --(append)--> store writer (group commit) --> RocksDB
 //   session, room --(send/fanout/bye)--> transport (the sip ingress in pchatd; a probe in tests; null in benches)

@@ -1,8 +1,8 @@
 #pragma once
-// The room model's access rules as small named functions, called at fixed points (STYLE.md §8):
+// The room model's access rules as small named functions, called at fixed points (docs/architecture.md "Conventions" §8):
 // before search (may_see), before join and history reads (may_join), before a post (may_post), before a
 // settings or membership change (may_manage, may_hold_role) and before creating a room (may_create_room).
-// Source: ../shared/protocol/xccos.md §5 (privacy open/closed/secret, type normal/auditorium, roles, category
+// Source: docs/xccos.md §5 (privacy open/closed/secret, type normal/auditorium, roles, category
 // scope and creators). Administrators (pchatctl) are not users and bypass these; catalog.cpp decides that.
 #include <algorithm>
 #include <cstdint>
@@ -76,7 +76,7 @@ inline bool may_manage(const storage::category& c, const std::string& user, std:
   return (roles & storage::role::manager) != 0 && in_scope(c, user);
 }
 
-// Room roles go only to users inside the category's scope (xccos.md §5).
+// Room roles go only to users inside the category's scope (docs/xccos.md §5).
 inline bool may_hold_role(const storage::category& c, const std::string& user) { return in_scope(c, user); }
 
 // Creators listed on the category, inside its scope, create rooms in it (nodespermcreatechild).
@@ -84,7 +84,7 @@ inline bool may_create_room(const storage::category& c, const std::string& user)
   return in_scope(c, user) && any_matches(c.creators, user);
 }
 
-// Invitations: the category decides, a room may only turn them off (xccos.md §5).
+// Invitations: the category decides, a room may only turn them off (docs/xccos.md §5).
 inline bool invitations_on(const storage::room& r, const storage::category& c) {
   return c.invite && r.invite != storage::room_invite::off;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The store writer: group commit for history (DESIGN.md "A post, end to end", step 3).
+// The store writer: group commit for history (docs/architecture.md "The path of a post", step 3).
 //
 // Every `append` is queued; the first append of a batch sends the writer a `flush` message, which lands behind
 // every append already in its mailbox. So one flush writes everything that queued up while the previous synced

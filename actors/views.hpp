@@ -15,7 +15,7 @@ std::string room_uri(const std::string& domain, const storage::room& r);
 room_view make_room_view(const storage::room& r, const storage::category& c, const std::string& domain,
                          std::uint32_t online);
 
-// "public" for open rooms, "private" for closed and secret ones (sipe reads only "private", xccos.md §4).
+// "public" for open rooms, "private" for closed and secret ones (sipe reads only "private", docs/xccos.md §4).
 const char* visibility_token(std::uint8_t privacy);
 
 xccos::room_summary to_summary(const room_view& v);

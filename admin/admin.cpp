@@ -273,7 +273,7 @@ const char* on_off(bool enabled) { return enabled ? "enabled" : "disabled"; }
 
 std::string describe(const storage::status& st) { return std::string{storage::to_string(st.code)} + ": " + st.message; }
 
-// Users and policy (issue 5, "Administration and policy"). Unlike rooms these are written to the store directly,
+// Users and policy (README "Users and authentication"). Unlike rooms these are written to the store directly,
 // also while pchatd runs (this code then runs on its admin thread): the SIP thread reads accounts and policy per
 // request with point reads, so the next REGISTER, SUBSCRIBE or INVITE sees the change; no actor caches them.
 std::optional<result> run_users(const args_t& a, storage::store& db, const std::string& domain) {

@@ -119,7 +119,7 @@ error chat_client::sign_in() {
     return reg.err();
   if (reg->status != 200)
     return fail(errc::rejected, "REGISTER: " + std::to_string(reg->status) + " " + reg->reason, reg->status);
-  // Provisioning-v2: the document comes piggy-backed on the 200 (xccos.md §2.1).
+  // Provisioning-v2: the document comes piggy-backed on the 200 (docs/xccos.md §2.1).
   std::string body = "<provisioningGroupList xmlns=\"http://schemas.microsoft.com/2006/09/sip/provisioninggrouplist\">"
                      "<provisioningGroup name=\"persistentChatConfiguration\"/></provisioningGroupList>";
   auto sub = agent_.subscribe(user_, "vnd-microsoft-provisioning-v2",

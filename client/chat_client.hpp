@@ -2,7 +2,7 @@
 // A Persistent Chat client over real SIP: the XCCOS layer on top of sip_agent. The pchat CLI, pchat-bench and
 // the end-to-end tests use it.
 //
-// sign_in() does what a Lync-era client does (xccos.md §2): REGISTER, SUBSCRIBE provisioning-v2 (is persistent
+// sign_in() does what a Lync-era client does (docs/xccos.md §2): REGISTER, SUBSCRIBE provisioning-v2 (is persistent
 // chat enabled, which pool URI), INVITE the pool (lookup dialog) -> cmd:requri -> BYE -> INVITE the channel URI it
 // returned (channel dialog). Every later command travels as one INFO on the channel dialog; the result comes back
 // as a separate INFO whose <commandid envid> names the command's envelope.
@@ -127,7 +127,7 @@ public:
   };
   result<std::vector<caught_up>> catch_up(const std::vector<std::pair<std::string, std::uint64_t>>& rooms,
                                           std::vector<std::string>* failed = nullptr);
-  // Posts and waits until the server fans the post back to us (the sender gets its own post, xccos.md §4);
+  // Posts and waits until the server fans the post back to us (the sender gets its own post, docs/xccos.md §4);
   // a refusal (rpl:grpchat with an error code) becomes an error.
   result<chat_line> post(const std::string& room_uri, const std::string& text);
   // Posts without waiting for anything but the INFO's SIP response.

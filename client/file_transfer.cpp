@@ -91,7 +91,7 @@ result<chat_client::file_token> chat_client::get_file_token(const std::string& r
   std::string url_esc;
   append_xml_attr(uri_esc, room_uri);
   append_xml_attr(url_esc, file_url);
-  // xccos.md §4: <ftdb channelUri fileUrl/> -> rpl:getftok <token token serveruri/>
+  // docs/xccos.md §4: <ftdb channelUri fileUrl/> -> rpl:getftok <token token serveruri/>
   auto r = command(upload ? "getfutok" : "getfdtok",
                    "<ftdb channelUri=\"" + uri_esc + "\" fileUrl=\"" + url_esc + "\"/>");
   if (!r)

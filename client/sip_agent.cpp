@@ -561,7 +561,7 @@ error sip_agent::send_raw_bytes(std::string_view bytes) {
 // --- requests -------------------------------------------------------------------------------------------------
 
 result<sip::message> sip_agent::register_user(const std::string& registrar, int expires, duration timeout) {
-  // xccos.md §2.1: one Call-ID for every REGISTER, increasing CSeq.
+  // docs/xccos.md §2.1: one Call-ID for every REGISTER, increasing CSeq.
   if (register_call_id_.empty()) {
     register_call_id_ = sip::random_call_id();
     register_tag_ = sip::random_tag();

@@ -1,6 +1,6 @@
 #pragma once
 // A small blocking SIP user agent over one client-initiated TCP connection, shaped like pidgin-sipe on the wire
-// (../shared/protocol/xccos.md §2, sipe-notes.md §2). Used by the pchat CLI, the end-to-end/conformance tests and
+// (docs/xccos.md §2, docs/pidgin-sipe.md §2). Used by the pchat CLI, the end-to-end/conformance tests and
 // pchat-bench (thousands of agents per process).
 //
 // Model:

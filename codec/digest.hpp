@@ -45,7 +45,7 @@ struct challenge {
   bool qop_auth = true; // qop offers "auth" (we answer nothing else)
 };
 // `Digest realm="…", nonce="…", algorithm=…, qop="auth"[, stale=true][, opaque="…"]`. realm and nonce come
-// first and every string is quoted: pidgin-sipe's parser only finds `realm="`/`nonce="` (xccos.md §7.3).
+// first and every string is quoted: pidgin-sipe's parser only finds `realm="`/`nonce="` (docs/xccos.md §7.3).
 std::string format(const challenge& c);
 // nullopt unless the scheme is Digest and realm and nonce are present, and the algorithm is one we know.
 std::optional<challenge> parse_challenge(std::string_view header_value);

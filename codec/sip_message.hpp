@@ -4,7 +4,7 @@
 //
 // Used by the client library (tools/client/sip_agent), by the scripted servers in tests and by the raw
 // conformance tests. The server itself parses SIP with Sofia-SIP; this codec only has to agree with it on the
-// wire format that pidgin-sipe produces (../shared/protocol/xccos.md §2, sipe-notes.md §2).
+// wire format that pidgin-sipe produces (docs/xccos.md §2, docs/pidgin-sipe.md §2).
 //
 // Contracts common to every function here: no exceptions on malformed input (bad input gives an error value,
 // std::nullopt or an empty string), no allocation proportional to anything but the input size, and nothing
@@ -45,7 +45,7 @@ struct message {
   // First value of the header, or nullptr. The pointer is invalidated by any change to `headers`.
   const std::string* get(std::string_view name) const;
   std::string get_or(std::string_view name, std::string_view fallback = {}) const;
-  // All values, in order. Values are NOT split on commas (sipe does not split either, xccos.md §2.1).
+  // All values, in order. Values are NOT split on commas (sipe does not split either, docs/xccos.md §2.1).
   std::vector<std::string> get_all(std::string_view name) const;
   bool has(std::string_view name) const { return get(name) != nullptr; }
 

@@ -536,7 +536,7 @@ command_data decode_cmd(const item& it) {
     return c;
   }
   if (id == "cmd:getfutok" || id == "cmd:getfdtok") {
-    // xccos.md §4: <ftdb channelUri="ma-chan://..." fileUrl="Report.txt"/>
+    // docs/xccos.md §4: <ftdb channelUri="ma-chan://..." fileUrl="Report.txt"/>
     const node* ftdb = data ? data->child("ftdb") : nullptr;
     if (!ftdb)
       return invalid_cmd{id + " needs <ftdb channelUri fileUrl/>"};
@@ -646,7 +646,7 @@ std::uint64_t next_envid() {
 namespace {
 
 void open_envelope(std::string& out, std::uint64_t envid) {
-  // The .NET serializer on real servers declares xsd/xsi too; clients ignore them (xccos.md §3).
+  // The .NET serializer on real servers declares xsd/xsi too; clients ignore them (docs/xccos.md §3).
   out += "<xccos xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
          "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ver=\"1\" envid=\"";
   out += std::to_string(envid);
@@ -751,7 +751,7 @@ void append_chanib_summary(std::string& out, const room_summary& r, std::string_
   out += extra_attrs;
   out += "><info id=\"urn:parlano:ma:info:ucnt\">";
   out += std::to_string(r.user_count);
-  // "visibilty" is what sipe reads (sic, xccos.md §4).
+  // "visibilty" is what sipe reads (sic, docs/xccos.md §4).
   out += "</info><info id=\"urn:parlano:ma:info:visibilty\">";
   append_xml_text(out, r.visibility);
   out += "</info><prop id=\"urn:parlano:ma:prop:filepost\">";
@@ -769,7 +769,7 @@ void append_join_result(std::string& out, std::uint32_t& next_id, const room_sum
   for (const auto& p : people) {
     const std::string id = std::to_string(next_id++);
     append_empty_element(out, "uib", {{"id", id}, {"uri", p.uri}});
-    // Key 3984 lists ordinary participants, 12276 channel operators (xccos.md §4, sipe's reading).
+    // Key 3984 lists ordinary participants, 12276 channel operators (docs/xccos.md §4, sipe's reading).
     std::string& list = p.manager ? managers : members;
     if (!list.empty())
       list += ',';

@@ -1,6 +1,6 @@
 #pragma once
 // XCCOS codec: parse and serialize the XML documents that Persistent Chat clients and servers exchange inside
-// SIP INFO bodies (../shared/protocol/xccos.md §3–§4). Pure functions on tinyxml2: no I/O, no actors, no
+// SIP INFO bodies (docs/xccos.md §3–§4). Pure functions on tinyxml2: no I/O, no actors, no
 // global state except the envid counter helper, which is atomic.
 //
 // Two levels:
@@ -114,7 +114,7 @@ struct chan_ref {
   std::string guid;
   std::string uri() const { return "ma-chan://" + domain + "/" + guid; }
 };
-// Splits "ma-chan://domain/guid" (sipe splits on '/', xccos.md §3). nullopt when the shape is wrong.
+// Splits "ma-chan://domain/guid" (sipe splits on '/', docs/xccos.md §3). nullopt when the shape is wrong.
 std::optional<chan_ref> parse_chan_uri(std::string_view uri);
 
 struct requri_cmd {};
@@ -155,7 +155,7 @@ struct follow_cmd {
 struct catchup_cmd {
   std::vector<std::pair<chan_ref, std::uint64_t>> rooms; // room, last seq the client has
 };
-// getpref/setpref (xccos.md §4): <pref label seqid createdefault [content]/>; content is the client's base64 text,
+// getpref/setpref (docs/xccos.md §4): <pref label seqid createdefault [content]/>; content is the client's base64 text,
 // stored and returned as is.
 struct getpref_cmd {
   std::string label;
@@ -167,7 +167,7 @@ struct setpref_cmd {
   std::string seqid;
   std::string content;
 };
-// nodespermcreatechild (xccos.md §4): which categories may this user create rooms in.
+// nodespermcreatechild (docs/xccos.md §4): which categories may this user create rooms in.
 struct nodespermcreatechild_cmd {};
 // Our room-management extensions (docs/protocol.md "Room management"). Settings travel as attributes of
 // <chanib>: name, description, topic, addin, privacy, type, invite, disabled, and for chancreate category (its
@@ -201,7 +201,7 @@ struct roster_cmd {
   std::uint32_t start = 0;
   std::uint32_t count = 500;
 };
-// getfutok / getfdtok (xccos.md §4, docs/protocol.md "Room files"): <ftdb channelUri fileUrl/>. For an upload
+// getfutok / getfdtok (docs/xccos.md §4, docs/protocol.md "Room files"): <ftdb channelUri fileUrl/>. For an upload
 // fileUrl is the name of the file to upload; for a download, the file's ma-filelink: link. Both are answered
 // with rpl:getftok.
 struct getftok_cmd {
@@ -233,7 +233,7 @@ struct command {
   std::string envid; // of the envelope it came in
   command_data data;
   // "rpl:join" for "cmd:join"; "rpl:grpchat" for a grpchat (used only for failures); "rpl:getftok" for both
-  // file token commands (xccos.md §4).
+  // file token commands (docs/xccos.md §4).
   std::string reply_id() const;
 };
 
@@ -277,7 +277,7 @@ struct room_summary {
   std::string description;
   std::string topic;
   std::uint32_t user_count = 0;
-  std::string visibility = "public"; // "private" for closed/secret rooms (xccos.md §4, sic "visibilty")
+  std::string visibility = "public"; // "private" for closed/secret rooms (docs/xccos.md §4, sic "visibilty")
   bool filepost = true;
   bool invite = false;
   bool logged = true;
@@ -286,7 +286,7 @@ struct room_summary {
 // </chanib>
 void append_chanib_summary(std::string& out, const room_summary& r, std::string_view extra_attrs = {});
 
-// A participant list for rpl:join / rpl:bjoin (xccos.md §4): uib siblings, then chanib with aib id lists.
+// A participant list for rpl:join / rpl:bjoin (docs/xccos.md §4): uib siblings, then chanib with aib id lists.
 struct participant {
   std::string uri;
   bool manager = false;

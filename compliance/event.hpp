@@ -1,6 +1,6 @@
 #pragma once
 // A compliance event: one thing a user did in (or with) a room, as the archive records it
-// (../shared/protocol/compliance-xml.md "Events archived"), its binary record for the durable queue, and the
+// (docs/compliance.md "Events archived"), its binary record for the durable queue, and the
 // hash chain that makes the archive tamper-evident (docs/compliance.md "Hash chain").
 //
 // Contract
@@ -65,7 +65,7 @@ struct event {
   friend bool operator==(const event& a, const event& b);
 };
 
-// "sip:alice@example.com" -> "alice@example.com": the Sender uri the XML shows (compliance-xml.md).
+// "sip:alice@example.com" -> "alice@example.com": the Sender uri the XML shows (docs/compliance.md "Output shape").
 std::string_view sender_address(std::string_view user_uri);
 
 // Replaces whatever XML 1.0 cannot carry (invalid UTF-8, control characters other than tab, LF and CR,

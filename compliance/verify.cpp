@@ -150,7 +150,7 @@ private:
     return true;
   }
 
-  // FirstMessage is a copy of the first Message (compliance-xml.md), without the chain attribute.
+  // FirstMessage is a copy of the first Message (docs/compliance.md "Output shape"), without the chain attribute.
   static bool same_message(const XMLElement* a, const XMLElement* b) {
     if (!a || !b)
       return a == b;

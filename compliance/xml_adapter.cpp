@@ -42,7 +42,7 @@ void append_time(std::string& out, const char* element, std::int64_t ticks, cons
   out += " />\n";
 }
 
-// <Message> or <FirstMessage>: compliance-xml.md "Output shape"; only Message elements carry the chain link.
+// <Message> or <FirstMessage>: docs/compliance.md "Output shape"; only Message elements carry the chain link.
 void append_message(std::string& out, const char* element, const event& e, const xml_options& opts) {
   const bool chained = std::strcmp(element, "Message") == 0;
   const char* indent = chained ? "      " : "    ";

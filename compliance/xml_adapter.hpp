@@ -1,5 +1,5 @@
 #pragma once
-// The default compliance adapter: Lync's XML output format (../shared/protocol/compliance-xml.md), one file per
+// The default compliance adapter: Lync's XML output format (docs/compliance.md), one file per
 // batch, or one per room and batch with one_room_per_file, plus the hash chain as attributes in pchat's own
 // namespace (docs/compliance.md). Files are written atomically: a hidden temporary file in the output
 // directory, fsync, rename over the final name, fsync of the directory.
@@ -41,7 +41,7 @@ private:
 
 std::string output_file_name(std::uint64_t batch_id, std::size_t part);
 
-// The three encodings of one instant (compliance-xml.md): milliseconds since 1970, ISO-8601 UTC with 7
+// The three encodings of one instant (docs/compliance.md "Output shape"): milliseconds since 1970, ISO-8601 UTC with 7
 // fractional digits, .NET ticks since 0001-01-01.
 std::int64_t since1970(std::int64_t ticks);
 std::string utc_string(std::int64_t ticks);

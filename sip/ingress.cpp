@@ -20,7 +20,6 @@ ingress_actor::behavior_type ingress(ingress_actor::stateful_pointer<ingress_sta
       transport_actor me = caf::actor_cast<transport_actor>(self);
       auto sess = self->spawn(session, d, user, me, s.directory, s.opts, s.load);
       s.sessions[d] = sess;
-      ++s.opened;
       log::line(log::level::debug, "ingress") << "session open dialog=" << d << " user=" << user
                                               << " call-id=" << call_id;
     },

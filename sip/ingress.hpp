@@ -20,7 +20,6 @@ struct ingress_state {
   server_options opts;
   std::shared_ptr<load_gauge> load;
   std::unordered_map<dialog_id, session_actor> sessions;
-  std::uint64_t opened = 0;
 };
 
 ingress_actor::behavior_type ingress(ingress_actor::stateful_pointer<ingress_state> self, sip_stack* server,

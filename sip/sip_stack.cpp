@@ -462,7 +462,7 @@ struct sip_stack::impl {
   }
 
   // Where this request came from ("tcp/ip:port"), so that requests we send on its dialog go down the very
-  // connection it arrived on: clients never listen (xccos.md §2), and their Contact may not be reachable.
+  // connection it arrived on: clients never listen (docs/xccos.md §2), and their Contact may not be reachable.
   std::string peer_of_current_request() {
     msg_t* m = nua_current_request(nua);
     su_addrinfo_t* ai = m ? msg_addrinfo(m) : nullptr;
@@ -509,7 +509,7 @@ struct sip_stack::impl {
           self->counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
         }
         if (d && status >= 300) {
-          // 481/487: the client no longer has this dialog (xccos.md §6 vector 15); 408/5xx: it is unreachable.
+          // 481/487: the client no longer has this dialog (docs/xccos.md §6 vector 15); 408/5xx: it is unreachable.
           self->counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
           log::line(log::level::info, "sip") << "INFO to user=" << d->user << " call-id=" << d->call_id
                                              << " failed " << status << " " << (phrase ? phrase : "");
@@ -675,7 +675,7 @@ struct sip_stack::impl {
     if (!admit(nh, sip, user))
       return;
     // sipe needs Expires > 0, Supported: msrtc-event-categories on a line of its own and Allow-Events with no
-    // blanks (xccos.md §2.1). Expires: 0 (sign-out) is answered with 0.
+    // blanks (docs/xccos.md §2.1). Expires: 0 (sign-out) is answered with 0.
     std::uint32_t expires = opts.register_expires;
     if (sip && sip->sip_expires && sip->sip_expires->ex_delta < expires)
       expires = static_cast<std::uint32_t>(sip->sip_expires->ex_delta);
@@ -709,7 +709,7 @@ struct sip_stack::impl {
                        && sip->sip_to && sip->sip_to->a_tag;
     if (unsubscribe) {
       // An un-SUBSCRIBE for a usage we no longer hold: a plain 200 (a body here would make sipe run
-      // provisioning again, sipe-notes §2).
+      // provisioning again, docs/pidgin-sipe.md §2).
       nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_EXPIRES_STR("0"), TAG_END());
       nua_handle_destroy(nh);
       return;
@@ -799,7 +799,7 @@ struct sip_stack::impl {
 
   void on_info(nua_handle_t* nh, dialog* d, const sip_t* sip) {
     counters.infos_in.fetch_add(1, std::memory_order_relaxed);
-    // Early-return reject chain (STYLE.md §7): each check answers and returns.
+    // Early-return reject chain (docs/architecture.md "Conventions" §7): each check answers and returns.
     if (!d || d->closed) {
       live->reject(reject_reason::sip_481_no_dialog);
       log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip) << ": 481";
@@ -836,7 +836,7 @@ struct sip_stack::impl {
     }
     if ((load && load->load(std::memory_order_relaxed) >= opts.max_pending)
         || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
-      // What a real OCS said when busy (xccos.md §2.2, commit a29264ac).
+      // What a real OCS said when busy (docs/xccos.md §2.2, commit a29264ac).
       live->reject(reject_reason::sip_503_overload);
       nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("1"),
                   SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),

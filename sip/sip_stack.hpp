@@ -1,23 +1,23 @@
 #pragma once
-// The SIP server: Sofia-SIP's nua on a thread of its own (DESIGN.md "Threads and actors").
+// The SIP server: Sofia-SIP's nua on a thread of its own (docs/architecture.md "Threads").
 //
 // Why nua, not nta: clients need dialogs (tags, CSeq, route set, remote target), REGISTER, SUBSCRIBE with a
 // piggy-backed NOTIFY body, session refresh with UPDATE and BYE handling; nua implements all of that and we only
-// answer. nta alone would mean re-implementing most of nua (build-notes §3).
+// answer. nta alone would mean re-implementing most of nua (docs/dependencies.md §3).
 //
 // Threading: every nua_* call happens on the SIP thread. Actors never see Sofia objects: the SIP thread reports
 // to the ingress actor with caf::anon_send (dialog id + strings), and actors hand documents back through
 // send_info()/end_dialog(), which push onto a mutex-guarded outbox and wake the SIP thread through an eventfd
 // registered in its su_root.
 //
-// What it answers (xccos.md §2, §7.2; docs/protocol.md "SIP"):
+// What it answers (docs/xccos.md §2, §7.2; docs/protocol.md "SIP"):
 //   REGISTER -> 200 (Expires, Supported: msrtc-event-categories, Allow-Events: vnd-microsoft-provisioning-v2)
 //   SUBSCRIBE vnd-microsoft-provisioning-v2 -> 200 with the provisioning document piggy-backed; others -> 489
 //   INVITE -> 200 (To-tag, Contact, Session-Expires) and a session actor; ACK; UPDATE -> 200; BYE ends it
 //   INFO in a dialog -> 200 at once, the body goes to the dialog's session; the result comes back as an INFO
 //   INFO outside a dialog -> 481; body over max_body -> 413; unsupported Content-Type -> 415;
 //   more than max_pending commands queued in the actors, or more than max_outbound INFOs to clients queued or
-//   unanswered -> 503 with Retry-After and Ms-diagnostics (DESIGN.md: every queue between threads is bounded)
+//   unanswered -> 503 with Retry-After and Ms-diagnostics (docs/architecture.md: every queue between threads is bounded)
 //   SERVICE, OPTIONS -> 200
 // Authentication (sip_options::auth; docs/protocol.md "Authentication"): every out-of-dialog request (REGISTER,
 // SUBSCRIBE, INVITE, SERVICE) passes admit() before anything else happens — with digest, 401 with SHA-256 and MD5

@@ -51,7 +51,7 @@ struct status {
 
 enum class privacy : std::uint8_t { open = 0, closed = 1, secret = 2 };
 enum class room_type : std::uint8_t { normal = 0, auditorium = 1 };
-// Room invitation flag: categories say true/false, rooms say inherit/false (xccos.md §5).
+// Room invitation flag: categories say true/false, rooms say inherit/false (docs/xccos.md §5).
 enum class room_invite : std::uint8_t { inherit = 0, off = 1 };
 
 // Role bits; a user may hold several.
@@ -69,7 +69,7 @@ struct category {
   bool invite = false;    // invitations enabled for rooms in this category
   bool logged = true;     // chat history is stored
   bool filepost = true;   // file uploads allowed
-  // Scope and creators (xccos.md §5), kept as separate catalog keys and loaded with the record. A principal is
+  // Scope and creators (docs/xccos.md §5), kept as separate catalog keys and loaded with the record. A principal is
   // "*" (everyone), a domain ("example.com") or a user URI ("sip:alice@example.com"); rules.hpp matches them.
   // An empty allow list means everyone; deny wins over allow.
   std::vector<std::string> allow;

@@ -318,7 +318,6 @@ int main(int argc, char** argv) {
   sopts.max_outbound = static_cast<std::int64_t>(cfg.max_outbound);
   sopts.nonce_lifetime = static_cast<std::uint32_t>(cfg.nonce_lifetime);
   // Clients learn the room-management page from provisioning. With web.port=0 the port is known only once bound,
-  // so then only an explicit web.public-url is provisioned.
   // so then, and for a wildcard listener, only an explicit web.public-url is provisioned.
   bool web_wildcard = cfg.web_host == "0.0.0.0" || cfg.web_host == "::" || cfg.web_host == "[::]";
   if (cfg.web && !cfg.web_public_url.empty())

@@ -1,5 +1,5 @@
-// Room files over HTTP (issue 7, docs/protocol.md "Room files"). Clients get a token over XCCOS (getfutok /
-// getfdtok, xccos.md §4) and use it here; the directory actor redeems it (checking the room's rules again) and
+// Room files over HTTP (docs/protocol.md "Room files"). Clients get a token over XCCOS (getfutok /
+// getfdtok, docs/xccos.md §4) and use it here; the directory actor redeems it (checking the room's rules again) and
 // this file moves the bytes:
 //
 //   PUT|POST /files/<room guid>/<name, percent-encoded>?token=T   body = the file, streamed to disk, any size up

@@ -357,7 +357,7 @@ bool web_server::start(std::string& error) {
   auto& srv = p.srv;
   auto threads = std::max<std::size_t>(1, ctx.opts.threads);
   srv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  srv.set_tcp_nodelay(true); // without it keep-alive requests wait on delayed ACKs (build-notes §6: 38 req/s)
+  srv.set_tcp_nodelay(true); // without it keep-alive requests wait on delayed ACKs (docs/dependencies.md §6: 38 req/s)
   // One request per connection: a request refused before its body was read (too large, chunked, wrong host)
   // can then never leave that body behind to be parsed as a next request (no request smuggling behind a proxy
   // that reuses connections), and no idle keep-alive connection holds a worker thread.

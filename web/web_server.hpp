@@ -5,7 +5,7 @@
 //
 // Why cpp-httplib: Debian ships it (libcpp-httplib-dev 0.11.4), it routes, streams request bodies and responses,
 // answers Range requests and serves static files, which is everything this needs in a few hundred lines;
-// Boost.Beast would mean hand-writing all of that on asio (../shared/notes/build-notes.md §6).
+// Boost.Beast would mean hand-writing all of that on asio (docs/dependencies.md §6).
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -1,5 +1,5 @@
 #pragma once
-// Deterministic actor test fixture (STYLE.md §3): CAF 0.17's test_coordinator runs every actor on the test
+// Deterministic actor test fixture (docs/architecture.md "Conventions" §3): CAF 0.17's test_coordinator runs every actor on the test
 // thread, only when the test says so (sched.run()). The transport is a probe actor that records every document
 // sent to a dialog, so tests assert on decoded XCCOS exactly as a client would see it. Storage is a real
 // RocksDB in a fresh temporary directory.

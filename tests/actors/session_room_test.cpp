@@ -79,7 +79,7 @@ TEST_CASE_METHOD(fixture, "join lists participants and tells the others, a post 
   REQUIRE(aib);
   CHECK(aib->attr_or("key") == "3984");
   CHECK(aib->attr_or("value") == "0,1");
-  // Alice heard that Bob joined (xccos.md §4 ntc:join shape).
+  // Alice heard that Bob joined (docs/xccos.md §4 ntc:join shape).
   auto na = take(a);
   REQUIRE(na.size() == 1);
   auto ntc = single_item(na[0]);

@@ -1,4 +1,4 @@
-// Codec tests for room files: cmd:getfutok / cmd:getfdtok decode (xccos.md §4), rpl:getftok is built and read
+// Codec tests for room files: cmd:getfutok / cmd:getfdtok decode (docs/xccos.md §4), rpl:getftok is built and read
 // back as a client sees it, and ma-filelink: links round-trip and refuse malformed input.
 #include "codec/xccos.hpp"
 
@@ -19,7 +19,7 @@ command decode_one(const std::string& inner) {
 } // namespace
 
 TEST_CASE("cmd:getfutok and cmd:getfdtok decode <ftdb channelUri fileUrl/> and are answered as rpl:getftok") {
-  // The capture in xccos.md §4 (NextLabs, SfB).
+  // The capture in docs/xccos.md §4 (NextLabs, SfB).
   auto up = decode_one("<cmd id=\"cmd:getfutok\" seqid=\"1\"><data><ftdb channelUri=\"ma-chan://example.com/"
                        "6f0c-1\" fileUrl=\"Report &amp; notes.txt\"/></data></cmd>");
   REQUIRE(std::holds_alternative<getftok_cmd>(up.data));

@@ -163,7 +163,7 @@ client::dialog establish(sip_agent& a, scripted_server& srv, sip::message* ack_o
   return r.value();
 }
 
-// A server-originated in-dialog request, as sipe-notes.md §2 describes the server's INFO.
+// A server-originated in-dialog request, as docs/pidgin-sipe.md §2 describes the server's INFO.
 sip::message server_request(const std::string& method, const client::dialog& d, std::uint32_t cseq,
                             const std::string& body = {}) {
   auto m = sip::message::request(method, "sip:alice@example.com:1;maddr=127.0.0.1;transport=tcp");
@@ -245,7 +245,7 @@ TEST_CASE("agent: REGISTER gets its final 200, skipping 1xx", "[sip_agent]") {
   CHECK(r->get_or("Expires") == "3600");
   CHECK(r->get_or("Supported") == "msrtc-event-categories");
 
-  // Re-REGISTER: same Call-ID, higher CSeq (xccos.md §2.1).
+  // Re-REGISTER: same Call-ID, higher CSeq (docs/xccos.md §2.1).
   auto fut2 = std::async(std::launch::async, [&] { return a.register_user("sip:example.com", 0); });
   auto req2 = srv.read();
   REQUIRE(req2);
@@ -437,7 +437,7 @@ TEST_CASE("agent: server requests are answered with copied headers, INFO bodies 
   CHECK(two->body == "two");
   CHECK(three->body == "three");
 
-  // A client that dropped the dialog answers 487 and delivers nothing (sipe, xccos.md §2.2).
+  // A client that dropped the dialog answers 487 and delivers nothing (sipe, docs/xccos.md §2.2).
   a.set_info_status(487, d.call_id);
   srv.send(server_request("INFO", d, 4, "dropped"));
   auto r487 = srv.read();

@@ -12,7 +12,7 @@ using namespace std::string_literals;
 
 namespace {
 
-// The REGISTER of xccos.md §2.1, in compact forms and with a folded Supported header.
+// The REGISTER of docs/xccos.md §2.1, in compact forms and with a folded Supported header.
 const std::string compact_register = "REGISTER sip:example.com SIP/2.0\r\n"
                                      "v: SIP/2.0/TCP 127.0.0.1:40123;branch=z9hG4bKabc;rport\r\n"
                                      "f: <sip:alice@example.com>;tag=f1;epid=e1\r\n"

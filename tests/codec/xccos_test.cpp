@@ -1,4 +1,4 @@
-// XCCOS codec tests. Vectors refer to ../shared/protocol/xccos.md §6.
+// XCCOS codec tests. Vectors refer to docs/xccos.md §6.
 #include "codec/xccos.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
@@ -32,7 +32,7 @@ command one_command(const std::string& body) {
 } // namespace
 
 TEST_CASE("timestamps carry 7 fractional digits and round-trip") {
-  // 2010-09-14T14:26:17.6206356Z is the sipe-log example (xccos.md §3).
+  // 2010-09-14T14:26:17.6206356Z is the sipe-log example (docs/xccos.md §3).
   auto t = parse_ts("2010-09-14T14:26:17.6206356Z");
   REQUIRE(t);
   CHECK(format_ts(*t) == "2010-09-14T14:26:17.6206356Z");
@@ -107,7 +107,7 @@ TEST_CASE("vector 4: cmd:requri decodes and its reply references the command") {
   CHECK(r.code == 200);
   CHECK(r.token == "SUCCESS_OK");
   CHECK(r.data()->child("uib")->attr_or("uri") == "sip:pchat@example.com");
-  // Server envelopes carry the namespaces real servers send (xccos.md §3).
+  // Server envelopes carry the namespaces real servers send (docs/xccos.md §3).
   CHECK(body.find("xmlns=\"urn:parlano:xml:ns:xccos\"") != std::string::npos);
   CHECK(body.find("xmlns:xsi=") != std::string::npos);
 }
@@ -170,7 +170,7 @@ TEST_CASE("vector 7: cmd:join by chanid or chanib, and the participant list shap
   CHECK(next == 2);
   auto e = parse_ok(serialize(1, {{item_kind::rpl, "rpl:join", "1", "1", "9", 200, "SUCCESS_OK", data}}));
   const node* d = e.items[0].data();
-  auto uibs = d->children_named("uib"); // siblings of chanib, not children (xccos.md §4)
+  auto uibs = d->children_named("uib"); // siblings of chanib, not children (docs/xccos.md §4)
   REQUIRE(uibs.size() == 2);
   CHECK(uibs[0]->attr_or("id") == "0");
   CHECK(uibs[0]->attr_or("uri") == "sip:alice@example.com");

@@ -1,4 +1,4 @@
-// The compliance actor on CAF's test scheduler (STYLE.md §3): group commit, archive replies once durable,
+// The compliance actor on CAF's test scheduler (docs/architecture.md "Conventions" §3): group commit, archive replies once durable,
 // adapter retries with capped exponential backoff, exactly-once output, and both store failure policies.
 #include <chrono>
 #include <optional>

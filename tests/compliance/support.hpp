@@ -25,7 +25,7 @@ inline std::string slurp(const std::filesystem::path& p) {
   return s.str();
 }
 
-// 2008-06-04T20:15:40.9535482Z, the instant of compliance-xml.md's example, in Unix 100-ns ticks.
+// 2008-06-04T20:15:40.9535482Z, the instant of the example in docs/compliance.md "Output shape", in Unix 100-ns ticks.
 inline constexpr std::int64_t sample_ticks = 12'126'105'409'535'482;
 
 inline compliance::event make_event(compliance::event_kind kind, const std::string& room, const std::string& user,

@@ -1,4 +1,4 @@
-// The XML adapter: Lync's shape (compliance-xml.md "Output shape"), every event type, the settings, atomic and
+// The XML adapter: Lync's shape (docs/compliance.md "Output shape"), every event type, the settings, atomic and
 // idempotent files.
 #include <fstream>
 #include <sstream>

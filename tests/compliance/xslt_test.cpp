@@ -1,4 +1,4 @@
-// Organisations transform the output with their own XSLT (compliance-xml.md): run one with xsltproc.
+// Organisations transform the output with their own XSLT (docs/compliance.md "Output shape"): run one with xsltproc.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>

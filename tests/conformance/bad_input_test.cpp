@@ -1,4 +1,4 @@
-// Conformance: SIP- and XCCOS-level bad input (sip_stack.hpp "What it answers"; xccos.md §2.2, §3, §6 vector 18).
+// Conformance: SIP- and XCCOS-level bad input (sip_stack.hpp "What it answers"; docs/xccos.md §2.2, §3, §6 vector 18).
 // Every case ends with the same check: the server keeps running, and another client can still sign in and post.
 #include <string>
 #include <vector>
@@ -106,7 +106,7 @@ TEST_CASE("vector 18: an INFO over --sip.max-pending gets 503 with Retry-After a
   INFO(sip::serialize(r));
   CHECK(r.status == 503);
   CHECK(r.has("Retry-After"));
-  // What a real OCS sent (xccos.md §2.2): Ms-diagnostics: 20000;reason="Chat service busy";component="GroupChat".
+  // What a real OCS sent (docs/xccos.md §2.2): Ms-diagnostics: 20000;reason="Chat service busy";component="GroupChat".
   auto diag = r.get("Ms-diagnostics");
   REQUIRE(diag);
   CHECK(diag->rfind("20000", 0) == 0);

@@ -1,6 +1,6 @@
 #pragma once
-// Shared helpers for the conformance tests: each TEST_CASE checks one vector of ../shared/protocol/xccos.md §6
-// (or one SIP-level rule of §2 / sipe-notes.md §2) against a real pchatd over loopback TCP.
+// Shared helpers for the conformance tests: each TEST_CASE checks one vector of docs/xccos.md §6
+// (or one SIP-level rule of §2 / docs/pidgin-sipe.md §2) against a real pchatd over loopback TCP.
 //
 // Contract: everything here is black-box (the client library on the wire, pchatd_process for the server) and
 // synchronises on events: responses, server INFOs, BYEs. Timeouts are failure bounds only; a helper that runs
@@ -30,7 +30,7 @@ using client::duration;
 // on two shared cores.
 inline constexpr duration wait_limit{10000};
 
-// The chat service URI the provisioning document names (xccos.md §2.1) with the default --pchat.domain.
+// The chat service URI the provisioning document names (docs/xccos.md §2.1) with the default --pchat.domain.
 inline const std::string service_uri = "sip:pchat@example.com";
 
 // A sip_agent for `aor` connected to the server (no REGISTER: the server keys dialogs on INVITE's From only).
@@ -68,13 +68,13 @@ inline std::unique_ptr<client::chat_client> sign_in(const test::pchatd_process& 
   return c;
 }
 
-// ENV(envid) <cmd id="cmd:NAME" seqid="1"><data>DATA</data></cmd>, as sipe writes commands (xccos.md §3).
+// ENV(envid) <cmd id="cmd:NAME" seqid="1"><data>DATA</data></cmd>, as sipe writes commands (docs/xccos.md §3).
 inline std::string cmd_document(const std::string& envid, const std::string& name, const std::string& data = {}) {
   return "<xccos ver=\"1\" envid=\"" + envid + "\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:" + name +
          "\" seqid=\"1\"><data>" + data + "</data></cmd></xccos>";
 }
 
-// <chanid key="0" domain=D value=GUID/> for a ma-chan:// URI (the cmd:join argument, xccos.md §6 vector 7).
+// <chanid key="0" domain=D value=GUID/> for a ma-chan:// URI (the cmd:join argument, docs/xccos.md §6 vector 7).
 inline std::string chanid_of(const std::string& room_uri) {
   auto c = xccos::parse_chan_uri(room_uri);
   REQUIRE(c);
@@ -112,14 +112,14 @@ std::optional<received_item> wait_item(client::sip_agent& agent, Pred pred, dura
   }
 }
 
-// The rpl whose <commandid envid> names `envid` (xccos.md §3: replies point back at the command's envelope).
+// The rpl whose <commandid envid> names `envid` (docs/xccos.md §3: replies point back at the command's envelope).
 inline std::optional<received_item> wait_reply(client::sip_agent& agent, const std::string& envid,
                                                duration timeout = wait_limit) {
   return wait_item(
       agent, [&](const xccos::item& it) { return it.kind == xccos::item_kind::rpl && it.cmd_envid == envid; }, timeout);
 }
 
-// Sends ENV(envid) cmd:NAME as an in-dialog INFO, requires SIP 200 (every client INFO first gets 200, xccos.md
+// Sends ENV(envid) cmd:NAME as an in-dialog INFO, requires SIP 200 (every client INFO first gets 200, docs/xccos.md
 // §6) and returns the rpl that references it (nullopt if none came in time).
 inline std::optional<received_item> send_command(client::sip_agent& agent, client::dialog& d, const std::string& envid,
                                                  const std::string& name, const std::string& data = {}) {
@@ -146,7 +146,7 @@ std::optional<xccos::item> wait_event(client::chat_client& c, Pred pred, duratio
   }
 }
 
-// ntc:part for `user` in `room`: <chanib uri=room><uib uri=user/></chanib> (xccos.md §6 vector 12).
+// ntc:part for `user` in `room`: <chanib uri=room><uib uri=user/></chanib> (docs/xccos.md §6 vector 12).
 inline bool is_part_notice(const xccos::item& it, const std::string& room, const std::string& user) {
   if (it.kind != xccos::item_kind::ntc || it.id != "ntc:part" || !it.data())
     return false;
@@ -178,7 +178,7 @@ inline std::string raw_message(const std::vector<std::string>& lines, const std:
   return text + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-// An in-dialog request written the way pidgin-sipe writes it (sipe-notes.md §2): `Via: SIP/2.0/tcp ip:port`
+// An in-dialog request written the way pidgin-sipe writes it (docs/pidgin-sipe.md §2): `Via: SIP/2.0/tcp ip:port`
 // with no branch and a lowercase transport, the remote target as Request-URI, CSeq `cseq` (the caller passes
 // ++d.local_cseq, or the INVITE's number for an ACK). Send it with sip_agent::send_raw_request (matched by
 // Call-ID + CSeq), or send_raw_bytes for an ACK.
@@ -200,7 +200,7 @@ inline std::string branchless_request(const client::sip_agent& agent, const clie
 }
 
 // "The server keeps running and another client can still sign in and post afterwards": a fresh `user` signs in,
-// joins `room`, posts, and gets its own post back (the sender is included in the fan-out, xccos.md §6 vector 10).
+// joins `room`, posts, and gets its own post back (the sender is included in the fan-out, docs/xccos.md §6 vector 10).
 inline void require_server_healthy(const test::pchatd_process& server, const std::string& room,
                                    const std::string& user) {
   REQUIRE(server.running());

@@ -1,4 +1,4 @@
-// Conformance: the room-session dialog (xccos.md §2.2, §6 vectors 3, 4, 15, 16; sipe-notes.md §2): how it is
+// Conformance: the room-session dialog (docs/xccos.md §2.2, §6 vectors 3, 4, 15, 16; docs/pidgin-sipe.md §2): how it is
 // opened, refreshed and addressed, how XCCOS replies come back on it, and when the server gives it up.
 #include <algorithm>
 #include <string>
@@ -56,7 +56,7 @@ TEST_CASE("vector 3: branch-less INVITE, ACK, INFO and BYE as pidgin-sipe sends 
   server.start();
   auto agent = connect_agent(server, "sip:alice@example.com");
 
-  // sipe puts no branch on dialog requests and writes the transport in lowercase (sipe-notes.md §2); the
+  // sipe puts no branch on dialog requests and writes the transport in lowercase (docs/pidgin-sipe.md §2); the
   // server must match transactions by Call-ID + CSeq. The INVITE is raw too, so no request of this dialog
   // carries a branch.
   client::dialog d;
@@ -83,7 +83,7 @@ TEST_CASE("vector 3: branch-less INVITE, ACK, INFO and BYE as pidgin-sipe sends 
   auto ok = answered(agent->send_raw_request(invite));
   INFO(sip::serialize(ok));
   REQUIRE(ok.status == 200);
-  // Responses copy the Via (sipe-notes.md §2). Sofia normalises the transport to TCP and adds rport=, which sipe
+  // Responses copy the Via (docs/pidgin-sipe.md §2). Sofia normalises the transport to TCP and adds rport=, which sipe
   // does not mind; the protocol and sent-by must survive.
   std::string sent_by = "SIP/2.0/tcp 127.0.0.1:" + std::to_string(agent->local_port());
   CHECK(iequals(ok.get_or("Via").substr(0, sent_by.size()), sent_by));

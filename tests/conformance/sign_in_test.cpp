@@ -1,5 +1,5 @@
-// Conformance: the sign-in and sign-out SIP exchanges pidgin-sipe relies on (xccos.md §2.1, §6 vectors 1-2;
-// sipe-notes.md §2). Headers are inspected one line at a time: sipe compares whole header values and does not
+// Conformance: the sign-in and sign-out SIP exchanges pidgin-sipe relies on (docs/xccos.md §2.1, §6 vectors 1-2;
+// docs/pidgin-sipe.md §2). Headers are inspected one line at a time: sipe compares whole header values and does not
 // split on commas or trim blanks.
 #include <algorithm>
 #include <filesystem>
@@ -19,7 +19,7 @@ using pchat::test::pchatd_process;
 
 namespace {
 
-// The provisioning-v2 SUBSCRIBE exactly as sipe sends it after REGISTER (xccos.md §2.1).
+// The provisioning-v2 SUBSCRIBE exactly as sipe sends it after REGISTER (docs/xccos.md §2.1).
 const std::vector<sip::header> sipe_subscribe_headers = {
     {"Supported", "com.microsoft.autoextend"},
     {"Supported", "ms-benotify"},
@@ -54,7 +54,7 @@ std::vector<std::pair<std::string, std::string>> persistent_chat_properties(cons
   return out;
 }
 
-// The provisioning-v2 SUBSCRIBE exactly as sipe sends it after REGISTER (xccos.md §2.1).
+// The provisioning-v2 SUBSCRIBE exactly as sipe sends it after REGISTER (docs/xccos.md §2.1).
 client::result<sip::message> subscribe_provisioning(client::sip_agent& agent) {
   return agent.subscribe("sip:alice@example.com", "vnd-microsoft-provisioning-v2", provisioning_type,
                          provisioning_request, sipe_subscribe_headers);
@@ -109,7 +109,7 @@ TEST_CASE("vector 1: REGISTER 200 carries Expires, Supported msrtc-event-categor
     }
   }
   CHECK(listed);
-  // Listing roaming-contacts would switch sipe into UCS mode (xccos.md §2.1).
+  // Listing roaming-contacts would switch sipe into UCS mode (docs/xccos.md §2.1).
   for (const auto& v : allow_events)
     CHECK(v.find("vnd-microsoft-roaming-contacts") == std::string::npos);
 
@@ -220,7 +220,7 @@ TEST_CASE("sign-out: BYE on the channel dialog, in-dialog un-SUBSCRIBE and REGIS
   REQUIRE(bye);
   CHECK(bye->status == 200);
 
-  // 2. The un-SUBSCRIBE as sipe sends it (sipe-notes.md §2): in the SUBSCRIBE's dialog (same Call-ID, our From
+  // 2. The un-SUBSCRIBE as sipe sends it (docs/pidgin-sipe.md §2): in the SUBSCRIBE's dialog (same Call-ID, our From
   // tag, the server's To tag), CSeq 2, Expires: 0, no body, no Via branch.
   auto from_tag = sip::header_param(sub->get_or("From"), "tag");
   auto to_tag = sip::header_param(sub->get_or("To"), "tag");

@@ -1,4 +1,4 @@
-// End-to-end: a real pchatd on a loopback port, driven over real SIP/TCP by the client library (STYLE.md §10).
+// End-to-end: a real pchatd on a loopback port, driven over real SIP/TCP by the client library (docs/architecture.md "Conventions" §10).
 // Synchronised on events (replies, fan-out INFOs), with timeouts only as failure bounds.
 #include <algorithm>
 #include <memory>

@@ -1,4 +1,4 @@
-// Compliance end to end (issue 6): a real pchatd with the compliance service on archives what users do into Lync's
+// Compliance end to end (docs/compliance.md): a real pchatd with the compliance service on archives what users do into Lync's
 // XML; every post the server acknowledged is in the archive exactly once even across kill -9; pchatctl's verify
 // accepts the untouched archive.
 #include <poll.h>

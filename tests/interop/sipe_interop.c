@@ -21,7 +21,7 @@
  * sipe shows as "You have been rejected by the server", and he never signs on.
  *
  * Exit status: 0 passed, 1 failed, 77 skipped (ctest SKIP_RETURN_CODE) when libpurple cannot load pidgin-sipe's
- * plugin. sipe's XML parsing is broken by Debian 12's libxml2 (sipe-notes.md §1): run it with
+ * plugin. sipe's XML parsing is broken by Debian 12's libxml2 (docs/pidgin-sipe.md §1): run it with
  * LD_PRELOAD=libsipe-xml-fix.so (ctest does); without that it fails and says so.
  */
 #define _GNU_SOURCE
@@ -504,7 +504,7 @@ static void make_account(client* c) {
   gchar* user = g_strdup_printf("%s@" DOMAIN, c->name);
   gchar* server = g_strdup_printf("127.0.0.1:%d", sip_port);
   c->account = purple_account_new(user, "prpl-sipe");
-  /* xccos.md §7.1 and sipe-notes.md §3: plain TCP to our server, no autodiscovery, no auth challenge expected. */
+  /* docs/xccos.md §7.1 and docs/pidgin-sipe.md §3: plain TCP to our server, no autodiscovery, no auth challenge expected. */
   purple_account_set_password(c->account, "x-not-checked");
   purple_account_set_string(c->account, "server", server);
   purple_account_set_string(c->account, "transport", "tcp");
@@ -589,7 +589,7 @@ static void probe_start(void* user_data, const xmlChar* name, const xmlChar** at
   ++probe_started;
 }
 
-/* sipe's parser shape (sipe-notes.md §1): SAX2 magic with only SAX1 element callbacks. */
+/* sipe's parser shape (docs/pidgin-sipe.md §1): SAX2 magic with only SAX1 element callbacks. */
 static gboolean sipe_xml_parsing_works(void) {
   xmlSAXHandler h;
   memset(&h, 0, sizeof h);
@@ -724,7 +724,7 @@ int main(int argc, char** argv) {
          prpl->path ? prpl->path : "?");
   void* fix_active = dlsym(RTLD_DEFAULT, "sipe_xml_fix_active");
   if (!sipe_xml_parsing_works())
-    fail("this libxml2 never calls sipe's SAX1 element callbacks (sipe-notes.md §1), so sipe cannot parse any XML; "
+    fail("this libxml2 never calls sipe's SAX1 element callbacks (docs/pidgin-sipe.md §1), so sipe cannot parse any XML; "
          "run with LD_PRELOAD=<build>/tools/sipe-xml-fix/libsipe-xml-fix.so");
   step("sipe's XML parser shape works (%s)", fix_active ? "sipe-xml-fix preloaded" : "no shim needed");
 

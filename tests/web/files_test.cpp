@@ -1,4 +1,4 @@
-// Room files end to end (issue 7, docs/protocol.md "Room files"): a real pchatd on loopback, tokens over real
+// Room files end to end (docs/protocol.md "Room files"): a real pchatd on loopback, tokens over real
 // SIP/XCCOS (chat_client), the bytes over real HTTP (cpp-httplib's client), content and metadata in a real file
 // store and RocksDB. Every wait is on an answer (SIP reply, HTTP response, pchatd's ready line or exit), never a
 // sleep.

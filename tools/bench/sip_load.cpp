@@ -36,7 +36,7 @@ double cpu_seconds() {
          + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// The sign-in, one step at a time (xccos.md §2 and the design's sign-in flow).
+// The sign-in, one step at a time (docs/xccos.md §2 and the design's sign-in flow).
 enum class phase {
   connecting,
   reg,

@@ -1,5 +1,5 @@
 #pragma once
-// Deterministic actor-level simulation of a pchat server (STYLE.md §3, scaled up).
+// Deterministic actor-level simulation of a pchat server (docs/architecture.md "Conventions" §3, scaled up).
 //
 // run_simulation() builds the REAL actors — store writer (on the test scheduler), directory, rooms, one session
 // per connected dialog — on CAF 0.17's test_coordinator, over a real RocksDB, with a recording transport in

@@ -1,6 +1,6 @@
 /* sipe-xml-fix: an LD_PRELOAD shim that lets stock pidgin-sipe 1.25 parse XML again on Debian 12.
  *
- * The problem (../shared/protocol/sipe-notes.md §1): sipe parses every XML body with xmlSAXUserParseMemory() and
+ * The problem (docs/pidgin-sipe.md §1): sipe parses every XML body with xmlSAXUserParseMemory() and
  * a handler that says initialized = XML_SAX2_MAGIC but fills in only the SAX1 startElement/endElement callbacks
  * (startElementNs and endElementNs are NULL). bookworm's libxml2 2.9.14+dfsg-1.3~deb12u* then never calls those
  * two callbacks, only `characters`, so every document sipe receives parses to nothing: provisioning is ignored,
