@@ -82,7 +82,7 @@ TEST_CASE("event: the chain link covers id, type, content, room, sender and time
   CHECK(chain_hash(prev, a) != chain_hash(prev, b));
 }
 
-TEST_CASE("event: the three time encodings of the example in docs/compliance.md "Output shape" instant") {
+TEST_CASE("event: the three time encodings of the example instant of docs/compliance.md (Output shape)") {
   CHECK(since1970(sample_ticks) == 1'212'610'540'953);
   CHECK(utc_string(sample_ticks) == "2008-06-04T20:15:40.9535482Z");
   CHECK(dotnet_ticks(sample_ticks) == 633'482'073'409'535'482);
