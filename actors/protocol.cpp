@@ -9,23 +9,6 @@ std::int64_t monotonic_ns() {
     .count();
 }
 
-const char* to_string(pchat_errc x) {
-  switch (x) {
-    case pchat_errc::room_not_found: return "room_not_found";
-    case pchat_errc::not_joined: return "not_joined";
-    case pchat_errc::forbidden: return "forbidden";
-    case pchat_errc::too_large: return "too_large";
-    case pchat_errc::invalid_argument: return "invalid_argument";
-    case pchat_errc::store_failed: return "store_failed";
-    case pchat_errc::already_exists: return "already_exists";
-    case pchat_errc::category_not_found: return "category_not_found";
-    case pchat_errc::file_not_found: return "file_not_found";
-    case pchat_errc::token_invalid: return "token_invalid";
-    case pchat_errc::busy: return "busy";
-  }
-  return "unknown";
-}
-
 caf::error make_error(pchat_errc x) { return {static_cast<std::uint8_t>(x), pchat_error_category}; }
 
 caf::error make_error(pchat_errc x, std::string detail) {

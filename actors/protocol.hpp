@@ -18,6 +18,7 @@
 #include <caf/all.hpp>
 
 #include "actors/catalog.hpp"
+#include "base/error.hpp"
 #include "base/metrics.hpp"
 #include "compliance/event.hpp"
 #include "storage/store.hpp"
@@ -66,21 +67,8 @@ using ftoken_atom = caf::atom_constant<caf::atom("ftoken")>;   // getfutok/getfd
 using redeem_atom = caf::atom_constant<caf::atom("redeem")>;   // web -> directory: use a file token
 
 // --- errors ---------------------------------------------------------------------------------------------------
-// Every refusal travels back to the requester as one of these; the session maps it to an XCCOS resp code.
-enum class pchat_errc : std::uint8_t {
-  room_not_found = 1, // no such room, or one the user may not know exists (secret rooms)
-  not_joined,         // post/part/history on a room the dialog has not joined
-  forbidden,          // the room's rules refuse this user (closed/secret/auditorium/disabled)
-  too_large,          // chat text over messageSizeLimit
-  invalid_argument,   // the command is missing something or carries an invalid character
-  store_failed,       // RocksDB refused the write; nothing was fanned out
-  already_exists,     // a room or category name is taken
-  category_not_found, // no such category
-  file_not_found,     // no such file in that room (getfdtok)
-  token_invalid,      // a file token that is unknown, expired or already used
-  busy,               // a bounded resource is full (e.g. live file tokens): try again later
-};
-const char* to_string(pchat_errc x);
+// Every refusal travels back to the requester as a caf::error holding a pchat_errc (base/error.hpp); the error
+// table there says what it becomes in XCCOS, SIP, HTTP and /metrics.
 caf::error make_error(pchat_errc x);
 caf::error make_error(pchat_errc x, std::string detail);
 // The atom under which pchat errors travel (register a renderer with it).

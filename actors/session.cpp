@@ -40,28 +40,19 @@ void reply(self_ptr self, const xccos::command& c, int code, const char* token, 
   if (code != xccos::code::ok) {
     ++self->state.errors;
     if (self->state.opts.live)
-      self->state.opts.live->reject(reason_of_token(token));
+      self->state.opts.live->reject(errc_of_token(token));
     log::line(log::level::info, "session") << "refused " << c.id << " user=" << self->state.user
                                            << " dialog=" << self->state.dialog << " code=" << code << " " << token;
   }
   send_body(self, xccos::serialize(xccos::next_envid(), {it}));
 }
 
+// A refusal as XCCOS: code and token from the error table (base/error.hpp).
 void reply_error(self_ptr self, const xccos::command& c, const caf::error& err) {
   if (err.category() == pchat_error_category) {
-    switch (static_cast<pchat_errc>(err.code())) {
-      case pchat_errc::room_not_found: return reply(self, c, xccos::code::not_found, "CHANNEL_NOT_FOUND");
-      case pchat_errc::not_joined: return reply(self, c, xccos::code::forbidden, "NOT_JOINED");
-      case pchat_errc::forbidden: return reply(self, c, xccos::code::forbidden, "ACCESS_DENIED");
-      case pchat_errc::too_large: return reply(self, c, xccos::code::too_large, "MESSAGE_TOO_LARGE");
-      case pchat_errc::invalid_argument: return reply(self, c, xccos::code::bad_request, "INVALID_ARGUMENT");
-      case pchat_errc::store_failed: return reply(self, c, xccos::code::unavailable, "STORE_UNAVAILABLE");
-      case pchat_errc::already_exists: return reply(self, c, xccos::code::conflict, "NAME_TAKEN");
-      case pchat_errc::category_not_found: return reply(self, c, xccos::code::not_found, "CATEGORY_NOT_FOUND");
-      case pchat_errc::file_not_found: return reply(self, c, xccos::code::not_found, "FILE_NOT_FOUND");
-      case pchat_errc::token_invalid: return reply(self, c, xccos::code::unauthorized, "TOKEN_INVALID");
-      case pchat_errc::busy: return reply(self, c, xccos::code::unavailable, "TRY_LATER");
-    }
+    const auto& d = describe(static_cast<pchat_errc>(err.code()));
+    if (d.xccos_code != 0)
+      return reply(self, c, d.xccos_code, d.xccos_token);
   }
   log::line(log::level::error, "session") << c.id << " failed user=" << self->state.user
                                           << " error=" << self->system().render(err);

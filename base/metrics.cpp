@@ -48,34 +48,11 @@ std::uint64_t latency_histogram::quantile_us(double q) const {
   return max_us();
 }
 
-const char* to_string(reject_reason r) {
-  switch (r) {
-    case reject_reason::sip_481_no_dialog: return "sip_481_no_dialog";
-    case reject_reason::sip_413_too_large: return "sip_413_too_large";
-    case reject_reason::sip_415_media_type: return "sip_415_media_type";
-    case reject_reason::sip_503_overload: return "sip_503_overload";
-    case reject_reason::malformed_xml: return "MALFORMED_XML";
-    case reject_reason::not_xccos: return "NOT_XCCOS";
-    case reject_reason::invalid_argument: return "INVALID_ARGUMENT";
-    case reject_reason::invalid_characters: return "INVALID_CHARACTERS";
-    case reject_reason::unknown_command: return "UNKNOWN_COMMAND";
-    case reject_reason::channel_not_found: return "CHANNEL_NOT_FOUND";
-    case reject_reason::not_joined: return "NOT_JOINED";
-    case reject_reason::access_denied: return "ACCESS_DENIED";
-    case reject_reason::message_too_large: return "MESSAGE_TOO_LARGE";
-    case reject_reason::store_unavailable: return "STORE_UNAVAILABLE";
-    case reject_reason::server_error: return "SERVER_ERROR";
-    case reject_reason::count_: break;
-  }
-  return "unknown";
-}
-
-reject_reason reason_of_token(std::string_view token) {
-  for (std::size_t i = static_cast<std::size_t>(reject_reason::malformed_xml);
-       i < static_cast<std::size_t>(reject_reason::count_); ++i)
-    if (token == to_string(static_cast<reject_reason>(i)))
-      return static_cast<reject_reason>(i);
-  return reject_reason::server_error;
+pchat_errc errc_of_token(std::string_view token) {
+  for (std::size_t i = 1; i < static_cast<std::size_t>(pchat_errc::count_); ++i)
+    if (describe(static_cast<pchat_errc>(i)).xccos_code != 0 && token == describe(static_cast<pchat_errc>(i)).xccos_token)
+      return static_cast<pchat_errc>(i);
+  return pchat_errc::server_error;
 }
 
 std::string render_prometheus(const metrics& m) {
@@ -92,9 +69,9 @@ std::string render_prometheus(const metrics& m) {
       static_cast<double>(m.deliveries.load()));
   add("XCCOS commands handled.", "counter", "pchat_commands_total", static_cast<double>(m.commands.load()));
   out += "# HELP pchat_rejections_total Requests refused, by reason.\n# TYPE pchat_rejections_total counter\n";
-  for (std::size_t i = 0; i < m.rejections.size(); ++i) {
+  for (std::size_t i = 1; i < m.rejections.size(); ++i) {
     std::snprintf(line, sizeof line, "pchat_rejections_total{reason=\"%s\"} %llu\n",
-                  to_string(static_cast<reject_reason>(i)),
+                  describe(static_cast<pchat_errc>(i)).metric,
                   static_cast<unsigned long long>(m.rejections[i].load()));
     out += line;
   }

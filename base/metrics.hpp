@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.hpp"
+
 namespace pchat {
 
 // Log-bucketed latency histogram: 8 sub-buckets per power of two of microseconds (~9% resolution), 1 µs to
@@ -34,28 +36,9 @@ private:
   std::atomic<std::uint64_t> max_{0};
 };
 
-// Why a request was refused (SIP responses and XCCOS resp codes). One counter each.
-enum class reject_reason : std::uint8_t {
-  sip_481_no_dialog,
-  sip_413_too_large,
-  sip_415_media_type,
-  sip_503_overload,
-  malformed_xml,
-  not_xccos,
-  invalid_argument,
-  invalid_characters,
-  unknown_command,
-  channel_not_found,
-  not_joined,
-  access_denied,
-  message_too_large,
-  store_unavailable,
-  server_error,
-  count_,
-};
-const char* to_string(reject_reason r);
-// Maps an XCCOS resp token (docs/protocol.md) to its reason; server_error for unknown tokens.
-reject_reason reason_of_token(std::string_view token);
+// Refusals are counted by their pchat_errc (base/error.hpp), labelled by the table's metric column.
+// Transitional: the XCCOS token's code, for callers that still hold only the token.
+pchat_errc errc_of_token(std::string_view token);
 
 struct metrics {
   std::atomic<std::int64_t> sessions{0};  // chat dialogs open
@@ -63,11 +46,15 @@ struct metrics {
   std::atomic<std::uint64_t> posts{0};      // accepted, durable and fanned out
   std::atomic<std::uint64_t> deliveries{0}; // INFOs handed to the transport for fan-out
   std::atomic<std::uint64_t> commands{0};   // XCCOS commands handled
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(reject_reason::count_)> rejections{};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(pchat_errc::count_)> rejections{};
   // Post accepted by its room -> the last member's INFO handed to Sofia.
   latency_histogram fanout;
 
-  void reject(reject_reason r) { rejections[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
+  void reject(pchat_errc e) {
+    auto i = static_cast<std::size_t>(e);
+    rejections[i < rejections.size() ? i : static_cast<std::size_t>(pchat_errc::server_error)].fetch_add(
+      1, std::memory_order_relaxed);
+  }
 };
 
 // Prometheus text exposition format (version 0.0.4).

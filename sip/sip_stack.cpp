@@ -801,7 +801,7 @@ struct sip_stack::impl {
     counters.infos_in.fetch_add(1, std::memory_order_relaxed);
     // Early-return reject chain (docs/architecture.md "Conventions" §7): each check answers and returns.
     if (!d || d->closed) {
-      live->reject(reject_reason::sip_481_no_dialog);
+      live->reject(pchat_errc::sip_no_dialog);
       log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip) << ": 481";
       nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
       if (!d)
@@ -820,7 +820,7 @@ struct sip_stack::impl {
     d->last_seen = clock_type::now();
     std::size_t len = sip && sip->sip_payload ? sip->sip_payload->pl_len : 0;
     if (len > opts.max_body) {
-      live->reject(reject_reason::sip_413_too_large);
+      live->reject(pchat_errc::sip_too_large);
       log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << d->user
                                          << " call-id=" << d->call_id << ": 413";
       nua_respond(nh, SIP_413_REQUEST_TOO_LARGE, NUTAG_WITH_THIS(nua), TAG_END());
@@ -829,7 +829,7 @@ struct sip_stack::impl {
     if (len > 0 && sip->sip_content_type && sip->sip_content_type->c_type) {
       std::string_view ct = sip->sip_content_type->c_type;
       if (ct != "text/plain" && ct != "application/xml" && ct != "text/xml") {
-        live->reject(reject_reason::sip_415_media_type);
+        live->reject(pchat_errc::sip_media_type);
         nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua), SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
         return;
       }
@@ -837,7 +837,7 @@ struct sip_stack::impl {
     if ((load && load->load(std::memory_order_relaxed) >= opts.max_pending)
         || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
       // What a real OCS said when busy (docs/xccos.md §2.2, commit a29264ac).
-      live->reject(reject_reason::sip_503_overload);
+      live->reject(pchat_errc::sip_overloaded);
       nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("1"),
                   SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),
                   TAG_END());

@@ -82,11 +82,11 @@ struct web_context {
   }
 };
 
-// {"error": code, "message": text} with `status`.
-void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message);
-// A pchat error as HTTP: room_not_found/category_not_found 404, forbidden/not_joined 403, invalid_argument 400,
-// already_exists 409, too_large 413, store_failed 503, file_not_found 404, token_invalid 401, anything else 500;
-// the message says what and why.
+// {"error": code, "message": text} with the status and "error" field the error table gives `code`
+// (base/error.hpp); `message` says what and why (empty: the table's default text).
+void send_error(httplib::Response& res, pchat_errc code, const std::string& message = {});
+// A pchat error from the actors as HTTP, through the same table, its detail appended to the message. An error
+// from CAF itself is timed_out (503) when the directory did not answer in time, else server_error (500).
 void send_error(httplib::Response& res, const caf::error& err);
 void send_json(httplib::Response& res, int status, const json& body);
 // A string field of a JSON object ("" when absent or null), or nullopt after answering 400 for another type.

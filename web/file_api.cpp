@@ -93,7 +93,7 @@ private:
 
 void send_busy(httplib::Response& res) {
   res.set_header("Retry-After", "5");
-  send_error(res, 503, "busy", "Too many file transfers at once; try again in a few seconds");
+  send_error(res, pchat_errc::busy, "Too many file transfers at once; try again in a few seconds");
 }
 
 // The compliance record of a file: its name, and what ties it to the compliance copy (<dir>/files/<sha256>).
@@ -126,11 +126,11 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   auto token = token_of(req);
   if (token.empty()) {
     drain(read, 64 * 1024);
-    return send_error(res, 401, "token_missing", "Ask for an upload token (getfutok) and pass it as ?token=");
+    return send_error(res, pchat_errc::token_missing, "Ask for an upload token (getfutok) and pass it as ?token=");
   }
   if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0) {
     // (not drained: cpp-httplib reads multipart bodies only through multipart receivers)
-    return send_error(res, 415, "unsupported_media_type",
+    return send_error(res, pchat_errc::unsupported_media_type,
                       "Send the file itself as the body (PUT), not a multipart form; the token stays valid");
   }
   // A declared length over the limit (or over the disk's free space) is refused before the token is spent.
@@ -138,11 +138,11 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   if (req.has_header("Content-Length")) {
     auto text = req.get_header_value("Content-Length");
     if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
-      return send_error(res, 400, "bad_length", "Content-Length is not a number");
+      return send_error(res, pchat_errc::bad_length, "Content-Length is not a number");
     declared = std::stoull(text);
     if (declared > limit) {
       drain(read, drain_cap);
-      return send_error(res, 413, "too_large",
+      return send_error(res, pchat_errc::too_large,
                         "The file is larger than this server accepts (" + std::to_string(limit) + " bytes)");
     }
   }
@@ -156,7 +156,7 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
     log::line(log::level::warning, "web") << "upload refused: " << free_bytes << " bytes free, " << files.min_free
                                           << " kept free";
     drain(read, 64 * 1024);
-    return send_error(res, 507, "insufficient_storage", "The server is short of disk space; the token stays valid");
+    return send_error(res, pchat_errc::insufficient_storage, "The server is short of disk space; the token stays valid");
   }
   transfer_slot slot{ctx};
   if (!slot) {
@@ -173,7 +173,7 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   if (auto st = files.blobs->begin(up); !st.ok()) {
     log::line(log::level::error, "web") << "upload: " << st.message;
     drain(read, drain_cap);
-    return send_error(res, 503, "store_unavailable", "The server cannot store files right now; try again");
+    return send_error(res, pchat_errc::store_failed, "The server cannot store files right now; try again");
   }
   std::uint64_t total = 0;
   bool over = false;
@@ -190,14 +190,14 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
     return written.ok();
   });
   if (over)
-    return send_error(res, 413, "too_large",
+    return send_error(res, pchat_errc::too_large,
                       "The file is larger than this server accepts (" + std::to_string(limit) + " bytes)");
   if (!written.ok()) {
     log::line(log::level::error, "web") << "upload: " << written.message;
-    return send_error(res, 503, "store_unavailable", "The server could not store the file; try again");
+    return send_error(res, pchat_errc::store_failed, "The server could not store the file; try again");
   }
   if (!complete)
-    return send_error(res, 400, "incomplete_body", "The upload ended before its body did");
+    return send_error(res, pchat_errc::incomplete_body, "The upload ended before its body did");
 
   storage::file_record f;
   f.room_id = grant->room.id;
@@ -209,20 +209,19 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   f.ticks = now_ticks();
   if (auto st = up->commit(f.sha256); !st.ok()) {
     log::line(log::level::error, "web") << "upload: " << st.message;
-    return send_error(res, 503, "store_unavailable", "The server could not store the file; try again");
+    return send_error(res, pchat_errc::store_failed, "The server could not store the file; try again");
   }
   // Compliance keeps its own copy before the event is archived; without it the upload is refused, as posts are
   // when they cannot be archived.
   if (ctx.opts.compliance && !files.compliance_copies.empty()) {
     if (auto st = files.blobs->copy_to(f.sha256, files.compliance_copies); !st.ok()) {
       log::line(log::level::error, "web") << "upload: compliance copy: " << st.message;
-      return send_error(res, 503, "store_unavailable", "The file could not be archived for compliance; try again");
+      return send_error(res, pchat_errc::store_failed, "The file could not be archived for compliance; try again");
     }
   }
   if (auto st = ctx.store->put_file(f); !st.ok()) {
     log::line(log::level::error, "web") << "upload: " << st.message;
-    return send_error(res, st.code == storage::errc::not_found ? 404 : 503,
-                      st.code == storage::errc::not_found ? "room_not_found" : "store_unavailable",
+    return send_error(res, st.code == storage::errc::not_found ? pchat_errc::room_not_found : pchat_errc::store_failed,
                       "The file could not be recorded: " + st.message);
   }
   if (ctx.opts.compliance)
@@ -282,7 +281,7 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
   const std::string id = req.matches[2];
   auto token = token_of(req);
   if (token.empty())
-    return send_error(res, 401, "token_missing", "Ask for a download token (getfdtok) and pass it as ?token=");
+    return send_error(res, pchat_errc::token_missing, "Ask for a download token (getfdtok) and pass it as ?token=");
   auto slot = std::make_shared<transfer_slot>(ctx); // kept by the content provider until the body is sent
   if (!*slot)
     return send_busy(res);
@@ -297,7 +296,7 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
     if (raw >= 0)
       ::close(raw);
     log::line(log::level::error, "web") << "download: content of file " << f.id << " missing at " << path;
-    return send_error(res, 500, "content_missing", "The file's content is missing on the server");
+    return send_error(res, pchat_errc::content_missing, "The file's content is missing on the server");
   }
   auto fd = std::shared_ptr<int>(new int(raw), [](int* p) {
     ::close(*p);
@@ -310,7 +309,7 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
                                       : range_kind::none;
   if (kind == range_kind::unsatisfiable) {
     res.set_header("Content-Range", "bytes */" + std::to_string(size));
-    return send_error(res, 416, "range_not_satisfiable",
+    return send_error(res, pchat_errc::range_not_satisfiable,
                       "The file has " + std::to_string(size) + " bytes; the range asked for is outside it");
   }
   // Every GET that sends content is a download on record (a Range request too); HEAD sends none.

@@ -149,7 +149,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     patch fields;
     std::string error;
     if (!to_patch(*body, true, fields, error))
-      return send_error(res, 400, "invalid_argument", error);
+      return send_error(res, pchat_errc::invalid_argument, error);
     auto who = principal::of(*user);
     auto created = ctx.ask<room_view>(create_atom::value, who, fields);
     if (!created)
@@ -182,7 +182,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     patch fields;
     std::string error;
     if (!to_patch(*body, false, fields, error))
-      return send_error(res, 400, "invalid_argument", error);
+      return send_error(res, pchat_errc::invalid_argument, error);
     auto who = principal::of(*user);
     std::string ref = req.matches[1];
     if (!fields.empty()) {
@@ -209,7 +209,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     if (!target)
       return;
     if (!body->contains("roles") || !(*body)["roles"].is_array())
-      return send_error(res, 400, "invalid_argument", "roles must be a list of member, manager, presenter");
+      return send_error(res, pchat_errc::invalid_argument, "roles must be a list of member, manager, presenter");
     std::uint8_t bits = 0;
     for (const auto& r : (*body)["roles"]) {
       if (r == "member")
@@ -219,7 +219,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
       else if (r == "presenter")
         bits |= storage::role::presenter;
       else
-        return send_error(res, 400, "invalid_argument",
+        return send_error(res, pchat_errc::invalid_argument,
                           "unknown role " + (r.is_string() ? r.get<std::string>() : r.dump()) +
                             " (member, manager or presenter)");
     }

@@ -109,46 +109,22 @@ void send_json(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
-  send_json(res, status, json{{"error", code}, {"message", message}});
+void send_error(httplib::Response& res, pchat_errc code, const std::string& message) {
+  const auto& d = describe(code);
+  send_json(res, d.http_status, json{{"error", d.http_error}, {"message", message.empty() ? d.http_message : message}});
 }
 
 void send_error(httplib::Response& res, const caf::error& err) {
+  if (err.category() != pchat_error_category) {
+    send_error(res, err == caf::sec::request_timeout ? pchat_errc::timed_out : pchat_errc::server_error);
+    return;
+  }
   std::string detail;
   if (!err.context().empty() && err.context().match_elements<std::string>())
     detail = err.context().get_as<std::string>(0);
-  if (err.category() != pchat_error_category) {
-    send_error(res, err == caf::sec::request_timeout ? 503 : 500, "server_error",
-               "The server could not answer in time; try again.");
-    return;
-  }
   auto code = static_cast<pchat_errc>(err.code());
-  auto with = [&](const std::string& text) { return detail.empty() ? text : text + ": " + detail; };
-  switch (code) {
-    case pchat_errc::room_not_found:
-      return send_error(res, 404, "room_not_found", with("No such room (or you may not see it)"));
-    case pchat_errc::category_not_found:
-      return send_error(res, 404, "category_not_found", with("No such category"));
-    case pchat_errc::forbidden:
-      return send_error(res, 403, "forbidden", with("You may not do that"));
-    case pchat_errc::not_joined:
-      return send_error(res, 403, "not_joined", with("You are not in that room"));
-    case pchat_errc::invalid_argument:
-      return send_error(res, 400, "invalid_argument", with("Invalid value"));
-    case pchat_errc::already_exists:
-      return send_error(res, 409, "name_taken", with("That name is taken"));
-    case pchat_errc::too_large:
-      return send_error(res, 413, "too_large", with("Too large"));
-    case pchat_errc::store_failed:
-      return send_error(res, 503, "store_unavailable", with("The server could not store the change; try again"));
-    case pchat_errc::file_not_found:
-      return send_error(res, 404, "file_not_found", with("No such file in that room"));
-    case pchat_errc::busy:
-      return send_error(res, 503, "busy", with("The server is busy; try again later"));
-    case pchat_errc::token_invalid:
-      return send_error(res, 401, "token_invalid", with("The file token is not valid; ask for a new one"));
-  }
-  send_error(res, 500, "server_error", with("Server error"));
+  const char* text = describe(code).http_message;
+  send_error(res, code, detail.empty() ? text : std::string{text} + ": " + detail);
 }
 
 std::optional<std::string> string_field(const json& body, const char* name, httplib::Response& res) {
@@ -156,7 +132,7 @@ std::optional<std::string> string_field(const json& body, const char* name, http
   if (i == body.end() || i->is_null())
     return std::string{};
   if (!i->is_string()) {
-    send_error(res, 400, "invalid_argument", std::string{name} + " must be a string");
+    send_error(res, pchat_errc::invalid_argument, std::string{name} + " must be a string");
     return std::nullopt;
   }
   return i->get<std::string>();
@@ -168,7 +144,7 @@ std::optional<std::string> user_field(const json& body, const char* name, httpli
     return std::nullopt;
   auto aor = text->size() <= 256 ? sip::normalize_aor(*text) : std::string{};
   if (aor.empty() || !is_xml_text(aor) || aor.find_first_of(" \t\r\n<>\"") != std::string::npos) {
-    send_error(res, 400, "invalid_argument", "Enter a SIP address, like alice@example.com");
+    send_error(res, pchat_errc::invalid_argument, "Enter a SIP address, like alice@example.com");
     return std::nullopt;
   }
   return aor;
@@ -179,16 +155,16 @@ std::optional<json> json_body(const httplib::Request& req, httplib::Response& re
   // which (with the SameSite=Strict cookie) keeps other sites from changing rooms in a signed-in user's name.
   auto type = req.get_header_value("Content-Type");
   if (type.rfind("application/json", 0) != 0) {
-    send_error(res, 415, "unsupported_media_type", "Send the request as application/json");
+    send_error(res, pchat_errc::unsupported_media_type, "Send the request as application/json");
     return std::nullopt;
   }
   auto body = json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
-    send_error(res, 400, "malformed_json", "The request body is not a JSON object");
+    send_error(res, pchat_errc::malformed_json, "The request body is not a JSON object");
     return std::nullopt;
   }
   if (req.body.size() > max_json_body) {
-    send_error(res, 413, "too_large", "Request bodies here are at most 64 KiB");
+    send_error(res, pchat_errc::too_large, "Request bodies here are at most 64 KiB");
     return std::nullopt;
   }
   return body;
@@ -242,7 +218,7 @@ std::optional<std::string> signed_in(const httplib::Request& req, web_context& c
 std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx) {
   if (auto user = signed_in(req, ctx))
     return user;
-  send_error(res, 401, "not_signed_in", "Sign in first");
+  send_error(res, pchat_errc::not_signed_in, "Sign in first");
   return std::nullopt;
 }
 
@@ -291,10 +267,10 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     // Every attempt counts until one succeeds: five per user and twenty per client address a minute, so neither
     // one account nor many accounts from one place can be guessed at speed.
     if (!ctx.sessions.admit("user " + *user, 5) || !ctx.sessions.admit("addr " + req.remote_addr, 20))
-      return send_error(res, 429, "too_many_attempts", "Too many failed sign-ins; wait a minute and try again");
+      return send_error(res, pchat_errc::too_many_attempts, "Too many failed sign-ins; wait a minute and try again");
     if (!check_password(ctx, *user, *password)) {
       log::line(log::level::info, "web") << "sign-in refused user=" << *user << " from=" << req.remote_addr;
-      return send_error(res, 403, "sign_in_failed",
+      return send_error(res, pchat_errc::sign_in_failed,
                         ctx.opts.sign_in == sign_in_mode::password ? "Unknown user or wrong password"
                                                                    : "Unknown or disabled user");
     }
@@ -378,11 +354,11 @@ bool web_server::start(std::string& error) {
     } catch (...) {
     }
     log::line(log::level::error, "web") << req.method << " " << req.path << ": " << what;
-    send_error(res, 500, "server_error", "Server error");
+    send_error(res, pchat_errc::server_error, "Server error");
   });
   srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty() && res.status == 404)
-      send_error(res, 404, "not_found", "No such page");
+      send_error(res, pchat_errc::page_not_found, "No such page");
   });
 
   // Before any body is read. Bodies outside the upload routes are small JSON documents with a Content-Length:
@@ -393,25 +369,25 @@ bool web_server::start(std::string& error) {
     if (req.path.rfind("/api/", 0) == 0 && !p.hosts.empty()) {
       auto host = ascii_lower(req.get_header_value("Host"));
       if (std::find(p.hosts.begin(), p.hosts.end(), host) == p.hosts.end()) {
-        send_error(res, 421, "wrong_host", "This server does not answer to that host name");
+        send_error(res, pchat_errc::wrong_host, "This server does not answer to that host name");
         return handled::Handled;
       }
     }
     if (streams_body(p.ctx, req))
       return handled::Unhandled;
     if (req.has_header("Transfer-Encoding")) {
-      send_error(res, 411, "length_required", "Send a Content-Length (no chunked bodies here)");
+      send_error(res, pchat_errc::length_required, "Send a Content-Length (no chunked bodies here)");
       return handled::Handled;
     }
     auto length = req.get_header_value("Content-Length");
     bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
     if (has_body && length.empty()) {
-      send_error(res, 411, "length_required", "Send a Content-Length");
+      send_error(res, pchat_errc::length_required, "Send a Content-Length");
       return handled::Handled;
     }
     bool digits = std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!digits || length.size() > 9 || (!length.empty() && std::stoul(length) > max_json_body)) {
-      send_error(res, 413, "too_large", "Request bodies here are at most 64 KiB");
+      send_error(res, pchat_errc::too_large, "Request bodies here are at most 64 KiB");
       return handled::Handled;
     }
     return handled::Unhandled;

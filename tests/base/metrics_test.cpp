@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <string>
+
 using namespace pchat;
 
 TEST_CASE("the latency histogram reports quantiles within its bucket resolution") {
@@ -36,17 +39,34 @@ TEST_CASE("metrics render as Prometheus text with every rejection reason") {
   metrics m;
   m.posts = 3;
   m.deliveries = 30;
-  m.reject(reject_reason::not_joined);
-  m.reject(reason_of_token("CHANNEL_NOT_FOUND"));
-  m.reject(reason_of_token("SOMETHING_ELSE"));
+  m.reject(pchat_errc::not_joined);
+  m.reject(pchat_errc::room_not_found);
+  m.reject(pchat_errc::server_error);
+  m.reject(static_cast<pchat_errc>(250)); // outside the enum: counted as a server error
   m.fanout.record_us(1500);
   auto text = render_prometheus(m);
   CHECK(text.find("pchat_posts_total 3\n") != std::string::npos);
   CHECK(text.find("pchat_deliveries_total 30\n") != std::string::npos);
   CHECK(text.find("pchat_rejections_total{reason=\"NOT_JOINED\"} 1\n") != std::string::npos);
   CHECK(text.find("pchat_rejections_total{reason=\"CHANNEL_NOT_FOUND\"} 1\n") != std::string::npos);
-  CHECK(text.find("pchat_rejections_total{reason=\"SERVER_ERROR\"} 1\n") != std::string::npos);
+  CHECK(text.find("pchat_rejections_total{reason=\"SERVER_ERROR\"} 2\n") != std::string::npos);
   CHECK(text.find("pchat_rejections_total{reason=\"sip_503_overload\"} 0\n") != std::string::npos);
   CHECK(text.find("pchat_fanout_latency_seconds_count 1\n") != std::string::npos);
   CHECK(text.find("# TYPE pchat_fanout_latency_seconds summary") != std::string::npos);
+}
+
+TEST_CASE("the error table: every code has a name and a metric label of its own, XCCOS answers have a token") {
+  std::set<std::string> names, labels;
+  for (std::size_t i = 1; i < static_cast<std::size_t>(pchat_errc::count_); ++i) {
+    const auto& d = describe(static_cast<pchat_errc>(i));
+    CHECK(names.insert(d.name).second);
+    CHECK(labels.insert(d.metric).second);
+    if (d.xccos_code != 0)
+      CHECK(std::string{d.xccos_token}.size() > 0);
+    CHECK((d.xccos_code != 0 || d.sip_status != 0 || d.http_status != 0)); // every code surfaces somewhere
+  }
+  CHECK(describe(pchat_errc::room_not_found).xccos_token == std::string{"CHANNEL_NOT_FOUND"});
+  CHECK(describe(pchat_errc::room_not_found).http_status == 404);
+  CHECK(describe(pchat_errc::sip_overloaded).sip_status == 503);
+  CHECK(describe(static_cast<pchat_errc>(0)).name == std::string{"server_error"});
 }
