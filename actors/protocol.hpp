@@ -77,7 +77,7 @@ inline constexpr caf::atom_value pchat_error_category = caf::atom("pchat");
 } // namespace pchat
 
 // ---- compliance ----------------------------------------------------------------------------------------------
-// The compliance service (compliance/compliance_actor.hpp, docs/compliance.md): rooms and sessions hand it
+// The compliance service (actors/compliance_actor.hpp, docs/compliance.md): rooms and sessions hand it
 // what users do; it keeps every event in its durable queue and hands batches to the adapter every RunInterval.
 namespace pchat {
 
@@ -187,7 +187,7 @@ struct server_options {
   // Identity of the store, shown in getserverinfo (filled in from storage at start-up).
   std::string root_uri;   // ma-cat://domain/<root guid>
   std::string db_version; // GUID
-  // Live counters and the fan-out histogram (actors/metrics.hpp); null in tests that do not look at them.
+  // Live counters and the fan-out histogram (base/metrics.hpp); null in tests that do not look at them.
   std::shared_ptr<metrics> live;
   // The compliance service, null when compliance is off (then it costs one null check per event).
   compliance_actor compliance;

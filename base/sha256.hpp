@@ -1,7 +1,7 @@
 #pragma once
 // SHA-256 (FIPS 180-4), the one wrapper of libcrypto's SHA-256 in pchat: the compliance archive's hash chain,
 // room file content addresses, SIP Digest's SHA-256 algorithm. Checked against the FIPS 180-4 / NIST example
-// vectors in tests/compliance/sha256_test.cpp.
+// vectors in tests/base/sha256_test.cpp.
 //
 // Contract: never throws (except std::bad_alloc). libcrypto fails only when it is itself broken (out of
 // memory); then ok() turns false and finish() answers nullopt, and the caller decides what that means.

@@ -133,7 +133,7 @@ public:
   // Posts without waiting for anything but the INFO's SIP response.
   error post_async(const std::string& room_uri, const std::string& text, std::string* envid = nullptr);
 
-  // --- room files (docs/protocol.md "Room files"; tools/client/file_transfer.cpp) -----------------------------
+  // --- room files (docs/protocol.md "Room files"; client/file_transfer.cpp) -----------------------------
   // cmd:getfutok (upload) / cmd:getfdtok (download): fileUrl is the file's name for an upload, its ma-filelink
   // link for a download. A refusal is errc::rejected with the resp code as status and the token as message.
   struct file_token {

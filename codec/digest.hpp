@@ -1,6 +1,6 @@
 #pragma once
 // SIP Digest authentication (RFC 3261 §22, RFC 7616 with qop=auth, RFC 8760 for SHA-256 in SIP): the pure parts
-// shared by the server (sip/sip_stack.cpp), the client (tools/client/sip_agent) and pchatctl (stored HA1s).
+// shared by the server (sip/sip_stack.cpp), the client (client/sip_agent) and pchatctl (stored HA1s).
 //
 // Contract: no I/O, no global state; hashing, HMAC and random bytes come from OpenSSL's libcrypto. Parsers take
 // any bytes and return std::nullopt on anything malformed; they never throw (except std::bad_alloc).

@@ -2,7 +2,7 @@
 // A pure SIP text codec (RFC 3261 §7, §18.3, §20, §25): parse messages out of a byte buffer and serialize them
 // back. No sockets, no threads, no global state except a thread-local random generator for tags/branches.
 //
-// Used by the client library (tools/client/sip_agent), by the scripted servers in tests and by the raw
+// Used by the client library (client/sip_agent), by the scripted servers in tests and by the raw
 // conformance tests. The server itself parses SIP with Sofia-SIP; this codec only has to agree with it on the
 // wire format that pidgin-sipe produces (docs/xccos.md §2, docs/pidgin-sipe.md §2).
 //

@@ -1,4 +1,4 @@
-// pchat: a command-line Persistent Chat client speaking real SIP/XCCOS (tools/client/chat_client.hpp).
+// pchat: a command-line Persistent Chat client speaking real SIP/XCCOS (client/chat_client.hpp).
 //
 //   pchat --user alice@example.com [--server 127.0.0.1:5060] [--password P] COMMAND ...
 //     (--password, else the environment variable PCHAT_PASSWORD, answers pchatd's SIP Digest challenges)

@@ -1,7 +1,7 @@
 // pchatctl: administration of a pchat data directory, as Lync admins used the PersistentChat cmdlets: categories
 // (scope, creators, invitations), rooms (settings, privacy, type, members, managers, presenters), users (SIP
 // Digest accounts), persistent chat policy, history, live stats. With pchatd stopped it opens DIR itself; while pchatd runs it hands the command to pchatd over
-// DIR/pchatd.sock, so changes apply to the running server at once. The commands: tools/admin/admin.cpp
+// DIR/pchatd.sock, so changes apply to the running server at once. The commands: admin/admin.cpp
 // (`pchatctl --help`). DIR defaults to ./var/data. Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.
 #include <termios.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// sip/digest: RFC 7616 / RFC 2617 vectors, header round trips and malformed input, and the nonce keeper with an
+// codec/digest: RFC 7616 / RFC 2617 vectors, header round trips and malformed input, and the nonce keeper with an
 // injected clock (expiry, forgery, nc replay, the tracking bound).
 #include "codec/digest.hpp"
 #include "base/random.hpp"

@@ -1,4 +1,4 @@
-// tools/client/sip_agent against a scripted in-process server on a loopback TCP socket. The server side runs on
+// client/sip_agent against a scripted in-process server on a loopback TCP socket. The server side runs on
 // the test thread; agent calls that block run in std::async. Timeouts below are failure bounds only: every step
 // waits for an event (a message, a response, a future), never for time to pass.
 #include "client/sip_agent.hpp"

@@ -1,4 +1,4 @@
-// sip/sip_message: parse (framing, compact forms, folding, limits, garbage), serialize, helpers.
+// codec/sip_message: parse (framing, compact forms, folding, limits, garbage), serialize, helpers.
 #include "codec/sip_message.hpp"
 #include "base/text.hpp"
 
