@@ -48,13 +48,6 @@ std::uint64_t latency_histogram::quantile_us(double q) const {
   return max_us();
 }
 
-pchat_errc errc_of_token(std::string_view token) {
-  for (std::size_t i = 1; i < static_cast<std::size_t>(pchat_errc::count_); ++i)
-    if (describe(static_cast<pchat_errc>(i)).xccos_code != 0 && token == describe(static_cast<pchat_errc>(i)).xccos_token)
-      return static_cast<pchat_errc>(i);
-  return pchat_errc::server_error;
-}
-
 std::string render_prometheus(const metrics& m) {
   std::string out;
   char line[256];

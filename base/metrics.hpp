@@ -37,8 +37,6 @@ private:
 };
 
 // Refusals are counted by their pchat_errc (base/error.hpp), labelled by the table's metric column.
-// Transitional: the XCCOS token's code, for callers that still hold only the token.
-pchat_errc errc_of_token(std::string_view token);
 
 struct metrics {
   std::atomic<std::int64_t> sessions{0};  // chat dialogs open

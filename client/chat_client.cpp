@@ -195,7 +195,7 @@ error chat_client::pump(duration timeout) {
   }
   auto parsed = xccos::parse(in->body);
   if (auto* err = std::get_if<xccos::parse_error>(&parsed))
-    return fail(errc::protocol_error, "server sent an unparsable document: " + err->token + " " + err->detail);
+    return fail(errc::protocol_error, "server sent an unparsable document: " + std::string{to_string(err->code)} + " " + err->detail);
   for (auto& it : std::get<xccos::envelope>(parsed).items)
     pending_.push_back({std::move(it), in->received});
   return {};

@@ -218,11 +218,11 @@ std::variant<envelope, parse_error> parse(std::string_view body) {
   tinyxml2::XMLDocument doc(true, tinyxml2::PRESERVE_WHITESPACE);
   if (doc.Parse(body.data(), body.size()) != tinyxml2::XML_SUCCESS) {
     const char* why = doc.ErrorStr();
-    return parse_error{"MALFORMED_XML", why ? why : "not well-formed"};
+    return parse_error{pchat_errc::malformed_xml, why ? why : "not well-formed"};
   }
   const auto* root = doc.RootElement();
   if (!root || local_name(root->Name()) != "xccos")
-    return parse_error{"NOT_XCCOS", "the root element is not <xccos>"};
+    return parse_error{pchat_errc::not_xccos, "the root element is not <xccos>"};
   envelope env;
   if (const char* envid = root->Attribute("envid"))
     env.envid = envid;
@@ -231,7 +231,7 @@ std::variant<envelope, parse_error> parse(std::string_view body) {
     if (!kind_of(local_name(e->Name()), it.kind))
       continue;
     if (!convert(e, it.element, 0))
-      return parse_error{"MALFORMED_XML", "element nesting too deep"};
+      return parse_error{pchat_errc::malformed_xml, "element nesting too deep"};
     it.id = it.element.attr_or("id", it.kind == item_kind::grpchat ? "grpchat" : "");
     it.seqid = it.element.attr_or("seqid");
     if (const node* cid = it.element.child("commandid")) {
@@ -245,7 +245,7 @@ std::variant<envelope, parse_error> parse(std::string_view body) {
     env.items.push_back(std::move(it));
   }
   if (env.items.empty())
-    return parse_error{"EMPTY_ENVELOPE", "no cmd, rpl, ntc or grpchat element"};
+    return parse_error{pchat_errc::not_xccos, "no cmd, rpl, ntc or grpchat element"};
   return env;
 }
 

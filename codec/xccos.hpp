@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/error.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
 
@@ -89,8 +90,8 @@ struct envelope {
 };
 
 struct parse_error {
-  std::string token;  // MALFORMED_XML, NOT_XCCOS, EMPTY_ENVELOPE
-  std::string detail; // human-readable
+  pchat_errc code = pchat_errc::malformed_xml; // malformed_xml, or not_xccos (another root, or no item)
+  std::string detail;                          // human-readable
 };
 
 // Parses an XCCOS document. Fails on malformed XML, a root other than <xccos>, or an envelope with no items.

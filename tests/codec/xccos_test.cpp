@@ -290,19 +290,19 @@ TEST_CASE("unknown commands decode as unknown, client rpl/ntc items are ignored"
   CHECK(std::holds_alternative<requri_cmd>(cmds[1].data));
 }
 
-TEST_CASE("malformed documents are errors with a token, never crashes") {
-  auto err = [](std::string_view body) {
+TEST_CASE("malformed documents are errors with a code, never crashes") {
+  auto err = [](std::string_view body) -> std::string {
     auto r = parse(body);
     REQUIRE(std::holds_alternative<parse_error>(r));
-    return std::get<parse_error>(r).token;
+    return pchat::describe(std::get<parse_error>(r).code).xccos_token;
   };
   CHECK(err("") == "MALFORMED_XML");
   CHECK(err("<xccos") == "MALFORMED_XML");
   CHECK(err("<xccos><cmd></xccos>") == "MALFORMED_XML");
   CHECK(err("not xml at all") == "MALFORMED_XML");
   CHECK(err("<html><body/></html>") == "NOT_XCCOS");
-  CHECK(err("<xccos ver=\"1\" envid=\"1\"/>") == "EMPTY_ENVELOPE");
-  CHECK(err("<xccos ver=\"1\" envid=\"1\"><foo/></xccos>") == "EMPTY_ENVELOPE");
+  CHECK(err("<xccos ver=\"1\" envid=\"1\"/>") == "NOT_XCCOS"); // no item
+  CHECK(err("<xccos ver=\"1\" envid=\"1\"><foo/></xccos>") == "NOT_XCCOS"); // no item
   // Deep nesting is refused (bounded recursion).
   std::string deep = "<xccos envid=\"1\"><cmd id=\"cmd:x\">";
   for (int i = 0; i < 200; ++i)

@@ -667,7 +667,7 @@ private:
     for (auto& dl : items) {
       auto parsed = xccos::parse(dl.body);
       if (auto* err = std::get_if<xccos::parse_error>(&parsed)) {
-        fail('e', "unparsable document " + err->token + ": " + dl.body.substr(0, 200));
+        fail('e', "unparsable document " + std::string{to_string(err->code)} + ": " + dl.body.substr(0, 200));
         return;
       }
       for (auto& it : std::get<xccos::envelope>(parsed).items) {
