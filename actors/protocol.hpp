@@ -4,6 +4,8 @@
 //
 // Who talks to whom (see ../shared/DESIGN.md):
 //   sip ingress --(open/info/closed)--> session --(resolve/search/assoc)--> directory --(spawns)--> room
+//   directory --(delegates histsrch / pref / invite)--> its search, prefs and invitation workers, which answer the
+//   requester (actors/directory.hpp)
 //   session --(join/part/post/history)--> room --(append)--> store writer (group commit) --> RocksDB
 //   session, room --(send/fanout/bye)--> transport (the sip ingress in pchatd; a probe in tests; null in benches)
 // Dialog ids are opaque numbers chosen by the transport; actors never see SIP objects.
