@@ -69,7 +69,7 @@ TEST_CASE_METHOD(split_fixture, "a join is answered while a history search is st
   CHECK(msgs.front()->attr_or("chanUri") == uri(lobby));
 }
 
-TEST_CASE_METHOD(split_fixture, "two history searches go to two search workers; secret rooms stay out of both") {
+TEST_CASE_METHOD(split_fixture, "two history searches go to two search workers, and secret rooms stay out of both") {
   auto lobby = make_room("Lobby");
   auto hidden = make_room("Hidden", storage::privacy::secret);
   REQUIRE(db->set_roles(hidden.id, "sip:alice@example.com", storage::role::member).ok());
