@@ -35,6 +35,9 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<room_detail>("pchat::room_detail");
   cfg.add_message_type<search_hit>("pchat::search_hit");
   cfg.add_message_type<std::vector<search_hit>>("std::vector<pchat::search_hit>");
+  cfg.add_message_type<search_scope>("pchat::search_scope");
+  cfg.add_message_type<std::vector<search_scope>>("std::vector<pchat::search_scope>");
+  cfg.add_message_type<storage::history_query>("pchat::storage::history_query");
   cfg.add_message_type<patch>("pchat::patch");
   cfg.add_message_type<storage::room>("pchat::storage::room");
   cfg.add_message_type<storage::category>("pchat::storage::category");

@@ -4,6 +4,8 @@
 //
 // Who talks to whom (see docs/architecture.md):
 //   sip ingress --(open/info/closed)--> session --(resolve/search/assoc)--> directory --(spawns)--> room
+//   directory --(delegates histsrch / pref / invite)--> its search, prefs and invitation workers, which answer the
+//   requester (actors/directory.hpp)
 //   session --(join/part/post/history)--> room --(append)--> store writer (group commit) --> RocksDB
 //   session, room --(send/fanout/bye)--> transport (the sip ingress in pchatd; a probe in tests; null in benches)
 // Dialog ids are opaque numbers chosen by the transport; actors never see SIP objects.
@@ -251,6 +253,13 @@ struct search_hit {
   storage::message msg;
 };
 
+// One room a history search covers, as the directory hands it to a search worker: the room and its URI (for the
+// hits). The directory decides which rooms a user may read; the worker only searches what it is given.
+struct search_scope {
+  std::uint64_t room_id = 0;
+  std::string uri;
+};
+
 // A category as clients see it (nodespermcreatechild).
 struct category_view {
   std::string uri; // ma-cat://domain/guid
@@ -325,6 +334,10 @@ typename Inspector::result_type inspect(Inspector& f, search_hit& x) {
   return f(caf::meta::type_name("search_hit"), x.room_uri, x.msg);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, search_scope& x) {
+  return f(caf::meta::type_name("search_scope"), x.room_id, x.uri);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, category_view& x) {
   return f(caf::meta::type_name("category_view"), x.uri, x.name, x.description);
 }
@@ -366,6 +379,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, file_record& x) {
   return f(caf::meta::type_name("file_record"), x.room_id, x.id, x.name, x.content_type, x.size, x.sha256,
            x.uploader, x.ticks);
+}
+// History searches travel from the directory to its search workers.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_query& x) {
+  return f(caf::meta::type_name("history_query"), x.words, x.author, x.from_ticks, x.to_ticks, x.limit);
 }
 // Rooms and categories travel from the directory to room actors when their settings change.
 template <class Inspector>
@@ -489,6 +507,25 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<create_atom, principal, category_atom, patch>::with<category_view>,
   caf::replies_to<update_atom, principal, category_atom, std::string, patch>::with<category_view>,
   caf::replies_to<remove_atom, principal, category_atom, std::string>::with<bool>>;
+
+// --- the directory's workers (actors/directory.hpp) --------------------------------------------------------------
+// What reads or writes the store for longer than a lookup runs outside the directory's mailbox, so resolve (every
+// join) never waits behind it. The directory spawns and owns these, and delegates the matching directory_actor
+// requests to them (caf::delegate): the worker answers the original requester directly.
+
+// histsrch(rooms, query) -> posts newest first across `rooms`, at most query.limit. The directory has already
+// decided that the user may read every room of `rooms` (docs/protocol.md "History search").
+using search_worker_actor = caf::typed_actor<
+  caf::replies_to<histsrch_atom, std::vector<search_scope>, storage::history_query>::with<std::vector<search_hit>>>;
+
+// pref(user, label) -> (found, value); pref(user, label, value) -> stored (a synced write): getpref and setpref.
+using prefs_worker_actor =
+  caf::typed_actor<caf::replies_to<pref_atom, std::string, std::string>::with<bool, std::string>,
+                   caf::replies_to<pref_atom, std::string, std::string, std::string>::with<bool>>;
+
+// invite(user) -> the user's invitations not yet returned, now marked as returned (a synced write): getinv.
+using invite_worker_actor =
+  caf::typed_actor<caf::replies_to<invite_atom, std::string>::with<std::vector<invitation_view>>>;
 
 // One per channel dialog. invite: a new invitation for the session's user (sent on as ntc:inv).
 // notice(room): new content in a followed room the session has not joined (sent on as ntc:newcontent).

@@ -1,5 +1,6 @@
 // pchat-bench: the fan-out latency benchmark (a tool, never a timed test).
 //
+//   pchat-bench [--mode sip|actors|both|join-under-search] [--posts N] [--join-rate J]
 //   pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R] [--duration D]
 //               [--size BYTES] [--threads T] [--no-sync] [--json FILE] [--plot FILE.png] [--label TEXT]
 //               [--server HOST:PORT --pid PID --room URI...]
@@ -10,6 +11,9 @@
 // rooms made with pchatctl, the same binaries as the build) and reports its RSS and CPU; --server uses a
 // running one (rooms given with --room, --pid for RSS/CPU).
 // actors mode: the same actors in this process with a null transport: what fan-out costs without SIP.
+// join-under-search mode: rooms x --posts posts in a fresh store, then join probes (--join-rate per second, a new
+// session each) first alone and then while histsrch scans every post (tools/bench/join_search.hpp): does a long
+// search hold up joins? Prints the join latency of both phases and the searches' durations.
 // Prints p50/p90/p99/p99.9/max, deliveries/s, lost and duplicated deliveries (both must be 0), writes --json and
 // a latency plot (--plot, needs gnuplot: apt-get install gnuplot-nox).
 #include <signal.h>
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "tools/bench/actor_load.hpp"
+#include "tools/bench/join_search.hpp"
 #include "tools/bench/latency.hpp"
 #include "tools/bench/sip_load.hpp"
 #include "client/launcher.hpp"
@@ -39,6 +44,9 @@ namespace {
 struct options {
   std::string mode = "sip";
   std::uint32_t rooms = 1;
+  bool rooms_given = false;
+  std::uint32_t posts = 500;    // join-under-search: posts per room
+  double join_rate = 100;       // join-under-search: join probes per second
   std::uint32_t members = 100;
   std::uint32_t posters = 10;
   double rate = 10;
@@ -59,7 +67,9 @@ struct options {
 };
 
 int usage() {
-  std::cerr << "usage: pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R]\n"
+  std::cerr << "usage: pchat-bench --mode join-under-search [--rooms K] [--posts N] [--join-rate J] [--duration D]\n"
+               "                   [--threads T] [--json FILE]\n"
+               "       pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R]\n"
                "                   [--duration SECONDS] [--size BYTES] [--threads T] [--no-sync] [--json FILE]\n"
                "                   [--plot FILE.png] [--label TEXT] [--signin-parallel N] [--server-arg ARG]...\n"
                "                   [--server HOST:PORT --pid PID --room URI...]\n";
@@ -282,6 +292,52 @@ void plot(const std::vector<mode_report>& reports, const options& o) {
     std::printf("   plot: %s\n", o.plot.c_str());
 }
 
+// --mode join-under-search (tools/bench/join_search.hpp).
+int run_join_under_search(const options& o) {
+  join_search_config c;
+  if (o.rooms_given)
+    c.rooms = o.rooms;
+  c.posts_per_room = o.posts;
+  c.join_rate = o.join_rate;
+  c.search_seconds = o.duration;
+  c.threads = o.threads;
+  if (o.join_rate <= 0 || o.duration <= 0)
+    return usage();
+  auto r = run_join_search(c);
+  std::printf("== join-under-search: %u rooms x %u posts = %llu posts (filled in %.1f s), %u scheduler threads, "
+              "%.0f joins/s\n",
+              c.rooms, c.posts_per_room, static_cast<unsigned long long>(r.posts), r.fill_seconds, c.threads,
+              c.join_rate);
+  if (!r.ok)
+    std::printf("   FAILED: %s%s\n", r.error.c_str(),
+                r.unanswered ? (" (" + std::to_string(r.unanswered) + " joins unanswered)").c_str() : "");
+  auto searches = summarize(r.search_us);
+  auto alone = summarize(r.baseline_join_us);
+  auto during = summarize(r.search_join_us);
+  std::printf("   histsrch \"alpha beta\" over every room (no hits, every post visited): %zu searches, p50 %.1f ms, "
+              "max %.1f ms\n",
+              searches.count, searches.p50_ms, searches.max_ms);
+  std::printf("   join ms, no search running (%zu probes): p50 %.3f  p99 %.3f  max %.3f\n", alone.count, alone.p50_ms,
+              alone.p99_ms, alone.max_ms);
+  std::printf("   join ms, histsrch in flight (%zu probes): p50 %.3f  p99 %.3f  max %.3f\n", during.count,
+              during.p50_ms, during.p99_ms, during.max_ms);
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
+    auto obj = [](const summary& s) {
+      std::ostringstream x;
+      x << "{\"count\":" << s.count << ",\"p50\":" << s.p50_ms << ",\"p99\":" << s.p99_ms << ",\"max\":" << s.max_ms
+        << "}";
+      return x.str();
+    };
+    out << "{\"mode\":\"join-under-search\",\"label\":\"" << o.label << "\",\"rooms\":" << c.rooms
+        << ",\"posts\":" << r.posts << ",\"threads\":" << c.threads << ",\"join_rate\":" << c.join_rate
+        << ",\"ok\":" << (r.ok ? "true" : "false") << ",\"histsrch_ms\":" << obj(searches)
+        << ",\"join_ms_alone\":" << obj(alone) << ",\"join_ms_during_histsrch\":" << obj(during) << "}\n";
+    std::printf("   json: %s\n", o.json.c_str());
+  }
+  return r.ok ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -297,8 +353,13 @@ int main(int argc, char** argv) {
     };
     if (a == "--mode")
       o.mode = next();
-    else if (a == "--rooms")
+    else if (a == "--rooms") {
       o.rooms = static_cast<std::uint32_t>(std::stoul(next()));
+      o.rooms_given = true;
+    } else if (a == "--posts")
+      o.posts = static_cast<std::uint32_t>(std::stoul(next()));
+    else if (a == "--join-rate")
+      o.join_rate = std::stod(next());
     else if (a == "--members")
       o.members = static_cast<std::uint32_t>(std::stoul(next()));
     else if (a == "--posters")
@@ -336,6 +397,8 @@ int main(int argc, char** argv) {
     else
       return usage();
   }
+  if (o.mode == "join-under-search")
+    return run_join_under_search(o);
   if ((o.mode != "sip" && o.mode != "actors" && o.mode != "both") || o.rate <= 0 || o.duration <= 0)
     return usage();
   if (o.posters == 0)
