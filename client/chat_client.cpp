@@ -1,6 +1,7 @@
 #include "client/chat_client.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
+#include "codec/xccos_commands.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -24,13 +25,6 @@ error fail(errc code, std::string message, int status = 0) {
 
 error rejected(const xccos::item& it) {
   return fail(errc::rejected, it.id + ": " + std::to_string(it.code) + " " + it.token, it.code);
-}
-
-
-std::string attr_escape(const std::string& v) {
-  std::string out;
-  append_xml_attr(out, v);
-  return out;
 }
 
 room_entry to_room(const xccos::node& chanib) {
@@ -120,10 +114,9 @@ error chat_client::sign_in() {
   if (reg->status != 200)
     return fail(errc::rejected, "REGISTER: " + std::to_string(reg->status) + " " + reg->reason, reg->status);
   // Provisioning-v2: the document comes piggy-backed on the 200 (docs/xccos.md §2.1).
-  std::string body = "<provisioningGroupList xmlns=\"http://schemas.microsoft.com/2006/09/sip/provisioninggrouplist\">"
-                     "<provisioningGroup name=\"persistentChatConfiguration\"/></provisioningGroupList>";
   auto sub = agent_.subscribe(user_, "vnd-microsoft-provisioning-v2",
-                              "application/vnd-microsoft-roaming-provisioning-v2+xml", body,
+                              "application/vnd-microsoft-roaming-provisioning-v2+xml",
+                              xccos::provisioning_subscription_document(),
                               {{"Supported", "ms-benotify"}, {"Proxy-Require", "ms-benotify"}, {"Expires", "0"}});
   if (!sub)
     return sub.err();
@@ -220,9 +213,7 @@ result<xccos::item> chat_client::wait_reply(const std::string& envid) {
 
 result<xccos::item> chat_client::command(const std::string& name, const std::string& data) {
   auto envid = next_envid();
-  std::string body = "<xccos ver=\"1\" envid=\"" + envid + "\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:"
-                     + name + "\" seqid=\"1\"><data>" + data + "</data></cmd></xccos>";
-  auto r = send_document(body);
+  auto r = send_document(xccos::command_document(envid, name, data));
   if (!r)
     return r.err();
   if (r->status != 200)
@@ -231,7 +222,7 @@ result<xccos::item> chat_client::command(const std::string& name, const std::str
 }
 
 result<server_info> chat_client::get_server_info() {
-  auto r = command("getserverinfo", "<sib domain=\"" + attr_escape(domain()) + "\" infoType=\"123\"/>");
+  auto r = command("getserverinfo", xccos::serverinfo_query(domain()));
   if (!r)
     return r.err();
   if (r->code != 200)
@@ -252,7 +243,7 @@ result<server_info> chat_client::get_server_info() {
 }
 
 result<std::vector<room_entry>> chat_client::search(const std::string& criteria) {
-  auto r = command("chansrch", "<qib qtype=\"BYNAME\" criteria=\"" + attr_escape(criteria) + "\" extended=\"false\"/>");
+  auto r = command("chansrch", xccos::chansrch_query(criteria));
   if (!r)
     return r.err();
   if (r->code != 200)
@@ -317,12 +308,13 @@ std::vector<join_info> join_infos(const xccos::item& it, std::vector<std::string
   return out;
 }
 
+// A URI that is not ma-chan://domain/guid goes as the value with an empty domain: the server answers it with
+// its refusal (a fib in a bjoin) rather than the client guessing.
 std::string chanid_of(const std::string& uri, size_t key) {
   auto c = xccos::parse_chan_uri(uri);
   if (!c)
-    return "<chanid key=\"" + std::to_string(key) + "\" domain=\"\" value=\"" + attr_escape(uri) + "\"/>";
-  return "<chanid key=\"" + std::to_string(key) + "\" domain=\"" + attr_escape(c->domain) + "\" value=\""
-         + attr_escape(c->guid) + "\"/>";
+    return xccos::chanid(key, "", uri);
+  return xccos::chanid(key, c->domain, c->guid);
 }
 
 } // namespace
@@ -353,7 +345,7 @@ result<std::vector<join_info>> chat_client::bjoin(const std::vector<std::string>
 }
 
 error chat_client::part(const std::string& room_uri) {
-  auto r = command("part", "<chanib uri=\"" + attr_escape(room_uri) + "\"/>");
+  auto r = command("part", xccos::chanib_uri(room_uri));
   if (!r)
     return r.err();
   if (r->code != 200)
@@ -373,8 +365,7 @@ chat_line chat_client::to_chat_line(const xccos::node& n) {
 }
 
 result<std::vector<chat_line>> chat_client::history(const std::string& room_uri, std::uint32_t n) {
-  auto r = command("bccontext", "<chanib uri=\"" + attr_escape(room_uri) + "\"/><bcq><last cnt=\"" + std::to_string(n)
-                                  + "\"/></bcq>");
+  auto r = command("bccontext", xccos::bccontext_last(room_uri, n));
   if (!r)
     return r.err();
   if (r->code != 200)
@@ -389,10 +380,7 @@ result<std::vector<chat_line>> chat_client::history(const std::string& room_uri,
 
 result<std::vector<chat_client::caught_up>>
 chat_client::catch_up(const std::vector<std::pair<std::string, std::uint64_t>>& rooms, std::vector<std::string>* failed) {
-  std::string data;
-  for (const auto& [uri, seq] : rooms)
-    data += "<chanib uri=\"" + attr_escape(uri) + "\" seq=\"" + std::to_string(seq) + "\"/>";
-  auto r = command("catchup", data);
+  auto r = command("catchup", xccos::catchup_list(rooms));
   if (!r)
     return r.err();
   if (r->code != 200)
@@ -415,7 +403,7 @@ chat_client::catch_up(const std::vector<std::pair<std::string, std::uint64_t>>& 
 }
 
 error chat_client::follow(const std::string& room_uri, bool on) {
-  auto r = command(on ? "follow" : "unfollow", "<chanib uri=\"" + attr_escape(room_uri) + "\"/>");
+  auto r = command(on ? "follow" : "unfollow", xccos::chanib_uri(room_uri));
   if (!r)
     return r.err();
   if (r->code != 200)
@@ -426,17 +414,12 @@ error chat_client::follow(const std::string& room_uri, bool on) {
 }
 
 result<xccos::item> chat_client::get_invitations() {
-  return command("getinv", "<inv inviteId=\"1\" domain=\"" + attr_escape(domain()) + "\"/>");
+  return command("getinv", xccos::invitations_query(domain()));
 }
 
 error chat_client::post_async(const std::string& room_uri, const std::string& text, std::string* envid_out) {
   auto envid = next_envid();
-  std::string body = "<xccos ver=\"1\" envid=\"" + envid + "\" xmlns=\"urn:parlano:xml:ns:xccos\">"
-                     "<grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"" + attr_escape(room_uri) + "\" author=\""
-                     + attr_escape(user_) + "\" ts=\"" + xccos::format_ts(now_ticks()) + "\"><chat>";
-  append_xml_text(body, text);
-  body += "</chat></grpchat></xccos>";
-  auto r = send_document(body);
+  auto r = send_document(xccos::grpchat_document(envid, room_uri, user_, now_ticks(), text));
   if (!r)
     return r.err();
   if (r->status != 200)

@@ -4,6 +4,7 @@
 
 #include "base/file_name.hpp"
 #include "base/text.hpp"
+#include "codec/xccos_commands.hpp"
 
 #include <fcntl.h>
 #include <stdio.h> // renameat2, RENAME_NOREPLACE (glibc, _GNU_SOURCE)
@@ -87,13 +88,8 @@ std::unique_ptr<httplib::Client> http_client(const std::string& origin, duration
 
 result<chat_client::file_token> chat_client::get_file_token(const std::string& room_uri, bool upload,
                                                           const std::string& file_url) {
-  std::string uri_esc;
-  std::string url_esc;
-  append_xml_attr(uri_esc, room_uri);
-  append_xml_attr(url_esc, file_url);
   // docs/xccos.md §4: <ftdb channelUri fileUrl/> -> rpl:getftok <token token serveruri/>
-  auto r = command(upload ? "getfutok" : "getfdtok",
-                   "<ftdb channelUri=\"" + uri_esc + "\" fileUrl=\"" + url_esc + "\"/>");
+  auto r = command(upload ? "getfutok" : "getfdtok", xccos::file_token_query(room_uri, file_url));
   if (!r)
     return r.err();
   if (r->code != 200)

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "client/chat_client.hpp"
-#include "base/text.hpp"
+#include "codec/xccos_commands.hpp"
 
 using namespace pchat::client;
 
@@ -301,9 +301,7 @@ int main(int argc, char** argv) {
     std::string words = args[1];
     for (size_t i = 2; i < args.size(); ++i)
       words += " " + args[i];
-    std::string esc;
-    pchat::append_xml_attr(esc, words);
-    auto r = client.command("histsrch", "<srch text=\"" + esc + "\"/>");
+    auto r = client.command("histsrch", pchat::xccos::histsrch_query(words));
     if (!r)
       return failed("histsrch", r.err());
     if (r->code != 200)

@@ -14,6 +14,7 @@
 #include "actors/protocol.hpp"
 #include "actors/session.hpp"
 #include "actors/store_writer.hpp"
+#include "codec/xccos_commands.hpp"
 #include "tools/bench/latency.hpp"
 
 namespace pchat::bench {
@@ -140,9 +141,7 @@ actor_load_result run_actor_load(const actor_load_config& cfg) {
                                  transport, dir, opts, nullptr));
   for (std::size_t i = 0; i < total; ++i)
     caf::anon_send(sessions[i], info_atom::value,
-                   "<xccos ver=\"1\" envid=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:join\" seqid=\"1\">"
-                   "<data><chanid key=\"0\" domain=\"example.com\" value=\""
-                     + guids[i / cfg.members] + "\"/></data></cmd></xccos>");
+                   xccos::command_document("1", "join", xccos::chanid(0, "example.com", guids[i / cfg.members])));
   {
     std::unique_lock<std::mutex> lock{obs->mtx};
     if (!obs->cv.wait_for(lock, std::chrono::seconds(60 + total / 100), [&] { return obs->joined == total; })) {
@@ -165,9 +164,8 @@ actor_load_result run_actor_load(const actor_load_config& cfg) {
       std::size_t member = (j / cfg.rooms) % cfg.members;
       std::string id = "B" + std::to_string(k) + ":";
       std::string text = id + padding.substr(0, cfg.size > id.size() ? cfg.size - id.size() : 0);
-      std::string body = "<xccos ver=\"1\" envid=\"2\" xmlns=\"urn:parlano:xml:ns:xccos\"><grpchat id=\"grpchat\" "
-                         "seqid=\"1\" chanUri=\"ma-chan://example.com/" + guids[room]
-                         + "\" author=\"\" ts=\"2024-01-01T00:00:00Z\"><chat>" + text + "</chat></grpchat></xccos>";
+      // The session takes the author from its dialog and stamps its own time (docs/xccos.md §4 grpchat).
+      std::string body = xccos::grpchat_document("2", "ma-chan://example.com/" + guids[room], "", 0, text);
       {
         std::lock_guard<std::mutex> guard{obs->mtx};
         obs->sent_ns.push_back(now_ns());

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "codec/sip_message.hpp"
+#include "codec/xccos_commands.hpp"
 #include "tools/bench/latency.hpp"
 
 namespace pchat::bench {
@@ -24,6 +25,9 @@ namespace pchat::bench {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+// 2024-01-01T00:00:00Z in 100-ns ticks: the ts of every post.
+constexpr std::int64_t post_ts_ticks = 1'704'067'200LL * 10'000'000LL;
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
@@ -235,8 +239,7 @@ std::string engine::send_info_command(client& c, const std::string& name, const 
   auto envid = std::to_string(++envid_);
   auto m = dialog_request(c, "INFO");
   m.add("Content-Type", "text/plain");
-  m.body = "<xccos ver=\"1\" envid=\"" + envid + "\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:" + name
-           + "\" seqid=\"1\"><data>" + data + "</data></cmd></xccos>";
+  m.body = xccos::command_document(envid, name, data);
   c.out += sip::serialize(m);
   flush(c);
   return envid;
@@ -257,7 +260,7 @@ void engine::probe(std::size_t k) {
   const auto& uri = cfg_.rooms[c.room];
   c.join_started_ns = now_ns();
   c.probe_stage = 1;
-  c.probe_envid = send_info_command(c, "join", "<chanib uri=\"" + uri + "\"/>");
+  c.probe_envid = send_info_command(c, "join", xccos::chanib_uri(uri));
 }
 
 // Sends what the current phase needs.
@@ -296,20 +299,19 @@ void engine::advance(client& c) {
     case phase::requri: send_command(c, phase::requri, "requri", ""); break;
     case phase::bye_lookup: send_request(c, dialog_request(c, "BYE")); break;
     case phase::serverinfo:
-      send_command(c, phase::serverinfo, "getserverinfo", "<sib domain=\"" + domain + "\" infoType=\"123\"/>");
+      send_command(c, phase::serverinfo, "getserverinfo", xccos::serverinfo_query(domain));
       break;
     case phase::assoc: send_command(c, phase::assoc, "getassoc", ""); break;
     case phase::bjoin: {
       const auto& uri = cfg_.rooms[c.room];
       auto guid = uri.substr(uri.rfind('/') + 1);
-      send_command(c, phase::bjoin, "bjoin", "<chanid key=\"0\" domain=\"" + domain + "\" value=\"" + guid + "\"/>");
+      send_command(c, phase::bjoin, "bjoin", xccos::chanid(0, domain, guid));
       break;
     }
     case phase::bccontext:
-      send_command(c, phase::bccontext, "bccontext",
-                   "<chanib uri=\"" + cfg_.rooms[c.room] + "\"/><bcq><last cnt=\"30\"/></bcq>");
+      send_command(c, phase::bccontext, "bccontext", xccos::bccontext_last(cfg_.rooms[c.room], 30));
       break;
-    case phase::getinv: send_command(c, phase::getinv, "getinv", "<inv inviteId=\"1\" domain=\"" + domain + "\"/>"); break;
+    case phase::getinv: send_command(c, phase::getinv, "getinv", xccos::invitations_query(domain)); break;
     default: break;
   }
 }
@@ -420,8 +422,7 @@ void engine::on_server_request(client& c, sip::message&& m, std::int64_t t) {
       && body.find("envid=\"" + c.probe_envid + "\"") != std::string::npos) {
     if (c.probe_stage == 1) {
       c.probe_stage = 2;
-      c.probe_envid = send_info_command(c, "bccontext",
-                                        "<chanib uri=\"" + cfg_.rooms[c.room] + "\"/><bcq><last cnt=\"30\"/></bcq>");
+      c.probe_envid = send_info_command(c, "bccontext", xccos::bccontext_last(cfg_.rooms[c.room], 30));
     } else {
       res_.join_us.push_back(static_cast<std::uint32_t>((t - c.join_started_ns) / 1000));
       c.probe_stage = 0;
@@ -497,9 +498,8 @@ void engine::post(std::size_t k) {
   std::string text = id + padding_.substr(0, cfg_.size > id.size() ? cfg_.size - id.size() : 0);
   auto m = dialog_request(c, "INFO");
   m.add("Content-Type", "text/plain");
-  m.body = "<xccos ver=\"1\" envid=\"" + std::to_string(++envid_)
-           + "\" xmlns=\"urn:parlano:xml:ns:xccos\"><grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"" + cfg_.rooms[room]
-           + "\" author=\"" + c.user + "\" ts=\"2024-01-01T00:00:00Z\"><chat>" + text + "</chat></grpchat></xccos>";
+  // The server stamps its own time (docs/xccos.md §4 grpchat); a fixed ts keeps the posts' bytes reproducible.
+  m.body = xccos::grpchat_document(std::to_string(++envid_), cfg_.rooms[room], c.user, post_ts_ticks, text);
   auto wire = sip::serialize(m);
   c.post_of_cseq.emplace(c.dlg.cseq, sent_ns_.size());
   sent_ns_.push_back(now_ns()); // send time: right before the bytes leave

@@ -27,6 +27,7 @@
 #include "actors/store_writer.hpp"
 #include "actors/views.hpp"
 #include "codec/xccos.hpp"
+#include "codec/xccos_commands.hpp"
 #include "storage/store.hpp"
 #include "base/text.hpp"
 
@@ -133,16 +134,14 @@ caf::behavior observer(caf::event_based_actor* self, std::shared_ptr<observation
   };
 }
 
-// --- documents a client sends ---------------------------------------------------------------------------------
+// --- documents a client sends (codec/xccos_commands.hpp builds them) -----------------------------------------
 
-std::string envelope(std::uint64_t envid, const std::string& inner) {
-  return "<xccos ver=\"1\" envid=\"" + std::to_string(envid) + "\" xmlns=\"urn:parlano:xml:ns:xccos\">" + inner +
-         "</xccos>";
+std::string command_doc(std::uint64_t envid, std::string_view name, const std::string& data) {
+  return xccos::command_document(std::to_string(envid), name, data);
 }
 
-std::string command_doc(std::uint64_t envid, const std::string& name, const std::string& data) {
-  return envelope(envid, "<cmd id=\"cmd:" + name + "\" seqid=\"1\"><data>" + data + "</data></cmd>");
-}
+// The ts of every post, 2024-05-01T10:00:00Z in 100-ns ticks; the server stamps its own (docs/xccos.md §4 grpchat).
+constexpr std::int64_t post_ts_ticks = 1'714'557'600LL * 10'000'000LL;
 
 // --- the model ------------------------------------------------------------------------------------------------
 
@@ -462,9 +461,7 @@ private:
     // order (session.hpp "Ordering"), so the post is accepted exactly when the join is.
     bool pipelined = uniform() < 0.2;
     action_ = "join " + who(d) + " -> " + room_name(r);
-    send_info(
-        d, command_doc(next_envid_++, "join",
-                       "<chanid key=\"0\" domain=\"" + std::string{domain} + "\" value=\"" + rm.stored.guid + "\"/>"));
+    send_info(d, command_doc(next_envid_++, "join", xccos::chanid(0, domain, rm.stored.guid)));
     if (!may_join(rm.kind, u, r)) {
       expect(d, "rpl:join code=403");
       ++res_.joins_refused;
@@ -528,7 +525,7 @@ private:
     auto& dm = dialogs_.at(d);
     std::uint32_t r = pick_room(dm);
     action_ = "part " + who(d) + " -> " + room_name(r);
-    send_info(d, command_doc(next_envid_++, "part", "<chanib uri=\"" + rooms_[r].uri + "\"/>"));
+    send_info(d, command_doc(next_envid_++, "part", xccos::chanib_uri(rooms_[r].uri)));
     expect(d, "rpl:part code=200");
     if (contains(dm.joined, r))
       leave(d, r);
@@ -550,9 +547,8 @@ private:
       action_ += " + post \"" + text + "\" without waiting";
     else
       action_ = "post " + who(d) + " -> " + room_name(r) + " \"" + text + "\"";
-    send_info(d, envelope(next_envid_++, "<grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"" + rm.uri + "\" author=\"" +
-                                             user_uris_[dm.user] + "\" ts=\"2024-05-01T10:00:00Z\"><chat>" + text +
-                                             "</chat></grpchat>"));
+    send_info(d, xccos::grpchat_document(std::to_string(next_envid_++), rm.uri, user_uris_[dm.user], post_ts_ticks,
+                                         text));
     if (!contains(dm.joined, r) || !may_post(rm.kind, dm.user, r)) {
       expect(d, "rpl:grpchat code=403");
       ++res_.posts_refused;
@@ -577,8 +573,7 @@ private:
     auto n = static_cast<std::uint32_t>(1 + below(40));
     auto& rm = rooms_[r];
     action_ = "bccontext " + who(d) + " -> " + room_name(r) + " last " + std::to_string(n);
-    send_info(d, command_doc(next_envid_++, "bccontext",
-                             "<chanib uri=\"" + rm.uri + "\"/><bcq><last cnt=\"" + std::to_string(n) + "\"/></bcq>"));
+    send_info(d, command_doc(next_envid_++, "bccontext", xccos::bccontext_last(rm.uri, n)));
     ++res_.histories;
     if (!may_join(rm.kind, dm.user, r)) {
       expect(d, "rpl:bccontext code=403");
