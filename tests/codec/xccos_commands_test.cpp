@@ -18,7 +18,7 @@ const std::string hostile = "a\"b'c<d>e&amp;f]]>g\th\ni\r\nj\xC3\xA9";
 envelope parse_ok(const std::string& body) {
   auto r = parse(body);
   if (auto* err = std::get_if<parse_error>(&r))
-    FAIL(err->token << ": " << err->detail << " in " << body);
+    FAIL(pchat::to_string(err->code) << ": " << err->detail << " in " << body);
   return std::get<envelope>(r);
 }
 
