@@ -15,14 +15,6 @@ namespace pchat::client {
 
 namespace {
 
-error fail(errc code, std::string message, int status = 0) {
-  error e;
-  e.code = code;
-  e.status = status;
-  e.message = std::move(message);
-  return e;
-}
-
 error rejected(const xccos::item& it) {
   return fail(errc::rejected, it.id + ": " + std::to_string(it.code) + " " + it.token, it.code);
 }

@@ -24,14 +24,6 @@ namespace pchat::client {
 
 namespace {
 
-error fail(errc code, std::string message, int status = 0) {
-  error e;
-  e.code = code;
-  e.status = status;
-  e.message = std::move(message);
-  return e;
-}
-
 // "http://host:port/files/g/n" -> ("http://host:port", "/files/g/n"); false unless scheme://host is there.
 bool split_url(const std::string& url, std::string& origin, std::string& path) {
   auto scheme = url.find("://");

@@ -68,6 +68,14 @@ struct error {
   std::string message; // human-readable detail
   bool ok() const { return code == errc::none; }
 };
+// An error with `code`, the SIP or XCCOS `status` (0: none) and a message.
+inline error fail(errc code, std::string message, int status = 0) {
+  error e;
+  e.code = code;
+  e.status = status;
+  e.message = std::move(message);
+  return e;
+}
 
 // Either a value or an error. Accessing value() of a failed result is a precondition violation (asserted).
 template <class T>

@@ -653,20 +653,12 @@ void open_envelope(std::string& out, std::uint64_t envid) {
   out += "\" xmlns=\"urn:parlano:xml:ns:xccos\">";
 }
 
-void append_attr(std::string& out, std::string_view name, std::string_view value) {
-  out += ' ';
-  out += name;
-  out += "=\"";
-  append_xml_attr(out, value);
-  out += '"';
-}
-
 void append_msg_attrs(std::string& out, const chat_message& m) {
-  append_attr(out, "chanUri", m.chan_uri);
-  append_attr(out, "author", m.author);
-  append_attr(out, "ts", format_ts(m.ticks));
+  append_xml_attribute(out, "chanUri", m.chan_uri);
+  append_xml_attribute(out, "author", m.author);
+  append_xml_attribute(out, "ts", format_ts(m.ticks));
   if (m.seq > 0)
-    append_attr(out, "msgid", std::to_string(m.seq));
+    append_xml_attribute(out, "msgid", std::to_string(m.seq));
   out += "><chat>";
   append_xml_text(out, m.text);
   out += "</chat>";
@@ -685,13 +677,13 @@ std::string serialize(std::uint64_t envid, const std::vector<out_item>& items) {
     const char* tag = it.kind == item_kind::ntc ? "ntc" : "rpl";
     out += '<';
     out += tag;
-    append_attr(out, "id", it.id);
-    append_attr(out, "seqid", it.seqid);
+    append_xml_attribute(out, "id", it.id);
+    append_xml_attribute(out, "seqid", it.seqid);
     out += '>';
     if (!it.cmd_seqid.empty() || !it.cmd_envid.empty()) {
       out += "<commandid";
-      append_attr(out, "seqid", it.cmd_seqid);
-      append_attr(out, "envid", it.cmd_envid);
+      append_xml_attribute(out, "seqid", it.cmd_seqid);
+      append_xml_attribute(out, "envid", it.cmd_envid);
       out += "/>";
     }
     if (it.code != 0) {
@@ -737,17 +729,17 @@ void append_empty_element(std::string& out, std::string_view name,
   out += '<';
   out += name;
   for (const auto& [k, v] : attrs)
-    append_attr(out, k, v);
+    append_xml_attribute(out, k, v);
   out += "/>";
 }
 
 void append_chanib_summary(std::string& out, const room_summary& r, std::string_view extra_attrs) {
   out += "<chanib";
-  append_attr(out, "name", r.name);
-  append_attr(out, "description", r.description);
-  append_attr(out, "uri", r.uri);
+  append_xml_attribute(out, "name", r.name);
+  append_xml_attribute(out, "description", r.description);
+  append_xml_attribute(out, "uri", r.uri);
   if (!r.topic.empty())
-    append_attr(out, "topic", r.topic);
+    append_xml_attribute(out, "topic", r.topic);
   out += extra_attrs;
   out += "><info id=\"urn:parlano:ma:info:ucnt\">";
   out += std::to_string(r.user_count);
@@ -776,9 +768,9 @@ void append_join_result(std::string& out, std::uint32_t& next_id, const room_sum
     list += id;
   }
   out += "<chanib";
-  append_attr(out, "uri", room.uri);
-  append_attr(out, "name", room.name);
-  append_attr(out, "topic", room.topic);
+  append_xml_attribute(out, "uri", room.uri);
+  append_xml_attribute(out, "name", room.name);
+  append_xml_attribute(out, "topic", room.topic);
   out += '>';
   append_empty_element(out, "aib", {{"key", "3984"}, {"value", members}});
   if (!managers.empty())
