@@ -8,11 +8,9 @@
 // directly, whose mailbox keeps the order. So "join, then post" works even when the client does not wait for
 // rpl:join.
 //
-// Errors (docs/protocol.md): malformed XML 400 MALFORMED_XML, not an envelope 400 NOT_XCCOS / EMPTY_ENVELOPE,
-// unknown command 501 UNKNOWN_COMMAND, missing arguments 400 INVALID_ARGUMENT, unknown or hidden room 404
-// CHANNEL_NOT_FOUND, not joined 403 NOT_JOINED, refused by the room's rules 403 ACCESS_DENIED, chat text over
-// messageSizeLimit 413 MESSAGE_TOO_LARGE, text with characters XML cannot carry 400 INVALID_CHARACTERS, store
-// failure 503 STORE_UNAVAILABLE. A failed grpchat is answered with rpl:grpchat (a successful one gets no rpl).
+// Errors: every refusal is a pchat_errc, answered with the XCCOS code and token the error table gives it
+// (base/error.hpp; docs/protocol.md "Error codes"), e.g. 400 MALFORMED_XML, 404 CHANNEL_NOT_FOUND, 403 NOT_JOINED.
+// A failed grpchat is answered with rpl:grpchat (a successful one gets no rpl).
 //
 // Layout: actors/session.cpp is the actor (behaviour, command queue, dispatch, reply plumbing); the commands are
 // handled by family in actors/session_rooms.cpp, session_history.cpp, session_admin.cpp and session_users.cpp,

@@ -1,11 +1,11 @@
 #pragma once
-// The rule for the name of a room file, header-only so that both the server (storage::file_store::valid_name,
+// The rule for the name of a room file, in base/ so that both the server (storage::file_store::valid_name,
 // which every upload passes) and the client (pchat download, choosing a local name) apply the same rule without
 // the client linking the storage library.
 #include <cstdint>
 #include <string_view>
 
-namespace pchat::storage {
+namespace pchat {
 
 // Code points that change how the text around them is displayed or that are invisible: bidirectional embeddings,
 // overrides and isolates (U+202A..U+202E, U+2066..U+2069), the Arabic letter mark (U+061C), zero-width spaces,
@@ -50,4 +50,4 @@ inline bool valid_file_name(std::string_view name) {
   return true;
 }
 
-} // namespace pchat::storage
+} // namespace pchat

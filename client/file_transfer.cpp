@@ -211,7 +211,7 @@ int rename_into_place(const std::string& from, const std::string& to, bool repla
 } // namespace
 
 bool chat_client::safe_local_name(std::string_view name) {
-  return storage::valid_file_name(name) && name.front() != '.';
+  return valid_file_name(name) && name.front() != '.';
 }
 
 std::string chat_client::printable(std::string_view text) {
@@ -248,7 +248,7 @@ std::string chat_client::printable(std::string_view text) {
       ++i;
       continue;
     }
-    if ((cp >= 0x80 && cp < 0xa0) || storage::is_spoofing_format_char(cp)) {
+    if ((cp >= 0x80 && cp < 0xa0) || is_spoofing_format_char(cp)) {
       char buf[16];
       std::snprintf(buf, sizeof buf, "\\u{%04X}", static_cast<unsigned>(cp));
       out += buf;
