@@ -296,8 +296,11 @@ struct sip_stack::impl {
       su_deinit();
       return;
     }
+    // Allow goes in as SIPTAG_ALLOW_STR, not NUTAG_ALLOW: with NUTAG_ALLOW, Sofia 1.12's msg_params_join read
+    // uninitialised memory and pchatd crashed at start-up now and then (tests/e2e/demo_start_test.cpp makes it
+    // every time), and the header also carried nua's defaults (PRACK, MESSAGE, REFER), which pchatd does not serve.
     nua_set_params(nua, NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
-                   NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, SERVICE"),
+                   SIPTAG_ALLOW_STR("INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, SERVICE"),
                    NUTAG_APPL_METHOD("REGISTER"), NUTAG_APPL_METHOD("SUBSCRIBE"), NUTAG_APPL_METHOD("INFO"),
                    NUTAG_APPL_METHOD("SERVICE"), NUTAG_ALLOW_EVENTS("vnd-microsoft-provisioning-v2"),
                    SIPTAG_USER_AGENT_STR("pchatd/0.1"), TAG_END());
