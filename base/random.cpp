@@ -2,17 +2,28 @@
 
 #include <openssl/rand.h>
 
-#include <stdexcept>
+#include <cstdlib>
 
 #include "base/hex.hpp"
+#include "base/log.hpp"
 
 namespace pchat {
 
 std::string random_bytes(std::size_t n) {
   std::string raw(n, '\0');
-  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n)) != 1)
-    throw std::runtime_error("RAND_bytes failed: no entropy source");
+  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n)) != 1) {
+    log::write(log::level::error, "random", "RAND_bytes failed: no entropy source; stopping");
+    std::abort();
+  }
   return raw;
+}
+
+std::uint64_t random_u64() {
+  auto b = random_bytes(8);
+  std::uint64_t v = 0;
+  for (char c : b)
+    v = v << 8 | static_cast<unsigned char>(c);
+  return v;
 }
 
 std::string random_hex(std::size_t bytes) { return hex::encode(random_bytes(bytes)); }

@@ -1,4 +1,5 @@
 #include "client/chat_client.hpp"
+#include "base/random.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
 #include "codec/xccos_commands.hpp"
@@ -7,7 +8,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <map>
-#include <random>
 
 #include <tinyxml2.h>
 
@@ -82,8 +82,7 @@ chat_client::chat_client(chat_config config)
       c.password = config_.password;
       return c;
     }()) {
-  std::random_device rd;
-  envid_ = rd() & 0x3FFFFFFF;
+  envid_ = random_u64() & 0x3FFFFFFF;
 }
 
 chat_client::~chat_client() = default;

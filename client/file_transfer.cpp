@@ -2,6 +2,7 @@
 // cpp-httplib's client, streamed from and to disk.
 #include "client/chat_client.hpp"
 
+#include "base/random.hpp"
 #include "base/file_name.hpp"
 #include "base/text.hpp"
 #include "codec/xccos_commands.hpp"
@@ -15,7 +16,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -170,12 +170,7 @@ std::string name_from_disposition(const std::string& header) {
   return {};
 }
 
-std::string random_suffix() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
+std::string random_suffix() { return random_hex(8); }
 
 bool write_all(int fd, const char* data, std::size_t n) {
   while (n > 0) {

@@ -41,7 +41,9 @@ endfunction()
 set(bad 0)
 file(GLOB entries LIST_DIRECTORIES true RELATIVE ${ROOT} ${ROOT}/*)
 foreach(dir ${entries})
-  if(NOT IS_DIRECTORY ${ROOT}/${dir} OR dir MATCHES "^(\\.|build|cmake|docs|var)")
+  # Not layers: hidden folders, build trees (build, build-release, ...), and folders without C or C++ of ours.
+  if(NOT IS_DIRECTORY ${ROOT}/${dir} OR dir MATCHES "^\\." OR dir MATCHES "^build(-.*)?$"
+     OR dir MATCHES "^(cmake|docs|var)$")
     continue()
   endif()
   file(GLOB_RECURSE sources ${ROOT}/${dir}/*.hpp ${ROOT}/${dir}/*.cpp ${ROOT}/${dir}/*.h ${ROOT}/${dir}/*.c)
@@ -56,9 +58,10 @@ foreach(dir ${entries})
   endif()
   pchat_reach(${dir} allowed)
   foreach(src ${sources})
-    file(STRINGS ${src} includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"[^\"/]+/")
+    # "layer/...", <layer/...> and "../layer/..." all name a layer.
+    file(STRINGS ${src} includes REGEX "^[ \t]*#[ \t]*include[ \t]*[\"<](\\.\\./)*[^\">/]+/")
     foreach(line ${includes})
-      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"/]+)/.*" "\\1" target "${line}")
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*[\"<](\\.\\./)*([^\">/]+)/.*" "\\2" target "${line}")
       # Only includes that name a layer are checked (tests include their own "support/..." helpers).
       if(target IN_LIST pchat_layers AND NOT target IN_LIST allowed)
         file(RELATIVE_PATH rel ${ROOT} ${src})

@@ -1,4 +1,5 @@
 #include "codec/xccos.hpp"
+#include "base/random.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
 
@@ -8,7 +9,6 @@
 #include <cstdlib>
 #include <chrono>
 #include <cstring>
-#include <random>
 
 #include <tinyxml2.h>
 
@@ -635,11 +635,8 @@ void append_file_token(std::string& out, std::string_view token, std::string_vie
 }
 
 std::uint64_t next_envid() {
-  static std::atomic<std::uint64_t> counter{[] {
-    std::random_device rd;
-    std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    return v & 0x3FFF'FFFF'FFFF'FFFFull; // room to count up without wrapping past 63 bits
-  }()};
+  // room to count up without wrapping past 63 bits
+  static std::atomic<std::uint64_t> counter{random_u64() & 0x3FFF'FFFF'FFFF'FFFFull};
   return counter.fetch_add(1, std::memory_order_relaxed);
 }
 
