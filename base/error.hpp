@@ -2,7 +2,8 @@
 // pchat's one error vocabulary and its one table. Every refusal anywhere — an XCCOS command, a SIP request the
 // edge turns away, a web request — is a pchat_errc, and describe() says, in one place, what it becomes on each
 // surface: the XCCOS <resp code> and token (docs/protocol.md "Error codes"), the SIP status, the HTTP status and
-// "error" field of the web API (docs/web.md "JSON API"), and the label of pchat_rejections_total (/metrics).
+// "error" field of the web API (docs/web.md "JSON API"), and the label of pchat_rejections_total (/metrics) for
+// the refusals the session and the SIP edge count.
 // Errors travel as values (caf::error with this code inside the actors, see actors/protocol.hpp); nothing maps a
 // string back to an error.
 #include <cstdint>
@@ -63,7 +64,7 @@ struct error_entry {
   int http_status;          // the web API's status
   const char* http_error;   // the web API's "error" field
   const char* http_message; // the web API's default message (a request's own detail may follow ": ")
-  const char* metric;       // pchat_rejections_total{reason=...}
+  const char* metric;       // pchat_rejections_total{reason=...}; "" for what is not counted (web-only refusals)
 };
 
 // The entry of `e`; server_error's for a value outside the enum.

@@ -63,8 +63,10 @@ std::string render_prometheus(const metrics& m) {
   add("XCCOS commands handled.", "counter", "pchat_commands_total", static_cast<double>(m.commands.load()));
   out += "# HELP pchat_rejections_total Requests refused, by reason.\n# TYPE pchat_rejections_total counter\n";
   for (std::size_t i = 1; i < m.rejections.size(); ++i) {
-    std::snprintf(line, sizeof line, "pchat_rejections_total{reason=\"%s\"} %llu\n",
-                  describe(static_cast<pchat_errc>(i)).metric,
+    const char* label = describe(static_cast<pchat_errc>(i)).metric;
+    if (*label == '\0')
+      continue; // not counted
+    std::snprintf(line, sizeof line, "pchat_rejections_total{reason=\"%s\"} %llu\n", label,
                   static_cast<unsigned long long>(m.rejections[i].load()));
     out += line;
   }

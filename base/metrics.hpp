@@ -50,7 +50,7 @@ struct metrics {
 
   void reject(pchat_errc e) {
     auto i = static_cast<std::size_t>(e);
-    rejections[i < rejections.size() ? i : static_cast<std::size_t>(pchat_errc::server_error)].fetch_add(
+    rejections[i >= 1 && i < rejections.size() ? i : static_cast<std::size_t>(pchat_errc::server_error)].fetch_add(
       1, std::memory_order_relaxed);
   }
 };
