@@ -4,7 +4,6 @@
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
 #include "base/log.hpp"
-#include "codec/digest.hpp"
 #include "codec/xccos.hpp"
 #include "storage/file_store.hpp"
 #include "base/text.hpp"
@@ -77,7 +76,7 @@ caf::result<file_ticket> issue_file_token(directory_self self, const std::string
                                           const std::string& guid, const std::string& file_url) {
   auto& st = self->state;
   if (!st.opts.files)
-    return make_error(pchat_errc::store_failed, "room files are off (no web server)");
+    return make_error(pchat_errc::files_unavailable, "room files are off (no web server)");
   const auto* r = st.tree->room_by_guid(guid);
   if (!r)
     return make_error(pchat_errc::room_not_found);

@@ -172,7 +172,7 @@ public:
   result<downloaded_file> download_file_into(const std::string& room_uri, const std::string& link,
                                              const std::string& dir, bool replace = false);
   // A name to create in a local directory from someone else's say-so: a valid room file name
-  // (storage/file_name.hpp: no '/', '\', control, bidirectional or invisible format characters), which also
+  // (base/file_name.hpp: no '/', '\', control, bidirectional or invisible format characters), which also
   // makes it a plain base name, and no leading '.' (no dotfiles such as .bashrc, no hidden files).
   static bool safe_local_name(std::string_view name);
 

@@ -25,9 +25,6 @@
 #include "base/text.hpp"
 #include "base/time.hpp"
 
-#include "base/text.hpp"
-#include "base/time.hpp"
-
 namespace pchat::xccos {
 
 inline constexpr const char* xmlns = "urn:parlano:xml:ns:xccos";

@@ -1,9 +1,10 @@
 #pragma once
 // Builders of the documents the server sends: every ntc: notice and the data of every rpl: reply, and the
-// provisioning document of the sign-in (docs/xccos.md §2.1, §4). They are the only place where server-side XCCOS
-// markup is written; actors, the SIP edge and the web fill in values and call them.
+// provisioning document of the sign-in (docs/xccos.md §2.1, §4). With the envelope, grpchat and room-summary
+// writers of codec/xccos.hpp they are the only place where server-side XCCOS markup is written; actors, the SIP
+// edge and the web fill in values and call them.
 //
-// Contract: pure functions, no I/O; every value is escaped on the way in (codec/xccos.hpp's escaping), so any
+// Contract: pure functions, no I/O; every value is escaped on the way in (base/text.hpp's escaping), so any
 // string is safe to pass. Whole documents come back ready to send (envelope included) where the name says
 // "document" or "notice"; "append_" functions add a fragment to an rpl's <data>.
 #include <cstdint>

@@ -839,7 +839,7 @@ struct sip_stack::impl {
     }
     if ((load && load->load(std::memory_order_relaxed) >= opts.max_pending)
         || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
-      // What a real OCS said when busy (docs/xccos.md §2.2, commit a29264ac).
+      // What a real OCS said when busy (docs/xccos.md §2.2, pidgin-sipe commit a29264ac).
       live->reject(pchat_errc::sip_overloaded);
       nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("1"),
                   SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),

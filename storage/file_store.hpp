@@ -33,7 +33,7 @@ public:
   const std::string& root() const { return root_; }
 
   // A plain file name an upload may carry: 1..255 bytes of valid UTF-8 without '/', '\', NUL or other control
-  // characters, without bidirectional or invisible format characters (storage/file_name.hpp), not "." or "..",
+  // characters, without bidirectional or invisible format characters (base/file_name.hpp), not "." or "..",
   // no leading or trailing space. Names never reach the file system (content is
   // stored by hash), but they travel in links, Content-Disposition headers and compliance records.
   static bool valid_name(std::string_view name);

@@ -19,7 +19,6 @@
 #include <regex>
 
 #include "base/log.hpp"
-#include "codec/digest.hpp"
 #include "codec/xccos.hpp"
 #include "storage/file_store.hpp"
 #include "web/context.hpp"

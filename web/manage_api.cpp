@@ -1,4 +1,4 @@
-// The room-management JSON API behind the page (docs/web.md "Room management"). Every change goes to the
+// The room-management JSON API behind the page (docs/web.md "JSON API"). Every change goes to the
 // directory actor as the signed-in user (principal::of), so the catalog's rules decide exactly as for XCCOS and
 // pchatctl: managers change their rooms' settings and roles, creators create rooms in their categories, secret
 // rooms stay invisible to outsiders. This file only translates JSON <-> patches and errors -> HTTP.

@@ -303,6 +303,10 @@ TEST_CASE("malformed documents are errors with a code, never crashes") {
   CHECK(err("<html><body/></html>") == "NOT_XCCOS");
   CHECK(err("<xccos ver=\"1\" envid=\"1\"/>") == "NOT_XCCOS"); // no item
   CHECK(err("<xccos ver=\"1\" envid=\"1\"><foo/></xccos>") == "NOT_XCCOS"); // no item
+  // The two NOT_XCCOS cases still say which one they are.
+  auto detail = [](std::string_view body) { return std::get<parse_error>(parse(body)).detail; };
+  CHECK(detail("<html><body/></html>").find("root") != std::string::npos);
+  CHECK(detail("<xccos ver=\"1\" envid=\"1\"/>").find("no cmd") != std::string::npos);
   // Deep nesting is refused (bounded recursion).
   std::string deep = "<xccos envid=\"1\"><cmd id=\"cmd:x\">";
   for (int i = 0; i < 200; ++i)
