@@ -3,7 +3,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -11,6 +10,7 @@
 
 #include "actors/directory.hpp"
 #include "base/log.hpp"
+#include "tools/bench/bench_store.hpp"
 #include "actors/protocol.hpp"
 #include "actors/session.hpp"
 #include "actors/store_writer.hpp"
@@ -20,12 +20,6 @@
 namespace pchat::bench {
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-}
 
 // What the null transport saw; shared with the driving thread under a mutex (one lock per message).
 struct observations {
@@ -88,29 +82,11 @@ actor_load_result run_actor_load(const actor_load_config& cfg) {
     return res;
   }
   log::set_level(log::level::warning);
-  std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-bench-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    res.error = "cannot create a temporary directory";
+  bench_store store;
+  if (!store.open(res.error))
     return res;
-  }
-  struct remove_at_exit {
-    std::string dir;
-    ~remove_at_exit() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{tmpl};
-
-  std::unique_ptr<storage::store> opened;
-  auto st = storage::store::open(tmpl, {}, opened);
-  if (!st.ok()) {
-    res.error = "store: " + st.message;
-    return res;
-  }
-  std::shared_ptr<storage::store> db = std::move(opened);
-  storage::category cat;
-  cat.name = "Bench";
-  db->create_category(cat);
+  auto& db = store.db;
+  const auto& cat = store.category;
   std::vector<std::string> guids;
   for (std::uint32_t r = 0; r < cfg.rooms; ++r) {
     storage::room room;

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <filesystem>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -17,16 +16,12 @@
 #include "actors/session.hpp"
 #include "actors/store_writer.hpp"
 #include "base/log.hpp"
+#include "codec/xccos_commands.hpp"
+#include "tools/bench/bench_store.hpp"
 
 namespace pchat::bench {
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
-}
 
 // What the transport and the searcher saw; shared with the driving thread under a mutex.
 struct observations {
@@ -109,10 +104,9 @@ struct bench_config : caf::actor_system_config {
   }
 };
 
+// cmd:join of one room, as a client sends it (codec/xccos_commands.hpp).
 std::string join_doc(const std::string& guid) {
-  return "<xccos ver=\"1\" envid=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:join\" seqid=\"1\">"
-         "<data><chanid key=\"0\" domain=\"example.com\" value=\""
-         + guid + "\"/></data></cmd></xccos>";
+  return xccos::command_document("1", "join", xccos::chanid(0, "example.com", guid));
 }
 
 } // namespace
@@ -124,29 +118,11 @@ join_search_result run_join_search(const join_search_config& cfg) {
     return res;
   }
   log::set_level(log::level::warning);
-  std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-bench-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    res.error = "cannot create a temporary directory";
+  bench_store store;
+  if (!store.open(res.error))
     return res;
-  }
-  struct remove_at_exit {
-    std::string dir;
-    ~remove_at_exit() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{tmpl};
-
-  std::unique_ptr<storage::store> opened;
-  auto st = storage::store::open(tmpl, {}, opened);
-  if (!st.ok()) {
-    res.error = "store: " + st.message;
-    return res;
-  }
-  std::shared_ptr<storage::store> db = std::move(opened);
-  storage::category cat;
-  cat.name = "Bench";
-  db->create_category(cat);
+  auto& db = store.db;
+  const auto& cat = store.category;
   // The fill: straight into the store (one unsynced batch per room), not through the actors.
   auto fill_start = clock_type::now();
   std::vector<std::string> guids;
