@@ -2,8 +2,9 @@
 // cpp-httplib's client, streamed from and to disk.
 #include "client/chat_client.hpp"
 
-#include "base/random.hpp"
+#include "base/fd.hpp"
 #include "base/file_name.hpp"
+#include "base/random.hpp"
 #include "base/text.hpp"
 #include "codec/xccos_commands.hpp"
 
@@ -171,20 +172,6 @@ std::string name_from_disposition(const std::string& header) {
 }
 
 std::string random_suffix() { return random_hex(8); }
-
-bool write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return false;
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 // Gives `from` the name `to`; without `replace`, only when `to` does not exist (atomically: never a window in
 // which an existing file could be replaced). 0 or the errno (EEXIST: `to` exists).

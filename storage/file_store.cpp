@@ -1,5 +1,6 @@
 #include "storage/file_store.hpp"
 
+#include "base/fd.hpp"
 #include "base/file_name.hpp"
 #include "base/hex.hpp"
 #include "base/random.hpp"
@@ -44,20 +45,6 @@ status sync_dir(const std::string& dir) {
   int err = errno;
   ::close(fd);
   return rc == 0 ? status::success() : io_fail("fsync " + dir, err);
-}
-
-bool write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return false;
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
 }
 
 // SHA-256 of a whole file in lower-case hex; "" when it cannot be read.
