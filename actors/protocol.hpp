@@ -22,8 +22,17 @@
 #include "actors/catalog.hpp"
 #include "base/error.hpp"
 #include "base/metrics.hpp"
+#include "codec/xccos_build.hpp"
 #include "compliance/event.hpp"
 #include "storage/store.hpp"
+
+namespace pchat::xccos {
+// invitation_view travels between actors; its inspect() lives in the type's own namespace (found by ADL).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invitation& x) {
+  return f(caf::meta::type_name("invitation_view"), x.id, x.room_uri, x.room_name, x.inviter, x.ticks);
+}
+} // namespace pchat::xccos
 
 namespace pchat {
 
@@ -238,14 +247,8 @@ struct assoc_result {
   std::vector<std::uint64_t> follows; // ids of every followed room (the client rejoins these with bjoin)
 };
 
-// An invitation as the invitee sees it (getinv, ntc:inv).
-struct invitation_view {
-  std::uint64_t id = 0;
-  std::string room_uri;
-  std::string room_name;
-  std::string inviter; // "" when an administrator added the member
-  std::int64_t ticks = 0;
-};
+// An invitation as the invitee sees it (getinv, ntc:inv): the very values the codec writes into <inv>.
+using invitation_view = xccos::invitation;
 
 // One history search result: the post and the URI of its room.
 struct search_hit {
@@ -324,10 +327,6 @@ typename Inspector::result_type inspect(Inspector& f, join_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, assoc_result& x) {
   return f(caf::meta::type_name("assoc_result"), x.member, x.manager, x.followed, x.follows);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, invitation_view& x) {
-  return f(caf::meta::type_name("invitation_view"), x.id, x.room_uri, x.room_name, x.inviter, x.ticks);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, search_hit& x) {

@@ -127,7 +127,7 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
     },
     [self](invite_atom, const invitation_view& inv) {
       // ntc:inv (docs/protocol.md "Invitations"): the same <inv> getinv returns, pushed as it happens.
-      session_cmd::send_body(self, xccos::invitation_notice(session_cmd::to_invitation(inv)));
+      session_cmd::send_body(self, xccos::invitation_notice(inv));
     },
     [self](part_atom, std::uint64_t room_id) {
       // The room let us go: forget it, and watch it for new content again if the user follows it.

@@ -47,8 +47,6 @@ void release(self_ptr self);
 // True when `chan` is in this server's domain (compared case-insensitively).
 bool in_domain(self_ptr self, const xccos::chan_ref& chan);
 
-// An invitation as codec/xccos_build.hpp writes it (session_users.cpp).
-xccos::invitation to_invitation(const invitation_view& inv);
 
 // --- the handlers, one per command ------------------------------------------------------------------------------
 // session.cpp

@@ -6,10 +6,6 @@
 
 namespace pchat::session_cmd {
 
-xccos::invitation to_invitation(const invitation_view& inv) {
-  return {inv.id, inv.room_uri, inv.room_name, inv.inviter, inv.ticks};
-}
-
 // requri (docs/xccos.md §4): the service's URI.
 void handle(self_ptr self, const xccos::command& c, const xccos::requri_cmd&) {
   std::string data;
@@ -34,7 +30,7 @@ void handle(self_ptr self, const xccos::command& cmd, const xccos::getinv_cmd&) 
     [self, c](const std::vector<invitation_view>& invs) {
       std::string data;
       for (const auto& inv : invs)
-        xccos::append_invitation(data, to_invitation(inv));
+        xccos::append_invitation(data, inv);
       reply_ok(self, c, std::move(data));
     },
     invite_atom::value, self->state.user);
