@@ -1,40 +1,40 @@
 #include "sip/sip_stack.hpp"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdarg>
-#include <cstdio>
+#include <climits>
+#include <cstring>
 #include <deque>
-#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include <sofia-sip/msg.h>
 #include <sofia-sip/msg_addr.h>
-#include <sofia-sip/nua.h>
-#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_tport.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su.h>
-#include <sofia-sip/su_log.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
 
 #include "base/log.hpp"
+#include "base/random.hpp"
+#include "base/text.hpp"
 #include "codec/digest.hpp"
 #include "codec/sip_message.hpp"
-#include "codec/xccos.hpp"
+#include "codec/sip_request_frame.hpp"
 #include "codec/xccos_build.hpp"
 #include "storage/store.hpp"
-#include "base/text.hpp"
 
 namespace pchat::sip {
 
@@ -42,36 +42,12 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-// One channel dialog, owned by the SIP thread. Bound to its nua handle as the handle's magic.
-struct dialog {
-  dialog_id id = 0;
-  nua_handle_t* nh = nullptr;
-  std::string user;
-  std::string call_id;
-  std::string peer; // "tcp/127.0.0.1:40123", where its requests go
-  clock_type::time_point last_seen;
-  bool closed = false; // reported closed to the ingress; waiting for nua to finish
-  std::int64_t infos_pending = 0; // our INFOs on this dialog that have no final response yet
-};
+constexpr const char* allow_methods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, SUBSCRIBE, UPDATE, SERVICE";
+constexpr const char* provisioning_event = "vnd-microsoft-provisioning-v2";
+constexpr const char* user_agent = "pchatd/0.1";
 
-struct outbound {
-  enum class kind { info, bye, shutdown, peer_closed } what = kind::info;
-  std::vector<dialog_id> dialogs;
-  std::string body; // INFO body, or the peer ("tcp/ip:port") for peer_closed
-  std::int64_t accepted_ns = 0;
-};
-
-// A SUBSCRIBE usage we answered. nua sends a bodiless "terminated" NOTIFY when such a handle is destroyed, so
-// handles are kept until the client unsubscribes (nua answers that itself) or they are very old.
-struct subscription {
-  nua_handle_t* nh = nullptr;
-  clock_type::time_point created;
-};
-
-std::string payload_of(const sip_t* sip) {
-  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data)
-    return {};
-  return {sip->sip_payload->pl_data, sip->sip_payload->pl_len};
+std::int64_t monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
 }
 
 const char* call_id_of(const sip_t* sip) {
@@ -87,22 +63,89 @@ std::string from_uri(const sip_t* sip) {
   return buf;
 }
 
-std::int64_t monotonic_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
+// A header's value as text ("<sip:a@b>;tag=x"), for the dialog's request frame.
+std::string header_text(const sip_header_t* h) {
+  if (!h)
+    return {};
+  su_home_t home[1] = {SU_HOME_INIT(home)};
+  char* s = sip_header_as_string(home, h);
+  std::string out = s ? s : "";
+  su_home_deinit(home);
+  return out;
 }
 
-// --- noticing closed client connections --------------------------------------------------------------------
-// nua reports no event when a client's TCP connection closes; tport only logs "tport_close(0x..): tcp/ip:port/sip"
-// at log level 5. We redirect tport's log to a hook that turns those lines into peer_closed work for the SIP
-// thread. nta's log says when a TCP client sent bytes that are not SIP, after which Sofia neither answers nor
-// closes that connection; we close it. This is the one place that depends on Sofia's log text; if the symbols
-// are missing the server still works, and notices dead clients when an INFO to them fails or they expire.
-// (tport_log must be found with dlsym: an extern declaration would bind to a copy in our executable.)
+std::string url_text(const url_t* u) {
+  if (!u)
+    return {};
+  char buf[1024];
+  url_e(buf, sizeof buf, u);
+  buf[sizeof buf - 1] = '\0';
+  return buf;
+}
 
-std::mutex watcher_mtx;
-std::vector<void*> watchers; // impl* of running servers (one per process in pchatd; several in tests)
-su_log_t* tport_log_ptr = nullptr;
-su_log_t* nta_log_ptr = nullptr;
+// "tcp/127.0.0.1:40123" for the address a message came from.
+std::string peer_name(msg_t* m) {
+  su_addrinfo_t* ai = m ? msg_addrinfo(m) : nullptr;
+  if (!ai || !ai->ai_addr)
+    return {};
+  auto* su = reinterpret_cast<su_sockaddr_t*>(ai->ai_addr);
+  char host[INET6_ADDRSTRLEN] = "";
+  if (su->su_family == AF_INET6)
+    inet_ntop(AF_INET6, &su->su_sin6.sin6_addr, host, sizeof host);
+  else
+    inet_ntop(AF_INET, &su->su_sin.sin_addr, host, sizeof host);
+  const char* transport = ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp";
+  std::string h = su->su_family == AF_INET6 ? "[" + std::string{host} + "]" : std::string{host};
+  return std::string{transport} + "/" + h + ":" + std::to_string(ntohs(su->su_port));
+}
+
+struct outbound {
+  enum class kind { info, bye, shutdown } what = kind::info;
+  std::vector<dialog_id> dialogs;
+  std::string body;
+  std::int64_t accepted_ns = 0;
+};
+
+struct connection;
+
+// A request we sent on the fast path (TCP) and whose final response has not come yet.
+struct sent_request {
+  std::uint32_t cseq = 0;
+  std::uint32_t bytes = 0;
+  std::int64_t sent_ms = 0;
+  bool bye = false;
+};
+
+// One channel dialog, owned by the SIP thread.
+struct dialog {
+  dialog_id id = 0;
+  std::string user;
+  std::string call_id;
+  std::string local_tag;
+  std::string remote_tag;
+  std::string peer;              // "tcp/127.0.0.1:40123": where its INVITE came from and its requests go
+  connection* conn = nullptr;    // TCP: the client's connection; UDP: none (the listener's transport)
+  std::string udp_route;         // UDP: "sip:ip:port;transport=udp"
+  request_frame frame;
+  std::uint32_t next_cseq = 1;
+  std::uint32_t remote_cseq = 0; // highest CSeq the client used (RFC 3261 §12.2.2)
+  std::deque<sent_request> sent; // TCP fast path, in CSeq order
+  std::int64_t udp_pending = 0;  // UDP INFO transactions without a final response
+  int transactions = 0;          // nta client transactions on it (UDP INFOs, UDP BYE) without a final response
+  clock_type::time_point last_seen;
+  bool closed = false;           // reported closed to the ingress
+};
+
+// One client TCP connection that sent at least one valid request (tport's secondary transport).
+struct connection {
+  tport_t* tp = nullptr; // referenced while we track it
+  int pend = 0;          // our tport_pend() registration: close and error reports come to on_transport_error
+  std::string name;      // "tcp/ip:port"
+  std::vector<dialog_id> dialogs;
+  std::int64_t pending = 0;       // our requests on it without a final response
+  std::int64_t pending_bytes = 0; // ... and their bytes
+  std::int64_t last_request_ms = 0;
+};
 
 } // namespace
 
@@ -144,17 +187,21 @@ struct sip_stack::impl {
 
   // SIP thread only.
   su_root_t* root = nullptr;
-  nua_t* nua = nullptr;
+  nta_agent_t* agent = nullptr;
+  nta_leg_t* default_leg = nullptr;
   su_wait_t wait{};
-  su_timer_t* sweep_timer = nullptr;
+  su_timer_t* tick_timer = nullptr;
+  su_timer_t* shutdown_timer = nullptr;
   std::unordered_map<dialog_id, std::unique_ptr<dialog>> dialogs;
-  std::unordered_multimap<std::string, dialog_id> by_peer; // "tcp/ip:port" -> dialogs on that connection
-  std::unordered_map<nua_handle_t*, subscription> subscriptions;
+  std::unordered_map<std::string, dialog*> by_call_id;
+  std::unordered_map<tport_t*, std::unique_ptr<connection>> connections;
+  std::unordered_map<nta_outgoing_t*, dialog_id> outgoing; // nta client transactions (UDP INFOs, BYEs)
   dialog_id next_dialog = 1;
+  std::string branch_salt = random_hex(4); // dialogs' Via branches differ from those of an earlier run
+  std::string sent_by;                     // "host:port" for our Via
   std::unique_ptr<digest::nonce_keeper> nonces; // Digest nonces and the nonce counts used with them
   bool shutting_down = false;
-  bool shutdown_complete = false;
-  su_timer_t* shutdown_timer = nullptr;
+  unsigned ticks = 0;
 
   void post(outbound o) {
     if (o.what == outbound::kind::info)
@@ -166,100 +213,6 @@ struct sip_stack::impl {
     std::uint64_t one = 1;
     ssize_t rc = ::write(efd, &one, sizeof one);
     (void) rc;
-  }
-
-  // Runs on nua's stack thread. "tport_close(0x55d...): tcp/127.0.0.1:44704/sip" -> peer "tcp/127.0.0.1:44704".
-  // Both Sofia logs come here once redirected; `stream` says which. Lines we act on are turned into work for
-  // the servers; every line is also passed on to our log (tport's level-5 chatter only at debug).
-  static void sofia_log_hook(void* stream, char const* fmt, va_list ap) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    std::string_view line{buf};
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
-      line.remove_suffix(1);
-    bool is_tport = stream == &tport_log_ptr;
-    log::line(is_tport ? log::level::debug : log::level::info, "sofia") << line;
-    if (is_tport && line.rfind("tport_close(", 0) == 0) {
-      // "tport_close(0x55d...): tcp/127.0.0.1:44704/sip" -> "tcp/127.0.0.1:44704"
-      auto start = line.find("): ");
-      if (start == std::string_view::npos)
-        return;
-      auto name = line.substr(start + 3);
-      auto end = name.rfind('/');
-      if (end == std::string_view::npos)
-        return;
-      std::string peer{name.substr(0, end)};
-      if (peer.rfind("tcp/", 0) != 0)
-        return; // UDP "connections" are not clients going away
-      std::lock_guard<std::mutex> guard{watcher_mtx};
-      for (void* w : watchers)
-        static_cast<impl*>(w)->post({outbound::kind::peer_closed, {}, peer});
-    } else if (!is_tport && line.find("received garbage from tcp/") != std::string_view::npos) {
-      // Bytes that are not SIP leave Sofia's stream parser stuck: it answers nothing more on that connection
-      // and never closes it. Close it for Sofia; tport then reports the close and the peer's dialogs end.
-      auto peer = line.substr(line.find("from tcp/") + 9);
-      shutdown_connection_from(std::string{peer.substr(0, peer.find_first_of(" ;/"))});
-    }
-  }
-
-  // Shuts down our TCP socket whose peer is "host:port" (nua gives no handle on its connections). Rare: only
-  // after a client sent garbage.
-  static void shutdown_connection_from(const std::string& host_port) {
-    auto colon = host_port.rfind(':');
-    if (colon == std::string::npos)
-      return;
-    std::string host = host_port.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[')
-      host = host.substr(1, host.size() - 2);
-    auto port = static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-      int fd = std::atoi(entry.path().filename().c_str());
-      sockaddr_storage peer{};
-      socklen_t len = sizeof peer;
-      int type = 0;
-      socklen_t tlen = sizeof type;
-      if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM
-          || ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0)
-        continue;
-      char text[INET6_ADDRSTRLEN] = "";
-      std::uint16_t p = 0;
-      if (peer.ss_family == AF_INET) {
-        auto* in = reinterpret_cast<sockaddr_in*>(&peer);
-        inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-        p = ntohs(in->sin_port);
-      } else if (peer.ss_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<sockaddr_in6*>(&peer);
-        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-        p = ntohs(in6->sin6_port);
-      }
-      if (p == port && host == text) {
-        log::line(log::level::info, "sip") << "closing tcp/" << host_port << ": it sent bytes that are not SIP";
-        ::shutdown(fd, SHUT_RDWR);
-      }
-    }
-  }
-
-  static void watch_connection_closes(impl* self) {
-    std::lock_guard<std::mutex> guard{watcher_mtx};
-    watchers.push_back(self);
-    if (tport_log_ptr)
-      return;
-    void* lib = dlopen("libsofia-sip-ua.so.0", RTLD_NOW | RTLD_NOLOAD);
-    tport_log_ptr = lib ? reinterpret_cast<su_log_t*>(dlsym(lib, "tport_log")) : nullptr;
-    nta_log_ptr = lib ? reinterpret_cast<su_log_t*>(dlsym(lib, "nta_log")) : nullptr;
-    if (!tport_log_ptr || !nta_log_ptr) {
-      log::line(log::level::warning, "sip") << "cannot watch Sofia's logs: closed connections are noticed late";
-      return;
-    }
-    su_log_redirect(tport_log_ptr, &impl::sofia_log_hook, &tport_log_ptr);
-    su_log_set_level(tport_log_ptr, 5);
-    su_log_redirect(nta_log_ptr, &impl::sofia_log_hook, &nta_log_ptr);
-  }
-
-  void stop_watching_connection_closes() {
-    std::lock_guard<std::mutex> guard{watcher_mtx};
-    watchers.erase(std::remove(watchers.begin(), watchers.end(), this), watchers.end());
   }
 
   // --- the SIP thread -------------------------------------------------------------------------------------
@@ -277,51 +230,46 @@ struct sip_stack::impl {
       url += ";transport=tcp";
     else if (opts.udp && !opts.tcp)
       url += ";transport=udp";
-    // nua's stack runs on this thread too. By default it gets a thread of its own, and every nua_info() and
-    // every event crosses between the two through a socketpair: two syscalls and wake-ups per INFO, which is
-    // most of the cost of a fan-out (docs/performance.md).
-    su_root_threading(root, 0);
-    watch_connection_closes(this);
-    // Connections idle for this long are closed by tport. Clients refresh their dialog with UPDATE every
-    // Session-Expires and send CRLF keep-alives every ms-keep-alive timeout, so twice the session time is safe.
-    unsigned idle_ms = (opts.session_expires * 2 + 60) * 1000u;
-    // A message that has not arrived completely within this time closes its connection (tport): a client that
-    // sends a fragment, or bytes the parser cannot frame, and then goes silent does not hold it open.
+    sent_by = (opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host) + ":"
+              + std::to_string(opts.port);
+    // Connections stay open while they have dialogs (we hold them); tport closes one that never sent a valid
+    // request after first_request_timeout_ms of silence, and one whose message stays incomplete for 5 s.
     unsigned incomplete_ms = 5000;
-    nua = nua_create(root, &impl::on_event, this, NUTAG_URL(url.c_str()), TPTAG_IDLE(idle_ms),
-                     TPTAG_TIMEOUT(incomplete_ms), TAG_END());
-    if (!nua) {
+    agent = nta_agent_create(root, URL_STRING_MAKE(url.c_str()), &impl::on_message,
+                             reinterpret_cast<nta_agent_magic_t*>(this), NTATAG_UA(1), NTATAG_MERGE_482(0),
+                             NTATAG_SERVER_RPORT(1), TPTAG_IDLE(opts.first_request_timeout_ms),
+                             TPTAG_TIMEOUT(incomplete_ms), TPTAG_SDWN_ERROR(1), TAG_END());
+    if (!agent) {
       started.set_value("cannot listen on " + url + " (address in use or not local)");
       su_root_destroy(root);
       su_deinit();
       return;
     }
-    // Allow goes in as SIPTAG_ALLOW_STR, not NUTAG_ALLOW: with NUTAG_ALLOW, Sofia 1.12's msg_params_join read
-    // uninitialised memory and pchatd crashed at start-up now and then (tests/e2e/demo_start_test.cpp makes it
-    // every time), and the header also carried nua's defaults (PRACK, MESSAGE, REFER), which pchatd does not serve.
-    nua_set_params(nua, NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
-                   SIPTAG_ALLOW_STR("INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, SERVICE"),
-                   NUTAG_APPL_METHOD("REGISTER"), NUTAG_APPL_METHOD("SUBSCRIBE"), NUTAG_APPL_METHOD("INFO"),
-                   NUTAG_APPL_METHOD("SERVICE"), NUTAG_ALLOW_EVENTS("vnd-microsoft-provisioning-v2"),
-                   SIPTAG_USER_AGENT_STR("pchatd/0.1"), TAG_END());
+    default_leg = nta_leg_tcreate(agent, &impl::on_request, reinterpret_cast<nta_leg_magic_t*>(this),
+                                  NTATAG_NO_DIALOG(1), TAG_END());
     su_wait_create(&wait, efd, SU_WAIT_IN);
     su_root_register(root, &wait, &impl::on_wakeup, reinterpret_cast<su_wakeup_arg_t*>(this), 0);
-    sweep_timer = su_timer_create(su_root_task(root), 0);
-    su_timer_set_interval(sweep_timer, &impl::on_sweep, reinterpret_cast<su_timer_arg_t*>(this), 30'000);
+    tick_timer = su_timer_create(su_root_task(root), 0);
+    su_timer_set_interval(tick_timer, &impl::on_tick, reinterpret_cast<su_timer_arg_t*>(this), 1000);
     log::line(log::level::info, "sip") << "listening on " << url << " auth=" << to_string(opts.auth)
                                        << (opts.auth == auth_mode::digest ? " realm=" + opts.domain : std::string{});
     started.set_value({});
     su_root_run(root);
-    su_timer_destroy(sweep_timer);
+
+    su_timer_destroy(tick_timer);
     if (shutdown_timer)
       su_timer_destroy(shutdown_timer);
     su_root_unregister(root, &wait, &impl::on_wakeup, reinterpret_cast<su_wakeup_arg_t*>(this));
-    stop_watching_connection_closes();
-    // nua_destroy aborts the process if nua_shutdown has not completed; when clients never answered our BYEs
-    // in time we leave nua to the process exit instead.
-    if (shutdown_complete)
-      nua_destroy(nua);
-    nua = nullptr;
+    for (auto& [orq, id] : outgoing)
+      nta_outgoing_destroy(orq);
+    outgoing.clear();
+    while (!connections.empty())
+      untrack(*connections.begin()->second);
+    dialogs.clear();
+    by_call_id.clear();
+    nta_leg_destroy(default_leg);
+    nta_agent_destroy(agent);
+    agent = nullptr;
     su_root_destroy(root);
     root = nullptr;
     su_deinit();
@@ -342,46 +290,13 @@ struct sip_stack::impl {
     return 0;
   }
 
-  static void on_sweep(su_root_magic_t*, su_timer_t*, su_timer_arg_t* arg) {
-    auto* self = reinterpret_cast<impl*>(arg);
-    // A dialog silent for longer than its Session-Expires (plus the RFC 4028 grace) is gone: the client
-    // would have refreshed it with UPDATE.
-    auto limit = std::chrono::seconds(self->opts.session_expires + 32);
-    auto now = clock_type::now();
-    std::vector<dialog*> stale;
-    for (auto& [id, d] : self->dialogs)
-      if (!d->closed && now - d->last_seen > limit)
-        stale.push_back(d.get());
-    for (auto* d : stale) {
-      log::line(log::level::info, "sip") << "session expired user=" << d->user << " call-id=" << d->call_id;
-      nua_bye(d->nh, TAG_END());
-      self->close(*d, "session expired");
-    }
-    self->nonces->sweep(monotonic_ms());
-    auto sub_limit = std::chrono::seconds(2 * self->opts.register_expires + 60);
-    for (auto i = self->subscriptions.begin(); i != self->subscriptions.end();) {
-      if (now - i->second.created > sub_limit) {
-        nua_handle_destroy(i->second.nh);
-        i = self->subscriptions.erase(i);
-      } else {
-        ++i;
-      }
-    }
-  }
-
   void deliver(outbound& o) {
     switch (o.what) {
       case outbound::kind::info:
         for (auto id : o.dialogs) {
           auto i = dialogs.find(id);
-          if (i == dialogs.end() || i->second->closed) {
+          if (i == dialogs.end() || i->second->closed || !send_info(*i->second, o.body))
             counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
-            continue;
-          }
-          nua_info(i->second->nh, SIPTAG_CONTENT_TYPE_STR("text/plain"), SIPTAG_PAYLOAD_STR(o.body.c_str()),
-                   TAG_END());
-          ++i->second->infos_pending;
-          counters.infos_out.fetch_add(1, std::memory_order_relaxed);
         }
         if (o.accepted_ns > 0)
           live->fanout.record_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_ns() - o.accepted_ns)
@@ -392,44 +307,36 @@ struct sip_stack::impl {
           auto i = dialogs.find(id);
           if (i == dialogs.end() || i->second->closed)
             continue;
-          nua_bye(i->second->nh, TAG_END());
-          close(*i->second, "ended by the server");
+          end(*i->second, "ended by the server");
         }
         break;
-      case outbound::kind::peer_closed: {
-        // The client's connection is gone: its dialogs are too (nothing could reach it any more).
-        auto range = by_peer.equal_range(o.body);
-        std::vector<dialog*> gone;
-        for (auto i = range.first; i != range.second; ++i) {
-          auto d = dialogs.find(i->second);
-          if (d != dialogs.end())
-            gone.push_back(d->second.get());
-        }
-        for (auto* d : gone) {
-          log::line(log::level::info, "sip") << "connection closed user=" << d->user << " call-id=" << d->call_id;
-          forget(*d);
-        }
-        break;
-      }
       case outbound::kind::shutdown:
         if (!shutting_down) {
           shutting_down = true;
+          std::vector<dialog*> open;
           for (auto& [id, d] : dialogs)
-            if (!d->closed) {
-              nua_bye(d->nh, TAG_END());
-              close(*d, "server shutting down");
-            }
-          for (auto& [nh, sub] : subscriptions)
-            nua_handle_destroy(nh);
-          subscriptions.clear();
-          nua_shutdown(nua);
+            if (!d->closed)
+              open.push_back(d.get());
+          for (auto* d : open)
+            end(*d, "server shutting down");
           // Clients that never answer the BYE would hold shutdown for Timer F (32 s); 3 s is plenty on a LAN.
           shutdown_timer = su_timer_create(su_root_task(root), 0);
           su_timer_set_interval(shutdown_timer, &impl::on_shutdown_timeout, reinterpret_cast<su_timer_arg_t*>(this),
                                 3000);
+          maybe_finish_shutdown();
         }
         break;
     }
+  }
+
+  void maybe_finish_shutdown() {
+    if (!shutting_down)
+      return;
+    for (auto& [id, d] : dialogs)
+      if (!d->sent.empty())
+        return;
+    if (outgoing.empty())
+      su_root_break(root);
   }
 
   static void on_shutdown_timeout(su_root_magic_t*, su_timer_t*, su_timer_arg_t* arg) {
@@ -438,122 +345,527 @@ struct sip_stack::impl {
     su_root_break(self->root);
   }
 
-  // Reports the dialog closed to the actors (once); the handle lives on until nua says terminated.
+  // Once a second: requests nobody answered, dialogs whose client went silent, idle connections, old nonces.
+  static void on_tick(su_root_magic_t*, su_timer_t*, su_timer_arg_t* arg) {
+    auto* self = reinterpret_cast<impl*>(arg);
+    self->tick();
+  }
+
+  void tick() {
+    auto now = clock_type::now();
+    std::int64_t now_ms = monotonic_ms();
+    // A dialog silent for longer than its Session-Expires (plus the RFC 4028 grace) is gone: the client
+    // would have refreshed it with UPDATE. One whose oldest request has no answer in time is unreachable.
+    auto limit = std::chrono::seconds(opts.session_expires + 32);
+    std::vector<dialog_id> expired, timed_out;
+    for (auto& [id, d] : dialogs) {
+      if (!d->sent.empty() && now_ms - d->sent.front().sent_ms > opts.request_timeout_ms)
+        timed_out.push_back(id);
+      else if (!d->closed && now - d->last_seen > limit)
+        expired.push_back(id);
+    }
+    for (auto id : timed_out) {
+      auto i = dialogs.find(id);
+      if (i == dialogs.end())
+        continue;
+      dialog& d = *i->second;
+      counters.request_timeouts.fetch_add(1, std::memory_order_relaxed);
+      if (!d.closed)
+        counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
+      log::line(d.closed ? log::level::debug : log::level::info, "sip")
+          << "no answer from user=" << d.user << " call-id=" << d.call_id << " peer=" << d.peer << " within "
+          << opts.request_timeout_ms << " ms";
+      // Over TCP a client that answers nothing on a connection that did not fail has stopped reading or hangs:
+      // the connection goes, with every dialog on it (its requests would only pile up).
+      if (d.conn)
+        close_connection(*d.conn, "request timeout");
+      else
+        forget(d, "request timeout");
+    }
+    for (auto id : expired) {
+      auto i = dialogs.find(id);
+      if (i == dialogs.end() || i->second->closed)
+        continue;
+      log::line(log::level::info, "sip") << "session expired user=" << i->second->user
+                                         << " call-id=" << i->second->call_id << " peer=" << i->second->peer;
+      end(*i->second, "session expired");
+    }
+    // Connections without dialogs that have been silent for the session time: the client went away without
+    // closing (tport would close them itself, but we hold them while we track them).
+    std::vector<connection*> idle;
+    for (auto& [tp, c] : connections)
+      if (c->dialogs.empty() && now_ms - c->last_request_ms > std::int64_t{opts.session_expires} * 2000 + 60000)
+        idle.push_back(c.get());
+    for (auto* c : idle) {
+      log::line(log::level::info, "sip") << "closing idle connection peer=" << c->name;
+      close_connection(*c, "idle");
+    }
+    if (++ticks % 30 == 0)
+      nonces->sweep(monotonic_ms());
+  }
+
+  // --- connections ------------------------------------------------------------------------------------------
+
+  // The connection a request came in on, tracked from its first valid request: we hold a reference and ask
+  // tport to report its close or error to on_transport_error (tport_pend, with TPTAG_SDWN_ERROR set).
+  connection* track(tport_t* tp, const std::string& name) {
+    if (!tp || !tport_is_secondary(tp) || !tport_is_tcp(tp))
+      return nullptr;
+    auto i = connections.find(tp);
+    if (i != connections.end()) {
+      i->second->last_request_ms = monotonic_ms();
+      return i->second.get();
+    }
+    if (tport_is_closed(tp) || tport_is_shutdown(tp))
+      return nullptr;
+    auto c = std::make_unique<connection>();
+    c->tp = tport_ref(tp);
+    c->name = name;
+    c->last_request_ms = monotonic_ms();
+    tport_set_params(tp, TPTAG_SDWN_ERROR(1), TAG_END());
+    c->pend = tport_pend(tp, nullptr, &impl::on_transport_error, reinterpret_cast<tp_client_t*>(this));
+    if (c->pend <= 0) {
+      tport_unref(c->tp);
+      return nullptr;
+    }
+    counters.connections.fetch_add(1, std::memory_order_relaxed);
+    log::line(log::level::debug, "sip") << "connection open peer=" << name;
+    return connections.emplace(tp, std::move(c)).first->second.get();
+  }
+
+  // Runs on the SIP thread when tport closes the connection (the client closed it, it failed, it idled out, or
+  // we shut it down).
+  static void on_transport_error(tp_stack_t*, tp_client_t* client, tport_t* tp, msg_t*, int error) {
+    auto* self = reinterpret_cast<impl*>(client);
+    auto i = self->connections.find(tp);
+    if (i == self->connections.end())
+      return;
+    self->connection_gone(*i->second, error == -1 || error == 0 ? "closed" : std::strerror(error));
+  }
+
+  // The client's connection is gone: its dialogs are too (nothing could reach it any more).
+  void connection_gone(connection& c, const char* why) {
+    auto ids = c.dialogs;
+    for (auto id : ids) {
+      auto d = dialogs.find(id);
+      if (d == dialogs.end())
+        continue;
+      log::line(log::level::info, "sip") << "connection closed user=" << d->second->user
+                                         << " call-id=" << d->second->call_id << " peer=" << c.name << ": " << why;
+      forget(*d->second, "connection closed");
+    }
+    counters.connections_closed.fetch_add(1, std::memory_order_relaxed);
+    log::line(log::level::debug, "sip") << "connection gone peer=" << c.name << ": " << why;
+    untrack(c);
+  }
+
+  void untrack(connection& c) {
+    tport_t* tp = c.tp;
+    tport_release(tp, c.pend, nullptr, nullptr, reinterpret_cast<tp_client_t*>(this), 0);
+    counters.connections.fetch_sub(1, std::memory_order_relaxed);
+    connections.erase(tp); // destroys c
+    tport_unref(tp);
+  }
+
+  // Closes the connection; tport reports the close to on_transport_error, which ends its dialogs.
+  void close_connection(connection& c, const char* why) {
+    tport_t* tp = c.tp;
+    log::line(log::level::debug, "sip") << "closing connection peer=" << c.name << ": " << why;
+    tport_shutdown(tp, 2);
+    // tport reports only while it has pending clients and the socket was open; make sure we forget it.
+    auto i = connections.find(tp);
+    if (i != connections.end())
+      connection_gone(*i->second, why);
+  }
+
+  // --- requests to clients ----------------------------------------------------------------------------------
+
+  // One INFO to one dialog. False when it could not be sent (the dialog is then ended).
+  bool send_info(dialog& d, const std::string& body) {
+    std::uint32_t cseq = d.next_cseq++;
+    if (!d.conn)
+      return send_by_transaction(d, "INFO", cseq, body, true);
+    connection& c = *d.conn;
+    if (c.pending >= opts.max_connection_pending || c.pending_bytes >= opts.max_connection_bytes) {
+      slow_client(c);
+      return false;
+    }
+    // The fast path (docs/architecture.md "The SIP edge"): the request is written in one piece into one
+    // transport message around the shared body; no parsing, no transaction; its 200 comes to on_message.
+    std::size_t n = d.frame.size("INFO", cseq, "text/plain", body);
+    msg_t* m = wire_message(n, [&](char* out) { return d.frame.write(out, "INFO", cseq, "text/plain", body); });
+    if (!m)
+      return false;
+    if (!tport_tsend(c.tp, m, tport_name(c.tp), TAG_END())) {
+      msg_destroy(m);
+      log::line(log::level::info, "sip") << "cannot send to user=" << d.user << " call-id=" << d.call_id
+                                         << " peer=" << c.name;
+      close_connection(c, "send failed");
+      return false;
+    }
+    msg_destroy(m); // tport holds its own reference while the bytes wait in its queue
+    d.sent.push_back({cseq, static_cast<std::uint32_t>(n), monotonic_ms(), false});
+    c.pending += 1;
+    c.pending_bytes += static_cast<std::int64_t>(n);
+    counters.infos_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // A transport message holding `n` bytes written by `write` as they are: the bytes are the first line's
+  // encoding, so tport sends them in one piece and nothing parses or re-encodes them. One allocation for the
+  // message, one for the line and its bytes.
+  template <typename Write>
+  msg_t* wire_message(std::size_t n, Write&& write) {
+    msg_t* m = msg_create(sip_default_mclass(), 0);
+    if (!m)
+      return nullptr;
+    auto* rq = reinterpret_cast<sip_request_t*>(
+        msg_header_alloc(msg_home(m), sip_request_class, static_cast<isize_t>(n)));
+    if (!rq) {
+      msg_destroy(m);
+      return nullptr;
+    }
+    char* bytes = reinterpret_cast<char*>(rq) + sip_request_class->hc_size;
+    std::size_t written = write(bytes);
+    rq->rq_method = sip_method_info;
+    rq->rq_method_name = "INFO";
+    rq->rq_version = "SIP/2.0";
+    rq->rq_common->h_data = bytes;
+    rq->rq_common->h_len = written;
+    sip_t* sip = sip_object(m);
+    sip->sip_request = rq;
+    if (msg_serialize(m, reinterpret_cast<msg_pub_t*>(sip)) < 0) {
+      msg_destroy(m);
+      return nullptr;
+    }
+    return m;
+  }
+
+  // A client whose connection holds more unanswered requests than the bounds allow has stopped reading.
+  void slow_client(connection& c) {
+    counters.slow_disconnects.fetch_add(1, std::memory_order_relaxed);
+    log::line(log::level::warning, "sip") << "client stopped reading peer=" << c.name << ": " << c.pending
+                                          << " requests (" << c.pending_bytes
+                                          << " bytes) unanswered; closing its connection";
+    close_connection(c, "stopped reading");
+  }
+
+  // A request through an nta client transaction: UDP INFOs (retransmitted) and BYEs.
+  bool send_by_transaction(dialog& d, const char* method, std::uint32_t cseq, const std::string& body, bool info) {
+    std::string text = d.frame.build(method, cseq, body.empty() ? "" : "text/plain", body, false);
+    msg_t* m = msg_make(sip_default_mclass(), 0, text.data(), static_cast<isize_t>(text.size()));
+    if (!m)
+      return false;
+    std::string route = d.conn ? "sip:" + d.peer.substr(d.peer.find('/') + 1) + ";transport=tcp" : d.udp_route;
+    nta_outgoing_t* orq = nta_outgoing_mcreate(agent, &impl::on_response, reinterpret_cast<nta_outgoing_magic_t*>(this),
+                                               URL_STRING_MAKE(route.c_str()), m,
+                                               TAG_IF(d.conn, NTATAG_TPORT(d.conn ? d.conn->tp : nullptr)),
+                                               TAG_END());
+    if (!orq) {
+      msg_destroy(m);
+      return false;
+    }
+    outgoing.emplace(orq, d.id);
+    ++d.transactions;
+    if (info) {
+      ++d.udp_pending;
+      counters.infos_out.fetch_add(1, std::memory_order_relaxed);
+    }
+    return true;
+  }
+
+  // The final (or provisional) response to an nta client transaction.
+  static int on_response(nta_outgoing_magic_t* magic, nta_outgoing_t* orq, const sip_t* sip) {
+    auto* self = reinterpret_cast<impl*>(magic);
+    int status = nta_outgoing_status(orq);
+    if (status < 200)
+      return 0;
+    auto o = self->outgoing.find(orq);
+    dialog_id id = o == self->outgoing.end() ? 0 : o->second;
+    if (o != self->outgoing.end())
+      self->outgoing.erase(o);
+    bool is_info = sip && sip->sip_cseq && sip->sip_cseq->cs_method == sip_method_info;
+    if (!sip) // a timeout or transport error reported by nta: the method is the transaction's
+      is_info = nta_outgoing_method(orq) == sip_method_info;
+    nta_outgoing_destroy(orq);
+    auto d = self->dialogs.find(id);
+    if (d != self->dialogs.end()) {
+      --d->second->transactions;
+      if (is_info && d->second->udp_pending > 0) {
+        --d->second->udp_pending;
+        self->counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
+        self->info_answered(*d->second, status, sip && sip->sip_status ? sip->sip_status->st_phrase : "");
+      }
+      d = self->dialogs.find(id); // info_answered may have ended it
+      if (d != self->dialogs.end() && d->second->closed && d->second->transactions == 0 && d->second->sent.empty())
+        self->forget(*d->second, "ended");
+    }
+    self->maybe_finish_shutdown();
+    return 0;
+  }
+
+  // A final response to one of our INFOs: success, or the end of the dialog.
+  void info_answered(dialog& d, int status, const char* phrase) {
+    if (status < 300)
+      return;
+    // 481/487: the client no longer has this dialog (docs/xccos.md §6 vector 15); 408/5xx: it is unreachable.
+    counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
+    log::line(log::level::info, "sip") << "INFO to user=" << d.user << " call-id=" << d.call_id << " peer=" << d.peer
+                                       << " failed " << status << " " << (phrase ? phrase : "");
+    if (status != 481 && status != 487 && status != 408 && status < 500)
+      return; // a client refusing one document keeps its dialog
+    end(d, "INFO failed");
+  }
+
+  // Messages nta did not give to a transaction: the responses to our fast-path requests, matched here by
+  // Call-ID and CSeq (each request's Via branch also carries its CSeq).
+  static int on_message(nta_agent_magic_t* magic, nta_agent_t*, msg_t* msg, sip_t* sip) {
+    auto* self = reinterpret_cast<impl*>(magic);
+    if (sip && sip->sip_status && sip->sip_call_id && sip->sip_cseq)
+      self->fast_response(sip);
+    msg_destroy(msg);
+    return 0;
+  }
+
+  void fast_response(const sip_t* sip) {
+    int status = sip->sip_status->st_status;
+    if (status < 200)
+      return;
+    auto i = by_call_id.find(sip->sip_call_id->i_id);
+    if (i == by_call_id.end())
+      return;
+    dialog& d = *i->second;
+    std::uint32_t cseq = sip->sip_cseq->cs_seq;
+    auto s = std::find_if(d.sent.begin(), d.sent.end(), [&](const sent_request& r) { return r.cseq == cseq; });
+    if (s == d.sent.end())
+      return; // a retransmitted or late response
+    bool bye = s->bye;
+    if (d.conn) {
+      d.conn->pending -= 1;
+      d.conn->pending_bytes -= s->bytes;
+    }
+    d.sent.erase(s);
+    dialog_id id = d.id;
+    if (!bye) {
+      counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
+      info_answered(d, status, sip->sip_status->st_phrase); // may end the dialog
+    }
+    auto again = dialogs.find(id);
+    if (again != dialogs.end() && again->second->closed && again->second->sent.empty()
+        && again->second->transactions == 0)
+      forget(*again->second, "ended");
+    maybe_finish_shutdown();
+  }
+
+  // BYE on the dialog and report it closed; the dialog is forgotten when the BYE is answered (or times out).
+  void end(dialog& d, const char* why) {
+    if (d.closed)
+      return;
+    std::uint32_t cseq = d.next_cseq++;
+    if (d.conn) {
+      std::size_t n = d.frame.size("BYE", cseq, "", "");
+      msg_t* m = wire_message(n, [&](char* out) { return d.frame.write(out, "BYE", cseq, "", ""); });
+      bool sent = m && tport_tsend(d.conn->tp, m, tport_name(d.conn->tp), TAG_END());
+      if (m)
+        msg_destroy(m);
+      if (sent) {
+        d.sent.push_back({cseq, static_cast<std::uint32_t>(n), monotonic_ms(), true});
+        d.conn->pending += 1;
+        d.conn->pending_bytes += static_cast<std::int64_t>(n);
+      }
+    } else {
+      send_by_transaction(d, "BYE", cseq, {}, false);
+    }
+    close(d, why);
+    if (d.sent.empty() && d.transactions == 0)
+      forget(d, why);
+  }
+
+  // Reports the dialog closed to the actors (once).
   void close(dialog& d, const char* why) {
     if (d.closed)
       return;
     d.closed = true;
     live->sessions.fetch_sub(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog closed user=" << d.user << " call-id=" << d.call_id
-                                        << " reason=" << why;
+                                        << " peer=" << d.peer << " reason=" << why;
     caf::anon_send(ingress, closed_atom::value, d.id);
   }
 
-  void forget(dialog& d) {
-    close(d, "terminated");
-    counters.outbound_pending.fetch_sub(d.infos_pending, std::memory_order_relaxed); // no answers will come
-    d.infos_pending = 0;
-    auto range = by_peer.equal_range(d.peer);
-    for (auto i = range.first; i != range.second; ++i)
-      if (i->second == d.id) {
-        by_peer.erase(i);
-        break;
+  // Closes the dialog if needed and drops everything about it; unanswered requests are counted as answered.
+  void forget(dialog& d, const char* why) {
+    close(d, why);
+    std::int64_t infos = d.udp_pending;
+    for (auto& s : d.sent)
+      if (!s.bye)
+        ++infos;
+    counters.outbound_pending.fetch_sub(infos, std::memory_order_relaxed);
+    if (d.conn) {
+      for (auto& s : d.sent) {
+        d.conn->pending -= 1;
+        d.conn->pending_bytes -= s.bytes;
       }
-    nua_handle_bind(d.nh, nullptr);
-    nua_handle_destroy(d.nh);
-    dialogs.erase(d.id);
-  }
-
-  // Where this request came from ("tcp/ip:port"), so that requests we send on its dialog go down the very
-  // connection it arrived on: clients never listen (docs/xccos.md §2), and their Contact may not be reachable.
-  std::string peer_of_current_request() {
-    msg_t* m = nua_current_request(nua);
-    su_addrinfo_t* ai = m ? msg_addrinfo(m) : nullptr;
-    if (!ai || !ai->ai_addr)
-      return {};
-    auto* su = reinterpret_cast<su_sockaddr_t*>(ai->ai_addr);
-    char host[INET6_ADDRSTRLEN] = "";
-    if (su->su_family == AF_INET6)
-      inet_ntop(AF_INET6, &su->su_sin6.sin6_addr, host, sizeof host);
-    else
-      inet_ntop(AF_INET, &su->su_sin.sin_addr, host, sizeof host);
-    const char* transport = ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp";
-    std::string h = su->su_family == AF_INET6 ? "[" + std::string{host} + "]" : std::string{host};
-    return std::string{transport} + "/" + h + ":" + std::to_string(ntohs(su->su_port));
-  }
-
-  static void on_event(nua_event_t ev, int status, char const* phrase, nua_t*, nua_magic_t* magic,
-                       nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip, tagi_t tags[]) {
-    auto* self = reinterpret_cast<impl*>(magic);
-    auto* d = reinterpret_cast<dialog*>(hmagic);
-    switch (ev) {
-      case nua_i_register: return self->on_register(nh, sip);
-      case nua_i_subscribe: return self->on_subscribe(nh, status, sip);
-      case nua_i_invite: return self->on_invite(nh, d, sip);
-      case nua_i_info: return self->on_info(nh, d, sip);
-      case nua_i_method: { // SERVICE (presence publication): accepted and ignored
-        std::string user;
-        if (!d && !self->admit(nh, sip, user))
-          return;
-        nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(self->nua), TAG_END());
-        if (!d)
-          nua_handle_destroy(nh);
-        return;
-      }
-      case nua_i_update:
-      case nua_i_ack:
-      case nua_i_bye:
-        if (d)
-          d->last_seen = clock_type::now();
-        return;
-      case nua_r_info:
-        if (d && status >= 200 && d->infos_pending > 0) {
-          --d->infos_pending;
-          self->counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
-        }
-        if (d && status >= 300) {
-          // 481/487: the client no longer has this dialog (docs/xccos.md §6 vector 15); 408/5xx: it is unreachable.
-          self->counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
-          log::line(log::level::info, "sip") << "INFO to user=" << d->user << " call-id=" << d->call_id
-                                             << " failed " << status << " " << (phrase ? phrase : "");
-          if (status != 481 && status != 487 && status != 408 && status < 500)
-            return; // a client refusing one document keeps its dialog
-          self->close(*d, "INFO failed");
-          nua_bye(nh, TAG_END());
-        }
-        return;
-      case nua_i_state: {
-        int cs = nua_callstate_init;
-        tl_gets(tags, NUTAG_CALLSTATE_REF(cs), TAG_END());
-        if (cs == nua_callstate_terminated && d)
-          self->forget(*d);
-        return;
-      }
-      case nua_r_shutdown:
-        if (status >= 200) {
-          self->shutdown_complete = true;
-          su_root_break(self->root);
-        }
-        return;
-      case nua_i_error:
-        log::line(log::level::warning, "sip") << "nua error " << status << " " << (phrase ? phrase : "");
-        return;
-      default:
-        return;
+      auto& ids = d.conn->dialogs;
+      ids.erase(std::remove(ids.begin(), ids.end(), d.id), ids.end());
     }
+    for (auto o = outgoing.begin(); o != outgoing.end();) {
+      if (o->second == d.id)
+        o->second = 0; // its answer will find no dialog
+      ++o;
+    }
+    auto c = by_call_id.find(d.call_id);
+    if (c != by_call_id.end() && c->second == &d)
+      by_call_id.erase(c);
+    dialogs.erase(d.id); // destroys d
+  }
+
+  // --- requests from clients --------------------------------------------------------------------------------
+
+  struct request_context {
+    tport_t* tp = nullptr;   // referenced; released by the caller
+    std::string peer;        // "tcp/ip:port"
+    connection* conn = nullptr;
+  };
+
+  static int on_request(nta_leg_magic_t* magic, nta_leg_t*, nta_incoming_t* irq, const sip_t* sip) {
+    auto* self = reinterpret_cast<impl*>(magic);
+    request_context ctx;
+    msg_t* m = nta_incoming_getrequest(irq);
+    ctx.peer = peer_name(m);
+    if (m)
+      msg_destroy(m);
+    ctx.tp = nta_incoming_transport(self->agent, irq, nullptr);
+    ctx.conn = self->track(ctx.tp, ctx.peer);
+    self->dispatch(irq, sip, ctx);
+    if (ctx.tp)
+      tport_unref(ctx.tp);
+    // The request has been answered; nta keeps the transaction for retransmissions (and an INVITE's for its
+    // ACK) and frees it. Had a handler not answered, nta would send 500.
+    nta_incoming_destroy(irq);
+    return 0;
+  }
+
+  // Every handler answers the request itself and returns the final status it sent; ACKs are not answered.
+  int dispatch(nta_incoming_t* irq, const sip_t* sip, request_context& ctx) {
+    sip_method_t method = sip->sip_request->rq_method;
+    if (sip->sip_to && sip->sip_to->a_tag)
+      return in_dialog(irq, sip, ctx);
+    switch (method) {
+      case sip_method_register: return on_register(irq, sip);
+      case sip_method_subscribe: return on_subscribe(irq, sip);
+      case sip_method_invite: return on_invite(irq, sip, ctx);
+      case sip_method_info:
+        counters.infos_in.fetch_add(1, std::memory_order_relaxed);
+        live->reject(pchat_errc::sip_no_dialog);
+        log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip)
+                                           << " peer=" << ctx.peer << ": 481";
+        return reply(irq, SIP_481_NO_TRANSACTION);
+      case sip_method_options:
+        nta_incoming_treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), SIPTAG_ACCEPT_STR("text/plain"),
+                            SIPTAG_USER_AGENT_STR(user_agent), TAG_END());
+        return 200;
+      case sip_method_ack:
+        return 200; // an ACK nobody waits for (nta matched the ACKs of our 200s already)
+      case sip_method_bye:
+      case sip_method_update:
+      case sip_method_cancel:
+        return reply(irq, SIP_481_NO_TRANSACTION);
+      default:
+        if (sip->sip_request->rq_method_name && std::string_view{sip->sip_request->rq_method_name} == "SERVICE")
+          return on_service(irq, sip, ctx);
+        nta_incoming_treply(irq, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
+        return 405;
+    }
+  }
+
+  int reply(nta_incoming_t* irq, int status, const char* phrase) {
+    nta_incoming_treply(irq, status, phrase, TAG_END());
+    return status;
+  }
+
+  int in_dialog(nta_incoming_t* irq, const sip_t* sip, request_context& ctx) {
+    sip_method_t method = sip->sip_request->rq_method;
+    dialog* d = nullptr;
+    if (auto i = by_call_id.find(call_id_of(sip)); i != by_call_id.end()) {
+      dialog* c = i->second;
+      const char* from_tag = sip->sip_from ? sip->sip_from->a_tag : nullptr;
+      if (c->local_tag == sip->sip_to->a_tag && from_tag && c->remote_tag == from_tag)
+        d = c;
+    }
+    if (method == sip_method_subscribe)
+      return d ? reply(irq, SIP_481_NO_TRANSACTION) : on_subscribe(irq, sip);
+    if (method == sip_method_ack)
+      return 200;
+    if (method == sip_method_info)
+      counters.infos_in.fetch_add(1, std::memory_order_relaxed);
+    if (!d || d->closed) {
+      if (method == sip_method_info) {
+        live->reject(pchat_errc::sip_no_dialog);
+        log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip)
+                                           << " peer=" << ctx.peer << ": 481";
+      }
+      return reply(irq, SIP_481_NO_TRANSACTION);
+    }
+    // RFC 3261 §12.2.2: a request with a lower CSeq than the last one is out of order.
+    std::uint32_t cseq = sip->sip_cseq ? sip->sip_cseq->cs_seq : 0;
+    if (cseq < d->remote_cseq)
+      return reply(irq, SIP_500_INTERNAL_SERVER_ERROR);
+    d->remote_cseq = cseq;
+    bool same_connection = ctx.peer == d->peer;
+    switch (method) {
+      case sip_method_info:
+        return on_info(irq, *d, sip, same_connection);
+      case sip_method_invite:
+        // A re-INVITE (session refresh) rides its dialog: from the dialog's own connection only, and it changes
+        // nothing but the dialog's liveness (a second dialog would let a stranger who knows the Call-ID and tags
+        // take the session over).
+        if (!same_connection) {
+          log::line(log::level::info, "sip") << "re-INVITE refused user=" << d->user << " call-id=" << d->call_id
+                                             << " peer=" << ctx.peer << ": not from the dialog's connection";
+          return reply(irq, SIP_403_FORBIDDEN);
+        }
+        d->last_seen = clock_type::now();
+        return answer_session(irq, sip);
+      case sip_method_update:
+        if (!same_connection && opts.auth == auth_mode::digest)
+          return reply(irq, SIP_403_FORBIDDEN);
+        d->last_seen = clock_type::now();
+        return answer_session(irq, sip);
+      case sip_method_bye:
+        if (!same_connection && opts.auth == auth_mode::digest)
+          return reply(irq, SIP_403_FORBIDDEN);
+        reply(irq, SIP_200_OK);
+        log::line(log::level::debug, "sip") << "BYE from user=" << d->user << " call-id=" << d->call_id;
+        forget(*d, "client BYE");
+        return 200;
+      case sip_method_options:
+        d->last_seen = clock_type::now();
+        nta_incoming_treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
+        return 200;
+      default:
+        nta_incoming_treply(irq, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
+        return 405;
+    }
+  }
+
+  // 200 to an INVITE or UPDATE: Session-Expires with the client as refresher (RFC 4028 §9).
+  int answer_session(nta_incoming_t* irq, const sip_t* sip, const char* contact = nullptr) {
+    std::string se = std::to_string(opts.session_expires) + ";refresher=uac";
+    bool timer = false;
+    for (auto* s = sip->sip_supported; s && !timer; s = s->k_next)
+      for (auto* item = s->k_items; item && *item && !timer; ++item)
+        timer = iequals(*item, "timer");
+    nta_incoming_treply(irq, SIP_200_OK, TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
+                        SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_IF(timer, SIPTAG_REQUIRE_STR("timer")),
+                        SIPTAG_ALLOW_STR(allow_methods), SIPTAG_SUPPORTED_STR("timer"),
+                        SIPTAG_USER_AGENT_STR(user_agent), TAG_END());
+    return 200;
   }
 
   // --- authentication and policy ---------------------------------------------------------------------------
 
-  // Answers `status` to an out-of-dialog request and drops its handle.
-  void refuse(nua_handle_t* nh, int status, const char* phrase, const char* retry_after = nullptr) {
-    nua_respond(nh, status, phrase, NUTAG_WITH_THIS(nua), TAG_IF(retry_after, SIPTAG_RETRY_AFTER_STR(retry_after)),
-                TAG_END());
-    nua_handle_destroy(nh);
-  }
-
   // 401 with a fresh nonce, SHA-256 preferred, MD5 for older clients (RFC 8760 §2.4: most preferred first).
-  void challenge(nua_handle_t* nh, bool stale) {
+  void challenge(nta_incoming_t* irq, bool stale) {
     counters.auth_challenges.fetch_add(1, std::memory_order_relaxed);
     digest::challenge c;
     c.realm = opts.domain;
@@ -563,26 +875,25 @@ struct sip_stack::impl {
     auto sha = digest::format(c);
     c.alg = digest::algorithm::md5;
     auto md5 = digest::format(c);
-    nua_respond(nh, SIP_401_UNAUTHORIZED, NUTAG_WITH_THIS(nua), SIPTAG_WWW_AUTHENTICATE_STR(sha.c_str()),
-                SIPTAG_WWW_AUTHENTICATE_STR(md5.c_str()), TAG_END());
-    nua_handle_destroy(nh);
+    nta_incoming_treply(irq, SIP_401_UNAUTHORIZED, SIPTAG_WWW_AUTHENTICATE_STR(sha.c_str()),
+                        SIPTAG_WWW_AUTHENTICATE_STR(md5.c_str()), TAG_END());
   }
 
   // Decides an out-of-dialog request before anything else looks at it (docs/protocol.md "Authentication"):
   // true when it may go on, with `user` the normalised From URI it proved (digest), named (known) or claimed
-  // (anonymous); otherwise it has been answered and its handle destroyed. Unknown users and wrong passwords get
-  // the same 403, and nothing about the user (no provisioning document, no dialog) leaves before this says yes.
-  bool admit(nua_handle_t* nh, const sip_t* sip, std::string& user) {
+  // (anonymous); otherwise it has been answered. Unknown users and wrong passwords get the same 403, and
+  // nothing about the user (no provisioning document, no dialog) leaves before this says yes.
+  bool admit(nta_incoming_t* irq, const sip_t* sip, std::string& user) {
     user = from_uri(sip).empty() ? std::string{} : sip::normalize_aor(from_uri(sip));
     const char* call_id = call_id_of(sip);
     if (user.empty()) {
-      refuse(nh, 400, "Bad From URI");
+      reply(irq, 400, "Bad From URI");
       return false;
     }
     auto refused = [&](int status, const char* phrase, const char* why) {
       counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
       log::line(log::level::info, "sip") << "auth refused user=" << user << " call-id=" << call_id << ": " << why;
-      refuse(nh, status, phrase);
+      reply(irq, status, phrase);
       return false;
     };
     storage::user_record account;
@@ -590,7 +901,7 @@ struct sip_stack::impl {
     if (!found.ok() && found.code != storage::errc::not_found) {
       log::line(log::level::error, "sip") << "cannot read the account of user=" << user << " call-id=" << call_id
                                           << ": " << found.message;
-      refuse(nh, SIP_503_SERVICE_UNAVAILABLE, "5");
+      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
       return false;
     }
     bool enabled = found.ok() && !account.disabled;
@@ -613,12 +924,10 @@ struct sip_stack::impl {
     }
     if (!cred) {
       log::line(log::level::debug, "sip") << "auth challenge user=" << user << " call-id=" << call_id;
-      challenge(nh, false);
+      challenge(irq, false);
       return false;
     }
-    char uri[1024] = "";
-    url_e(uri, sizeof uri, sip->sip_request->rq_url);
-    uri[sizeof uri - 1] = '\0';
+    std::string uri = url_text(sip->sip_request->rq_url);
     if (!iequals(cred->qop, "auth"))
       return refused(400, "Digest qop=auth required", "no qop=auth");
     if (!iequals(cred->uri, uri))
@@ -642,17 +951,17 @@ struct sip_stack::impl {
         return true;
       case digest::nonce_keeper::verdict::stale:
         log::line(log::level::debug, "sip") << "auth stale nonce user=" << user << " call-id=" << call_id;
-        challenge(nh, true);
+        challenge(irq, true);
         return false;
       case digest::nonce_keeper::verdict::replay:
         // A replayed (or reordered) request: never executed; a client that meant it starts over with a new nonce.
         log::line(log::level::info, "sip") << "auth nonce count reused user=" << user << " call-id=" << call_id;
-        challenge(nh, true);
+        challenge(irq, true);
         return false;
       case digest::nonce_keeper::verdict::full:
         log::line(log::level::warning, "sip") << "auth: " << nonces->tracked() << " nonces in use, refusing user="
                                               << user << " call-id=" << call_id << " for now";
-        refuse(nh, SIP_503_SERVICE_UNAVAILABLE, "5");
+        nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
         return false;
     }
     return false;
@@ -672,86 +981,75 @@ struct sip_stack::impl {
     return p ? p->persistent_chat : opts.persistent_chat_enabled;
   }
 
-  void on_register(nua_handle_t* nh, const sip_t* sip) {
+  int on_register(nta_incoming_t* irq, const sip_t* sip) {
     counters.registers.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (!admit(nh, sip, user))
-      return;
+    if (!admit(irq, sip, user))
+      return nta_incoming_status(irq);
     // sipe needs Expires > 0, Supported: msrtc-event-categories on a line of its own and Allow-Events with no
     // blanks (docs/xccos.md §2.1). Expires: 0 (sign-out) is answered with 0.
     std::uint32_t expires = opts.register_expires;
-    if (sip && sip->sip_expires && sip->sip_expires->ex_delta < expires)
+    if (sip->sip_expires && sip->sip_expires->ex_delta < expires)
       expires = static_cast<std::uint32_t>(sip->sip_expires->ex_delta);
     std::string exp = std::to_string(expires);
-    nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_IF(sip && sip->sip_contact, SIPTAG_CONTACT(sip->sip_contact)),
-                SIPTAG_EXPIRES_STR(exp.c_str()), SIPTAG_SUPPORTED_STR("msrtc-event-categories"),
-                SIPTAG_ALLOW_EVENTS_STR("vnd-microsoft-provisioning-v2"),
-                SIPTAG_HEADER_STR("ms-keep-alive: UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300"), TAG_END());
-    nua_handle_destroy(nh);
+    nta_incoming_treply(irq, SIP_200_OK, TAG_IF(sip->sip_contact, SIPTAG_CONTACT(sip->sip_contact)),
+                        SIPTAG_EXPIRES_STR(exp.c_str()), SIPTAG_SUPPORTED_STR("msrtc-event-categories"),
+                        SIPTAG_ALLOW_EVENTS_STR(provisioning_event),
+                        SIPTAG_HEADER_STR("ms-keep-alive: UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300"),
+                        SIPTAG_USER_AGENT_STR(user_agent), TAG_END());
+    return 200;
   }
 
-  void on_subscribe(nua_handle_t* nh, int status, const sip_t* sip) {
-    if (status >= 200) {
-      // nua answered an in-dialog refresh or the sign-out un-SUBSCRIBE itself (a plain 200); the usage is over.
-      if (sip && sip->sip_expires && sip->sip_expires->ex_delta == 0 && subscriptions.erase(nh) > 0)
-        nua_handle_destroy(nh);
-      return;
-    }
+  // The provisioning SUBSCRIBE is answered without keeping a subscription: the 200 carries the document and
+  // Expires: 0, so there is nothing to NOTIFY later, and an un-SUBSCRIBE (Expires: 0, with our To-tag) gets a
+  // plain 200.
+  int on_subscribe(nta_incoming_t* irq, const sip_t* sip) {
     counters.subscribes.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (!admit(nh, sip, user))
-      return;
-    const char* event = sip && sip->sip_event ? sip->sip_event->o_type : "";
-    if (!event || std::string_view{event} != "vnd-microsoft-provisioning-v2") {
-      nua_respond(nh, SIP_489_BAD_EVENT, NUTAG_WITH_THIS(nua), SIPTAG_ALLOW_EVENTS_STR("vnd-microsoft-provisioning-v2"),
-                  TAG_END());
-      nua_handle_destroy(nh);
-      return;
+    if (!admit(irq, sip, user))
+      return nta_incoming_status(irq);
+    const char* event = sip->sip_event ? sip->sip_event->o_type : "";
+    if (!event || std::string_view{event} != provisioning_event) {
+      nta_incoming_treply(irq, SIP_489_BAD_EVENT, SIPTAG_ALLOW_EVENTS_STR(provisioning_event), TAG_END());
+      return 489;
     }
     bool unsubscribe = sip->sip_expires && sip->sip_expires->ex_delta == 0 && !sip->sip_payload
                        && sip->sip_to && sip->sip_to->a_tag;
+    if (!sip->sip_to->a_tag)
+      nta_incoming_tag(irq, nullptr);
     if (unsubscribe) {
-      // An un-SUBSCRIBE for a usage we no longer hold: a plain 200 (a body here would make sipe run
-      // provisioning again, docs/pidgin-sipe.md §2).
-      nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_EXPIRES_STR("0"), TAG_END());
-      nua_handle_destroy(nh);
-      return;
+      // A body here would make sipe run provisioning again (docs/pidgin-sipe.md §2).
+      nta_incoming_treply(irq, SIP_200_OK, SIPTAG_EXPIRES_STR("0"), TAG_END());
+      return 200;
     }
     auto enabled = persistent_chat_for(user, call_id_of(sip));
     if (!enabled) {
-      refuse(nh, SIP_503_SERVICE_UNAVAILABLE, "5");
-      return;
+      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+      return 503;
     }
     // The provisioning document piggy-backed on the 200: Event and ms-piggyback-cseq are both required for
     // sipe to read it (docs/xccos.md §2.1); EnablePersistentChat as the user's policy says.
     auto doc = xccos::provisioning_document(*enabled, opts.service_uri, opts.web_manager_uri);
-    nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_EVENT_STR("vnd-microsoft-provisioning-v2"),
-                SIPTAG_EXPIRES_STR("0"), SIPTAG_HEADER_STR("ms-piggyback-cseq: 1"),
-                SIPTAG_CONTENT_TYPE_STR("application/vnd-microsoft-roaming-provisioning-v2+xml"),
-                SIPTAG_PAYLOAD_STR(doc.c_str()), TAG_END());
-    subscriptions.emplace(nh, subscription{nh, clock_type::now()});
+    nta_incoming_treply(irq, SIP_200_OK, SIPTAG_EVENT_STR(provisioning_event), SIPTAG_EXPIRES_STR("0"),
+                        SIPTAG_HEADER_STR("ms-piggyback-cseq: 1"),
+                        SIPTAG_CONTENT_TYPE_STR("application/vnd-microsoft-roaming-provisioning-v2+xml"),
+                        SIPTAG_PAYLOAD_STR(doc.c_str()), TAG_END());
+    return 200;
   }
 
-  void on_invite(nua_handle_t* nh, dialog* existing, const sip_t* sip) {
+  int on_service(nta_incoming_t* irq, const sip_t* sip, request_context&) {
+    // SERVICE (presence publication): accepted and ignored.
+    std::string user;
+    if (!admit(irq, sip, user))
+      return nta_incoming_status(irq);
+    return reply(irq, SIP_200_OK);
+  }
+
+  int on_invite(nta_incoming_t* irq, const sip_t* sip, request_context& ctx) {
     counters.invites.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (existing) {
-      // A re-INVITE (session refresh) rides its dialog: from the dialog's own connection only, and it changes
-      // nothing but the dialog's liveness (a second dialog on the same handle would let a stranger who knows the
-      // Call-ID and tags take the session over).
-      if (peer_of_current_request() != existing->peer) {
-        log::line(log::level::info, "sip") << "re-INVITE refused user=" << existing->user
-                                           << " call-id=" << existing->call_id << ": not from the dialog's connection";
-        nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
-        return;
-      }
-      existing->last_seen = clock_type::now();
-      std::string se = std::to_string(opts.session_expires) + ";refresher=uac";
-      nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_END());
-      return;
-    }
-    if (!admit(nh, sip, user))
-      return;
+    if (!admit(irq, sip, user))
+      return nta_incoming_status(irq);
     // A user whose persistent chat is off learns it from provisioning; one who INVITEs anyway is refused.
     auto enabled = persistent_chat_for(user, call_id_of(sip));
     if (!enabled || !*enabled) {
@@ -760,98 +1058,102 @@ struct sip_stack::impl {
         log::line(log::level::info, "sip") << "INVITE refused user=" << user << " call-id=" << call_id_of(sip)
                                            << ": persistent chat is disabled for this user";
       }
-      nua_respond(nh, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
-                  NUTAG_WITH_THIS(nua), TAG_IF(!enabled, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
-      nua_handle_destroy(nh);
-      return;
+      nta_incoming_treply(irq, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
+                          TAG_IF(!enabled, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
+      return enabled ? 403 : 503;
     }
     if (shutting_down) {
-      nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
-      nua_handle_destroy(nh);
-      return;
+      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+      return 503;
     }
+    std::string call_id = call_id_of(sip);
+    if (by_call_id.count(call_id) > 0 || !sip->sip_from || !sip->sip_from->a_tag)
+      return reply(irq, 482, "Call-ID In Use");
+    bool tcp = ctx.peer.rfind("tcp/", 0) == 0;
+    if (tcp && !ctx.conn)
+      return reply(irq, SIP_503_SERVICE_UNAVAILABLE); // its connection is closing
+    const char* tag = nta_incoming_tag(irq, nullptr);
+    if (!tag)
+      return reply(irq, SIP_500_INTERNAL_SERVER_ERROR);
     auto d = std::make_unique<dialog>();
     d->id = next_dialog++;
-    d->nh = nh;
     d->user = user;
-    d->call_id = call_id_of(sip);
-    d->peer = peer_of_current_request();
+    d->call_id = call_id;
+    d->local_tag = tag;
+    d->remote_tag = sip->sip_from->a_tag;
+    d->peer = ctx.peer;
+    d->conn = tcp ? ctx.conn : nullptr;
     d->last_seen = clock_type::now();
-    nua_handle_bind(nh, reinterpret_cast<nua_hmagic_t*>(d.get()));
-    std::string contact = "<sip:" + opts.host + ":" + std::to_string(opts.port);
-    if (!d->peer.empty()) {
-      auto slash = d->peer.find('/');
-      std::string transport = d->peer.substr(0, slash);
-      std::string proxy = "sip:" + d->peer.substr(slash + 1) + ";transport=" + transport;
-      nua_set_hparams(nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
-      if (transport == "tcp")
-        contact += ";transport=tcp";
-    }
-    contact += ">";
-    std::string se = std::to_string(opts.session_expires) + ";refresher=uac";
-    nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), SIPTAG_CONTACT_STR(contact.c_str()),
-                SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_END());
+    d->remote_cseq = sip->sip_cseq ? sip->sip_cseq->cs_seq : 0;
+    std::string hostport = ctx.peer.substr(ctx.peer.find('/') + 1);
+    if (!tcp)
+      d->udp_route = "sip:" + hostport + ";transport=udp";
+    // Requests to the client go to its Contact (the remote target, RFC 3261 §12.1.1) down its own connection.
+    dialog_frame_fields f;
+    f.target = sip->sip_contact ? url_text(sip->sip_contact->m_url) : url_text(sip->sip_from->a_url);
+    f.transport = tcp ? "TCP" : "UDP";
+    f.sent_by = sent_by;
+    std::string our_uri = header_text(reinterpret_cast<const sip_header_t*>(sip->sip_to));
+    f.from = our_uri + ";tag=" + d->local_tag;
+    f.to = header_text(reinterpret_cast<const sip_header_t*>(sip->sip_from));
+    f.call_id = call_id;
+    f.branch_prefix = branch_salt + std::to_string(d->id);
+    d->frame = request_frame{f};
+    std::string contact = "<sip:" + sent_by + (tcp ? ";transport=tcp>" : ">");
+    answer_session(irq, sip, contact.c_str());
     live->sessions.fetch_add(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog open user=" << d->user << " call-id=" << d->call_id
                                         << " peer=" << d->peer;
     caf::anon_send(ingress, open_atom::value, d->id, d->user, d->call_id);
-    if (!d->peer.empty())
-      by_peer.emplace(d->peer, d->id);
+    if (d->conn)
+      d->conn->dialogs.push_back(d->id);
+    by_call_id.emplace(d->call_id, d.get());
     dialogs.emplace(d->id, std::move(d));
+    return 200;
   }
 
-  void on_info(nua_handle_t* nh, dialog* d, const sip_t* sip) {
-    counters.infos_in.fetch_add(1, std::memory_order_relaxed);
+  int on_info(nta_incoming_t* irq, dialog& d, const sip_t* sip, bool same_connection) {
     // Early-return reject chain (docs/architecture.md "Conventions" §7): each check answers and returns.
-    if (!d || d->closed) {
-      live->reject(pchat_errc::sip_no_dialog);
-      log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip) << ": 481";
-      nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
-      if (!d)
-        nua_handle_destroy(nh);
-      return;
-    }
-    if (opts.auth == auth_mode::digest && !d->peer.empty() && peer_of_current_request() != d->peer) {
+    if (opts.auth == auth_mode::digest && !same_connection) {
       // With Digest a dialog is as trusted as the INVITE that opened it, so its commands must come down the
       // same connection: knowing a Call-ID and tags is not enough.
       counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
-      log::line(log::level::info, "sip") << "INFO from another connection user=" << d->user
-                                         << " call-id=" << d->call_id << ": 403";
-      nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
-      return;
+      log::line(log::level::info, "sip") << "INFO from another connection user=" << d.user
+                                         << " call-id=" << d.call_id << " peer=" << d.peer << ": 403";
+      return reply(irq, SIP_403_FORBIDDEN);
     }
-    d->last_seen = clock_type::now();
-    std::size_t len = sip && sip->sip_payload ? sip->sip_payload->pl_len : 0;
+    d.last_seen = clock_type::now();
+    std::size_t len = sip->sip_payload ? sip->sip_payload->pl_len : 0;
     if (len > opts.max_body) {
       live->reject(pchat_errc::sip_too_large);
-      log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << d->user
-                                         << " call-id=" << d->call_id << ": 413";
-      nua_respond(nh, SIP_413_REQUEST_TOO_LARGE, NUTAG_WITH_THIS(nua), TAG_END());
-      return;
+      log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << d.user
+                                         << " call-id=" << d.call_id << " peer=" << d.peer << ": 413";
+      return reply(irq, SIP_413_REQUEST_TOO_LARGE);
     }
     if (len > 0 && sip->sip_content_type && sip->sip_content_type->c_type) {
       std::string_view ct = sip->sip_content_type->c_type;
       if (ct != "text/plain" && ct != "application/xml" && ct != "text/xml") {
         live->reject(pchat_errc::sip_media_type);
-        nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua), SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
-        return;
+        nta_incoming_treply(irq, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
+        return 415;
       }
     }
     if ((load && load->load(std::memory_order_relaxed) >= opts.max_pending)
         || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
       // What a real OCS said when busy (docs/xccos.md §2.2, pidgin-sipe commit a29264ac).
       live->reject(pchat_errc::sip_overloaded);
-      nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(nua), SIPTAG_RETRY_AFTER_STR("1"),
-                  SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),
-                  TAG_END());
-      return;
+      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("1"),
+                          SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),
+                          TAG_END());
+      return 503;
     }
-    nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+    reply(irq, SIP_200_OK);
     if (len == 0)
-      return; // an empty INFO is a keep-alive
+      return 200; // an empty INFO is a keep-alive
     if (load)
       load->fetch_add(1, std::memory_order_relaxed);
-    caf::anon_send(ingress, info_atom::value, d->id, payload_of(sip));
+    caf::anon_send(ingress, info_atom::value, d.id, std::string{sip->sip_payload->pl_data, len});
+    return 200;
   }
 };
 

@@ -1,11 +1,15 @@
 #pragma once
-// The SIP server: Sofia-SIP's nua on a thread of its own (docs/architecture.md "Threads").
+// The SIP server: Sofia-SIP's transaction (nta) and transport (tport) layers on a thread of their own
+// (docs/architecture.md "The SIP edge").
 //
-// Why nua, not nta: clients need dialogs (tags, CSeq, route set, remote target), REGISTER, SUBSCRIBE with a
-// piggy-backed NOTIFY body, session refresh with UPDATE and BYE handling; nua implements all of that and we only
-// answer. nta alone would mean re-implementing most of nua (docs/dependencies.md §3).
+// Why nta and tport, not nua: a chat server answers a handful of request kinds and sends one kind (INFO) very
+// often. nua is a user agent: it made a full client transaction and a message home per delivered INFO and hid
+// the connections. Here pchat owns the few dialogs it needs (INVITE/200/ACK, in-dialog INFO, UPDATE, BYE;
+// REGISTER and the provisioning SUBSCRIBE are answered without a dialog), nta does the server transactions
+// (retransmissions, ACK matching, 400s for unparsable requests), and tport tells us about each client
+// connection: its close or error through tport_pend() after TPTAG_SDWN_ERROR, and tport_shutdown() closes it.
 //
-// Threading: every nua_* call happens on the SIP thread. Actors never see Sofia objects: the SIP thread reports
+// Threading: every Sofia call happens on the SIP thread. Actors never see Sofia objects: the SIP thread reports
 // to the ingress actor with caf::anon_send (dialog id + strings), and actors hand documents back through
 // send_info()/end_dialog(), which push onto a mutex-guarded outbox and wake the SIP thread through an eventfd
 // registered in its su_root.
@@ -18,17 +22,23 @@
 //   INFO outside a dialog -> 481; body over max_body -> 413; unsupported Content-Type -> 415;
 //   more than max_pending commands queued in the actors, or more than max_outbound INFOs to clients queued or
 //   unanswered -> 503 with Retry-After and Ms-diagnostics (docs/architecture.md: every queue between threads is bounded)
-//   SERVICE, OPTIONS -> 200
+//   SERVICE, OPTIONS -> 200; other methods -> 405 with Allow
 // Authentication (sip_options::auth; docs/protocol.md "Authentication"): every out-of-dialog request (REGISTER,
 // SUBSCRIBE, INVITE, SERVICE) passes admit() before anything else happens — with digest, 401 with SHA-256 and MD5
 // challenges until its Authorization proves the user's password (RFC 3261 §22, RFC 7616 qop=auth), 403 for an
 // unknown user or a wrong password alike. Requests inside a dialog ride the dialog that an authenticated INVITE
-// opened: nua matches them by Call-ID and tags, and an INFO must also come from the INVITE's connection.
-// The persistent chat policy of the user (storage::store::persistent_chat_policy, else persistent_chat_enabled)
-// decides EnablePersistentChat in the provisioning document, and an INVITE from a user without it gets 403.
+// opened: they are matched by Call-ID and both tags, and with digest an INFO must also come from the INVITE's
+// connection. The persistent chat policy of the user (storage::store::persistent_chat_policy, else
+// persistent_chat_enabled) decides EnablePersistentChat in the provisioning document, and an INVITE from a user
+// without it gets 403.
 // Requests to a client (INFO, BYE) go down the connection its INVITE came in on: clients do not listen.
-// A dialog ends when the client BYEs, when an INFO to it fails (481/487/timeout/connection gone), or when it
-// has been silent longer than its Session-Expires.
+// Over TCP an INFO takes the fast path: the dialog's constant headers are written once, each INFO is written
+// around the shared body straight into one transport message, and its 200 is matched by Call-ID and CSeq; over
+// UDP INFOs are nta client transactions (retransmitted per RFC 3261 §17.1.2).
+// A dialog ends when the client BYEs, when an INFO to it fails (481/487/408/5xx, or no answer within
+// request_timeout_ms), when its connection closes, or when it has been silent longer than its Session-Expires.
+// A connection whose unanswered INFOs pass max_connection_pending or max_connection_bytes is a client that
+// stopped reading: it is closed, its dialogs end, and nobody else waits for it.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -72,6 +82,15 @@ struct sip_options {
   std::size_t max_body = 65536;         // INFO bodies above this are refused with 413
   std::int64_t max_pending = 10000;     // commands queued in sessions above this: 503
   std::int64_t max_outbound = 20000;    // INFOs to clients queued or awaiting their 200 above this: 503
+  // One client connection's unanswered requests (count, and bytes of them): past either it stopped reading and
+  // is disconnected (sip.max-connection-pending, sip.max-connection-bytes).
+  std::int64_t max_connection_pending = 1000;
+  std::int64_t max_connection_bytes = 8 * 1024 * 1024;
+  // An INFO or BYE without a final response after this long ends its dialog (RFC 3261 Timer F, 64*T1).
+  std::uint32_t request_timeout_ms = 32000;
+  // A TCP connection that has not sent one valid request closes after this much silence (a port scanner, a
+  // client speaking TLS or garbage to the plain port).
+  std::uint32_t first_request_timeout_ms = 5000;
 };
 
 struct sip_counters {
@@ -85,6 +104,10 @@ struct sip_counters {
   std::atomic<std::uint64_t> auth_challenges{0};  // 401s sent (a Digest sign-in normally costs one)
   std::atomic<std::uint64_t> auth_refused{0};     // 403s and 400s for credentials, unknown or disabled users
   std::atomic<std::uint64_t> policy_refused{0};   // INVITEs from users whose persistent chat is disabled
+  std::atomic<std::int64_t> connections{0};       // client TCP connections that sent a valid request, open now
+  std::atomic<std::uint64_t> connections_closed{0};   // ... that closed (either side)
+  std::atomic<std::uint64_t> slow_disconnects{0};     // connections closed because the client stopped reading
+  std::atomic<std::uint64_t> request_timeouts{0};     // requests to clients with no answer in request_timeout_ms
 };
 
 class sip_stack {
@@ -102,11 +125,12 @@ public:
   // reason (port in use, bad address) when nothing could be bound.
   bool start(ingress_actor ingress, std::string& error);
 
-  // Ends every dialog (BYE), shuts nua down and joins the SIP thread. Idempotent.
+  // Ends every dialog (BYE), closes the transports and joins the SIP thread. Idempotent.
   void stop();
 
   // Thread-safe. The same INFO body to every dialog in `dialogs`; unknown dialogs are skipped. A fan-out passes
-  // the monotonic_ns() its post was accepted at: once the last INFO is handed to nua the latency is recorded.
+  // the monotonic_ns() its post was accepted at: once the last INFO is handed to the transport the latency is
+  // recorded.
   void send_info(std::vector<dialog_id> dialogs, std::string body, std::int64_t accepted_ns = 0);
   // Thread-safe. Sends BYE on the dialog and reports it closed.
   void end_dialog(dialog_id d);

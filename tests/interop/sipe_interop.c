@@ -829,6 +829,7 @@ int main(int argc, char** argv) {
   int alice_errors = alice.errors, bob_errors = bob.errors;
   guint bjoins_before = trace_count("id=\"cmd:bjoin\"");
   guint rpl_bjoins_before = trace_count("id=\"rpl:bjoin\"");
+  guint rpl_bccontext_before = trace_count("id=\"rpl:bccontext\"");
   int status = stop_pchatd_status();
   if (status != 0)
     fail("pchatd exited with %d on SIGTERM", status);
@@ -854,6 +855,9 @@ int main(int argc, char** argv) {
   WAIT_FOR(count_messages(&bob, alice.uri, early) == 3, 10,
            "history survived the restart (bob read alice's first post again)");
   WAIT_FOR(in_chat(&alice, bob.uri) && in_chat(&bob, alice.uri), 10, "each sees the other in Lobby");
+  /* Both rejoins read the room's history (rpl:bccontext). A post made while a history read is still on its way
+   * is delivered live and is also in that history, and sipe shows both, so post only once both reads are in. */
+  WAIT_FOR(trace_count("id=\"rpl:bccontext\"") >= rpl_bccontext_before + 2, 10, "both history reads answered");
   const char* after_restart = "we survived a restart";
   post(&bob, after_restart);
   WAIT_FOR(count_messages(&alice, bob.uri, after_restart) == 1, 10, "posts flow after the restart");
