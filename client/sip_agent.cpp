@@ -208,6 +208,7 @@ error sip_agent::connect(const std::string& host, std::uint16_t port) {
     fd_ = fd;
     connected_ = true;
     closing_ = false;
+    reading_paused_ = false;
     disconnect_reason_.clear();
     disconnect_code_ = errc::none;
     pending_.clear();
@@ -319,6 +320,10 @@ void sip_agent::reader_loop() {
   std::string buf;
   char chunk[16 * 1024];
   for (;;) {
+    {
+      std::unique_lock<std::mutex> lock{mtx_};
+      cv_.wait(lock, [&] { return !reading_paused_ || closing_; });
+    }
     auto n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n == 0) {
       lose_connection(errc::connection_lost, "connection closed by peer");
@@ -385,6 +390,8 @@ void sip_agent::on_request(sip::message&& m, time_point received) {
       i = info_status_.find(std::string());
     status = i == info_status_.end() ? 200 : i->second;
     deliver = status >= 200 && status < 300;
+    if (status == 0)
+      return; // playing a client that hangs: no answer, nothing delivered
   } else if (iequals(method, "NOTIFY")) {
     status = 200;
     deliver = true;
@@ -712,6 +719,14 @@ void sip_agent::set_info_status(int status, const std::string& call_id) {
     info_status_.erase(call_id);
   else
     info_status_[call_id] = status;
+}
+
+void sip_agent::pause_reading(bool paused) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    reading_paused_ = paused;
+  }
+  cv_.notify_all();
 }
 
 bool sip_agent::dialog_ended(const std::string& call_id) const {

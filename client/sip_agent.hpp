@@ -216,9 +216,13 @@ public:
   std::optional<sip::message> wait_stray_response(duration timeout);
 
   // Makes the agent answer INFO with `status` instead of 200 (e.g. 487 to play a client that dropped the dialog,
-  // as sipe does for an unknown Call-ID). An empty call_id applies to every INFO without a per-Call-ID setting;
-  // status 200 removes the setting.
+  // as sipe does for an unknown Call-ID); status 0 leaves INFOs unanswered (a client that hangs). An empty
+  // call_id applies to every INFO without a per-Call-ID setting; status 200 removes the setting.
   void set_info_status(int status, const std::string& call_id = {});
+
+  // Stops (true) or resumes (false) reading the connection, to play a client that stopped reading: what is
+  // already read is still handled, then the reader waits without calling recv() and the kernel's buffers fill.
+  void pause_reading(bool paused);
 
   // True once the server sent BYE for this Call-ID (marks are kept until the next connect()). The mark is set
   // before the BYE's 200 is written; INFO/NOTIFY are queued just after their 200 is written.
@@ -286,6 +290,7 @@ private:
   std::deque<sip::message> strays_;
   std::set<std::string> ended_;
   std::map<std::string, int> info_status_; // "" = default for all Call-IDs
+  bool reading_paused_ = false;
 
   std::function<void(incoming&&)> incoming_handler_;
   std::function<void(const error&)> disconnect_handler_;

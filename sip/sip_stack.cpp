@@ -249,8 +249,9 @@ struct sip_stack::impl {
                                   NTATAG_NO_DIALOG(1), TAG_END());
     su_wait_create(&wait, efd, SU_WAIT_IN);
     su_root_register(root, &wait, &impl::on_wakeup, reinterpret_cast<su_wakeup_arg_t*>(this), 0);
-    tick_timer = su_timer_create(su_root_task(root), 0);
-    su_timer_set_interval(tick_timer, &impl::on_tick, reinterpret_cast<su_timer_arg_t*>(this), 1000);
+    // su_timer_run: every second for as long as the root runs (su_timer_set_interval would fire once).
+    tick_timer = su_timer_create(su_root_task(root), 1000);
+    su_timer_run(tick_timer, &impl::on_tick, reinterpret_cast<su_timer_arg_t*>(this));
     log::line(log::level::info, "sip") << "listening on " << url << " auth=" << to_string(opts.auth)
                                        << (opts.auth == auth_mode::digest ? " realm=" + opts.domain : std::string{});
     started.set_value({});
@@ -627,14 +628,33 @@ struct sip_stack::impl {
     return 0;
   }
 
+  // The dialog a response belongs to: our Via branch names it ("z9hG4bK" + salt + dialog id + "." + CSeq in
+  // hex, codec/sip_request_frame.hpp), which spares hashing the Call-ID; the Call-ID must still match.
+  dialog* dialog_of_response(const sip_t* sip) {
+    const char* branch = sip->sip_via && sip->sip_via->v_branch ? sip->sip_via->v_branch : "";
+    std::string_view b{branch};
+    constexpr std::string_view cookie = "z9hG4bK";
+    if (b.size() > cookie.size() + branch_salt.size() && b.compare(0, cookie.size(), cookie) == 0
+        && b.compare(cookie.size(), branch_salt.size(), branch_salt) == 0) {
+      dialog_id id = 0;
+      for (std::size_t k = cookie.size() + branch_salt.size(); k < b.size() && b[k] >= '0' && b[k] <= '9'; ++k)
+        id = id * 10 + static_cast<dialog_id>(b[k] - '0');
+      auto i = dialogs.find(id);
+      if (i != dialogs.end() && i->second->call_id == sip->sip_call_id->i_id)
+        return i->second.get();
+    }
+    auto i = by_call_id.find(sip->sip_call_id->i_id);
+    return i == by_call_id.end() ? nullptr : i->second;
+  }
+
   void fast_response(const sip_t* sip) {
     int status = sip->sip_status->st_status;
     if (status < 200)
       return;
-    auto i = by_call_id.find(sip->sip_call_id->i_id);
-    if (i == by_call_id.end())
+    dialog* found = dialog_of_response(sip);
+    if (!found)
       return;
-    dialog& d = *i->second;
+    dialog& d = *found;
     std::uint32_t cseq = sip->sip_cseq->cs_seq;
     auto s = std::find_if(d.sent.begin(), d.sent.end(), [&](const sent_request& r) { return r.cseq == cseq; });
     if (s == d.sent.end())
@@ -1097,7 +1117,7 @@ struct sip_stack::impl {
     f.from = our_uri + ";tag=" + d->local_tag;
     f.to = header_text(reinterpret_cast<const sip_header_t*>(sip->sip_from));
     f.call_id = call_id;
-    f.branch_prefix = branch_salt + std::to_string(d->id);
+    f.branch_prefix = branch_salt + std::to_string(d->id); // dialog_of_response() reads it back
     d->frame = request_frame{f};
     std::string contact = "<sip:" + sent_by + (tcp ? ";transport=tcp>" : ">");
     answer_session(irq, sip, contact.c_str());

@@ -47,6 +47,9 @@ struct pchatd_config : caf::actor_system_config {
   size_t max_body = 65536;
   size_t max_pending = 10000;
   size_t max_outbound = 20000;
+  size_t max_connection_pending = 1000;
+  size_t max_connection_bytes = 8u << 20;
+  size_t request_timeout = 32;
   std::string sip_auth = "auto";
   size_t nonce_lifetime = 300;
   size_t search_limit = 999;
@@ -80,6 +83,11 @@ struct pchatd_config : caf::actor_system_config {
 
   pchatd_config() {
     pchat::register_types(*this);
+    // A CAF 0.17 worker with nothing to do polls 100 times, then 500 times with a 50 µs nanosleep before it
+    // blocks on its condition variable: at 10 posts/s that idle polling cost as much CPU as a third of the SIP
+    // edge (docs/performance.md "After the SIP edge rebuild"). Ten moderate polls keep the wake-up fast and
+    // let idle workers block. Still overridable with --work-stealing.moderate-poll-attempts.
+    set("work-stealing.moderate-poll-attempts", size_t{10});
     opt_group{custom_options_, "pchat"}
       .add(data_dir, "data-dir", "RocksDB data directory (created if missing)")
       .add(log_level, "log-level", "error, warning, info or debug")
@@ -103,6 +111,11 @@ struct pchatd_config : caf::actor_system_config {
       .add(max_body, "max-body", "largest INFO body in bytes; larger gets 413")
       .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503")
       .add(max_outbound, "max-outbound", "INFOs to clients queued or unanswered before INFOs get 503")
+      .add(max_connection_pending, "max-connection-pending",
+           "unanswered requests on one client connection before it is closed (the client stopped reading)")
+      .add(max_connection_bytes, "max-connection-bytes",
+           "bytes of unanswered requests on one client connection before it is closed")
+      .add(request_timeout, "request-timeout", "seconds a client has to answer an INFO or BYE before its dialog ends")
       .add(sip_auth, "auth", "digest, anonymous, known or auto (digest unless the listener is loopback)")
       .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh");
     opt_group{custom_options_, "compliance"}
@@ -185,9 +198,18 @@ std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_count
   add("pchat_sip_auth_challenges_total", "401 Digest challenges sent.", sip.auth_challenges.load());
   add("pchat_sip_auth_refused_total", "Requests refused for their credentials or account.", sip.auth_refused.load());
   add("pchat_sip_policy_refused_total", "INVITEs refused: persistent chat disabled.", sip.policy_refused.load());
-  text += "# HELP pchat_sip_outbound_pending INFOs to clients queued or awaiting their 200.\n"
-          "# TYPE pchat_sip_outbound_pending gauge\npchat_sip_outbound_pending "
-          + std::to_string(sip.outbound_pending.load()) + "\n";
+  add("pchat_sip_connections_closed_total", "Client TCP connections that closed (either side).",
+      sip.connections_closed.load());
+  add("pchat_sip_slow_disconnects_total", "Client connections closed because the client stopped reading.",
+      sip.slow_disconnects.load());
+  add("pchat_sip_request_timeouts_total", "Requests to clients not answered within sip.request-timeout.",
+      sip.request_timeouts.load());
+  auto gauge = [&](const char* name, const char* help, std::int64_t v) {
+    text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " "
+            + std::to_string(v) + "\n";
+  };
+  gauge("pchat_sip_outbound_pending", "INFOs to clients queued or awaiting their 200.", sip.outbound_pending.load());
+  gauge("pchat_sip_connections", "Client TCP connections open (that sent a valid request).", sip.connections.load());
   return text;
 }
 
@@ -316,6 +338,9 @@ int main(int argc, char** argv) {
   sopts.max_body = cfg.max_body;
   sopts.max_pending = static_cast<std::int64_t>(cfg.max_pending);
   sopts.max_outbound = static_cast<std::int64_t>(cfg.max_outbound);
+  sopts.max_connection_pending = static_cast<std::int64_t>(cfg.max_connection_pending);
+  sopts.max_connection_bytes = static_cast<std::int64_t>(cfg.max_connection_bytes);
+  sopts.request_timeout_ms = static_cast<std::uint32_t>(cfg.request_timeout * 1000);
   sopts.nonce_lifetime = static_cast<std::uint32_t>(cfg.nonce_lifetime);
   // Clients learn the room-management page from provisioning. With web.port=0 the port is known only once bound,
   // so then, and for a wildcard listener, only an explicit web.public-url is provisioned.
