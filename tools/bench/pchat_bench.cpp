@@ -183,6 +183,28 @@ std::string run_capture(const std::string& cmd, int& status) {
   return out;
 }
 
+// The last `n` lines of a file, each on its own line after "  pchatd: ".
+std::string log_tail(const std::string& path, std::size_t n) {
+  std::ifstream log(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(log, line);)
+    lines.push_back(line);
+  std::string out;
+  for (std::size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    out += "\n  pchatd: " + lines[i];
+  return out;
+}
+
+// A pchatd we started that is gone before the end: how it ended, and it is reaped. Empty while it runs.
+std::string server_gone(server_process& srv) {
+  int status = 0;
+  if (srv.pid <= 0 || ::waitpid(srv.pid, &status, WNOHANG) != srv.pid)
+    return {};
+  srv.pid = -1;
+  return WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                             : "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
 bool start_server(const options& o, server_process& srv, std::string& error) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
@@ -216,16 +238,10 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
   auto r = pchat::client::launch_pchatd(o.pchatd, args, srv.dir, log_path, std::chrono::seconds(20));
   if (!r.error.empty()) {
     // The log goes with the temporary directory: show its end here (e.g. an option this pchatd does not know).
-    std::ifstream log(log_path);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(log, line);)
-      lines.push_back(line);
     error = "pchatd";
     for (const auto& arg : args)
       error += " " + arg;
-    error += ": " + r.error.substr(0, r.error.find("; see"));
-    for (std::size_t i = lines.size() > 10 ? lines.size() - 10 : 0; i < lines.size(); ++i)
-      error += "\n  pchatd: " + lines[i];
+    error += ": " + r.error.substr(0, r.error.find("; see")) + log_tail(log_path, 10);
     return false;
   }
   srv.pid = r.pid;
@@ -725,6 +741,13 @@ int main(int argc, char** argv) {
     // A stalled member's losses are reported, not failed on; a member who kept reading must lose nothing.
     m.ok = r.ok && r.lost == 0 && r.duplicates == 0 && r.signin_failures == 0 && r.others_disconnected == 0;
     m.error = r.error;
+    if (auto gone = server_gone(srv); !gone.empty()) {
+      // Every connection lost at once is then no mystery; its log goes with the temporary directory.
+      m.ok = false;
+      m.error = "pchatd " + gone + " during the run" + (m.error.empty() ? "" : "; " + m.error);
+      std::cerr << "pchat-bench: pchatd " << gone << "; the end of its log:" << log_tail(srv.dir + "/pchatd.log", 20)
+                << "\n";
+    }
     if (m.error.empty() && r.signin_failures)
       m.error = std::to_string(r.signin_failures) + " sign-in failures";
     if (m.error.empty() && r.others_disconnected)

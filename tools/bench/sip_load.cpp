@@ -811,7 +811,7 @@ sip_load_result engine::run() {
     res_.duplicates = ledger_.duplicates;
     res_.lost = res_.expected > res_.delivered ? res_.expected - res_.delivered : 0;
     res_.stalled.until_others_served = cfg_.stall_seconds < 0;
-    if (!resumed_)
+    if (!resumed_ && !stalled_.empty())
       res_.stalled.stalled_seconds = static_cast<double>(now_ns() - post_start) / 1e9;
     for (const auto* c : stalled_)
       if (c->closed_by_server || c->seen_closed)
