@@ -3,32 +3,45 @@
 //   pchat-bench [--mode sip|actors|both|join-under-search] [--posts N] [--join-rate J]
 //   pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R] [--duration D]
 //               [--size BYTES] [--threads T] [--no-sync] [--json FILE] [--plot FILE.png] [--label TEXT]
+//               [--stalled N [--stall-seconds S]] [--sip-threads T]
 //               [--server HOST:PORT --pid PID --room URI...]
+//   pchat-bench --help
 //
 // sip mode: K*M real SIP clients over loopback TCP (one connection each, full sign-in, M per room), P posters
 // posting R posts/s in all for D s; every (post, recipient) pair is timed from the poster's send to the
 // recipient's read of the fan-out INFO. By default the bench starts its own pchatd (fresh data directory,
 // rooms made with pchatctl, the same binaries as the build) and reports its RSS and CPU; --server uses a
-// running one (rooms given with --room, --pid for RSS/CPU).
+// running one (rooms given with --room, --pid for RSS/CPU). --stalled N: N members who never post stop reading
+// their connection when posting starts (socket open, no recv) for --stall-seconds (default: until everyone else
+// has their deliveries), then read again; their deliveries are reported apart from the latency figures, with how
+// many of them pchatd disconnected and pchatd's RSS through the run: does one reader who hangs slow the others
+// down or grow the server's memory? --sip-threads T starts pchatd with --sip.threads=T (only when given).
 // actors mode: the same actors in this process with a null transport: what fan-out costs without SIP.
 // join-under-search mode: rooms x --posts posts in a fresh store, then join probes (--join-rate per second, a new
 // session each) first alone and then while histsrch scans every post (tools/bench/join_search.hpp): does a long
 // search hold up joins? Prints the join latency of both phases and the searches' durations.
 // Prints p50/p90/p99/p99.9/max, deliveries/s, lost and duplicated deliveries (both must be 0), writes --json and
-// a latency plot (--plot, needs gnuplot: apt-get install gnuplot-nox).
+// a latency plot (--plot, needs gnuplot: apt-get install gnuplot-nox). Exit status: 0 all delivered, 1 a run
+// failed, 2 bad arguments.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tools/bench/actor_load.hpp"
@@ -64,16 +77,76 @@ struct options {
   std::string pchatd = PCHATD_PATH;
   std::string pchatctl = PCHATCTL_PATH;
   std::vector<std::string> server_args; // --server-arg X, passed to the pchatd we start
+  std::uint32_t stalled = 0;   // sip: members who stop reading when posting starts
+  double stall_seconds = -1;   // sip: how long; < 0: until the others have their deliveries
+  std::uint32_t sip_threads = 0; // sip: pchatd's --sip.threads; 0: not given, pchatd's default
 };
 
+void usage(std::ostream& out) {
+  out << "usage: pchat-bench --mode join-under-search [--rooms K] [--posts N] [--join-rate J] [--duration D]\n"
+         "                   [--threads T] [--json FILE]\n"
+         "       pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R]\n"
+         "                   [--duration SECONDS] [--size BYTES] [--threads T] [--no-sync] [--json FILE]\n"
+         "                   [--plot FILE.png] [--label TEXT] [--signin-parallel N] [--server-arg ARG]...\n"
+         "                   [--stalled N [--stall-seconds S]] [--sip-threads T]\n"
+         "                   [--server HOST:PORT --pid PID --room URI...] [--pchatd PATH] [--pchatctl PATH]\n"
+         "       pchat-bench --help\n"
+         "\n"
+         "  --mode              sip (default): real SIP clients against pchatd; actors: the same actors in this\n"
+         "                      process, no SIP; both; join-under-search: join latency while histsrch runs\n"
+         "  --rooms K           rooms (default 1); --members M per room (100); --posters P in all (10)\n"
+         "  --rate R            posts per second, all posters together (10); --duration D seconds of posting (10)\n"
+         "  --size BYTES        chat text per post (200)\n"
+         "  --threads T         CAF scheduler threads, in this process or pchatd's (2)\n"
+         "  --no-sync           pchatd without fsync before fan-out\n"
+         "  --signin-parallel N SIP clients signing in at once (200)\n"
+         "  --stalled N         sip: N members who never post stop reading their connection once posting\n"
+         "                      starts (the socket stays open, nothing calls recv), then read again; their\n"
+         "                      deliveries are reported apart from the latency figures, with how many of them\n"
+         "                      pchatd disconnected and pchatd's RSS through the run\n"
+         "  --stall-seconds S   sip: how long they stop reading, from posting start (default: until every other\n"
+         "                      member has its deliveries, i.e. the whole run)\n"
+         "  --sip-threads T     sip: start pchatd with --sip.threads=T (not passed when not given)\n"
+         "  --server-arg ARG    one more argument for the pchatd the bench starts (repeatable)\n"
+         "  --server HOST:PORT  use a running pchatd instead; --room URI (repeatable) names its rooms, --pid PID\n"
+         "                      its process for RSS and CPU\n"
+         "  --json FILE         results as JSON; --plot FILE.png a latency CDF (gnuplot); --label TEXT names the run\n"
+         "  --posts N           join-under-search: posts per room (500); --join-rate J probes per second (100)\n"
+         "\n"
+         "Exit status: 0 every delivery arrived, 1 a run failed (lost or duplicated deliveries, sign-in failures),\n"
+         "2 bad arguments.\n";
+}
+
 int usage() {
-  std::cerr << "usage: pchat-bench --mode join-under-search [--rooms K] [--posts N] [--join-rate J] [--duration D]\n"
-               "                   [--threads T] [--json FILE]\n"
-               "       pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R]\n"
-               "                   [--duration SECONDS] [--size BYTES] [--threads T] [--no-sync] [--json FILE]\n"
-               "                   [--plot FILE.png] [--label TEXT] [--signin-parallel N] [--server-arg ARG]...\n"
-               "                   [--server HOST:PORT --pid PID --room URI...]\n";
+  usage(std::cerr);
   return 2;
+}
+
+// --- option values: a clear message and exit status 2 for anything that is not a number of the right kind -------
+
+[[noreturn]] void bad_value(const std::string& opt, const std::string& value, const std::string& wanted) {
+  std::cerr << "pchat-bench: " << opt << " '" << value << "': expected " << wanted << " (pchat-bench --help)\n";
+  std::exit(2);
+}
+
+std::uint32_t count_arg(const std::string& opt, const std::string& value, std::uint32_t min = 0) {
+  std::uint32_t v = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc{} || end != value.data() + value.size() || v < min)
+    bad_value(opt, value, min > 0 ? "a whole number >= " + std::to_string(min) : "a whole number");
+  return v;
+}
+
+// A finite decimal number, > 0 (`positive`) or >= 0.
+double number_arg(const std::string& opt, const std::string& value, bool positive) {
+  const char* b = value.c_str();
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(b, &end);
+  if (value.empty() || end != b + value.size() || errno == ERANGE || !std::isfinite(v) || v < 0
+      || (positive && v == 0))
+    bad_value(opt, value, positive ? "a number > 0" : "a number >= 0");
+  return v;
 }
 
 // --- the pchatd we start ----------------------------------------------------------------------------------------
@@ -110,6 +183,28 @@ std::string run_capture(const std::string& cmd, int& status) {
   return out;
 }
 
+// The last `n` lines of a file, each on its own line after "  pchatd: ".
+std::string log_tail(const std::string& path, std::size_t n) {
+  std::ifstream log(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(log, line);)
+    lines.push_back(line);
+  std::string out;
+  for (std::size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    out += "\n  pchatd: " + lines[i];
+  return out;
+}
+
+// A pchatd we started that is gone before the end: how it ended, and it is reaped. Empty while it runs.
+std::string server_gone(server_process& srv) {
+  int status = 0;
+  if (srv.pid <= 0 || ::waitpid(srv.pid, &status, WNOHANG) != srv.pid)
+    return {};
+  srv.pid = -1;
+  return WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                             : "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
 bool start_server(const options& o, server_process& srv, std::string& error) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
@@ -139,9 +234,14 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
                                    "--pchat.log-level=warning", "--sip.max-pending=1000000",
                                    "--web.port=0"};
   args.insert(args.end(), o.server_args.begin(), o.server_args.end());
-  auto r = pchat::client::launch_pchatd(o.pchatd, args, srv.dir, srv.dir + "/pchatd.log", std::chrono::seconds(20));
+  auto log_path = srv.dir + "/pchatd.log";
+  auto r = pchat::client::launch_pchatd(o.pchatd, args, srv.dir, log_path, std::chrono::seconds(20));
   if (!r.error.empty()) {
-    error = r.error;
+    // The log goes with the temporary directory: show its end here (e.g. an option this pchatd does not know).
+    error = "pchatd";
+    for (const auto& arg : args)
+      error += " " + arg;
+    error += ": " + r.error.substr(0, r.error.find("; see")) + log_tail(log_path, 10);
     return false;
   }
   srv.pid = r.pid;
@@ -184,6 +284,47 @@ proc_sample sample(int pid) {
   return s;
 }
 
+// pchatd's RSS through the run, from posting start to the end: VmRSS every 200 ms (its peak is what the run
+// cost; VmHWM also holds the sign-in burst), one value per second kept for the JSON.
+class rss_sampler {
+public:
+  ~rss_sampler() { stop(); }
+  void start(int pid) {
+    if (pid <= 0 || thread_.joinable())
+      return;
+    thread_ = std::thread([this, pid] { loop(pid); });
+  }
+  // Joins the sampling thread; peak_mib and per_second are read after this.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+  }
+  double peak_mib = 0;
+  std::vector<double> per_second;
+
+private:
+  void loop(int pid) {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lk(mutex_);
+    while (!stop_) {
+      auto rss = sample(pid).rss_mib;
+      peak_mib = std::max(peak_mib, rss);
+      if (std::chrono::steady_clock::now() - start >= std::chrono::seconds(per_second.size()))
+        per_second.push_back(rss);
+      cv_.wait_for(lk, std::chrono::milliseconds(200), [this] { return stop_; });
+    }
+  }
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
 // --- report ----------------------------------------------------------------------------------------------------
 
 struct mode_report {
@@ -199,11 +340,23 @@ struct mode_report {
   proc_sample server_before, server_after;
   double client_cpu_seconds = 0;
   std::vector<std::uint32_t> samples; // sorted
+  // sip mode
+  double rss_peak_sampled_mib = 0;       // VmRSS sampled from posting start to the end
+  std::vector<double> rss_per_second;    // from posting start
+  proc_sample server_at_resume;          // when the stalled members resumed reading
+  std::uint32_t others_disconnected = 0;
+  stalled_report stalled;
+  summary stalled_latency;               // their backlog, read after the resume
 };
 
 void print(const mode_report& r, const options& o) {
-  std::printf("== %s mode: %u rooms x %u members, %u posters, %.1f posts/s for %.0f s, %u-byte posts\n", r.mode.c_str(),
-              o.rooms, o.members, o.posters, o.rate, o.duration, o.size);
+  std::string extra;
+  if (r.mode == "sip" && o.stalled > 0)
+    extra += ", " + std::to_string(o.stalled) + " stalled";
+  if (r.mode == "sip" && o.sip_threads > 0)
+    extra += ", --sip-threads " + std::to_string(o.sip_threads);
+  std::printf("== %s mode: %u rooms x %u members, %u posters, %.1f posts/s for %.0f s, %u-byte posts%s\n",
+              r.mode.c_str(), o.rooms, o.members, o.posters, o.rate, o.duration, o.size, extra.c_str());
   if (!r.ok) {
     std::string why = r.error;
     if (why.empty() && r.lost > 0)
@@ -217,8 +370,11 @@ void print(const mode_report& r, const options& o) {
   std::printf("   sessions %u%s\n", r.sessions,
               r.signin_seconds > 0 ? (" (signed in and joined in " + std::to_string(r.signin_seconds) + " s)").c_str()
                                    : "");
-  std::printf("   fan-out latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (mean %.3f, %zu samples)\n",
-              r.latency.p50_ms, r.latency.p90_ms, r.latency.p99_ms, r.latency.p999_ms, r.latency.max_ms,
+  std::string who = r.stalled.members > 0
+                      ? " (the " + std::to_string(r.sessions - r.stalled.members) + " members who kept reading)"
+                      : "";
+  std::printf("   fan-out latency ms%s: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (mean %.3f, %zu samples)\n",
+              who.c_str(), r.latency.p50_ms, r.latency.p90_ms, r.latency.p99_ms, r.latency.p999_ms, r.latency.max_ms,
               r.latency.mean_ms, r.latency.count);
   double span = std::max(r.posting_seconds, r.delivery_seconds);
   std::printf("   posts %llu, deliveries %llu of %llu expected (%.0f/s), lost %llu, duplicated %llu, refused %llu\n",
@@ -229,12 +385,41 @@ void print(const mode_report& r, const options& o) {
   if (r.join.count > 0)
     std::printf("   join + last 30 messages ms (%zu probes while posting): p50 %.3f  p99 %.3f  max %.3f\n",
                 r.join.count, r.join.p50_ms, r.join.p99_ms, r.join.max_ms);
+  if (r.others_disconnected > 0)
+    std::printf("   %u members who kept reading lost their connection after sign-in\n", r.others_disconnected);
+  const auto& st = r.stalled;
+  if (st.members > 0) {
+    std::printf("   stalled: %u members stopped reading at posting start for %.1f s (%s), then read again\n",
+                st.members, st.stalled_seconds,
+                st.until_others_served ? "until every other member had its deliveries" : "--stall-seconds");
+    std::printf("     disconnected by pchatd: %u of %u", st.disconnected, st.members);
+    if (st.disconnected > 0)
+      std::printf(" (%u visible during the stall; the first %.1f s after posting start)", st.disconnected_during_stall,
+                  st.first_disconnect_seconds);
+    std::printf("\n     at the resume: %.1f KiB unread in their receive buffers, ", st.unread_bytes / 1024.0);
+    if (st.server_queue_known)
+      std::printf("%.1f KiB in pchatd's kernel send queues to them\n", st.server_queued_bytes / 1024.0);
+    else
+      std::printf("pchatd's kernel send queues not visible here\n");
+    std::printf("     their deliveries (not in the figures above): %llu of %llu read after the resume, %llu never "
+                "arrived",
+                static_cast<unsigned long long>(st.delivered), static_cast<unsigned long long>(st.expected),
+                static_cast<unsigned long long>(st.expected > st.delivered ? st.expected - st.delivered : 0));
+    if (r.stalled_latency.count > 0)
+      std::printf("; post -> read p50 %.0f ms, max %.0f ms", r.stalled_latency.p50_ms, r.stalled_latency.max_ms);
+    std::printf("\n");
+  }
   if (r.server_after.rss_mib > 0) {
     double cpu = r.server_after.cpu_seconds - r.server_before.cpu_seconds;
-    std::printf("   pchatd: RSS %.1f MiB (peak %.1f), CPU %.2f s over %.1f s posting (%.0f%% of one core); bench "
-                "clients CPU %.2f s\n",
-                r.server_after.rss_mib, r.server_after.peak_rss_mib, cpu, r.posting_seconds,
-                r.posting_seconds > 0 ? 100.0 * cpu / r.posting_seconds : 0.0, r.client_cpu_seconds);
+    std::printf("   pchatd: RSS %.1f MiB at the end (peak %.1f while posting, sampled every 0.2 s; %.1f at posting "
+                "start",
+                r.server_after.rss_mib, r.rss_peak_sampled_mib, r.server_before.rss_mib);
+    if (r.server_at_resume.rss_mib > 0)
+      std::printf("; %.1f when the stalled resumed", r.server_at_resume.rss_mib);
+    std::printf("; VmHWM %.1f, sign-in included)\n", r.server_after.peak_rss_mib);
+    std::printf("   pchatd CPU %.2f s over %.1f s posting (%.0f%% of one core); bench clients CPU %.2f s\n", cpu,
+                r.posting_seconds, r.posting_seconds > 0 ? 100.0 * cpu / r.posting_seconds : 0.0,
+                r.client_cpu_seconds);
   }
 }
 
@@ -250,10 +435,36 @@ void json_mode(std::ostream& out, const mode_report& r) {
   if (r.join.count > 0)
     out << ",\"join_history_ms\":{\"p50\":" << r.join.p50_ms << ",\"p99\":" << r.join.p99_ms
         << ",\"max\":" << r.join.max_ms << "}";
-  if (r.server_after.rss_mib > 0)
+  if (r.mode == "sip") {
+    const auto& st = r.stalled;
+    out << ",\"others_disconnected\":" << r.others_disconnected << ",\"stalled\":{\"members\":" << st.members
+        << ",\"stalled_seconds\":" << st.stalled_seconds
+        << ",\"until_others_served\":" << (st.until_others_served ? "true" : "false")
+        << ",\"disconnected\":" << st.disconnected << ",\"disconnected_during_stall\":" << st.disconnected_during_stall
+        << ",\"first_disconnect_seconds\":" << st.first_disconnect_seconds << ",\"expected\":" << st.expected
+        << ",\"delivered\":" << st.delivered << ",\"unread_bytes_at_resume\":" << st.unread_bytes
+        << ",\"server_queued_bytes_at_resume\":";
+    if (st.server_queue_known)
+      out << st.server_queued_bytes;
+    else
+      out << "null";
+    out << ",\"latency_ms\":{\"p50\":" << r.stalled_latency.p50_ms << ",\"max\":" << r.stalled_latency.max_ms
+        << ",\"samples\":" << r.stalled_latency.count << "}}";
+  }
+  if (r.server_after.rss_mib > 0) {
+    // rss_mib: at the end; peak_rss_mib: VmHWM (sign-in included); peak_rss_sampled_mib: VmRSS's peak from posting
+    // start on; rss_mib_per_second: from posting start.
     out << ",\"server\":{\"rss_mib\":" << r.server_after.rss_mib << ",\"peak_rss_mib\":" << r.server_after.peak_rss_mib
-        << ",\"cpu_seconds\":" << (r.server_after.cpu_seconds - r.server_before.cpu_seconds) << "}"
+        << ",\"rss_at_posting_start_mib\":" << r.server_before.rss_mib
+        << ",\"peak_rss_sampled_mib\":" << r.rss_peak_sampled_mib;
+    if (r.server_at_resume.rss_mib > 0)
+      out << ",\"rss_at_stall_end_mib\":" << r.server_at_resume.rss_mib;
+    out << ",\"rss_mib_per_second\":[";
+    for (std::size_t i = 0; i < r.rss_per_second.size(); ++i)
+      out << (i ? "," : "") << r.rss_per_second[i];
+    out << "],\"cpu_seconds\":" << (r.server_after.cpu_seconds - r.server_before.cpu_seconds) << "}"
         << ",\"client_cpu_seconds\":" << r.client_cpu_seconds << ",\"signin_seconds\":" << r.signin_seconds;
+  }
   if (!r.error.empty())
     out << ",\"error\":\"" << r.error << "\"";
   out << "}";
@@ -351,29 +562,38 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--mode")
+    if (a == "--help" || a == "-h") {
+      usage(std::cout);
+      return 0;
+    } else if (a == "--mode")
       o.mode = next();
     else if (a == "--rooms") {
-      o.rooms = static_cast<std::uint32_t>(std::stoul(next()));
+      o.rooms = count_arg(a, next(), 1);
       o.rooms_given = true;
     } else if (a == "--posts")
-      o.posts = static_cast<std::uint32_t>(std::stoul(next()));
+      o.posts = count_arg(a, next(), 1);
     else if (a == "--join-rate")
-      o.join_rate = std::stod(next());
+      o.join_rate = number_arg(a, next(), true);
     else if (a == "--members")
-      o.members = static_cast<std::uint32_t>(std::stoul(next()));
+      o.members = count_arg(a, next(), 1);
     else if (a == "--posters")
-      o.posters = static_cast<std::uint32_t>(std::stoul(next()));
+      o.posters = count_arg(a, next());
     else if (a == "--rate")
-      o.rate = std::stod(next());
+      o.rate = number_arg(a, next(), true);
     else if (a == "--duration")
-      o.duration = std::stod(next());
+      o.duration = number_arg(a, next(), true);
     else if (a == "--size")
-      o.size = static_cast<std::uint32_t>(std::stoul(next()));
+      o.size = count_arg(a, next());
     else if (a == "--threads")
-      o.threads = static_cast<std::uint32_t>(std::stoul(next()));
+      o.threads = count_arg(a, next(), 1);
     else if (a == "--signin-parallel")
-      o.signin_parallel = static_cast<std::uint32_t>(std::stoul(next()));
+      o.signin_parallel = count_arg(a, next(), 1);
+    else if (a == "--stalled")
+      o.stalled = count_arg(a, next());
+    else if (a == "--stall-seconds")
+      o.stall_seconds = number_arg(a, next(), false);
+    else if (a == "--sip-threads")
+      o.sip_threads = count_arg(a, next(), 1);
     else if (a == "--no-sync")
       o.sync = false;
     else if (a == "--json")
@@ -382,10 +602,15 @@ int main(int argc, char** argv) {
       o.plot = next();
     else if (a == "--label")
       o.label = next();
-    else if (a == "--server")
+    else if (a == "--server") {
       o.server = next();
-    else if (a == "--pid")
-      o.pid = std::stoi(next());
+      auto colon = o.server.rfind(':');
+      if (colon == std::string::npos || colon == 0)
+        bad_value(a, o.server, "HOST:PORT");
+      if (count_arg(a, o.server.substr(colon + 1), 1) > 65535)
+        bad_value(a, o.server, "HOST:PORT with a port up to 65535");
+    } else if (a == "--pid")
+      o.pid = static_cast<int>(count_arg(a, next(), 1));
     else if (a == "--room")
       o.room_uris.push_back(next());
     else if (a == "--server-arg")
@@ -394,15 +619,37 @@ int main(int argc, char** argv) {
       o.pchatd = next();
     else if (a == "--pchatctl")
       o.pchatctl = next();
-    else
+    else {
+      std::cerr << "pchat-bench: unknown option " << a << "\n";
       return usage();
+    }
+  }
+  if (o.mode != "sip" && o.mode != "both" && (o.stalled > 0 || o.stall_seconds >= 0 || o.sip_threads > 0)) {
+    std::cerr << "pchat-bench: --stalled, --stall-seconds and --sip-threads are for --mode sip or both\n";
+    return 2;
+  }
+  if (o.stall_seconds >= 0 && o.stalled == 0) {
+    std::cerr << "pchat-bench: --stall-seconds needs --stalled N\n";
+    return 2;
   }
   if (o.mode == "join-under-search")
     return run_join_under_search(o);
-  if ((o.mode != "sip" && o.mode != "actors" && o.mode != "both") || o.rate <= 0 || o.duration <= 0)
+  if (o.mode != "sip" && o.mode != "actors" && o.mode != "both") {
+    std::cerr << "pchat-bench: unknown --mode " << o.mode << "\n";
     return usage();
+  }
   if (o.posters == 0)
     o.posters = 1;
+  {
+    // Stalled members never post: they come from the members who do not.
+    std::uint64_t total = static_cast<std::uint64_t>(o.rooms) * o.members;
+    std::uint64_t readers = total - std::min<std::uint64_t>(o.posters, total);
+    if (o.stalled > readers) {
+      std::cerr << "pchat-bench: --stalled " << o.stalled << ": only " << readers << " of the " << total
+                << " members do not post\n";
+      return 2;
+    }
+  }
   ::signal(SIGPIPE, SIG_IGN);
 
   std::vector<mode_report> reports;
@@ -444,6 +691,8 @@ int main(int argc, char** argv) {
       if (!o.sync)
         o.server_args.push_back("--pchat.sync-writes=false");
       o.server_args.push_back("--scheduler.max-threads=" + std::to_string(o.threads));
+      if (o.sip_threads > 0) // only when asked: a pchatd without the option would refuse to start
+        o.server_args.push_back("--sip.threads=" + std::to_string(o.sip_threads));
       if (!start_server(o, srv, error)) {
         std::cerr << "pchat-bench: " << error << "\n";
         return 1;
@@ -454,12 +703,17 @@ int main(int argc, char** argv) {
     } else {
       auto colon = o.server.rfind(':');
       c.host = o.server.substr(0, colon);
-      c.port = static_cast<std::uint16_t>(std::stoi(o.server.substr(colon + 1)));
+      c.port = static_cast<std::uint16_t>(std::stoul(o.server.substr(colon + 1))); // checked when parsed
       c.rooms = o.room_uris;
       if (c.rooms.empty()) {
         std::cerr << "pchat-bench: --server needs at least one --room ma-chan://...\n";
         return 2;
       }
+      if (o.sip_threads > 0)
+        std::cerr << "pchat-bench: --sip-threads " << o.sip_threads
+                  << ": the server is not started by the bench, so it is only recorded in the results; start it "
+                     "with --sip.threads="
+                  << o.sip_threads << " yourself\n";
     }
     c.members = o.members;
     c.posters = o.posters;
@@ -467,11 +721,37 @@ int main(int argc, char** argv) {
     c.duration = o.duration;
     c.size = o.size;
     c.signin_parallel = std::max<std::uint32_t>(1, o.signin_parallel);
-    c.on_posting_start = [&m, &o] { m.server_before = sample(o.pid); }; // sign-in CPU is not counted
+    c.stalled = o.stalled;
+    c.stall_seconds = o.stall_seconds;
+    rss_sampler rss;
+    c.on_posting_start = [&m, &o, &rss] {
+      m.server_before = sample(o.pid); // sign-in CPU is not counted
+      rss.start(o.pid);
+    };
+    c.on_stall_end = [&m, &o] { m.server_at_resume = sample(o.pid); };
     auto r = run_sip_load(c);
     m.server_after = sample(o.pid);
-    m.ok = r.ok && r.lost == 0 && r.duplicates == 0 && r.signin_failures == 0;
-    m.error = r.error.empty() && r.signin_failures ? std::to_string(r.signin_failures) + " sign-in failures" : r.error;
+    rss.stop();
+    m.rss_peak_sampled_mib = std::max(rss.peak_mib, m.server_after.rss_mib);
+    m.rss_per_second = std::move(rss.per_second);
+    m.others_disconnected = r.others_disconnected;
+    m.stalled = std::move(r.stalled);
+    m.stalled_latency = summarize(m.stalled.latency_us);
+    m.stalled.latency_us.clear();
+    // A stalled member's losses are reported, not failed on; a member who kept reading must lose nothing.
+    m.ok = r.ok && r.lost == 0 && r.duplicates == 0 && r.signin_failures == 0 && r.others_disconnected == 0;
+    m.error = r.error;
+    if (auto gone = server_gone(srv); !gone.empty()) {
+      // Every connection lost at once is then no mystery; its log goes with the temporary directory.
+      m.ok = false;
+      m.error = "pchatd " + gone + " during the run" + (m.error.empty() ? "" : "; " + m.error);
+      std::cerr << "pchat-bench: pchatd " << gone << "; the end of its log:" << log_tail(srv.dir + "/pchatd.log", 20)
+                << "\n";
+    }
+    if (m.error.empty() && r.signin_failures)
+      m.error = std::to_string(r.signin_failures) + " sign-in failures";
+    if (m.error.empty() && r.others_disconnected)
+      m.error = std::to_string(r.others_disconnected) + " members who kept reading lost their connection";
     m.sessions = r.sessions;
     m.signin_seconds = r.signin_seconds;
     m.posts = r.posts;
@@ -497,7 +777,17 @@ int main(int argc, char** argv) {
     out << "{\"label\":\"" << o.label << "\",\"rooms\":" << o.rooms << ",\"members\":" << o.members
         << ",\"posters\":" << o.posters << ",\"rate\":" << o.rate << ",\"duration\":" << o.duration
         << ",\"size\":" << o.size << ",\"threads\":" << o.threads << ",\"sync\":" << (o.sync ? "true" : "false")
-        << ",\"results\":[";
+        << ",\"stalled\":" << o.stalled << ",\"stall_seconds\":";
+    if (o.stall_seconds >= 0)
+      out << o.stall_seconds;
+    else
+      out << "null"; // until the others were served
+    out << ",\"sip_threads\":";
+    if (o.sip_threads > 0)
+      out << o.sip_threads;
+    else
+      out << "null"; // pchatd's default
+    out << ",\"results\":[";
     for (std::size_t i = 0; i < reports.size(); ++i) {
       if (i)
         out << ",";

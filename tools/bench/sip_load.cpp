@@ -5,15 +5,19 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <unordered_map>
 
 #include "codec/sip_message.hpp"
@@ -88,6 +92,12 @@ struct client {
   std::unordered_map<std::uint32_t, std::size_t> post_of_cseq; // our grpchat INFOs awaiting their response
   int probe_stage = 0; // 0 idle, 1 waiting for rpl:join, 2 waiting for rpl:bccontext
   std::string probe_envid;
+  // --stalled
+  bool stalled = false;          // chosen to stall (never a poster)
+  bool stalling = false;         // not reading now: its fd is out of the epoll set
+  bool closed_by_server = false; // EOF, reset or a failed send after sign-in
+  bool seen_closed = false;      // its TCP state showed the close during the stall
+  std::uint64_t delivered = 0;   // fan-out INFOs read
 };
 
 class engine {
@@ -114,6 +124,11 @@ private:
   void post(std::size_t k);
   void probe(std::size_t k);
   std::string send_info_command(client& c, const std::string& name, const std::string& data);
+  void choose_stalled();
+  void start_stall();
+  void watch_stalled(std::int64_t now);
+  void resume_stalled(std::int64_t now);
+  bool stalled_settled() const;
 
   const sip_load_config& cfg_;
   int ep_ = -1;
@@ -127,7 +142,16 @@ private:
   bool posting_ = false;
   std::vector<std::int64_t> sent_ns_;   // per post
   std::vector<std::size_t> post_room_;  // per post
-  std::vector<std::size_t> room_ready_; // ready members per room
+  std::vector<std::size_t> room_ready_; // ready members per room that keep reading
+  std::vector<std::size_t> room_stalled_; // ready stalled members per room
+  std::vector<std::uint64_t> room_posts_; // posts per room not refused
+  // --stalled
+  std::vector<client*> stalled_; // the ready ones, once posting starts
+  bool stalling_ = false;        // stalled members are not reading
+  bool resumed_ = false;
+  std::int64_t post_start_ns_ = 0;
+  std::int64_t next_watch_ns_ = 0;
+  std::uint32_t failure_lines_ = 0; // stderr lines about connections lost after sign-in
   delivery_ledger ledger_;
   std::int64_t last_delivery_ns_ = 0;
   std::string padding_;
@@ -139,12 +163,21 @@ void engine::fail(client& c, const std::string& why) {
   if (c.ph != phase::ready) {
     ++res_.signin_failures;
     --signing_in_;
+    if (res_.signin_failures <= 5)
+      std::fprintf(stderr, "pchat-bench: %s: %s\n", c.user.c_str(), why.c_str());
+  } else {
+    if (!c.stalled)
+      ++res_.others_disconnected;
+    else if (c.closed_by_server && res_.stalled.first_disconnect_seconds < 0)
+      res_.stalled.first_disconnect_seconds = static_cast<double>(now_ns() - post_start_ns_) / 1e9;
+    if (++failure_lines_ <= 5)
+      std::fprintf(stderr, "pchat-bench: %s%s: %s\n", c.stalled ? "stalled member " : "", c.user.c_str(),
+                   why.c_str());
   }
-  if (res_.signin_failures <= 5)
-    std::fprintf(stderr, "pchat-bench: %s: %s\n", c.user.c_str(), why.c_str());
   c.ph = phase::failed;
   if (c.fd >= 0) {
-    epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+    if (!c.stalling)
+      epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     c.fd = -1;
   }
@@ -182,7 +215,9 @@ void engine::flush(client& c) {
       epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
       return;
     } else {
-      return fail(c, "send failed");
+      if (errno == EPIPE || errno == ECONNRESET)
+        c.closed_by_server = true;
+      return fail(c, std::string("send: ") + std::strerror(errno));
     }
   }
 }
@@ -254,8 +289,11 @@ void engine::send_command(client& c, phase next, const std::string& name, const 
 // Join probe k: a member that is not posting re-joins its room and reads the last 30 posts.
 void engine::probe(std::size_t k) {
   const std::size_t total = clients_.size();
-  client& c = *clients_[(k * 7919 + cfg_.posters) % total];
-  if (c.ph != phase::ready || c.probe_stage != 0)
+  std::size_t i = (k * 7919 + cfg_.posters) % total;
+  for (std::size_t tries = 0; tries < total && clients_[i]->stalled; ++tries)
+    i = (i + 1) % total; // a stalled member would not read the reply
+  client& c = *clients_[i];
+  if (c.ph != phase::ready || c.probe_stage != 0 || c.stalled)
     return;
   const auto& uri = cfg_.rooms[c.room];
   c.join_started_ns = now_ns();
@@ -341,10 +379,13 @@ void engine::on_readable(client& c) {
       if (static_cast<size_t>(n) < sizeof buf)
         return;
     } else if (n == 0) {
+      c.closed_by_server = true;
       return fail(c, "server closed the connection");
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return;
     } else {
+      if (errno == ECONNRESET)
+        c.closed_by_server = true;
       return fail(c, std::string("recv: ") + std::strerror(errno));
     }
   }
@@ -369,7 +410,10 @@ void engine::on_response(client& c, sip::message&& m) {
       if (m.status != 200) {
         // A refused post (503 under overload) will not be delivered: it is not owed to anyone.
         ++res_.posts_refused;
-        res_.expected -= room_ready_[post_room_[posted->second]];
+        auto room = post_room_[posted->second];
+        res_.expected -= room_ready_[room];
+        res_.stalled.expected -= room_stalled_[room];
+        --room_posts_[room];
       }
       c.post_of_cseq.erase(posted);
     } else if (m.status != 200 && c.ph != phase::ready) {
@@ -440,9 +484,16 @@ void engine::on_server_request(client& c, sip::message&& m, std::int64_t t) {
     if (post >= sent_ns_.size())
       return;
     if (ledger_.record(c.index, post)) {
-      ++res_.delivered;
-      res_.latency_us.push_back(static_cast<std::uint32_t>((t - sent_ns_[post]) / 1000));
-      last_delivery_ns_ = t;
+      ++c.delivered;
+      auto us = static_cast<std::uint32_t>((t - sent_ns_[post]) / 1000);
+      if (c.stalled) { // read from the backlog after the resume: its own figures
+        ++res_.stalled.delivered;
+        res_.stalled.latency_us.push_back(us);
+      } else {
+        ++res_.delivered;
+        res_.latency_us.push_back(us);
+        last_delivery_ns_ = t;
+      }
     }
     return;
   }
@@ -478,7 +529,7 @@ void engine::on_server_request(client& c, sip::message&& m, std::int64_t t) {
       c.ph = phase::ready;
       ++ready_;
       --signing_in_;
-      ++room_ready_[c.room];
+      ++(c.stalled ? room_stalled_ : room_ready_)[c.room];
       return;
     default: return;
   }
@@ -505,10 +556,130 @@ void engine::post(std::size_t k) {
   sent_ns_.push_back(now_ns()); // send time: right before the bytes leave
   post_room_.push_back(room);
   res_.expected += room_ready_[room];
+  res_.stalled.expected += room_stalled_[room];
+  ++room_posts_[room];
   ++res_.posts;
   c.out += wire;
   flush(c);
 }
+
+// --- stalled members ---------------------------------------------------------------------------------------------
+
+// Never posters; taken from the last members of each room in turn, so they spread over the rooms.
+void engine::choose_stalled() {
+  const std::size_t rooms = cfg_.rooms.size();
+  std::vector<bool> poster(clients_.size(), false);
+  for (std::size_t j = 0; j < std::min<std::size_t>(cfg_.posters, clients_.size()); ++j)
+    poster[(j % rooms) * cfg_.members + (j / rooms) % cfg_.members] = true;
+  std::uint32_t chosen = 0;
+  for (std::size_t m = cfg_.members; m-- > 0 && chosen < cfg_.stalled;)
+    for (std::size_t r = 0; r < rooms && chosen < cfg_.stalled; ++r) {
+      auto i = r * cfg_.members + m;
+      if (!poster[i]) {
+        clients_[i]->stalled = true;
+        ++chosen;
+      }
+    }
+}
+
+// Posting starts: the stalled members leave the epoll set. Nothing reads their sockets any more, so the server's
+// INFOs pile up in their receive buffers, then in the server's send queue, and their 200s never leave.
+void engine::start_stall() {
+  for (auto& c : clients_)
+    if (c->stalled && c->ph == phase::ready) {
+      epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd, nullptr);
+      c->stalling = true;
+      stalled_.push_back(c.get());
+    }
+  res_.stalled.members = static_cast<std::uint32_t>(stalled_.size());
+  stalling_ = !stalled_.empty();
+}
+
+// A close by the server shows in the socket's TCP state without reading it: a reset at once (CLOSE), a FIN
+// (CLOSE_WAIT) once it gets through, which with a full receive window is only after the data queued before it.
+void engine::watch_stalled(std::int64_t now) {
+  if (now < next_watch_ns_)
+    return;
+  next_watch_ns_ = now + 100'000'000;
+  for (auto* c : stalled_) {
+    if (!c->stalling || c->seen_closed)
+      continue;
+    tcp_info ti{};
+    socklen_t len = sizeof ti;
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state == TCP_ESTABLISHED)
+      continue;
+    c->seen_closed = true;
+    ++res_.stalled.disconnected_during_stall;
+    if (res_.stalled.first_disconnect_seconds < 0)
+      res_.stalled.first_disconnect_seconds = static_cast<double>(now - post_start_ns_) / 1e9;
+  }
+}
+
+// The server's kernel send queue (tx_queue in /proc/net/tcp{,6}) on its side of our connections: local port the
+// server's, remote port one of ours. False when no such socket is listed (the server in another namespace).
+bool server_send_queues(std::uint16_t server_port, const std::vector<std::uint16_t>& ours, std::uint64_t& bytes) {
+  bool found = false;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line); // header
+    while (std::getline(f, line)) {
+      std::istringstream in(line);
+      std::string sl, local, remote, st, queues;
+      if (!(in >> sl >> local >> remote >> st >> queues))
+        continue;
+      auto port = [](const std::string& addr) {
+        auto colon = addr.rfind(':');
+        return colon == std::string::npos ? 0UL : std::strtoul(addr.c_str() + colon + 1, nullptr, 16);
+      };
+      if (port(local) != server_port
+          || std::find(ours.begin(), ours.end(), static_cast<std::uint16_t>(port(remote))) == ours.end())
+        continue;
+      found = true;
+      bytes += std::strtoull(queues.c_str(), nullptr, 16); // "tx_queue:rx_queue", hex
+    }
+  }
+  return found;
+}
+
+// The stall ends: note how much waits (both kernels), then read again. The backlog is read and answered like any
+// INFO; a connection the server closed ends in EOF or a reset (fail() marks it).
+void engine::resume_stalled(std::int64_t now) {
+  next_watch_ns_ = 0;
+  watch_stalled(now);
+  stalling_ = false;
+  resumed_ = true;
+  auto& s = res_.stalled;
+  s.stalled_seconds = static_cast<double>(now - post_start_ns_) / 1e9;
+  std::vector<std::uint16_t> ports;
+  for (auto* c : stalled_) {
+    int unread = 0;
+    if (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0)
+      s.unread_bytes += static_cast<std::uint64_t>(unread);
+    ports.push_back(static_cast<std::uint16_t>(std::strtoul(c->local.c_str() + c->local.rfind(':') + 1, nullptr, 10)));
+  }
+  s.server_queue_known = server_send_queues(cfg_.server_port ? cfg_.server_port : cfg_.port, ports,
+                                            s.server_queued_bytes);
+  if (cfg_.on_stall_end)
+    cfg_.on_stall_end();
+  for (auto* c : stalled_) {
+    c->stalling = false;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT; // on_writable flushes any 200 left unsent, then reads
+    ev.data.ptr = c;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd, &ev);
+  }
+}
+
+// Every resumed member has read all it is owed, or its connection is gone.
+bool engine::stalled_settled() const {
+  for (const auto* c : stalled_)
+    if (c->fd >= 0 && c->delivered < room_posts_[c->room])
+      return false;
+  return true;
+}
+
+// --- the run -----------------------------------------------------------------------------------------------------
 
 sip_load_result engine::run() {
   res_ = {};
@@ -528,6 +699,8 @@ sip_load_result engine::run() {
   }
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   room_ready_.assign(cfg_.rooms.size(), 0);
+  room_stalled_.assign(cfg_.rooms.size(), 0);
+  room_posts_.assign(cfg_.rooms.size(), 0);
   padding_.assign(cfg_.size + 16, 'x');
   for (std::size_t i = 0; i < total; ++i) {
     auto c = std::make_unique<client>();
@@ -536,6 +709,7 @@ sip_load_result engine::run() {
     c->user = "sip:bench" + std::to_string(i) + "@" + cfg_.domain;
     clients_.push_back(std::move(c));
   }
+  choose_stalled();
   // The posts planned, so the ledger can be sized once.
   std::size_t planned = static_cast<std::size_t>(cfg_.rate * cfg_.duration) + 1;
   ledger_.resize(total, planned);
@@ -548,7 +722,8 @@ sip_load_result engine::run() {
   std::size_t next_post = 0;
   std::size_t next_probe = 0;
   double cpu_at_post = 0;
-  std::int64_t end_posting = 0, drain_deadline = 0;
+  std::int64_t end_posting = 0, drain_deadline = 0, stalled_deadline = 0;
+  const auto drain_ns = static_cast<std::int64_t>(cfg_.drain * 1e9);
   auto last_progress = clock_type::now();
   epoll_event events[256];
   for (;;) {
@@ -570,10 +745,12 @@ sip_load_result engine::run() {
       posting_ = true;
       if (cfg_.on_posting_start)
         cfg_.on_posting_start();
+      start_stall();
       post_start = now_ns();
+      post_start_ns_ = post_start;
       cpu_at_post = cpu_seconds();
       end_posting = post_start + static_cast<std::int64_t>(cfg_.duration * 1e9);
-      drain_deadline = end_posting + static_cast<std::int64_t>(cfg_.drain * 1e9);
+      drain_deadline = end_posting + drain_ns;
     }
     if (!posting_ && clock_type::now() > signin_deadline) {
       res_.error = "sign-in did not finish in time";
@@ -587,16 +764,34 @@ sip_load_result engine::run() {
       while (cfg_.join_probes > 0 && now < end_posting
              && post_start + static_cast<std::int64_t>(static_cast<double>(next_probe) * 1e9 / cfg_.join_probes) <= now)
         probe(next_probe++);
-      if (now >= end_posting && (res_.delivered >= res_.expected || now >= drain_deadline))
+      bool others_done = now >= end_posting && (res_.delivered >= res_.expected || now >= drain_deadline);
+      if (stalling_) {
+        watch_stalled(now);
+        if (cfg_.stall_seconds >= 0 ? now >= post_start + static_cast<std::int64_t>(cfg_.stall_seconds * 1e9)
+                                    : others_done) {
+          resume_stalled(now);
+          stalled_deadline = std::max(drain_deadline, now + drain_ns);
+        }
+      }
+      bool stalled_done = stalled_.empty() || (resumed_ && (stalled_settled() || now >= stalled_deadline));
+      if (others_done && stalled_done)
         break;
       auto next_at = post_start + static_cast<std::int64_t>(static_cast<double>(next_post) * 1e9 / cfg_.rate);
       timeout_ms = now < end_posting ? static_cast<int>(std::max<std::int64_t>(0, (next_at - now) / 1'000'000)) : 20;
+      if (stalling_)
+        timeout_ms = std::min(timeout_ms, 100); // watch their TCP state, resume on time
     }
     if (cfg_.progress && clock_type::now() - last_progress > std::chrono::seconds(5)) {
       last_progress = clock_type::now();
-      std::fprintf(stderr, "pchat-bench: ready %u/%zu, posts %llu, delivered %llu/%llu\n", ready_, total,
+      std::fprintf(stderr, "pchat-bench: ready %u/%zu, posts %llu, delivered %llu/%llu", ready_, total,
                    static_cast<unsigned long long>(res_.posts), static_cast<unsigned long long>(res_.delivered),
                    static_cast<unsigned long long>(res_.expected));
+      if (!stalled_.empty())
+        std::fprintf(stderr, "; %zu stalled %s, read %llu/%llu", stalled_.size(),
+                     stalling_ ? "(not reading)" : "(resumed)",
+                     static_cast<unsigned long long>(res_.stalled.delivered),
+                     static_cast<unsigned long long>(res_.stalled.expected));
+      std::fprintf(stderr, "\n");
     }
     int n = epoll_wait(ep_, events, 256, timeout_ms);
     for (int i = 0; i < n; ++i) {
@@ -615,6 +810,12 @@ sip_load_result engine::run() {
     res_.delivery_seconds = static_cast<double>(std::max(last_delivery_ns_, post_start) - post_start) / 1e9;
     res_.duplicates = ledger_.duplicates;
     res_.lost = res_.expected > res_.delivered ? res_.expected - res_.delivered : 0;
+    res_.stalled.until_others_served = cfg_.stall_seconds < 0;
+    if (!resumed_ && !stalled_.empty())
+      res_.stalled.stalled_seconds = static_cast<double>(now_ns() - post_start) / 1e9;
+    for (const auto* c : stalled_)
+      if (c->closed_by_server || c->seen_closed)
+        ++res_.stalled.disconnected;
     res_.ok = res_.error.empty();
   }
   for (auto& c : clients_)

@@ -4,6 +4,13 @@
 // BYE, channel INVITE, getserverinfo, getassoc, bjoin of its room, bccontext, getinv). Then posters post at a
 // fixed total rate and every (post, recipient) pair is timed from the poster's send to the recipient's read of
 // the fan-out INFO (one steady clock: clients and timing live in this process).
+//
+// Stalled members (`stalled`): some members who never post stop reading their connection when posting starts —
+// no recv at all, the socket stays open, so their kernel receive buffer fills and then the server's send side
+// backs up, as with a real client that hangs. After `stall_seconds` (or, by default, once every other member has
+// its deliveries) they resume reading: they read and answer their backlog, and a connection the server closed
+// shows as EOF or a reset. Their deliveries are kept out of the latency figures and out of lost/expected, and are
+// reported on their own (`stalled_report`).
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,8 +32,33 @@ struct sip_load_config {
   double drain = 10;              // seconds to wait for the last deliveries
   double join_probes = 5;         // per second during posting: a member re-joins and reads the last 30 posts
   bool progress = true;           // progress lines on stderr
+  std::uint32_t stalled = 0;      // members (never posters) that stop reading once posting starts
+  double stall_seconds = -1;      // how long they stop, from posting start; < 0: until the others are served
+  // The server's SIP port on this machine, to read its kernel send queue towards the stalled members from
+  // /proc/net/tcp (0: `port`).
+  std::uint16_t server_port = 0;
   // Called once when posting starts (after every sign-in), e.g. to sample the server's CPU time there.
   std::function<void()> on_posting_start;
+  // Called once right before the stalled members resume reading (their backlog at its largest).
+  std::function<void()> on_stall_end;
+};
+
+// What happened to the stalled members (all zero without --stalled).
+struct stalled_report {
+  std::uint32_t members = 0;          // stalled members that had signed in and joined
+  double stalled_seconds = 0;         // posting start -> resume
+  bool until_others_served = false;   // the stall lasted until the others had their deliveries (the default)
+  // Connections of stalled members the server closed: seen in the socket's TCP state during the stall (a FIN or
+  // reset that got through the full window), or as EOF / ECONNRESET / a failed send after the resume.
+  std::uint32_t disconnected = 0;
+  std::uint32_t disconnected_during_stall = 0; // of those, already visible before the resume
+  double first_disconnect_seconds = -1;        // posting start -> first one seen (-1: none)
+  std::uint64_t expected = 0;         // (post, stalled member) pairs of accepted posts
+  std::uint64_t delivered = 0;        // of those, read after the resume
+  std::uint64_t unread_bytes = 0;     // at the resume: bytes waiting in their own kernel receive queues
+  std::uint64_t server_queued_bytes = 0; // at the resume: the server's kernel send queues towards them
+  bool server_queue_known = false;    // /proc/net/tcp showed the server's sockets
+  std::vector<std::uint32_t> latency_us; // post sent -> read after the resume; never in the latency figures
 };
 
 struct sip_load_result {
@@ -41,14 +73,16 @@ struct sip_load_result {
   std::vector<std::uint32_t> join_us;
   std::uint64_t posts = 0;
   std::uint64_t posts_refused = 0;   // INFO answered with anything but 200 (e.g. 503)
-  std::uint64_t expected = 0;        // (post, recipient) pairs that should be delivered
+  std::uint64_t expected = 0;        // (post, recipient) pairs that should be delivered (stalled members aside)
   std::uint64_t delivered = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t lost = 0;
   double posting_seconds = 0;        // first post sent -> posting ended
   double delivery_seconds = 0;       // first post sent -> last delivery read
-  std::vector<std::uint32_t> latency_us; // one per delivery
+  std::vector<std::uint32_t> latency_us; // one per delivery (members who kept reading only)
   double client_cpu_seconds = 0;     // this process, during posting
+  std::uint32_t others_disconnected = 0; // members who kept reading whose connection failed after sign-in
+  stalled_report stalled;
 };
 
 sip_load_result run_sip_load(const sip_load_config& cfg);
