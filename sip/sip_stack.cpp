@@ -288,23 +288,88 @@ struct sip_stack::impl {
     }
     for (auto& o : batch)
       self->deliver(o);
+    self->run_fanouts();
     return 0;
+  }
+
+  // A fan-out to many dialogs is sent a slice at a time (docs/architecture.md "The SIP edge"): between slices
+  // the event loop reads requests and responses, and a document to one dialog (a command's reply, a notice)
+  // does not wait behind a thousand INFOs. Order per dialog still holds: before anything else goes to a dialog,
+  // catch_up() sends it every queued fan-out it has not had yet.
+  struct fanout_job {
+    std::string body;
+    std::vector<dialog_id> ids;
+    std::size_t next = 0;          // ids[next..] are still to go, except those in `early`
+    std::vector<dialog_id> early;  // sent ahead of their turn by catch_up()
+    std::int64_t accepted_ns = 0;
+  };
+  // INFOs per turn of the event loop. Smaller slices answer a command sooner during a big fan-out and deliver the
+  // fan-out itself later (the responses read between slices cost as much as the sends): at 1,000 members, 16 gave
+  // join p99 7.8 ms and fan-out p50 21 ms, 1,000 (no slicing) 40 ms and 15.5 ms; 128 gave 19 ms and 16.4 ms
+  // (docs/performance.md "After the SIP edge rebuild").
+  static constexpr std::size_t fanout_slice = 128;
+  std::deque<fanout_job> fanouts;
+
+  void deliver_one(dialog_id id, const std::string& body) {
+    auto i = dialogs.find(id);
+    if (i == dialogs.end() || i->second->closed || !send_info(*i->second, body))
+      counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void catch_up(dialog_id id) {
+    for (auto& job : fanouts) {
+      if (std::find(job.ids.begin() + static_cast<std::ptrdiff_t>(job.next), job.ids.end(), id) == job.ids.end()
+          || std::find(job.early.begin(), job.early.end(), id) != job.early.end())
+        continue;
+      job.early.push_back(id);
+      deliver_one(id, job.body);
+    }
+  }
+
+  void record_fanout(std::int64_t accepted_ns) {
+    if (accepted_ns > 0)
+      live->fanout.record_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_ns() - accepted_ns) / 1000));
+  }
+
+  // One slice of the queued fan-outs; if work is left, the eventfd wakes us again after the loop's other events.
+  void run_fanouts(std::size_t budget = fanout_slice) {
+    while (budget > 0 && !fanouts.empty()) {
+      auto& job = fanouts.front();
+      while (budget > 0 && job.next < job.ids.size()) {
+        dialog_id id = job.ids[job.next++];
+        if (!job.early.empty() && std::find(job.early.begin(), job.early.end(), id) != job.early.end())
+          continue;
+        deliver_one(id, job.body);
+        --budget;
+      }
+      if (job.next < job.ids.size())
+        break;
+      record_fanout(job.accepted_ns);
+      fanouts.pop_front();
+    }
+    if (!fanouts.empty()) {
+      std::uint64_t one = 1;
+      ssize_t rc = ::write(efd, &one, sizeof one);
+      (void) rc;
+    }
   }
 
   void deliver(outbound& o) {
     switch (o.what) {
       case outbound::kind::info:
-        for (auto id : o.dialogs) {
-          auto i = dialogs.find(id);
-          if (i == dialogs.end() || i->second->closed || !send_info(*i->second, o.body))
-            counters.outbound_pending.fetch_sub(1, std::memory_order_relaxed);
+        if (o.dialogs.size() > 1) {
+          fanouts.push_back({std::move(o.body), std::move(o.dialogs), 0, {}, o.accepted_ns});
+          break;
         }
-        if (o.accepted_ns > 0)
-          live->fanout.record_us(static_cast<std::uint64_t>(std::max<std::int64_t>(0, monotonic_ns() - o.accepted_ns)
-                                                            / 1000));
+        for (auto id : o.dialogs) {
+          catch_up(id);
+          deliver_one(id, o.body);
+        }
+        record_fanout(o.accepted_ns);
         break;
       case outbound::kind::bye:
         for (auto id : o.dialogs) {
+          catch_up(id);
           auto i = dialogs.find(id);
           if (i == dialogs.end() || i->second->closed)
             continue;
@@ -313,6 +378,7 @@ struct sip_stack::impl {
         break;
       case outbound::kind::shutdown:
         if (!shutting_down) {
+          run_fanouts(SIZE_MAX); // what was accepted before the stop still goes out
           shutting_down = true;
           std::vector<dialog*> open;
           for (auto& [id, d] : dialogs)
