@@ -1124,7 +1124,9 @@ struct sip_stack::impl {
   }
 
   int on_service(nta_incoming_t* irq, const sip_t* sip, request_context&) {
-    // SERVICE (presence publication): accepted and ignored.
+    // SERVICE (presence publication): accepted and ignored. Sofia-SIP 1.12.11's parser takes a request whose
+    // method starts with 'S', is not SUBSCRIBE and is shorter than nine letters for garbage, so SERVICE never
+    // gets here with Debian bookworm's library (docs/protocol.md "SIP"); a fixed parser reaches this.
     std::string user;
     if (!admit(irq, sip, user))
       return nta_incoming_status(irq);

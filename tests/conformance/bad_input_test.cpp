@@ -207,3 +207,22 @@ TEST_CASE("an unknown command id gets rpl with resp 501 UNKNOWN_COMMAND") {
   CHECK(rpl->item.token == "UNKNOWN_COMMAND");
   require_server_healthy(server, lobby, "bob@example.com");
 }
+
+TEST_CASE("an unknown method gets 405 with Allow and the connection stays usable") {
+  pchatd_process server;
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  auto agent = connect_agent(server, "sip:alice@example.com");
+
+  auto foo = answered(agent->request("FOOBARBAZ", service_uri));
+  INFO(sip::serialize(foo));
+  CHECK(foo.status == 405);
+  CHECK(foo.get_or("Allow").find("INFO") != std::string::npos);
+
+  auto d = agent->invite(service_uri);
+  REQUIRE(d);
+  auto rpl = send_command(*agent, d.value(), "81", "requri");
+  REQUIRE(rpl);
+  CHECK(rpl->item.code == 200);
+  require_server_healthy(server, lobby, "bob@example.com");
+}
