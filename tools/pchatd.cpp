@@ -50,6 +50,7 @@ struct pchatd_config : caf::actor_system_config {
   size_t max_connection_pending = 1000;
   size_t max_connection_bytes = 8u << 20;
   size_t request_timeout = 32;
+  size_t sip_threads = 1;
   std::string sip_auth = "auto";
   size_t nonce_lifetime = 300;
   size_t search_limit = 999;
@@ -116,6 +117,7 @@ struct pchatd_config : caf::actor_system_config {
       .add(max_connection_bytes, "max-connection-bytes",
            "bytes of unanswered requests on one client connection before it is closed")
       .add(request_timeout, "request-timeout", "seconds a client has to answer an INFO or BYE before its dialog ends")
+      .add(sip_threads, "threads", "SIP threads (only 1 with Debian's Sofia-SIP: docs/architecture.md \"The SIP edge\")")
       .add(sip_auth, "auth", "digest, anonymous, known or auto (digest unless the listener is loopback)")
       .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh");
     opt_group{custom_options_, "compliance"}
@@ -284,6 +286,13 @@ int main(int argc, char** argv) {
   log::set_level(lvl);
   if (cfg.sip_port == 0 || cfg.sip_port > 65535) {
     std::cerr << "pchatd: sip.port must be 1..65535\n";
+    return 2;
+  }
+  if (cfg.sip_threads != 1) {
+    // Several threads need several nta agents sharing the listening port; Sofia-SIP 1.12.11's tport binds
+    // without SO_REUSEPORT and cannot hand a connection to another thread (docs/dependencies.md §3).
+    std::cerr << "pchatd: sip.threads=" << cfg.sip_threads << ": this pchatd runs one SIP thread (Sofia-SIP 1.12.11 "
+              << "cannot share the listening port between threads; docs/architecture.md \"The SIP edge\")\n";
     return 2;
   }
 
