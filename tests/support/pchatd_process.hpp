@@ -23,7 +23,9 @@ namespace pchat::test {
 
 class pchatd_process {
 public:
-  explicit pchatd_process(std::vector<std::string> extra_args = {}) : extra_(std::move(extra_args)) {
+  // `binary`: another pchatd build than the tests' own (the sanitizer build, tests/e2e/sanitized/).
+  explicit pchatd_process(std::vector<std::string> extra_args = {}, std::string binary = PCHATD_PATH)
+    : extra_(std::move(extra_args)), binary_(std::move(binary)) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-e2e-XXXXXX").string();
     REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
     dir_ = tmpl;
@@ -52,7 +54,7 @@ public:
                                      "--pchat.log-level=info", "--scheduler.max-threads=2",
                                      "--web.port=0"};
     args.insert(args.end(), extra_.begin(), extra_.end());
-    auto r = client::launch_pchatd(PCHATD_PATH, args, dir_.string(), log_path(), std::chrono::seconds(20));
+    auto r = client::launch_pchatd(binary_, args, dir_.string(), log_path(), std::chrono::seconds(20));
     INFO("pchatd stdout: " << r.output << "\npchatd log:\n" << log());
     REQUIRE(r.error.empty());
     pid_ = r.pid;
@@ -174,6 +176,7 @@ private:
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
   std::vector<std::string> extra_;
+  std::string binary_;
   std::string web_url_;
 };
 
