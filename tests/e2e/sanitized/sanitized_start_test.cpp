@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <string>
+#include <vector>
 
 #include "client/chat_client.hpp"
 #include "support/pchatd_process.hpp"
@@ -31,10 +31,21 @@ constexpr int skip_code = 77; // SKIP_RETURN_CODE in tests/CMakeLists.txt
 
 // The sanitizer runtimes a -fsanitize=address,undefined build links (GCC links both as shared libraries): a pchatd
 // path that points at an ordinary build would otherwise pass without checking anything.
+// The binary is read in chunks (with debug info it is hundreds of MB); the names are in its dynamic string table.
 bool links_sanitizers(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return bytes.find("libasan.so") != std::string::npos && bytes.find("libubsan.so") != std::string::npos;
+  bool asan = false, ubsan = false;
+  std::string window;
+  std::vector<char> chunk(1 << 20);
+  while (!(asan && ubsan) && in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    // Keep the previous chunk's last bytes, so a name that straddles two chunks is still found.
+    window = window.substr(window.size() > 16 ? window.size() - 16 : 0);
+    window.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    asan = asan || window.find("libasan.so") != std::string::npos;
+    ubsan = ubsan || window.find("libubsan.so") != std::string::npos;
+  }
+  return asan && ubsan;
 }
 
 // A REQUIRE that fails before the end (pchatd died of a report during sign-in) unwinds past the final checks:
