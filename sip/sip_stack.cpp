@@ -54,15 +54,6 @@ const char* call_id_of(const sip_t* sip) {
   return sip && sip->sip_call_id && sip->sip_call_id->i_id ? sip->sip_call_id->i_id : "-";
 }
 
-std::string from_uri(const sip_t* sip) {
-  if (!sip || !sip->sip_from)
-    return {};
-  char buf[512];
-  url_e(buf, sizeof buf, sip->sip_from->a_url);
-  buf[sizeof buf - 1] = '\0';
-  return buf;
-}
-
 // A header's value as text ("<sip:a@b>;tag=x"), for the dialog's request frame.
 std::string header_text(const sip_header_t* h) {
   if (!h)
@@ -557,32 +548,41 @@ struct sip_stack::impl {
       slow_client(c);
       return false;
     }
-    // The fast path (docs/architecture.md "The SIP edge"): the request is written in one piece into one
-    // transport message around the shared body; no parsing, no transaction; its 200 comes to on_message.
-    std::size_t n = d.frame.size("INFO", cseq, "text/plain", body);
-    msg_t* m = wire_message(n, [&](char* out) { return d.frame.write(out, "INFO", cseq, "text/plain", body); });
-    if (!m)
-      return false;
-    if (!tport_tsend(c.tp, m, tport_name(c.tp), TAG_END())) {
-      msg_destroy(m);
+    if (!send_direct(d, "INFO", cseq, body)) {
       log::line(log::level::info, "sip") << "cannot send to user=" << d.user << " call-id=" << d.call_id
                                          << " peer=" << c.name;
       close_connection(c, "send failed");
       return false;
     }
-    msg_destroy(m); // tport holds its own reference while the bytes wait in its queue
-    d.sent.push_back({cseq, static_cast<std::uint32_t>(n), monotonic_ms(), false});
-    c.pending += 1;
-    c.pending_bytes += static_cast<std::int64_t>(n);
     counters.infos_out.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
 
-  // A transport message holding `n` bytes written by `write` as they are: the bytes are the first line's
-  // encoding, so tport sends them in one piece and nothing parses or re-encodes them. One allocation for the
-  // message, one for the line and its bytes.
-  template <typename Write>
-  msg_t* wire_message(std::size_t n, Write&& write) {
+  // The fast path (docs/architecture.md "The SIP edge"): an in-dialog request (INFO, BYE) written in one piece
+  // into one transport message around the body and handed to the dialog's connection; no parsing, no
+  // transaction. Its response comes to on_message; until then it counts against the connection's bounds.
+  bool send_direct(dialog& d, const char* method, std::uint32_t cseq, const std::string& body) {
+    connection& c = *d.conn;
+    const char* content_type = body.empty() ? "" : "text/plain";
+    std::size_t n = d.frame.size(method, cseq, content_type, body);
+    msg_t* m = wire_message(d, method, cseq, content_type, body, n);
+    if (!m)
+      return false;
+    bool sent = tport_tsend(c.tp, m, tport_name(c.tp), TAG_END()) != nullptr;
+    msg_destroy(m); // tport holds its own reference while the bytes wait in its queue
+    if (!sent)
+      return false;
+    d.sent.push_back({cseq, static_cast<std::uint32_t>(n), monotonic_ms(), std::string_view{method} == "BYE"});
+    c.pending += 1;
+    c.pending_bytes += static_cast<std::int64_t>(n);
+    return true;
+  }
+
+  // A transport message holding the request's `n` bytes as they are: the bytes are the first line's encoding,
+  // so tport sends them in one piece and nothing parses or re-encodes them. One allocation for the message, one
+  // for the line and its bytes.
+  msg_t* wire_message(const dialog& d, const char* method, std::uint32_t cseq, const char* content_type,
+                      const std::string& body, std::size_t n) {
     msg_t* m = msg_create(sip_default_mclass(), 0);
     if (!m)
       return nullptr;
@@ -593,9 +593,9 @@ struct sip_stack::impl {
       return nullptr;
     }
     char* bytes = reinterpret_cast<char*>(rq) + sip_request_class->hc_size;
-    std::size_t written = write(bytes);
-    rq->rq_method = sip_method_info;
-    rq->rq_method_name = "INFO";
+    std::size_t written = d.frame.write(bytes, method, cseq, content_type, body);
+    rq->rq_method = sip_method_code(method);
+    rq->rq_method_name = method;
     rq->rq_version = "SIP/2.0";
     rq->rq_common->h_data = bytes;
     rq->rq_common->h_len = written;
@@ -617,17 +617,14 @@ struct sip_stack::impl {
     close_connection(c, "stopped reading");
   }
 
-  // A request through an nta client transaction: UDP INFOs (retransmitted) and BYEs.
+  // A request to a UDP client through an nta client transaction (retransmitted, RFC 3261 §17.1.2): INFOs, BYE.
   bool send_by_transaction(dialog& d, const char* method, std::uint32_t cseq, const std::string& body, bool info) {
     std::string text = d.frame.build(method, cseq, body.empty() ? "" : "text/plain", body, false);
     msg_t* m = msg_make(sip_default_mclass(), 0, text.data(), static_cast<isize_t>(text.size()));
     if (!m)
       return false;
-    std::string route = d.conn ? "sip:" + d.peer.substr(d.peer.find('/') + 1) + ";transport=tcp" : d.udp_route;
     nta_outgoing_t* orq = nta_outgoing_mcreate(agent, &impl::on_response, reinterpret_cast<nta_outgoing_magic_t*>(this),
-                                               URL_STRING_MAKE(route.c_str()), m,
-                                               TAG_IF(d.conn, NTATAG_TPORT(d.conn ? d.conn->tp : nullptr)),
-                                               TAG_END());
+                                               URL_STRING_MAKE(d.udp_route.c_str()), m, TAG_END());
     if (!orq) {
       msg_destroy(m);
       return false;
@@ -748,20 +745,10 @@ struct sip_stack::impl {
     if (d.closed)
       return;
     std::uint32_t cseq = d.next_cseq++;
-    if (d.conn) {
-      std::size_t n = d.frame.size("BYE", cseq, "", "");
-      msg_t* m = wire_message(n, [&](char* out) { return d.frame.write(out, "BYE", cseq, "", ""); });
-      bool sent = m && tport_tsend(d.conn->tp, m, tport_name(d.conn->tp), TAG_END());
-      if (m)
-        msg_destroy(m);
-      if (sent) {
-        d.sent.push_back({cseq, static_cast<std::uint32_t>(n), monotonic_ms(), true});
-        d.conn->pending += 1;
-        d.conn->pending_bytes += static_cast<std::int64_t>(n);
-      }
-    } else {
+    if (d.conn)
+      send_direct(d, "BYE", cseq, {}); // unsent: the connection is going, and the dialog is forgotten below
+    else
       send_by_transaction(d, "BYE", cseq, {}, false);
-    }
     close(d, why);
     if (d.sent.empty() && d.transactions == 0)
       forget(d, why);
@@ -970,7 +957,8 @@ struct sip_stack::impl {
   // (anonymous); otherwise it has been answered. Unknown users and wrong passwords get the same 403, and
   // nothing about the user (no provisioning document, no dialog) leaves before this says yes.
   bool admit(nta_incoming_t* irq, const sip_t* sip, std::string& user) {
-    user = from_uri(sip).empty() ? std::string{} : sip::normalize_aor(from_uri(sip));
+    std::string from = sip->sip_from ? url_text(sip->sip_from->a_url) : std::string{};
+    user = from.empty() ? std::string{} : sip::normalize_aor(from);
     const char* call_id = call_id_of(sip);
     if (user.empty()) {
       reply(irq, 400, "Bad From URI");
