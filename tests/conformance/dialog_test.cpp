@@ -243,12 +243,19 @@ TEST_CASE("a TCP connection that closes without BYE parts its user: the other me
   auto bob = sign_in(server, "bob@example.com");
   REQUIRE(alice->join(lobby));
   REQUIRE(bob->join(lobby));
+  REQUIRE(server.wait_stat("pchat_sip_connections", [](long long v) { return v == 2; }));
+  long long closed_before = server.stat("pchat_sip_connections_closed_total");
+  long long sessions_before = server.stat("pchat_sessions");
 
   // Abrupt: no BYE, no un-SUBSCRIBE, just the socket going away (a crashed or killed client).
   alice->agent().close();
   auto part = wait_event(*bob, [&](const xccos::item& it) { return is_part_notice(it, lobby, alice->user()); });
   INFO("pchatd log:\n" << server.log());
   CHECK(part);
+  // The transport reported the close (sip/sip_stack.cpp: tport_pend): the connection and its dialog are gone.
+  CHECK(server.wait_stat("pchat_sip_connections_closed_total", [&](long long v) { return v >= closed_before + 1; }));
+  CHECK(server.wait_stat("pchat_sip_connections", [](long long v) { return v == 1; }));
+  CHECK(server.wait_stat("pchat_sessions", [&](long long v) { return v == sessions_before - 1; }));
 
   // Bob's own session is unaffected.
   auto posted = bob->post(lobby, "after alice left");

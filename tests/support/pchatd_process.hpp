@@ -116,6 +116,28 @@ public:
     return rc;
   }
 
+  // The value of one line "name value" of the running server's metrics (pchatctl stats); -1 when absent.
+  long long stat(const std::string& name) const {
+    std::string out;
+    if (ctl("stats", &out) != 0)
+      return -1;
+    out.insert(0, "\n");
+    auto at = out.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stoll(out.substr(at + name.size() + 2));
+  }
+
+  // pchatd rewrites its stats once a second: polls until `ok(stat(name))` holds (true) or `limit` passes (false).
+  template <class Pred>
+  bool wait_stat(const std::string& name, Pred ok, std::chrono::milliseconds limit = std::chrono::seconds(10)) const {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (ok(stat(name)))
+        return true;
+      ::poll(nullptr, 0, 50);
+    }
+    return false;
+  }
+
   // Runs the pchat CLI against this server, with `env` in front (e.g. "PCHAT_PASSWORD=x"); exit code and output.
   int pchat(const std::string& args, std::string& out, const std::string& env = {}) const {
     return run_capture(env + " " + std::string(PCHAT_PATH) + " --server 127.0.0.1:" + std::to_string(port_) + " " +
