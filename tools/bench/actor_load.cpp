@@ -64,15 +64,6 @@ caf::behavior null_transport(caf::event_based_actor*, std::shared_ptr<observatio
   };
 }
 
-struct bench_config : caf::actor_system_config {
-  explicit bench_config(std::uint32_t threads) {
-    register_types(*this);
-    set("scheduler.max-threads", static_cast<size_t>(threads));
-    set("logger.console-verbosity", caf::atom("quiet"));
-    set("logger.file-verbosity", caf::atom("quiet"));
-  }
-};
-
 } // namespace
 
 actor_load_result run_actor_load(const actor_load_config& cfg) {
@@ -160,12 +151,7 @@ actor_load_result run_actor_load(const actor_load_config& cfg) {
     res.latency_us = std::move(obs->latency_us);
     res.ok = true;
   }
-  for (auto& s : sessions)
-    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
-  sys.await_actors_before_shutdown(false); // rooms die with the system
+  stop_actors(sys, sessions, dir, writer, transport);
   return res;
 }
 

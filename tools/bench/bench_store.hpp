@@ -1,14 +1,20 @@
 #pragma once
-// What the in-process benchmark modes (actor_load, join_search) share: the steady clock they time with, and a
-// fresh store in a temporary directory with one "Bench" category, removed again when the run ends.
+// What the in-process benchmark modes (actor_load, join_search) share: the steady clock they time with, a
+// fresh store in a temporary directory with one "Bench" category, removed again when the run ends, the quiet
+// CAF configuration they run under, and their teardown.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include <vector>
+
 #include <stdlib.h>
 
+#include <caf/all.hpp>
+
+#include "actors/protocol.hpp"
 #include "storage/store.hpp"
 
 namespace pchat::bench {
@@ -59,5 +65,24 @@ public:
 private:
   std::string dir_;
 };
+
+// `threads` scheduler threads, CAF's own logging off.
+struct bench_config : caf::actor_system_config {
+  explicit bench_config(std::uint32_t threads) {
+    register_types(*this);
+    set("scheduler.max-threads", static_cast<size_t>(threads));
+    set("logger.console-verbosity", caf::atom("quiet"));
+    set("logger.file-verbosity", caf::atom("quiet"));
+  }
+};
+
+// Ends the sessions, then the other actors a run spawned (rooms die with the actor system).
+template <class... Actors>
+void stop_actors(caf::actor_system& sys, const std::vector<session_actor>& sessions, const Actors&... others) {
+  for (auto& s : sessions)
+    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  (caf::anon_send_exit(others, caf::exit_reason::user_shutdown), ...);
+  sys.await_actors_before_shutdown(false);
+}
 
 } // namespace pchat::bench

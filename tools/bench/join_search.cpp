@@ -95,15 +95,6 @@ caf::behavior searcher(caf::event_based_actor* self, directory_actor dir, std::s
   return {[](caf::atom_value) {}}; // nothing to answer: it only asks
 }
 
-struct bench_config : caf::actor_system_config {
-  explicit bench_config(std::uint32_t threads) {
-    register_types(*this);
-    set("scheduler.max-threads", static_cast<size_t>(threads));
-    set("logger.console-verbosity", caf::atom("quiet"));
-    set("logger.file-verbosity", caf::atom("quiet"));
-  }
-};
-
 // cmd:join of one room, as a client sends it (codec/xccos_commands.hpp).
 std::string join_doc(const std::string& guid) {
   return xccos::command_document("1", "join", xccos::chanid(0, "example.com", guid));
@@ -261,12 +252,7 @@ join_search_result run_join_search(const join_search_config& cfg) {
     res.ok = false;
     res.error = "no histsrch completed";
   }
-  for (auto& s : sessions)
-    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
-  sys.await_actors_before_shutdown(false); // rooms die with the system
+  stop_actors(sys, sessions, dir, writer, transport);
   return res;
 }
 
