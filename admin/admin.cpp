@@ -446,6 +446,9 @@ std::string usage() {
   stats                                 the running pchatd's live counters and fan-out latency
   compliance verify DIR [--queue QDIR] [--partial]
                                         check archived XML in DIR against its hash chain (and the queue's end)
+  cert self-signed [--out DIR] [--name N]... [--days D] [--force]
+                                        a key and self-signed certificate for SIP over TLS and HTTPS (DIR/pchat.crt,
+                                        DIR/pchat.key; DIR defaults to ./var/tls; no data directory needed)
 LIST is comma-separated principals: * (everyone), a domain (example.com) or a user (sip:alice@example.com).
 Changes work with pchatd stopped (directly on DIR) and running (through DIR/pchatd.sock).
 Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.

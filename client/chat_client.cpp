@@ -80,6 +80,7 @@ chat_client::chat_client(chat_config config)
       c.request_timeout = config_.timeout;
       c.connect_timeout = config_.timeout;
       c.password = config_.password;
+      c.tls = config_.tls;
       return c;
     }()) {
   envid_ = random_u64() & 0x3FFFFFFF;

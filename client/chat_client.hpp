@@ -30,6 +30,7 @@ struct chat_config {
   duration timeout{10000};       // per request / reply
   bool lookup = true;            // run the lookup dialog (requri) before opening the channel dialog
   std::string password;          // for SIP Digest (sip_agent answers 401/407); empty: sign in anonymously
+  tls_options tls;               // SIP over TLS to host:port (the server's sip.tls-port)
 };
 
 struct server_info {

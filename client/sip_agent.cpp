@@ -188,6 +188,17 @@ error sip_agent::connect(const std::string& host, std::uint16_t port) {
   timeval tv{static_cast<time_t>(send_ms / 1000), static_cast<suseconds_t>((send_ms % 1000) * 1000)};
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
+  std::unique_ptr<tls_stream> tls;
+  if (config_.tls.enabled) {
+    auto left = std::chrono::duration_cast<duration>(until - steady_clock::now());
+    std::string why_tls;
+    tls = tls_stream::connect(fd, host, config_.tls, std::max(left, duration{1}), why_tls);
+    if (!tls) {
+      ::close(fd);
+      return {errc::connect_failed, 0, host + ":" + port_text + ": " + why_tls};
+    }
+  }
+
   sockaddr_storage local{};
   socklen_t len = sizeof local;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
@@ -206,6 +217,7 @@ error sip_agent::connect(const std::string& host, std::uint16_t port) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     fd_ = fd;
+    tls_ = std::move(tls);
     connected_ = true;
     closing_ = false;
     reading_paused_ = false;
@@ -244,6 +256,7 @@ void sip_agent::close() {
     reader_.join();
   }
   std::lock_guard<std::mutex> guard{mtx_};
+  tls_.reset();
   ::close(fd_);
   fd_ = -1;
   if (connected_) {
@@ -266,11 +279,11 @@ std::string sip_agent::disconnect_reason() const {
 
 std::string sip_agent::contact() const {
   return "<sip:" + user_host_ + ":" + std::to_string(local_port_) + ";maddr=" + host_for_uri(local_ip_) +
-         ";transport=tcp>";
+         (tls_ ? ";transport=tls>" : ";transport=tcp>");
 }
 
 std::string sip_agent::via() const {
-  return "SIP/2.0/TCP " + host_for_uri(local_ip_) + ":" + std::to_string(local_port_) +
+  return std::string{tls_ ? "SIP/2.0/TLS " : "SIP/2.0/TCP "} + host_for_uri(local_ip_) + ":" + std::to_string(local_port_) +
          ";branch=" + sip::random_branch() + ";rport";
 }
 
@@ -301,6 +314,13 @@ error sip_agent::write(std::string_view bytes) {
   std::lock_guard<std::mutex> guard{write_mtx_};
   if (!connected())
     return {errc::not_connected, 0, "not connected"};
+  if (tls_) {
+    std::string why;
+    auto send_ms = config_.request_timeout.count() > 0 ? config_.request_timeout : duration{10000};
+    if (!tls_->write(bytes, send_ms, why))
+      return {errc::io_error, 0, "send: " + why};
+    return {};
+  }
   while (!bytes.empty()) {
     auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -324,7 +344,12 @@ void sip_agent::reader_loop() {
       std::unique_lock<std::mutex> lock{mtx_};
       cv_.wait(lock, [&] { return !reading_paused_ || closing_; });
     }
-    auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+    std::string tls_error;
+    auto n = tls_ ? tls_->read(chunk, sizeof chunk, tls_error) : ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && tls_) {
+      lose_connection(errc::connection_lost, "TLS: " + tls_error);
+      return;
+    }
     if (n == 0) {
       lose_connection(errc::connection_lost, "connection closed by peer");
       return;

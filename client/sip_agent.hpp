@@ -27,6 +27,7 @@
 // connect() and must not call close() or block for long (the reader does nothing else while they run).
 #include "codec/digest.hpp"
 #include "codec/sip_message.hpp"
+#include "client/tls_stream.hpp"
 
 #include <cassert>
 #include <chrono>
@@ -113,6 +114,7 @@ struct agent_config {
   duration request_timeout{10000}; // used when a call passes duration::zero()
   sip::parse_options limits{};     // for the incoming stream (datagram is ignored)
   std::string password;            // answers Digest challenges when set; the username is the aor without sip:
+  tls_options tls;                 // SIP over TLS (RFC 3261 §26.2): Via TLS, Contact transport=tls
 };
 
 // An INVITE dialog as seen by the client (RFC 3261 §12.1.2). Owned by the caller; in-dialog calls bump
@@ -275,6 +277,7 @@ private:
   std::uint32_t nc_ = 0;
 
   int fd_ = -1;
+  std::unique_ptr<tls_stream> tls_; // set while connected over TLS
   std::thread reader_;
   std::mutex write_mtx_;
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "base/log.hpp"
 #include "base/random.hpp"
 #include "base/text.hpp"
+#include "base/tls.hpp"
 #include "codec/digest.hpp"
 #include "codec/sip_message.hpp"
 #include "codec/sip_request_frame.hpp"
@@ -190,6 +192,7 @@ struct sip_stack::impl {
   dialog_id next_dialog = 1;
   std::string branch_salt = random_hex(4); // dialogs' Via branches differ from those of an earlier run
   std::string sent_by;                     // "host:port" for our Via
+  std::string tls_sent_by;                 // "host:tls-port" for our Via over TLS
   std::unique_ptr<digest::nonce_keeper> nonces; // Digest nonces and the nonce counts used with them
   bool shutting_down = false;
   unsigned ticks = 0;
@@ -236,6 +239,16 @@ struct sip_stack::impl {
       su_deinit();
       return;
     }
+    if (opts.tls_port != 0) {
+      if (auto why = listen_tls(); !why.empty()) {
+        started.set_value(why);
+        nta_agent_destroy(agent);
+        su_root_destroy(root);
+        su_deinit();
+        return;
+      }
+      url += " and sips:" + tls_sent_by + ";transport=tls";
+    }
     default_leg = nta_leg_tcreate(agent, &impl::on_request, reinterpret_cast<nta_leg_magic_t*>(this),
                                   NTATAG_NO_DIALOG(1), TAG_END());
     su_wait_create(&wait, efd, SU_WAIT_IN);
@@ -265,6 +278,36 @@ struct sip_stack::impl {
     su_root_destroy(root);
     root = nullptr;
     su_deinit();
+  }
+
+  // SIP over TLS (RFC 3261 §26.2, RFC 5630): a second listener on opts.tls_port with Sofia's TLS transport.
+  // tport reads its certificate from a directory: agent.pem (key and certificate chain) and cafile.pem (the
+  // chain again: we verify no client certificates, but the file must load). They are written from the checked
+  // PEMs into opts.tls_dir (mode 0700/0600) at every start. TPTAG_TLS_VERSION(0) makes tport use OpenSSL's
+  // version-flexible method (1 would pin TLS 1.0); OpenSSL 3's default security level refuses TLS 1.0 and 1.1
+  // and weak ciphers (docs/security.md "TLS").
+  std::string listen_tls() {
+    std::string error;
+    if (::mkdir(opts.tls_dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return "cannot create " + opts.tls_dir + ": " + std::strerror(errno);
+    ::chmod(opts.tls_dir.c_str(), 0700);
+    if (!tls::write_private_file(opts.tls_dir + "/agent.pem", opts.tls_key_pem + opts.tls_certificate_pem, 0600, error)
+        || !tls::write_private_file(opts.tls_dir + "/cafile.pem", opts.tls_certificate_pem, 0600, error))
+      return "cannot write the TLS files: " + error;
+    tls_sent_by = (opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host) + ":"
+                  + std::to_string(opts.tls_port);
+    std::string url = "sips:" + tls_sent_by + ";transport=tls";
+    if (nta_agent_add_tport(agent, URL_STRING_MAKE(url.c_str()), TPTAG_CERTIFICATE(opts.tls_dir.c_str()),
+                            TPTAG_TLS_VERSION(0), TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_NONE),
+                            TPTAG_IDLE(opts.first_request_timeout_ms), TPTAG_TIMEOUT(5000), TPTAG_SDWN_ERROR(1),
+                            TAG_END()) != 0)
+      return "cannot listen on " + url + " (address in use, not local, or the certificate did not load)";
+    return {};
+  }
+
+  static bool is_tls(tport_t* tp) {
+    const tp_name_t* name = tp ? tport_name(tp) : nullptr;
+    return name && name->tpn_proto && iequals(name->tpn_proto, "tls");
   }
 
   static int on_wakeup(su_root_magic_t*, su_wait_t*, su_wakeup_arg_t* arg) {
@@ -796,8 +839,9 @@ struct sip_stack::impl {
 
   struct request_context {
     tport_t* tp = nullptr;   // referenced; released by the caller
-    std::string peer;        // "tcp/ip:port"
+    std::string peer;        // "tcp/ip:port", "tls/ip:port" or "udp/ip:port"
     connection* conn = nullptr;
+    bool tls = false;        // it came over TLS
   };
 
   static int on_request(nta_leg_magic_t* magic, nta_leg_t*, nta_incoming_t* irq, const sip_t* sip) {
@@ -808,6 +852,9 @@ struct sip_stack::impl {
     if (m)
       msg_destroy(m);
     ctx.tp = nta_incoming_transport(self->agent, irq, nullptr);
+    ctx.tls = is_tls(ctx.tp);
+    if (ctx.tls && ctx.peer.rfind("tcp/", 0) == 0)
+      ctx.peer.replace(0, 3, "tls");
     ctx.conn = self->track(ctx.tp, ctx.peer);
     self->dispatch(irq, sip, ctx);
     if (ctx.tp)
@@ -824,8 +871,8 @@ struct sip_stack::impl {
     if (sip->sip_to && sip->sip_to->a_tag)
       return in_dialog(irq, sip, ctx);
     switch (method) {
-      case sip_method_register: return on_register(irq, sip);
-      case sip_method_subscribe: return on_subscribe(irq, sip);
+      case sip_method_register: return on_register(irq, sip, ctx);
+      case sip_method_subscribe: return on_subscribe(irq, sip, ctx);
       case sip_method_invite: return on_invite(irq, sip, ctx);
       case sip_method_info:
         counters.infos_in.fetch_add(1, std::memory_order_relaxed);
@@ -866,7 +913,7 @@ struct sip_stack::impl {
         d = c;
     }
     if (method == sip_method_subscribe)
-      return d ? reply(irq, SIP_481_NO_TRANSACTION) : on_subscribe(irq, sip);
+      return d ? reply(irq, SIP_481_NO_TRANSACTION) : on_subscribe(irq, sip, ctx);
     if (method == sip_method_ack)
       return 200;
     if (method == sip_method_info)
@@ -956,7 +1003,7 @@ struct sip_stack::impl {
   // true when it may go on, with `user` the normalised From URI it proved (digest), named (known) or claimed
   // (anonymous); otherwise it has been answered. Unknown users and wrong passwords get the same 403, and
   // nothing about the user (no provisioning document, no dialog) leaves before this says yes.
-  bool admit(nta_incoming_t* irq, const sip_t* sip, std::string& user) {
+  bool admit(nta_incoming_t* irq, const sip_t* sip, const request_context& ctx, std::string& user) {
     std::string from = sip->sip_from ? url_text(sip->sip_from->a_url) : std::string{};
     user = from.empty() ? std::string{} : sip::normalize_aor(from);
     const char* call_id = call_id_of(sip);
@@ -966,7 +1013,8 @@ struct sip_stack::impl {
     }
     auto refused = [&](int status, const char* phrase, const char* why) {
       counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
-      log::line(log::level::info, "sip") << "auth refused user=" << user << " call-id=" << call_id << ": " << why;
+      log::line(log::level::info, "sip") << "auth refused user=" << user << " call-id=" << call_id
+                                         << " peer=" << ctx.peer << ": " << why;
       reply(irq, status, phrase);
       return false;
     };
@@ -983,6 +1031,11 @@ struct sip_stack::impl {
       return !found.ok() || enabled ? true : refused(SIP_403_FORBIDDEN, "disabled account");
     if (opts.auth == auth_mode::known)
       return enabled ? true : refused(SIP_403_FORBIDDEN, found.ok() ? "disabled account" : "no account");
+
+    // Credentials cross only TLS unless the admin allowed plaintext (sip.plaintext-auth; docs/security.md):
+    // a Digest exchange overheard on the wire is an offline dictionary attack on the password.
+    if (!ctx.tls && !opts.plaintext_auth)
+      return refused(SIP_403_FORBIDDEN, "sign-in needs TLS (sip.plaintext-auth is off)");
 
     // Digest (RFC 3261 §22.4, RFC 7616 §3.4): credentials for our realm, or a challenge.
     std::optional<digest::credentials> cred;
@@ -1055,10 +1108,10 @@ struct sip_stack::impl {
     return p ? p->persistent_chat : opts.persistent_chat_enabled;
   }
 
-  int on_register(nta_incoming_t* irq, const sip_t* sip) {
+  int on_register(nta_incoming_t* irq, const sip_t* sip, const request_context& ctx) {
     counters.registers.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (!admit(irq, sip, user))
+    if (!admit(irq, sip, ctx, user))
       return nta_incoming_status(irq);
     // sipe needs Expires > 0, Supported: msrtc-event-categories on a line of its own and Allow-Events with no
     // blanks (docs/xccos.md §2.1). Expires: 0 (sign-out) is answered with 0.
@@ -1077,10 +1130,10 @@ struct sip_stack::impl {
   // The provisioning SUBSCRIBE is answered without keeping a subscription: the 200 carries the document and
   // Expires: 0, so there is nothing to NOTIFY later, and an un-SUBSCRIBE (Expires: 0, with our To-tag) gets a
   // plain 200.
-  int on_subscribe(nta_incoming_t* irq, const sip_t* sip) {
+  int on_subscribe(nta_incoming_t* irq, const sip_t* sip, const request_context& ctx) {
     counters.subscribes.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (!admit(irq, sip, user))
+    if (!admit(irq, sip, ctx, user))
       return nta_incoming_status(irq);
     const char* event = sip->sip_event ? sip->sip_event->o_type : "";
     if (!event || std::string_view{event} != provisioning_event) {
@@ -1111,12 +1164,12 @@ struct sip_stack::impl {
     return 200;
   }
 
-  int on_service(nta_incoming_t* irq, const sip_t* sip, request_context&) {
+  int on_service(nta_incoming_t* irq, const sip_t* sip, request_context& ctx) {
     // SERVICE (presence publication): accepted and ignored. Sofia-SIP 1.12.11's parser takes a request whose
     // method starts with 'S', is not SUBSCRIBE and is shorter than nine letters for garbage, so SERVICE never
     // gets here with Debian bookworm's library (docs/protocol.md "SIP"); a fixed parser reaches this.
     std::string user;
-    if (!admit(irq, sip, user))
+    if (!admit(irq, sip, ctx, user))
       return nta_incoming_status(irq);
     return reply(irq, SIP_200_OK);
   }
@@ -1124,7 +1177,7 @@ struct sip_stack::impl {
   int on_invite(nta_incoming_t* irq, const sip_t* sip, request_context& ctx) {
     counters.invites.fetch_add(1, std::memory_order_relaxed);
     std::string user;
-    if (!admit(irq, sip, user))
+    if (!admit(irq, sip, ctx, user))
       return nta_incoming_status(irq);
     // A user whose persistent chat is off learns it from provisioning; one who INVITEs anyway is refused.
     auto enabled = persistent_chat_for(user, call_id_of(sip));
@@ -1145,7 +1198,7 @@ struct sip_stack::impl {
     std::string call_id = call_id_of(sip);
     if (by_call_id.count(call_id) > 0 || !sip->sip_from || !sip->sip_from->a_tag)
       return reply(irq, 482, "Call-ID In Use");
-    bool tcp = ctx.peer.rfind("tcp/", 0) == 0;
+    bool tcp = ctx.peer.rfind("udp/", 0) != 0; // a stream: TCP or TLS
     if (tcp && !ctx.conn)
       return reply(irq, SIP_503_SERVICE_UNAVAILABLE); // its connection is closing
     const char* tag = nta_incoming_tag(irq, nullptr);
@@ -1167,15 +1220,16 @@ struct sip_stack::impl {
     // Requests to the client go to its Contact (the remote target, RFC 3261 §12.1.1) down its own connection.
     dialog_frame_fields f;
     f.target = sip->sip_contact ? url_text(sip->sip_contact->m_url) : url_text(sip->sip_from->a_url);
-    f.transport = tcp ? "TCP" : "UDP";
-    f.sent_by = sent_by;
+    f.transport = ctx.tls ? "TLS" : tcp ? "TCP" : "UDP";
+    f.sent_by = ctx.tls ? tls_sent_by : sent_by;
     std::string our_uri = header_text(reinterpret_cast<const sip_header_t*>(sip->sip_to));
     f.from = our_uri + ";tag=" + d->local_tag;
     f.to = header_text(reinterpret_cast<const sip_header_t*>(sip->sip_from));
     f.call_id = call_id;
     f.branch_prefix = branch_salt + std::to_string(d->id); // dialog_of_response() reads it back
     d->frame = request_frame{f};
-    std::string contact = "<sip:" + sent_by + (tcp ? ";transport=tcp>" : ">");
+    std::string contact = ctx.tls ? "<sip:" + tls_sent_by + ";transport=tls>"
+                          : "<sip:" + sent_by + (tcp ? ";transport=tcp>" : ">");
     answer_session(irq, sip, contact.c_str());
     live->sessions.fetch_add(1, std::memory_order_relaxed);
     log::line(log::level::debug, "sip") << "dialog open user=" << d->user << " call-id=" << d->call_id

@@ -88,6 +88,15 @@ struct sip_options {
   std::int64_t max_connection_bytes = 8 * 1024 * 1024;
   // An INFO or BYE without a final response after this long ends its dialog (RFC 3261 Timer F, 64*T1).
   std::uint32_t request_timeout_ms = 32000;
+  // SIP over TLS on its own port (0: none), with the certificate chain and key already checked (base/tls.hpp);
+  // tls_dir is a private directory Sofia's tport reads them from (written at start).
+  std::uint16_t tls_port = 0;
+  std::string tls_certificate_pem;
+  std::string tls_key_pem;
+  std::string tls_dir;
+  // Whether credentials (Digest) may be sent over UDP or TCP; when false only TLS sign-ins are admitted
+  // (sip.plaintext-auth; docs/security.md).
+  bool plaintext_auth = true;
   // A TCP connection that has not sent one valid request closes after this much silence (a port scanner, a
   // client speaking TLS or garbage to the plain port).
   std::uint32_t first_request_timeout_ms = 5000;

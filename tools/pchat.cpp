@@ -36,9 +36,11 @@ volatile std::sig_atomic_t stop_requested = 0;
 void on_signal(int) { stop_requested = 1; }
 
 int usage() {
-  std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--password P] [--timeout SECONDS] "
-               "COMMAND\n"
-               "(the password may also come from the environment variable PCHAT_PASSWORD)\n"
+  std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--password P] [--timeout SECONDS]\n"
+               "             [--tls [--ca FILE | --insecure] [--server-name NAME]] COMMAND\n"
+               "(the password may also come from the environment variable PCHAT_PASSWORD; --tls speaks SIP over TLS\n"
+               " to the server's sip.tls-port (5061 when --server has no port), checking its certificate against the\n"
+               " system's CAs or --ca FILE, e.g. the certificate pchatctl cert self-signed wrote)\n"
                "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
                "          unfollow ROOM | signin | search WORDS... | info | upload ROOM FILE [NAME] |\n"
                "          download [--force] ROOM LINK [OUT]\n";
@@ -67,6 +69,7 @@ void print_invitation(const pchat::xccos::node& inv) {
 int main(int argc, char** argv) {
   chat_config cfg;
   bool force = false; // download: replace an existing file
+  bool port_given = false;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -84,8 +87,17 @@ int main(int argc, char** argv) {
       cfg.host = v.substr(0, colon);
       if (colon != std::string::npos)
         cfg.port = static_cast<std::uint16_t>(std::atoi(v.c_str() + colon + 1));
+      port_given = colon != std::string::npos;
     } else if (a == "--password" && value(v)) {
       cfg.password = v;
+    } else if (a == "--tls") {
+      cfg.tls.enabled = true;
+    } else if (a == "--ca" && value(v)) {
+      cfg.tls.ca_file = v;
+    } else if (a == "--insecure") {
+      cfg.tls.verify = false;
+    } else if (a == "--server-name" && value(v)) {
+      cfg.tls.server_name = v;
     } else if (a == "--timeout" && value(v)) {
       cfg.timeout = duration{std::atoi(v.c_str()) * 1000};
     } else if (a == "--force") {
@@ -98,6 +110,8 @@ int main(int argc, char** argv) {
   }
   if (cfg.user.empty() || args.empty())
     return usage();
+  if (cfg.tls.enabled && !port_given)
+    cfg.port = 5061;
   if (const char* env = std::getenv("PCHAT_PASSWORD"); env && cfg.password.empty())
     cfg.password = env;
   const std::string command = args[0];

@@ -18,6 +18,7 @@
 #include "storage/store.hpp"
 #include "admin/admin.hpp"
 #include "admin/admin_socket.hpp"
+#include "admin/cert.hpp"
 
 using namespace pchat;
 
@@ -136,6 +137,8 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "stats")
     return stats(data);
+  if (args[0] == "cert")
+    return print(admin::cert_command({args.begin() + 1, args.end()}, domain));
   if (std::string error; !resolve_password(args, error)) {
     std::cerr << "pchatctl: " << error << "\n";
     return 2;

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,7 @@
 
 #include "actors/directory.hpp"
 #include "base/log.hpp"
+#include "base/tls.hpp"
 #include "actors/protocol.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/compliance_actor.hpp"
@@ -52,6 +54,11 @@ struct pchatd_config : caf::actor_system_config {
   size_t request_timeout = 32;
   size_t sip_threads = 1;
   std::string sip_auth = "auto";
+  size_t sip_tls_port = 5061;
+  std::string sip_plaintext_auth = "auto";
+  // [tls] (docs/security.md "TLS"): one certificate for SIP over TLS and HTTPS
+  std::string tls_certificate;
+  std::string tls_key;
   size_t nonce_lifetime = 300;
   size_t search_limit = 999;
   size_t message_size_limit = 8000;
@@ -119,7 +126,13 @@ struct pchatd_config : caf::actor_system_config {
       .add(request_timeout, "request-timeout", "seconds a client has to answer an INFO or BYE before its dialog ends")
       .add(sip_threads, "threads", "SIP threads (only 1 with Debian's Sofia-SIP: docs/architecture.md \"The SIP edge\")")
       .add(sip_auth, "auth", "digest, anonymous, known or auto (digest unless the listener is loopback)")
-      .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh");
+      .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh")
+      .add(sip_tls_port, "tls-port", "port for SIP over TLS (when tls.certificate is set; 0: no TLS listener)")
+      .add(sip_plaintext_auth, "plaintext-auth",
+           "true, false or auto: whether sign-ins may send credentials over UDP/TCP (auto: only on loopback)");
+    opt_group{custom_options_, "tls"}
+      .add(tls_certificate, "certificate", "PEM certificate chain for SIP over TLS and HTTPS (none: no TLS)")
+      .add(tls_key, "key", "PEM private key of tls.certificate (unencrypted; keep it 0600)");
     opt_group{custom_options_, "compliance"}
       .add(compliance, "enabled", "archive joins, parts, posts, reads and searches (off: no cost)")
       .add(compliance_dir, "dir", "the durable event queue (default <data-dir>/compliance)")
@@ -366,6 +379,44 @@ int main(int argc, char** argv) {
     sopts.auth = *mode;
   } else {
     std::cerr << "pchatd: sip.auth must be digest, anonymous, known or auto, not " << cfg.sip_auth << "\n";
+    return 2;
+  }
+  // TLS (docs/security.md "TLS"): the certificate is checked here, once, for both listeners.
+  std::optional<tls::certificate_info> cert;
+  if (!cfg.tls_certificate.empty() || !cfg.tls_key.empty()) {
+    if (cfg.tls_certificate.empty() || cfg.tls_key.empty()) {
+      std::cerr << "pchatd: tls.certificate and tls.key go together\n";
+      return 2;
+    }
+    auto loaded = tls::load(cfg.tls_certificate, cfg.tls_key);
+    if (!loaded.ok) {
+      std::cerr << "pchatd: " << loaded.error << "\n";
+      return 2;
+    }
+    cert = std::move(loaded.info);
+    if (cfg.sip_tls_port > 65535 || cfg.sip_tls_port == cfg.sip_port) {
+      std::cerr << "pchatd: sip.tls-port must be 0..65535 and not sip.port\n";
+      return 2;
+    }
+    if (cfg.sip_tls_port != 0) {
+      sopts.tls_port = static_cast<std::uint16_t>(cfg.sip_tls_port);
+      sopts.tls_certificate_pem = cert->certificate_pem;
+      sopts.tls_key_pem = cert->key_pem;
+      sopts.tls_dir = cfg.data_dir + "/tls";
+    }
+  }
+  if (cfg.sip_plaintext_auth == "auto") {
+    sopts.plaintext_auth = sip::is_loopback_host(cfg.sip_host);
+  } else if (cfg.sip_plaintext_auth == "true" || cfg.sip_plaintext_auth == "false") {
+    sopts.plaintext_auth = cfg.sip_plaintext_auth == "true";
+  } else {
+    std::cerr << "pchatd: sip.plaintext-auth must be true, false or auto, not " << cfg.sip_plaintext_auth << "\n";
+    return 2;
+  }
+  if (sopts.auth == sip::auth_mode::digest && !sopts.plaintext_auth && sopts.tls_port == 0) {
+    std::cerr << "pchatd: sip.auth=digest on " << cfg.sip_host << " would take passwords only over TLS, and there is "
+              << "no TLS listener: set tls.certificate and tls.key (try pchatctl cert self-signed), or allow "
+              << "sign-ins over plain TCP/UDP with sip.plaintext-auth=true (docs/security.md)\n";
     return 2;
   }
   log::line(log::level::info, "pchatd")

@@ -1,0 +1,238 @@
+// SIP over TLS end to end (docs/security.md "TLS"): a certificate from `pchatctl cert self-signed`, pchatd with a
+// TLS listener beside TCP, the client library and the pchat CLI over TLS checking that certificate; old protocol
+// versions refused; credentials over plain TCP refused when sip.plaintext-auth is off; bad certificate settings
+// stop pchatd at start-up with a clear line.
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "client/chat_client.hpp"
+#include "client/launcher.hpp"
+#include "client/sip_agent.hpp"
+#include "support/pchatd_process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace pchat;
+using namespace pchat::client;
+using pchat::test::pchatd_process;
+using pchat::test::temp_dir;
+
+namespace {
+
+// A key and self-signed certificate made by pchatctl, as an admin trying TLS out would.
+struct test_certificate {
+  temp_dir dir;
+  std::string crt = dir.str("pchat.crt");
+  std::string key = dir.str("pchat.key");
+  test_certificate() {
+    std::string out;
+    int rc = pchatd_process::run_capture(std::string(PCHATCTL_PATH) + " cert self-signed --out '" + dir.str() + "'",
+                                         out);
+    INFO(out);
+    REQUIRE(rc == 0);
+  }
+  std::vector<std::string> args(std::uint16_t tls_port) const {
+    return {"--tls.certificate=" + crt, "--tls.key=" + key, "--sip.tls-port=" + std::to_string(tls_port)};
+  }
+};
+
+chat_config tls_config(std::uint16_t port, const std::string& user, const std::string& ca) {
+  chat_config cfg;
+  cfg.user = user;
+  cfg.port = port;
+  cfg.timeout = duration{10000};
+  cfg.tls.enabled = true;
+  cfg.tls.ca_file = ca;
+  return cfg;
+}
+
+// A TLS handshake limited to [min, max] protocol versions: whether the server accepted it.
+bool handshake(std::uint16_t port, int min_version, int max_version) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_security_level(ctx, 0); // let the client offer what a server must refuse
+  SSL_CTX_set_min_proto_version(ctx, min_version);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  bool ok = SSL_connect(ssl) == 1;
+  ERR_clear_error();
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  return ok;
+}
+
+} // namespace
+
+TEST_CASE("tls: two clients chat over SIP over TLS with the self-signed certificate checked") {
+  test_certificate cert;
+  auto tls_port = pchatd_process::free_port();
+  auto args = cert.args(tls_port);
+  args.push_back("--pchat.log-level=debug"); // the dialog's connection is logged at debug
+  pchatd_process server{args};
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  CHECK(server.log().find("sips:127.0.0.1:" + std::to_string(tls_port) + ";transport=tls") != std::string::npos);
+
+  chat_client alice{tls_config(tls_port, "alice@example.com", cert.crt)};
+  chat_client bob{tls_config(tls_port, "bob@example.com", cert.crt)};
+  auto e = alice.sign_in();
+  INFO(e.message);
+  REQUIRE(e.ok());
+  REQUIRE(bob.sign_in().ok());
+  REQUIRE(alice.join(lobby));
+  REQUIRE(bob.join(lobby));
+  for (int i = 0; i < 50; ++i)
+    REQUIRE(alice.post_async(lobby, "over tls " + std::to_string(i)).ok());
+  for (int i = 0; i < 50; ++i) {
+    auto got = bob.next_chat(duration{10000});
+    REQUIRE(got);
+    CHECK(got->text == "over tls " + std::to_string(i));
+  }
+  // The server saw the dialogs arrive over TLS (and sent the INFOs above down the same connections).
+  CHECK(server.log().find("peer=tls/127.0.0.1:") != std::string::npos);
+
+  // The pchat CLI: --tls with --ca; without the CA the self-signed certificate is refused.
+  std::string out;
+  int rc = pchatd_process::run_capture(std::string(PCHAT_PATH) + " --server 127.0.0.1:" + std::to_string(tls_port) +
+                                         " --tls --ca '" + cert.crt + "' --user carol@example.com history Lobby 2",
+                                       out);
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK(out.find("over tls 49") != std::string::npos);
+  rc = pchatd_process::run_capture(std::string(PCHAT_PATH) + " --server 127.0.0.1:" + std::to_string(tls_port) +
+                                     " --tls --user carol@example.com rooms",
+                                   out);
+  CHECK(rc == 1);
+  CHECK(out.find("certificate") != std::string::npos);
+  // A certificate for another name is refused too.
+  chat_config wrong_name = tls_config(tls_port, "dave@example.com", cert.crt);
+  wrong_name.tls.server_name = "chat.elsewhere.test";
+  chat_client dave{wrong_name};
+  auto refused = dave.sign_in();
+  CHECK_FALSE(refused.ok());
+  CHECK(refused.message.find("certificate") != std::string::npos);
+}
+
+TEST_CASE("tls: TLS 1.0 and 1.1 are refused and TLS 1.2 and 1.3 accepted") {
+  test_certificate cert;
+  auto tls_port = pchatd_process::free_port();
+  pchatd_process server{cert.args(tls_port)};
+  server.start();
+  CHECK_FALSE(handshake(tls_port, TLS1_VERSION, TLS1_VERSION));
+  CHECK_FALSE(handshake(tls_port, TLS1_1_VERSION, TLS1_1_VERSION));
+  CHECK(handshake(tls_port, TLS1_2_VERSION, TLS1_2_VERSION));
+  CHECK(handshake(tls_port, TLS1_3_VERSION, TLS1_3_VERSION));
+  // Plain SIP on the TLS port is no handshake: the server closes the connection and stays up.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(tls_port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string text = "OPTIONS sip:pchat@example.com SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+  REQUIRE(::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size()));
+  char buf[512];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+  }
+  CHECK(n == 0); // closed (an alert may come first), not the 10 s timeout
+  ::close(fd);
+  CHECK(server.running());
+  CHECK(handshake(tls_port, TLS1_2_VERSION, TLS1_3_VERSION));
+}
+
+TEST_CASE("tls: with sip.plaintext-auth=false Digest is answered only over TLS") {
+  test_certificate cert;
+  auto tls_port = pchatd_process::free_port();
+  auto args = cert.args(tls_port);
+  args.push_back("--sip.auth=digest");
+  args.push_back("--sip.plaintext-auth=false");
+  pchatd_process server{args};
+  REQUIRE(server.ctl("init --demo") == 0);
+  REQUIRE(server.ctl("user add alice@example.com --password 'pw over tls'") == 0);
+  server.start();
+
+  chat_config plain;
+  plain.user = "alice@example.com";
+  plain.port = server.port();
+  plain.password = "pw over tls";
+  chat_client over_tcp{plain};
+  auto refused = over_tcp.sign_in();
+  CHECK_FALSE(refused.ok());
+  CHECK(refused.message.find("403") != std::string::npos);
+  CHECK(server.log().find("sign-in needs TLS") != std::string::npos);
+  CHECK(server.log().find("peer=tcp/127.0.0.1:") != std::string::npos);
+
+  auto cfg = tls_config(tls_port, "alice@example.com", cert.crt);
+  cfg.password = "pw over tls";
+  chat_client over_tls{cfg};
+  auto e = over_tls.sign_in();
+  INFO(e.message);
+  CHECK(e.ok());
+  cfg.password = "wrong";
+  chat_client wrong{cfg};
+  CHECK_FALSE(wrong.sign_in().ok());
+}
+
+TEST_CASE("tls: pchatd refuses to start on a missing or mismatched certificate and on Digest without TLS") {
+  test_certificate cert;
+  test_certificate other;
+  temp_dir work;
+  auto start = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"--pchat.data-dir=" + work.str("data"),
+                                     "--sip.port=" + std::to_string(pchatd_process::free_port()), "--web.enabled=false"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return launch_pchatd(PCHATD_PATH, args, work.str(), work.str("pchatd.log"), std::chrono::seconds(20));
+  };
+  auto log = [&] {
+    std::ifstream in(work.str("pchatd.log"));
+    return std::string{std::istreambuf_iterator<char>(in), {}};
+  };
+  auto port = std::to_string(pchatd_process::free_port());
+
+  auto r = start({"--tls.certificate=" + work.str("none.crt"), "--tls.key=" + cert.key, "--sip.tls-port=" + port});
+  CHECK_FALSE(r.error.empty());
+  CHECK(log().find("tls.certificate " + work.str("none.crt") + ": cannot read it") != std::string::npos);
+
+  r = start({"--tls.certificate=" + cert.crt, "--tls.key=" + other.key, "--sip.tls-port=" + port});
+  CHECK_FALSE(r.error.empty());
+  CHECK(log().find("does not belong to the certificate") != std::string::npos);
+
+  r = start({"--tls.certificate=" + cert.crt});
+  CHECK_FALSE(r.error.empty());
+  CHECK(log().find("tls.certificate and tls.key go together") != std::string::npos);
+
+  r = start({"--sip.host=0.0.0.0", "--sip.auth=digest"});
+  CHECK_FALSE(r.error.empty());
+  CHECK(log().find("would take passwords only over TLS") != std::string::npos);
+
+  // pchatctl's files: the key is private, the certificate readable.
+  struct stat st {};
+  REQUIRE(::stat(cert.key.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(::stat(cert.crt.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
+  std::string out;
+  CHECK(pchatd_process::run_capture(std::string(PCHATCTL_PATH) + " cert self-signed --out '" + cert.dir.str() + "'",
+                                    out) == 1);
+  CHECK(out.find("--force") != std::string::npos);
+}
