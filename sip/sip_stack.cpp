@@ -3,12 +3,16 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -24,6 +28,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su.h>
+#include <sofia-sip/su_log.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
@@ -92,6 +97,32 @@ std::string peer_name(msg_t* m) {
   return std::string{transport} + "/" + h + ":" + std::to_string(ntohs(su->su_port));
 }
 
+// "127.0.0.1" of "tcp/127.0.0.1:40123", "::1" of "tls/[::1]:40123".
+std::string address_of(const std::string& peer) {
+  auto slash = peer.find('/');
+  auto colon = peer.rfind(':');
+  if (slash == std::string::npos || colon == std::string::npos || colon <= slash)
+    return peer;
+  auto host = peer.substr(slash + 1, colon - slash - 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+// Descriptors open in this process (the entries of /proc/self/fd, less the one reading it); `limit` when none
+// is left to read it with; -1 if unknown.
+int open_descriptors(int limit) {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d)
+    return errno == EMFILE || errno == ENFILE ? limit : -1;
+  int n = 0;
+  while (auto* e = ::readdir(d))
+    if (e->d_name[0] != '.')
+      ++n;
+  ::closedir(d);
+  return n - 1;
+}
+
 struct outbound {
   enum class kind { info, bye, shutdown } what = kind::info;
   std::vector<dialog_id> dialogs;
@@ -134,7 +165,9 @@ struct connection {
   tport_t* tp = nullptr; // referenced while we track it
   int pend = 0;          // our tport_pend() registration: close and error reports come to on_transport_error
   std::string name;      // "tcp/ip:port"
+  std::string address;   // "ip" (the per-address count's key)
   std::vector<dialog_id> dialogs;
+  std::int64_t no_dialog_since_ms = 0; // when it last had no dialog (opened, or its last dialog ended)
   std::int64_t pending = 0;       // our requests on it without a final response
   std::int64_t pending_bytes = 0; // ... and their bytes
   std::int64_t last_request_ms = 0;
@@ -188,6 +221,14 @@ struct sip_stack::impl {
   std::unordered_map<dialog_id, std::unique_ptr<dialog>> dialogs;
   std::unordered_map<std::string, dialog*> by_call_id;
   std::unordered_map<tport_t*, std::unique_ptr<connection>> connections;
+  std::unordered_map<std::string, int> per_address; // tracked connections per client address
+  std::unordered_map<std::string, std::int64_t> refusal_logged; // address -> when its refusal was last logged
+  bool listening = false;                           // the agent and its listeners are up (and not going down)
+  bool accept_paused = false;                       // stream listeners stalled: descriptors are short
+  std::int64_t descriptors_checked_ms = 0;
+  std::int64_t sofia_log_window_ms = 0; // Sofia's log lines: this second's count and those dropped
+  int sofia_log_lines = 0;
+  int sofia_log_dropped = 0;
   std::unordered_map<nta_outgoing_t*, dialog_id> outgoing; // nta client transactions (UDP INFOs, BYEs)
   dialog_id next_dialog = 1;
   std::string branch_salt = random_hex(4); // dialogs' Via branches differ from those of an earlier run
@@ -213,9 +254,11 @@ struct sip_stack::impl {
 
   void run(std::promise<std::string>& started) {
     su_init();
+    su_log_redirect(nullptr, &impl::on_sofia_log, this); // every Sofia log without its own logger
     root = su_root_create(this);
     if (!root) {
       started.set_value("su_root_create failed");
+      su_log_redirect(nullptr, nullptr, nullptr);
       su_deinit();
       return;
     }
@@ -236,6 +279,7 @@ struct sip_stack::impl {
     if (!agent) {
       started.set_value("cannot listen on " + url + " (address in use or not local)");
       su_root_destroy(root);
+      su_log_redirect(nullptr, nullptr, nullptr);
       su_deinit();
       return;
     }
@@ -244,6 +288,7 @@ struct sip_stack::impl {
         started.set_value(why);
         nta_agent_destroy(agent);
         su_root_destroy(root);
+        su_log_redirect(nullptr, nullptr, nullptr);
         su_deinit();
         return;
       }
@@ -258,8 +303,10 @@ struct sip_stack::impl {
     su_timer_run(tick_timer, &impl::on_tick, reinterpret_cast<su_timer_arg_t*>(this));
     log::line(log::level::info, "sip") << "listening on " << url << " auth=" << to_string(opts.auth)
                                        << (opts.auth == auth_mode::digest ? " realm=" + opts.domain : std::string{});
+    listening = true;
     started.set_value({});
     su_root_run(root);
+    listening = false;
 
     su_timer_destroy(tick_timer);
     if (shutdown_timer)
@@ -277,6 +324,7 @@ struct sip_stack::impl {
     agent = nullptr;
     su_root_destroy(root);
     root = nullptr;
+    su_log_redirect(nullptr, nullptr, nullptr);
     su_deinit();
   }
 
@@ -491,25 +539,30 @@ struct sip_stack::impl {
                                          << " call-id=" << i->second->call_id << " peer=" << i->second->peer;
       end(*i->second, "session expired");
     }
-    // Connections without dialogs that have been silent for the session time: the client went away without
-    // closing (tport would close them itself, but we hold them while we track them).
+    // A connection is for a chat dialog: one that has had none for sip.sign-in-timeout (it never signed in,
+    // or signed out and stayed) goes, so idle sockets cannot pile up (docs/security.md "Limits").
     std::vector<connection*> idle;
     for (auto& [tp, c] : connections)
-      if (c->dialogs.empty() && now_ms - c->last_request_ms > std::int64_t{opts.session_expires} * 2000 + 60000)
+      if (c->dialogs.empty() && now_ms - c->no_dialog_since_ms > std::int64_t{opts.sign_in_timeout_ms})
         idle.push_back(c.get());
     for (auto* c : idle) {
-      log::line(log::level::info, "sip") << "closing idle connection peer=" << c->name;
-      close_connection(*c, "idle");
+      counters.sign_in_timeouts.fetch_add(1, std::memory_order_relaxed);
+      log::line(log::level::info, "sip") << "closing connection peer=" << c->name << ": no chat dialog within "
+                                         << opts.sign_in_timeout_ms << " ms";
+      close_connection(*c, "no dialog");
     }
+    guard_descriptors(now_ms);
     if (++ticks % 30 == 0)
       nonces->sweep(monotonic_ms());
+    if (ticks % 60 == 0)
+      refusal_logged.clear();
   }
 
   // --- connections ------------------------------------------------------------------------------------------
 
   // The connection a request came in on, tracked from its first valid request: we hold a reference and ask
   // tport to report its close or error to on_transport_error (tport_pend, with TPTAG_SDWN_ERROR set).
-  connection* track(tport_t* tp, const std::string& name) {
+  connection* track(tport_t* tp, const std::string& name, bool& refused) {
     if (!tp || !tport_is_secondary(tp) || !tport_is_tcp(tp))
       return nullptr;
     auto i = connections.find(tp);
@@ -519,10 +572,25 @@ struct sip_stack::impl {
     }
     if (tport_is_closed(tp) || tport_is_shutdown(tp))
       return nullptr;
+    auto address = address_of(name);
+    if (auto n = per_address.find(address); n != per_address.end() && n->second >= opts.max_connections_per_address) {
+      counters.address_refusals.fetch_add(1, std::memory_order_relaxed);
+      auto& logged = refusal_logged[address]; // once a minute per address, not once per connection
+      if (logged == 0 || monotonic_ms() - logged > 60000) {
+        logged = monotonic_ms();
+        log::line(log::level::warning, "sip") << "too many connections from address=" << address << " (limit "
+                                              << opts.max_connections_per_address
+                                              << ", sip.max-connections-per-address): refusing new ones";
+      }
+      refused = true;
+      return nullptr;
+    }
     auto c = std::make_unique<connection>();
     c->tp = tport_ref(tp);
     c->name = name;
+    c->address = std::move(address);
     c->last_request_ms = monotonic_ms();
+    c->no_dialog_since_ms = c->last_request_ms;
     tport_set_params(tp, TPTAG_SDWN_ERROR(1), TAG_END());
     c->pend = tport_pend(tp, nullptr, &impl::on_transport_error, reinterpret_cast<tp_client_t*>(this));
     if (c->pend <= 0) {
@@ -530,8 +598,73 @@ struct sip_stack::impl {
       return nullptr;
     }
     counters.connections.fetch_add(1, std::memory_order_relaxed);
+    ++per_address[c->address];
     log::line(log::level::debug, "sip") << "connection open peer=" << name;
     return connections.emplace(tp, std::move(c)).first->second.get();
+  }
+
+  // Descriptor exhaustion (docs/security.md "Limits"). tport accepts connections itself; when accept() fails
+  // with EMFILE the listening socket stays readable and the event loop would spin on it, logging each failure.
+  // So before the process runs out, the stream listeners are stalled (tport_stall: the kernel's backlog holds
+  // new connections) and resumed once enough descriptors are free again; the connections already open are
+  // served throughout. Checked every tick, and at once whenever Sofia logs something (that is where a failing
+  // accept shows up first).
+  void guard_descriptors(std::int64_t now_ms) {
+    descriptors_checked_ms = now_ms;
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > INT_MAX)
+      return;
+    auto limit = static_cast<std::int64_t>(lim.rlim_cur);
+    int open = open_descriptors(static_cast<int>(limit));
+    if (open < 0)
+      return;
+    std::int64_t reserve = std::max<std::int64_t>(32, limit / 16);
+    counters.open_descriptors.store(open, std::memory_order_relaxed);
+    bool pause = !accept_paused && open >= limit - reserve;
+    bool resume = accept_paused && open < limit - 2 * reserve;
+    if (!pause && !resume)
+      return;
+    for (tport_t* tp = tport_primaries(nta_agent_tports(agent)); tp; tp = tport_next(tp))
+      if (tport_is_tcp(tp))
+        pause ? tport_stall(tp) : tport_continue(tp);
+    accept_paused = pause;
+    counters.accept_paused.store(pause ? 1 : 0, std::memory_order_relaxed);
+    if (pause) {
+      counters.accept_pauses.fetch_add(1, std::memory_order_relaxed);
+      log::line(log::level::warning, "sip") << "descriptors short: " << open << " open of " << limit
+                                            << ": not accepting connections until " << limit - 2 * reserve
+                                            << " (raise LimitNOFILE)";
+    } else {
+      log::line(log::level::info, "sip") << "descriptors free again: " << open << " open of " << limit
+                                         << ": accepting connections";
+    }
+  }
+
+  // Sofia's own log lines (nta, tport, su): into pchat's log, at most 20 a second (a flood is summarised), and
+  // each one a prompt to check the descriptors. Not parsed: nothing here depends on their text.
+  static void on_sofia_log(void* stream, const char* fmt, va_list ap) {
+    auto* self = static_cast<impl*>(stream);
+    std::int64_t now_ms = monotonic_ms();
+    if (self->listening && now_ms - self->descriptors_checked_ms >= 5)
+      self->guard_descriptors(now_ms);
+    if (now_ms - self->sofia_log_window_ms >= 1000) {
+      if (self->sofia_log_dropped > 0)
+        log::line(log::level::warning, "sofia") << self->sofia_log_dropped << " more lines in the last second";
+      self->sofia_log_window_ms = now_ms;
+      self->sofia_log_lines = 0;
+      self->sofia_log_dropped = 0;
+    }
+    if (++self->sofia_log_lines > 20) {
+      ++self->sofia_log_dropped;
+      return;
+    }
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    std::string_view text{buf};
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+      text.remove_suffix(1);
+    if (!text.empty())
+      log::line(log::level::info, "sofia") << text;
   }
 
   // Runs on the SIP thread when tport closes the connection (the client closed it, it failed, it idled out, or
@@ -564,6 +697,8 @@ struct sip_stack::impl {
     tport_t* tp = c.tp;
     tport_release(tp, c.pend, nullptr, nullptr, reinterpret_cast<tp_client_t*>(this), 0);
     counters.connections.fetch_sub(1, std::memory_order_relaxed);
+    if (auto a = per_address.find(c.address); a != per_address.end() && --a->second <= 0)
+      per_address.erase(a);
     connections.erase(tp); // destroys c
     tport_unref(tp);
   }
@@ -823,6 +958,8 @@ struct sip_stack::impl {
       }
       auto& ids = d.conn->dialogs;
       ids.erase(std::remove(ids.begin(), ids.end(), d.id), ids.end());
+      if (ids.empty())
+        d.conn->no_dialog_since_ms = monotonic_ms();
     }
     for (auto o = outgoing.begin(); o != outgoing.end();) {
       if (o->second == d.id)
@@ -855,8 +992,15 @@ struct sip_stack::impl {
     ctx.tls = is_tls(ctx.tp);
     if (ctx.tls && ctx.peer.rfind("tcp/", 0) == 0)
       ctx.peer.replace(0, 3, "tls");
-    ctx.conn = self->track(ctx.tp, ctx.peer);
-    self->dispatch(irq, sip, ctx);
+    bool refused = false;
+    ctx.conn = self->track(ctx.tp, ctx.peer, refused);
+    if (refused) {
+      // Over sip.max-connections-per-address: answered, then the connection goes.
+      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("30"), TAG_END());
+      tport_shutdown(ctx.tp, 2);
+    } else {
+      self->dispatch(irq, sip, ctx);
+    }
     if (ctx.tp)
       tport_unref(ctx.tp);
     // The request has been answered; nta keeps the transaction for retransmissions (and an INVITE's for its

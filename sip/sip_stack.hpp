@@ -97,6 +97,11 @@ struct sip_options {
   // Whether credentials (Digest) may be sent over UDP or TCP; when false only TLS sign-ins are admitted
   // (sip.plaintext-auth; docs/security.md).
   bool plaintext_auth = true;
+  // Client connections (TCP, TLS) that sent a valid request, per client address: past it new ones get 503 and
+  // are closed (sip.max-connections-per-address). A connection without a chat dialog for sign_in_timeout_ms
+  // (it never opened one, or its last one ended) is closed (sip.sign-in-timeout).
+  int max_connections_per_address = 256;
+  std::uint32_t sign_in_timeout_ms = 30000;
   // A TCP connection that has not sent one valid request closes after this much silence (a port scanner, a
   // client speaking TLS or garbage to the plain port).
   std::uint32_t first_request_timeout_ms = 5000;
@@ -117,6 +122,11 @@ struct sip_counters {
   std::atomic<std::uint64_t> connections_closed{0};   // ... that closed (either side)
   std::atomic<std::uint64_t> slow_disconnects{0};     // connections closed because the client stopped reading
   std::atomic<std::uint64_t> request_timeouts{0};     // requests to clients with no answer in request_timeout_ms
+  std::atomic<std::uint64_t> address_refusals{0};     // connections refused: their address had too many
+  std::atomic<std::uint64_t> sign_in_timeouts{0};     // connections closed: no chat dialog within sign_in_timeout_ms
+  std::atomic<std::uint64_t> accept_pauses{0};        // times the listeners stopped accepting: descriptors short
+  std::atomic<std::int64_t> accept_paused{0};         // 1 while they are stopped
+  std::atomic<std::int64_t> open_descriptors{0};      // descriptors open in the process, at the last check
 };
 
 class sip_stack {

@@ -37,6 +37,7 @@ namespace {
 struct pchatd_config : caf::actor_system_config {
   std::string data_dir = "./var/data";
   std::string log_level = "info";
+  size_t max_open_files = 0; // 0: as many as the hard limit allows
   std::string sip_host = "127.0.0.1";
   size_t sip_port = 5060;
   bool sip_udp = true;
@@ -55,6 +56,8 @@ struct pchatd_config : caf::actor_system_config {
   size_t sip_threads = 1;
   std::string sip_auth = "auto";
   size_t sip_tls_port = 5061;
+  size_t max_connections_per_address = 256;
+  size_t sign_in_timeout = 30;
   std::string sip_plaintext_auth = "auto";
   // [tls] (docs/security.md "TLS"): one certificate for SIP over TLS and HTTPS
   std::string tls_certificate;
@@ -99,6 +102,7 @@ struct pchatd_config : caf::actor_system_config {
     opt_group{custom_options_, "pchat"}
       .add(data_dir, "data-dir", "RocksDB data directory (created if missing)")
       .add(log_level, "log-level", "error, warning, info or debug")
+      .add(max_open_files, "max-open-files", "descriptor limit (0: raise to the hard limit, at least 131072 if allowed)")
       .add(domain, "domain", "SIP domain served; room URIs are ma-chan://<domain>/<guid>")
       .add(service_uri, "service-uri", "URI of the chat service (default sip:pchat@<domain>)")
       .add(persistent_chat, "persistent-chat", "EnablePersistentChat in the provisioning document")
@@ -127,6 +131,9 @@ struct pchatd_config : caf::actor_system_config {
       .add(sip_threads, "threads", "SIP threads (only 1 with Debian's Sofia-SIP: docs/architecture.md \"The SIP edge\")")
       .add(sip_auth, "auth", "digest, anonymous, known or auto (digest unless the listener is loopback)")
       .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh")
+      .add(max_connections_per_address, "max-connections-per-address",
+           "client connections from one address before new ones get 503 and are closed")
+      .add(sign_in_timeout, "sign-in-timeout", "seconds a client connection may stay without a chat dialog")
       .add(sip_tls_port, "tls-port", "port for SIP over TLS (when tls.certificate is set; 0: no TLS listener)")
       .add(sip_plaintext_auth, "plaintext-auth",
            "true, false or auto: whether sign-ins may send credentials over UDP/TCP (auto: only on loopback)");
@@ -219,12 +226,21 @@ std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_count
       sip.slow_disconnects.load());
   add("pchat_sip_request_timeouts_total", "Requests to clients not answered within sip.request-timeout.",
       sip.request_timeouts.load());
+  add("pchat_sip_address_refusals_total", "Connections refused: their address had sip.max-connections-per-address.",
+      sip.address_refusals.load());
+  add("pchat_sip_sign_in_timeouts_total", "Connections closed without a chat dialog within sip.sign-in-timeout.",
+      sip.sign_in_timeouts.load());
+  add("pchat_sip_accept_pauses_total", "Times the SIP listeners stopped accepting because descriptors ran short.",
+      sip.accept_pauses.load());
   auto gauge = [&](const char* name, const char* help, std::int64_t v) {
     text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " "
             + std::to_string(v) + "\n";
   };
   gauge("pchat_sip_outbound_pending", "INFOs to clients queued or awaiting their 200.", sip.outbound_pending.load());
   gauge("pchat_sip_connections", "Client TCP connections open (that sent a valid request).", sip.connections.load());
+  gauge("pchat_sip_accept_paused", "1 while the SIP listeners do not accept: descriptors are short.",
+        sip.accept_paused.load());
+  gauge("pchat_open_descriptors", "Descriptors open in pchatd (checked every second).", sip.open_descriptors.load());
   return text;
 }
 
@@ -319,7 +335,11 @@ int main(int argc, char** argv) {
   // One descriptor per client connection: 20,000 sessions need far more than the usual soft limit of 1,024.
   // A privileged pchatd may raise the hard limit too; anyone may raise the soft limit up to the hard one.
   rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+  if (cfg.max_open_files > 0 && getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    // An admin's (or a test's) lower limit: the SIP listeners pause before it is reached (docs/security.md).
+    files.rlim_cur = std::min<rlim_t>(std::max<size_t>(cfg.max_open_files, 64), files.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &files);
+  } else if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
     rlimit wanted{std::max<rlim_t>(files.rlim_max, 1 << 17), std::max<rlim_t>(files.rlim_max, 1 << 17)};
     if (setrlimit(RLIMIT_NOFILE, &wanted) != 0 && files.rlim_cur < files.rlim_max) {
       files.rlim_cur = files.rlim_max;
@@ -364,6 +384,8 @@ int main(int argc, char** argv) {
   sopts.max_connection_bytes = static_cast<std::int64_t>(cfg.max_connection_bytes);
   sopts.request_timeout_ms = static_cast<std::uint32_t>(cfg.request_timeout * 1000);
   sopts.nonce_lifetime = static_cast<std::uint32_t>(cfg.nonce_lifetime);
+  sopts.max_connections_per_address = static_cast<int>(std::clamp<size_t>(cfg.max_connections_per_address, 1, 1 << 20));
+  sopts.sign_in_timeout_ms = static_cast<std::uint32_t>(std::clamp<size_t>(cfg.sign_in_timeout, 1, 86400) * 1000);
   // Clients learn the room-management page from provisioning. With web.port=0 the port is known only once bound,
   // so then, and for a wildcard listener, only an explicit web.public-url is provisioned.
   bool web_wildcard = cfg.web_host == "0.0.0.0" || cfg.web_host == "::" || cfg.web_host == "[::]";

@@ -2,6 +2,15 @@
 // edge learns of a close from the transport layer, closes a connection that sent no valid request, and
 // disconnects a client that stops reading or stops answering, without anyone else waiting for it. Each case
 // waits for an event (a ntc:part, a closed socket, a counter in pchatctl stats); the timeouts are failure bounds.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 
 #include "conformance_support.hpp"
@@ -107,4 +116,133 @@ TEST_CASE("a connection that sends only bytes that are not SIP is closed by the 
   CHECK(junk->disconnect_reason().find("closed by peer") != std::string::npos);
   auto posted = bob->post(lobby, "nothing happened");
   CHECK(posted);
+}
+
+namespace {
+
+// An OPTIONS outside any dialog from `agent`: the cheapest valid request (it makes the connection a tracked one).
+client::result<sip::message> options(client::sip_agent& agent) {
+  auto m = sip::message::request("OPTIONS", service_uri);
+  m.add("Via", "SIP/2.0/TCP " + agent.local_ip() + ":" + std::to_string(agent.local_port()) +
+                   ";branch=" + sip::random_branch());
+  m.add("Max-Forwards", "70");
+  m.add("From", "<sip:probe@example.com>;tag=" + sip::random_tag());
+  m.add("To", "<" + service_uri + ">");
+  m.add("Call-ID", sip::random_call_id());
+  m.add("CSeq", "1 OPTIONS");
+  return agent.send_message(m);
+}
+
+// Plain TCP connections to the server's SIP port that send nothing (each one pchatd accepts holds a descriptor).
+struct silent_connections {
+  std::vector<int> fds;
+  silent_connections(std::uint16_t port, int n) {
+    for (int i = 0; i < n; ++i) {
+      // Non-blocking: once pchatd stops accepting, the kernel's backlog fills and a blocking connect would wait.
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      REQUIRE(fd >= 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(port);
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+      REQUIRE((rc == 0 || errno == EINPROGRESS));
+      fds.push_back(fd);
+    }
+  }
+  ~silent_connections() { close_all(); }
+  void close_all() {
+    for (int fd : fds)
+      ::close(fd);
+    fds.clear();
+  }
+};
+
+// CPU seconds (user + system) pchatd used so far, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text{std::istreambuf_iterator<char>(in), {}};
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14)
+      utime = std::stoull(f);
+    if (i == 15) {
+      stime = std::stoull(f);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+template <class Pred>
+bool eventually(Pred ok, std::chrono::milliseconds limit = wait_limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ok())
+      return true;
+    ::poll(nullptr, 0, 20);
+  }
+  return ok();
+}
+
+} // namespace
+
+TEST_CASE("past sip.max-connections-per-address a new connection gets 503 and is closed and the others stay") {
+  pchatd_process server({"--sip.max-connections-per-address=4"});
+  server.start();
+  std::vector<std::unique_ptr<client::sip_agent>> four;
+  for (int i = 0; i < 4; ++i) {
+    four.push_back(connect_agent(server, "sip:probe@example.com"));
+    CHECK(answered(options(*four.back())).status == 200);
+  }
+  auto fifth = connect_agent(server, "sip:probe@example.com");
+  auto refused = answered(options(*fifth));
+  CHECK(refused.status == 503);
+  CHECK(wait_disconnected(*fifth));
+  for (auto& a : four)
+    CHECK(answered(options(*a)).status == 200); // still connected and served
+  CHECK(server.log().find("too many connections from address=127.0.0.1") != std::string::npos);
+  CHECK(server.wait_stat("pchat_sip_address_refusals_total", at_least(1)));
+  // One leaves: there is room for one more.
+  four.pop_back();
+  CHECK(server.wait_stat("pchat_sip_connections", equals(4 - 1)));
+  auto again = connect_agent(server, "sip:probe@example.com");
+  CHECK(answered(options(*again)).status == 200);
+}
+
+TEST_CASE("a connection without a chat dialog is closed after sip.sign-in-timeout and a signed-in one stays") {
+  pchatd_process server({"--sip.sign-in-timeout=1"});
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  auto bob = sign_in(server, "bob@example.com");
+  REQUIRE(bob->join(lobby));
+  auto idle = connect_agent(server, "sip:idle@example.com");
+  CHECK(answered(options(*idle)).status == 200);
+  CHECK(wait_disconnected(*idle));
+  CHECK(server.wait_stat("pchat_sip_sign_in_timeouts_total", at_least(1)));
+  CHECK(bob->post(lobby, "still here")); // bob's connection carries a dialog: it stays
+  CHECK(server.log().find("no chat dialog within 1000 ms") != std::string::npos);
+}
+
+TEST_CASE("when descriptors run short pchatd stops accepting without spinning or flooding its log and serves again") {
+  // A low descriptor limit (pchat.max-open-files) stands in for 20,000 connections against LimitNOFILE.
+  pchatd_process server({"--pchat.max-open-files=160"});
+  server.start();
+  silent_connections flood{server.port(), 200}; // more than the limit: the kernel's backlog holds the rest
+  REQUIRE(eventually([&] { return server.log().find("not accepting connections") != std::string::npos; }));
+  // Paused, not spinning: well under a tenth of a core over a second, and the log stays small.
+  double before = cpu_seconds(server.pid());
+  ::poll(nullptr, 0, 1000);
+  CHECK(cpu_seconds(server.pid()) - before < 0.1);
+  auto log = server.log();
+  CHECK(log.size() < 200 * 1024);
+  // The silent connections go (ours, or pchatd's own first-request timeout): it accepts again and serves.
+  flood.close_all();
+  REQUIRE(eventually([&] { return server.log().find("descriptors free again") != std::string::npos; },
+                     std::chrono::seconds(20)));
+  auto carol = sign_in(server, "carol@example.com");
+  CHECK(carol->search(""));
+  CHECK(server.running());
 }

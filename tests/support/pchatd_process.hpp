@@ -99,6 +99,7 @@ public:
   }
 
   bool running() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
+  pid_t pid() const { return pid_; }
 
   std::string log() const {
     std::ifstream in(log_path());
