@@ -11,6 +11,8 @@
 #include "compliance/queue.hpp"
 #include "compliance/verify.hpp"
 #include "codec/digest.hpp"
+#include "codec/ntlm.hpp"
+#include "base/hex.hpp"
 #include "codec/sip_message.hpp"
 #include "base/text.hpp"
 
@@ -267,6 +269,7 @@ void set_password(storage::user_record& u, const std::string& realm, const std::
   u.realm = realm;
   u.ha1_md5 = sip::digest::ha1(sip::digest::algorithm::md5, name, realm, password);
   u.ha1_sha256 = sip::digest::ha1(sip::digest::algorithm::sha256, name, realm, password);
+  u.nt_hash = hex::encode(sip::ntlm::nt_hash(password)); // for NTLM (pidgin-sipe); empty if MD4 is unavailable
 }
 
 const char* on_off(bool enabled) { return enabled ? "enabled" : "disabled"; }

@@ -48,8 +48,8 @@ request_frame::request_frame(const dialog_frame_fields& f)
     call_id_(f.call_id) {}
 
 std::size_t request_frame::size(std::string_view method, std::uint32_t cseq, std::string_view content_type,
-                                std::string_view body, bool with_via) const {
-  std::size_t n = method.size() + request_tail_.size() + fixed_.size();
+                                std::string_view body, bool with_via, std::string_view extra) const {
+  std::size_t n = method.size() + request_tail_.size() + fixed_.size() + extra.size();
   if (with_via)
     n += via_head_.size() + number_size(cseq, 16) + crlf.size();
   n += cseq_head.size() + number_size(cseq, 10) + 1 + method.size() + crlf.size();
@@ -60,7 +60,8 @@ std::size_t request_frame::size(std::string_view method, std::uint32_t cseq, std
 }
 
 std::size_t request_frame::write(char* out, std::string_view method, std::uint32_t cseq,
-                                 std::string_view content_type, std::string_view body, bool with_via) const {
+                                 std::string_view content_type, std::string_view body, bool with_via,
+                                 std::string_view extra) const {
   char* p = out;
   p = put(p, method);
   p = put(p, request_tail_);
@@ -75,6 +76,7 @@ std::size_t request_frame::write(char* out, std::string_view method, std::uint32
   *p++ = ' ';
   p = put(p, method);
   p = put(p, crlf);
+  p = put(p, extra);
   if (!content_type.empty() || !body.empty()) {
     p = put(p, content_type_head);
     p = put(p, content_type.empty() ? std::string_view{"text/plain"} : content_type);
@@ -89,9 +91,9 @@ std::size_t request_frame::write(char* out, std::string_view method, std::uint32
 }
 
 std::string request_frame::build(std::string_view method, std::uint32_t cseq, std::string_view content_type,
-                                 std::string_view body, bool with_via) const {
-  std::string out(size(method, cseq, content_type, body, with_via), '\0');
-  out.resize(write(out.data(), method, cseq, content_type, body, with_via));
+                                 std::string_view body, bool with_via, std::string_view extra) const {
+  std::string out(size(method, cseq, content_type, body, with_via, extra), '\0');
+  out.resize(write(out.data(), method, cseq, content_type, body, with_via, extra));
   return out;
 }
 

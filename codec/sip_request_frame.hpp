@@ -35,14 +35,15 @@ public:
 
   // Bytes write() will produce for this request.
   std::size_t size(std::string_view method, std::uint32_t cseq, std::string_view content_type,
-                   std::string_view body, bool with_via = true) const;
+                   std::string_view body, bool with_via = true, std::string_view extra = {}) const;
   // Writes the request into `out`, which holds at least size(...) bytes; returns the bytes written. An empty
-  // `content_type` with an empty body leaves Content-Type out.
+  // `content_type` with an empty body leaves Content-Type out. `extra` is written as it is after CSeq: whole
+  // header lines, each ending in CRLF (the per-request Authentication-Info of an NTLM session).
   std::size_t write(char* out, std::string_view method, std::uint32_t cseq, std::string_view content_type,
-                    std::string_view body, bool with_via = true) const;
+                    std::string_view body, bool with_via = true, std::string_view extra = {}) const;
   // The same into a string (tests, and the rare requests that go through the transaction layer).
   std::string build(std::string_view method, std::uint32_t cseq, std::string_view content_type,
-                    std::string_view body, bool with_via = true) const;
+                    std::string_view body, bool with_via = true, std::string_view extra = {}) const;
 
   const std::string& call_id() const { return call_id_; }
 

@@ -29,15 +29,18 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_log.h>
+#include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
 
+#include "base/hex.hpp"
 #include "base/log.hpp"
 #include "base/random.hpp"
 #include "base/text.hpp"
 #include "base/tls.hpp"
 #include "codec/digest.hpp"
+#include "codec/ntlm.hpp"
 #include "codec/sip_message.hpp"
 #include "codec/sip_request_frame.hpp"
 #include "codec/xccos_build.hpp"
@@ -132,6 +135,21 @@ struct outbound {
 
 struct connection;
 
+// NTLM on one client connection ([MS-SIPAE] §3.2.5; docs/security.md "NTLM"): one security association per
+// connection, as pidgin-sipe keeps one. From the AUTHENTICATE on, every request and final response the server
+// sends on the connection carries Authentication-Info with a signature, and every request the client sends must
+// carry a valid one.
+struct ntlm_session {
+  bool established = false;
+  std::string server_challenge; // 8 bytes, while the CHALLENGE is outstanding
+  std::string opaque;           // the association's handle, echoed by the client
+  int version = 4;              // the auth version we announced (3+: the signature covers To and the identity)
+  std::string user;             // the normalised aor that proved its password
+  ntlm::session_keys keys;
+  std::string srand = random_hex(4); // our "srand" (the client does not check it; it is signed)
+  std::uint64_t snum = 0;
+};
+
 // A request we sent on the fast path (TCP) and whose final response has not come yet.
 struct sent_request {
   std::uint32_t cseq = 0;
@@ -151,6 +169,7 @@ struct dialog {
   connection* conn = nullptr;    // TCP: the client's connection; UDP: none (the listener's transport)
   std::string udp_route;         // UDP: "sip:ip:port;transport=udp"
   request_frame frame;
+  ntlm::signed_fields signed_template; // From/To URL and tags and Call-ID of its requests, for NTLM signatures
   std::uint32_t next_cseq = 1;
   std::uint32_t remote_cseq = 0; // highest CSeq the client used (RFC 3261 §12.2.2)
   std::deque<sent_request> sent; // TCP fast path, in CSeq order
@@ -168,6 +187,7 @@ struct connection {
   std::string address;   // "ip" (the per-address count's key)
   std::vector<dialog_id> dialogs;
   std::int64_t no_dialog_since_ms = 0; // when it last had no dialog (opened, or its last dialog ended)
+  std::unique_ptr<ntlm_session> ntlm;  // NTLM (sip.auth=ntlm), from the first NTLM REGISTER on
   std::int64_t pending = 0;       // our requests on it without a final response
   std::int64_t pending_bytes = 0; // ... and their bytes
   std::int64_t last_request_ms = 0;
@@ -180,6 +200,7 @@ const char* to_string(auth_mode m) {
     case auth_mode::anonymous: return "anonymous";
     case auth_mode::known: return "known";
     case auth_mode::digest: return "digest";
+    case auth_mode::ntlm: return "ntlm";
   }
   return "?";
 }
@@ -191,6 +212,8 @@ std::optional<auth_mode> parse_auth_mode(std::string_view text, const std::strin
     return auth_mode::anonymous;
   if (text == "known")
     return auth_mode::known;
+  if (text == "ntlm")
+    return auth_mode::ntlm;
   if (text != "auto")
     return std::nullopt;
   // auto: only a listener nobody else can reach may trust the From header.
@@ -222,6 +245,7 @@ struct sip_stack::impl {
   std::unordered_map<std::string, dialog*> by_call_id;
   std::unordered_map<tport_t*, std::unique_ptr<connection>> connections;
   std::unordered_map<std::string, int> per_address; // tracked connections per client address
+  connection* replying_on = nullptr; // the connection of the request being answered (NTLM signs the answer)
   std::unordered_map<std::string, std::int64_t> refusal_logged; // address -> when its refusal was last logged
   bool listening = false;                           // the agent and its listeners are up (and not going down)
   bool accept_paused = false;                       // stream listeners stalled: descriptors are short
@@ -302,7 +326,7 @@ struct sip_stack::impl {
     tick_timer = su_timer_create(su_root_task(root), 1000);
     su_timer_run(tick_timer, &impl::on_tick, reinterpret_cast<su_timer_arg_t*>(this));
     log::line(log::level::info, "sip") << "listening on " << url << " auth=" << to_string(opts.auth)
-                                       << (opts.auth == auth_mode::digest ? " realm=" + opts.domain : std::string{});
+                                       << (takes_passwords(opts.auth) ? " realm=" + opts.domain : std::string{});
     listening = true;
     started.set_value({});
     su_root_run(root);
@@ -742,8 +766,15 @@ struct sip_stack::impl {
   bool send_direct(dialog& d, const char* method, std::uint32_t cseq, const std::string& body) {
     connection& c = *d.conn;
     const char* content_type = body.empty() ? "" : "text/plain";
-    std::size_t n = d.frame.size(method, cseq, content_type, body);
-    msg_t* m = wire_message(d, method, cseq, content_type, body, n);
+    std::string auth; // NTLM: "Authentication-Info: ...\r\n", one signature per request
+    if (c.ntlm && c.ntlm->established) {
+      ntlm::signed_fields f = d.signed_template;
+      f.cseq = std::to_string(cseq);
+      f.method = method;
+      auth = "Authentication-Info: " + authentication_info(*c.ntlm, f) + "\r\n";
+    }
+    std::size_t n = d.frame.size(method, cseq, content_type, body, true, auth);
+    msg_t* m = wire_message(d, method, cseq, content_type, body, n, auth);
     if (!m)
       return false;
     bool sent = tport_tsend(c.tp, m, tport_name(c.tp), TAG_END()) != nullptr;
@@ -760,7 +791,7 @@ struct sip_stack::impl {
   // so tport sends them in one piece and nothing parses or re-encodes them. One allocation for the message, one
   // for the line and its bytes.
   msg_t* wire_message(const dialog& d, const char* method, std::uint32_t cseq, const char* content_type,
-                      const std::string& body, std::size_t n) {
+                      const std::string& body, std::size_t n, std::string_view extra) {
     msg_t* m = msg_create(sip_default_mclass(), 0);
     if (!m)
       return nullptr;
@@ -771,7 +802,7 @@ struct sip_stack::impl {
       return nullptr;
     }
     char* bytes = reinterpret_cast<char*>(rq) + sip_request_class->hc_size;
-    std::size_t written = d.frame.write(bytes, method, cseq, content_type, body);
+    std::size_t written = d.frame.write(bytes, method, cseq, content_type, body, true, extra);
     rq->rq_method = sip_method_code(method);
     rq->rq_method_name = method;
     rq->rq_version = "SIP/2.0";
@@ -994,13 +1025,15 @@ struct sip_stack::impl {
       ctx.peer.replace(0, 3, "tls");
     bool refused = false;
     ctx.conn = self->track(ctx.tp, ctx.peer, refused);
+    self->replying_on = ctx.conn;
     if (refused) {
       // Over sip.max-connections-per-address: answered, then the connection goes.
-      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("30"), TAG_END());
+      self->treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("30"), TAG_END());
       tport_shutdown(ctx.tp, 2);
     } else {
       self->dispatch(irq, sip, ctx);
     }
+    self->replying_on = nullptr;
     if (ctx.tp)
       tport_unref(ctx.tp);
     // The request has been answered; nta keeps the transaction for retransmissions (and an INVITE's for its
@@ -1025,7 +1058,7 @@ struct sip_stack::impl {
                                            << " peer=" << ctx.peer << ": 481";
         return reply(irq, SIP_481_NO_TRANSACTION);
       case sip_method_options:
-        nta_incoming_treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), SIPTAG_ACCEPT_STR("text/plain"),
+        treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), SIPTAG_ACCEPT_STR("text/plain"),
                             SIPTAG_USER_AGENT_STR(user_agent), TAG_END());
         return 200;
       case sip_method_ack:
@@ -1037,13 +1070,75 @@ struct sip_stack::impl {
       default:
         if (sip->sip_request->rq_method_name && std::string_view{sip->sip_request->rq_method_name} == "SERVICE")
           return on_service(irq, sip, ctx);
-        nta_incoming_treply(irq, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
+        treply(irq, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
         return 405;
     }
   }
 
+  // Every answer goes out here. On a connection with an NTLM session the response is completed first and then
+  // signed over what it carries ([MS-SIPAE] §3.2.5.5): pidgin-sipe drops unsigned final responses there.
+  int treply(nta_incoming_t* irq, int status, const char* phrase, tag_type_t tag, tag_value_t value, ...) {
+    ta_list ta;
+    ta_start(ta, tag, value);
+    int rc = -1;
+    ntlm_session* n = replying_on && replying_on->ntlm && replying_on->ntlm->established ? replying_on->ntlm.get()
+                                                                                         : nullptr;
+    if (!n) {
+      rc = nta_incoming_treply(irq, status, phrase, ta_tags(ta));
+    } else if (msg_t* msg = nta_msg_create(agent, 0)) {
+      if (nta_incoming_complete_response(irq, msg, status, phrase, ta_tags(ta)) == 0) {
+        auto fields = fields_of_msg(msg);
+        if (fields && sign_into(*n, *fields, msg))
+          rc = nta_incoming_mreply(irq, msg); // takes the message
+        else
+          msg_destroy(msg);
+      } else {
+        msg_destroy(msg);
+      }
+      if (rc < 0)
+        rc = nta_incoming_treply(irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+    }
+    ta_end(ta);
+    return rc;
+  }
+
+  // The signed fields of a Sofia message, read back from its text with the same codec the tests check against
+  // pidgin-sipe's vectors (what is signed is what goes on the wire).
+  static std::optional<ntlm::signed_fields> fields_of_msg(msg_t* msg) {
+    su_home_t* home = msg_home(msg);
+    std::size_t len = 0;
+    char* text = msg_as_string(home, msg, nullptr, 0, &len);
+    if (!text)
+      return std::nullopt;
+    sip::parse_options po;
+    po.datagram = true;
+    auto parsed = sip::parse(std::string_view{text, len}, po);
+    su_free(home, text);
+    if (parsed.status != sip::parse_status::ok)
+      return std::nullopt;
+    return ntlm::fields_of(parsed.msg);
+  }
+
+  // "NTLM rspauth=..., srand=..., ..." for `fields` (protocol, rand, num, realm and target filled in here).
+  std::string authentication_info(ntlm_session& n, ntlm::signed_fields& f) {
+    f.protocol = "NTLM";
+    f.rand = n.srand;
+    f.num = std::to_string(++n.snum);
+    f.realm = opts.ntlm_realm;
+    f.target_name = opts.ntlm_target;
+    auto rspauth = ntlm::signature_hex(n.keys.server_sign, n.keys.server_seal, ntlm::signature_text(f, n.version));
+    return "NTLM rspauth=\"" + rspauth + "\", srand=\"" + f.rand + "\", snum=\"" + f.num + "\", opaque=\"" +
+           n.opaque + "\", qop=\"auth\", targetname=\"" + opts.ntlm_target + "\", realm=\"" + opts.ntlm_realm +
+           "\"";
+  }
+
+  bool sign_into(ntlm_session& n, ntlm::signed_fields f, msg_t* msg) {
+    auto value = authentication_info(n, f);
+    return msg_header_add_make(msg, nullptr, sip_authentication_info_class, value.c_str()) == 0;
+  }
+
   int reply(nta_incoming_t* irq, int status, const char* phrase) {
-    nta_incoming_treply(irq, status, phrase, TAG_END());
+    treply(irq, status, phrase, TAG_END());
     return status;
   }
 
@@ -1070,6 +1165,16 @@ struct sip_stack::impl {
       }
       return reply(irq, SIP_481_NO_TRANSACTION);
     }
+    // In an NTLM session every request of the client is signed ([MS-SIPAE] §3.2.5.2).
+    if (d->conn && d->conn->ntlm && d->conn->ntlm->established) {
+      const sip_authorization_t* a = ntlm_authorization(sip);
+      if (!a || !signed_by_client(irq, *d->conn->ntlm, *a)) {
+        counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
+        log::line(log::level::info, "sip") << "unsigned or badly signed request user=" << d->user
+                                           << " call-id=" << d->call_id << " peer=" << ctx.peer << ": 403";
+        return reply(irq, SIP_403_FORBIDDEN);
+      }
+    }
     // RFC 3261 §12.2.2: a request with a lower CSeq than the last one is out of order.
     std::uint32_t cseq = sip->sip_cseq ? sip->sip_cseq->cs_seq : 0;
     if (cseq < d->remote_cseq)
@@ -1091,12 +1196,12 @@ struct sip_stack::impl {
         d->last_seen = clock_type::now();
         return answer_session(irq, sip);
       case sip_method_update:
-        if (!same_connection && opts.auth == auth_mode::digest)
+        if (!same_connection && takes_passwords(opts.auth))
           return reply(irq, SIP_403_FORBIDDEN);
         d->last_seen = clock_type::now();
         return answer_session(irq, sip);
       case sip_method_bye:
-        if (!same_connection && opts.auth == auth_mode::digest)
+        if (!same_connection && takes_passwords(opts.auth))
           return reply(irq, SIP_403_FORBIDDEN);
         reply(irq, SIP_200_OK);
         log::line(log::level::debug, "sip") << "BYE from user=" << d->user << " call-id=" << d->call_id;
@@ -1104,10 +1209,10 @@ struct sip_stack::impl {
         return 200;
       case sip_method_options:
         d->last_seen = clock_type::now();
-        nta_incoming_treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
+        treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
         return 200;
       default:
-        nta_incoming_treply(irq, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
+        treply(irq, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(allow_methods), TAG_END());
         return 405;
     }
   }
@@ -1119,7 +1224,7 @@ struct sip_stack::impl {
     for (auto* s = sip->sip_supported; s && !timer; s = s->k_next)
       for (auto* item = s->k_items; item && *item && !timer; ++item)
         timer = iequals(*item, "timer");
-    nta_incoming_treply(irq, SIP_200_OK, TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
+    treply(irq, SIP_200_OK, TAG_IF(contact, SIPTAG_CONTACT_STR(contact)),
                         SIPTAG_SESSION_EXPIRES_STR(se.c_str()), TAG_IF(timer, SIPTAG_REQUIRE_STR("timer")),
                         SIPTAG_ALLOW_STR(allow_methods), SIPTAG_SUPPORTED_STR("timer"),
                         SIPTAG_USER_AGENT_STR(user_agent), TAG_END());
@@ -1129,8 +1234,143 @@ struct sip_stack::impl {
   // --- authentication and policy ---------------------------------------------------------------------------
 
   // 401 with a fresh nonce, SHA-256 preferred, MD5 for older clients (RFC 8760 §2.4: most preferred first).
-  void challenge(nta_incoming_t* irq, bool stale) {
+  static const sip_authorization_t* ntlm_authorization(const sip_t* sip) {
+    for (auto* a = sip->sip_authorization; a; a = a->au_next)
+      if (a->au_scheme && iequals(a->au_scheme, "NTLM"))
+        return a;
+    return nullptr;
+  }
+
+  // A parameter of an auth header, unquoted; nullopt when absent.
+  static std::optional<std::string> auth_param(const sip_authorization_t& a, std::string_view name) {
+    for (auto p = a.au_params; p && *p; ++p) {
+      std::string_view kv{*p};
+      auto eq = kv.find('=');
+      if (eq == std::string_view::npos || !iequals(trim(kv.substr(0, eq)), name))
+        continue;
+      auto v = trim(kv.substr(eq + 1));
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+        v = v.substr(1, v.size() - 2);
+      return std::string{v};
+    }
+    return std::nullopt;
+  }
+
+  // Whether `irq`'s request carries a valid signature of `n`'s client (crand, cnum, response in its NTLM
+  // Authorization over the request's digest string).
+  bool signed_by_client(nta_incoming_t* irq, const ntlm_session& n, const sip_authorization_t& a) {
+    auto response = auth_param(a, "response");
+    if (!response)
+      return false;
+    msg_t* request = nta_incoming_getrequest(irq);
+    auto fields = request ? fields_of_msg(request) : std::nullopt;
+    if (request)
+      msg_destroy(request);
+    if (!fields)
+      return false;
+    fields->protocol = a.au_scheme;
+    fields->rand = auth_param(a, "crand").value_or(std::string{});
+    fields->num = auth_param(a, "cnum").value_or(std::string{});
+    fields->realm = auth_param(a, "realm").value_or(std::string{});
+    fields->target_name = auth_param(a, "targetname").value_or(std::string{});
+    return ntlm::verify_signature_hex(n.keys.client_sign, n.keys.client_seal, ntlm::signature_text(*fields, n.version),
+                                      *response);
+  }
+
+  // The NTLM exchange on connection `c` ([MS-SIPAE] §3.2.5.1): an empty gssapi-data gets a CHALLENGE (401), the
+  // AUTHENTICATE that answers it proves the password against the account's NT hash and opens the association,
+  // and from then on requests are admitted by their signature. True when the request may go on.
+  template <class Refuse>
+  bool admit_ntlm(nta_incoming_t* irq, const sip_t* sip, connection& c, const sip_authorization_t& a,
+                  const std::string& user, const storage::user_record* account, Refuse& refused) {
+    auto gss = auth_param(a, "gssapi-data");
+    if (c.ntlm && c.ntlm->established && !gss) {
+      if (c.ntlm->user != user)
+        return refused(SIP_403_FORBIDDEN, "NTLM: From is not the user of this connection's session");
+      if (!signed_by_client(irq, *c.ntlm, a))
+        return refused(SIP_403_FORBIDDEN, "NTLM: bad or missing signature");
+      return true;
+    }
+    if (!gss)
+      return refused(400, "NTLM without gssapi-data", "NTLM credentials without gssapi-data");
+    replying_on = nullptr; // the exchange's own answers are unsigned: there is no session yet
+    if (gss->empty()) {
+      auto n = std::make_unique<ntlm_session>();
+      n->server_challenge = random_bytes(8);
+      n->opaque = random_hex(4);
+      ntlm::challenge_names names;
+      names.dns_domain = opts.domain;
+      names.dns_computer = opts.ntlm_target;
+      names.netbios_domain = netbios_name(opts.domain);
+      names.netbios_computer = netbios_name(opts.ntlm_target);
+      auto now = std::chrono::system_clock::now().time_since_epoch();
+      auto filetime = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count()) *
+                        10 + 116444736000000000ull; // 100 ns since 1601
+      auto message = ntlm::build_challenge(n->server_challenge, names, filetime);
+      std::string offer = "NTLM opaque=\"" + n->opaque + "\", gssapi-data=\"" + ntlm::base64_encode(message) +
+                          "\", targetname=\"" + opts.ntlm_target + "\", realm=\"" + opts.ntlm_realm + "\", version=4";
+      c.ntlm = std::move(n);
+      counters.auth_challenges.fetch_add(1, std::memory_order_relaxed);
+      treply(irq, SIP_401_UNAUTHORIZED, SIPTAG_WWW_AUTHENTICATE_STR(offer.c_str()), TAG_END());
+      return false;
+    }
+    if (!c.ntlm || c.ntlm->established || c.ntlm->server_challenge.empty())
+      return refused(SIP_403_FORBIDDEN, "NTLM: AUTHENTICATE without a CHALLENGE on this connection");
+    auto n = std::move(c.ntlm); // one try per CHALLENGE
+    if (auth_param(a, "opaque").value_or(std::string{}) != n->opaque)
+      return refused(SIP_403_FORBIDDEN, "NTLM: opaque does not match the CHALLENGE");
+    auto bytes = ntlm::base64_decode(*gss);
+    std::string error;
+    auto message = bytes ? ntlm::parse_authenticate(*bytes, error) : std::nullopt;
+    if (!message) {
+      log::line(log::level::info, "sip") << "NTLM AUTHENTICATE unreadable: " << (bytes ? error : "not base64");
+      return refused(400, "Malformed NTLM AUTHENTICATE", "malformed NTLM AUTHENTICATE");
+    }
+    auto name = digest::username_of(user); // "alice@example.com"
+    auto local = name.substr(0, name.find('@'));
+    if (!iequals(message->user, local) && !iequals(message->user, name))
+      return refused(SIP_403_FORBIDDEN, "NTLM user name does not match From");
+    if (!account || account->disabled || account->nt_hash.size() != 32) {
+      if (account && !account->disabled)
+        log::line(log::level::warning, "sip") << "user=" << user << " has no NT hash (its password was set before "
+                                              << "NTLM): set it again with pchatctl user passwd";
+      return refused(SIP_403_FORBIDDEN, !account ? "no account" : account->disabled ? "disabled account"
+                                                                                 : "no NT hash for NTLM");
+    }
+    auto keys = ntlm::accept(*message, hex::decode(account->nt_hash).value_or(std::string{}), n->server_challenge,
+                             error);
+    if (!keys)
+      return refused(SIP_403_FORBIDDEN, error == "wrong password" ? "wrong password" : "NTLM refused");
+    n->keys = std::move(*keys);
+    n->user = user;
+    n->server_challenge.clear();
+    n->established = true;
+    // Version 4 clients sign the AUTHENTICATE's own request already.
+    if (auth_param(a, "response") && !signed_by_client(irq, *n, a))
+      return refused(SIP_403_FORBIDDEN, "NTLM: bad signature on the AUTHENTICATE");
+    log::line(log::level::info, "sip") << "NTLM session user=" << user << " ntlm-user=" << message->domain
+                                       << (message->domain.empty() ? "" : "\\") << message->user
+                                       << " workstation=" << message->workstation << " call-id=" << call_id_of(sip);
+    c.ntlm = std::move(n);
+    replying_on = &c; // this request's answer is the first signed one
+    return true;
+  }
+
+  // A NetBIOS-style name: the first label, upper case, at most 15 characters.
+  static std::string netbios_name(const std::string& host) {
+    std::string out = host.substr(0, std::min<std::size_t>(host.find('.'), 15));
+    for (auto& ch : out)
+      ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return out;
+  }
+
+  void challenge(nta_incoming_t* irq, bool stale, const request_context& ctx) {
     counters.auth_challenges.fetch_add(1, std::memory_order_relaxed);
+    // NTLM first (pidgin-sipe takes the first NTLM header; Digest clients skip it), on connections only: its
+    // security association lives on the connection.
+    std::string ntlm_offer = "NTLM realm=\"" + opts.ntlm_realm + "\", targetname=\"" + opts.ntlm_target +
+                             "\", version=4";
+    bool offer = opts.auth == auth_mode::ntlm && ctx.conn;
     digest::challenge c;
     c.realm = opts.domain;
     c.nonce = nonces->issue(monotonic_ms());
@@ -1139,8 +1379,8 @@ struct sip_stack::impl {
     auto sha = digest::format(c);
     c.alg = digest::algorithm::md5;
     auto md5 = digest::format(c);
-    nta_incoming_treply(irq, SIP_401_UNAUTHORIZED, SIPTAG_WWW_AUTHENTICATE_STR(sha.c_str()),
-                        SIPTAG_WWW_AUTHENTICATE_STR(md5.c_str()), TAG_END());
+    treply(irq, SIP_401_UNAUTHORIZED, TAG_IF(offer, SIPTAG_WWW_AUTHENTICATE_STR(ntlm_offer.c_str())),
+           SIPTAG_WWW_AUTHENTICATE_STR(sha.c_str()), SIPTAG_WWW_AUTHENTICATE_STR(md5.c_str()), TAG_END());
   }
 
   // Decides an out-of-dialog request before anything else looks at it (docs/protocol.md "Authentication"):
@@ -1167,7 +1407,7 @@ struct sip_stack::impl {
     if (!found.ok() && found.code != storage::errc::not_found) {
       log::line(log::level::error, "sip") << "cannot read the account of user=" << user << " call-id=" << call_id
                                           << ": " << found.message;
-      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+      treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
       return false;
     }
     bool enabled = found.ok() && !account.disabled;
@@ -1180,6 +1420,20 @@ struct sip_stack::impl {
     // a Digest exchange overheard on the wire is an offline dictionary attack on the password.
     if (!ctx.tls && !opts.plaintext_auth)
       return refused(SIP_403_FORBIDDEN, "sign-in needs TLS (sip.plaintext-auth is off)");
+
+    // NTLM (sip.auth=ntlm; [MS-SIPAE] §3.2.5, docs/security.md "NTLM"), on connections.
+    if (opts.auth == auth_mode::ntlm && ctx.conn) {
+      if (const sip_authorization_t* a = ntlm_authorization(sip))
+        return admit_ntlm(irq, sip, *ctx.conn, *a, user, found.ok() ? &account : nullptr, refused);
+      if (ctx.conn->ntlm && ctx.conn->ntlm->established) {
+        // A request without NTLM credentials ends the association (the client re-authenticates every few hours by
+        // sending a bare REGISTER): it is challenged like a new one.
+        log::line(log::level::debug, "sip") << "ntlm session ended user=" << ctx.conn->ntlm->user
+                                            << " peer=" << ctx.peer << ": request without NTLM credentials";
+        ctx.conn->ntlm.reset();
+        replying_on = nullptr; // this answer is no longer signed
+      }
+    }
 
     // Digest (RFC 3261 §22.4, RFC 7616 §3.4): credentials for our realm, or a challenge.
     std::optional<digest::credentials> cred;
@@ -1195,7 +1449,7 @@ struct sip_stack::impl {
     }
     if (!cred) {
       log::line(log::level::debug, "sip") << "auth challenge user=" << user << " call-id=" << call_id;
-      challenge(irq, false);
+      challenge(irq, false, ctx);
       return false;
     }
     std::string uri = url_text(sip->sip_request->rq_url);
@@ -1222,17 +1476,17 @@ struct sip_stack::impl {
         return true;
       case digest::nonce_keeper::verdict::stale:
         log::line(log::level::debug, "sip") << "auth stale nonce user=" << user << " call-id=" << call_id;
-        challenge(irq, true);
+        challenge(irq, true, ctx);
         return false;
       case digest::nonce_keeper::verdict::replay:
         // A replayed (or reordered) request: never executed; a client that meant it starts over with a new nonce.
         log::line(log::level::info, "sip") << "auth nonce count reused user=" << user << " call-id=" << call_id;
-        challenge(irq, true);
+        challenge(irq, true, ctx);
         return false;
       case digest::nonce_keeper::verdict::full:
         log::line(log::level::warning, "sip") << "auth: " << nonces->tracked() << " nonces in use, refusing user="
                                               << user << " call-id=" << call_id << " for now";
-        nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+        treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
         return false;
     }
     return false;
@@ -1263,7 +1517,7 @@ struct sip_stack::impl {
     if (sip->sip_expires && sip->sip_expires->ex_delta < expires)
       expires = static_cast<std::uint32_t>(sip->sip_expires->ex_delta);
     std::string exp = std::to_string(expires);
-    nta_incoming_treply(irq, SIP_200_OK, TAG_IF(sip->sip_contact, SIPTAG_CONTACT(sip->sip_contact)),
+    treply(irq, SIP_200_OK, TAG_IF(sip->sip_contact, SIPTAG_CONTACT(sip->sip_contact)),
                         SIPTAG_EXPIRES_STR(exp.c_str()), SIPTAG_SUPPORTED_STR("msrtc-event-categories"),
                         SIPTAG_ALLOW_EVENTS_STR(provisioning_event),
                         SIPTAG_HEADER_STR("ms-keep-alive: UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300"),
@@ -1281,7 +1535,7 @@ struct sip_stack::impl {
       return nta_incoming_status(irq);
     const char* event = sip->sip_event ? sip->sip_event->o_type : "";
     if (!event || std::string_view{event} != provisioning_event) {
-      nta_incoming_treply(irq, SIP_489_BAD_EVENT, SIPTAG_ALLOW_EVENTS_STR(provisioning_event), TAG_END());
+      treply(irq, SIP_489_BAD_EVENT, SIPTAG_ALLOW_EVENTS_STR(provisioning_event), TAG_END());
       return 489;
     }
     bool unsubscribe = sip->sip_expires && sip->sip_expires->ex_delta == 0 && !sip->sip_payload
@@ -1290,18 +1544,18 @@ struct sip_stack::impl {
       nta_incoming_tag(irq, nullptr);
     if (unsubscribe) {
       // A body here would make sipe run provisioning again (docs/pidgin-sipe.md §2).
-      nta_incoming_treply(irq, SIP_200_OK, SIPTAG_EXPIRES_STR("0"), TAG_END());
+      treply(irq, SIP_200_OK, SIPTAG_EXPIRES_STR("0"), TAG_END());
       return 200;
     }
     auto enabled = persistent_chat_for(user, call_id_of(sip));
     if (!enabled) {
-      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+      treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
       return 503;
     }
     // The provisioning document piggy-backed on the 200: Event and ms-piggyback-cseq are both required for
     // sipe to read it (docs/xccos.md §2.1); EnablePersistentChat as the user's policy says.
     auto doc = xccos::provisioning_document(*enabled, opts.service_uri, opts.web_manager_uri);
-    nta_incoming_treply(irq, SIP_200_OK, SIPTAG_EVENT_STR(provisioning_event), SIPTAG_EXPIRES_STR("0"),
+    treply(irq, SIP_200_OK, SIPTAG_EVENT_STR(provisioning_event), SIPTAG_EXPIRES_STR("0"),
                         SIPTAG_HEADER_STR("ms-piggyback-cseq: 1"),
                         SIPTAG_CONTENT_TYPE_STR("application/vnd-microsoft-roaming-provisioning-v2+xml"),
                         SIPTAG_PAYLOAD_STR(doc.c_str()), TAG_END());
@@ -1331,12 +1585,12 @@ struct sip_stack::impl {
         log::line(log::level::info, "sip") << "INVITE refused user=" << user << " call-id=" << call_id_of(sip)
                                            << ": persistent chat is disabled for this user";
       }
-      nta_incoming_treply(irq, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
+      treply(irq, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
                           TAG_IF(!enabled, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
       return enabled ? 403 : 503;
     }
     if (shutting_down) {
-      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+      treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
       return 503;
     }
     std::string call_id = call_id_of(sip);
@@ -1372,6 +1626,13 @@ struct sip_stack::impl {
     f.call_id = call_id;
     f.branch_prefix = branch_salt + std::to_string(d->id); // dialog_of_response() reads it back
     d->frame = request_frame{f};
+    {
+      sip::message headers; // what the NTLM signature of each request covers, from the frame's own values
+      headers.add("From", f.from);
+      headers.add("To", f.to);
+      headers.add("Call-ID", f.call_id);
+      d->signed_template = ntlm::fields_of(headers);
+    }
     std::string contact = ctx.tls ? "<sip:" + tls_sent_by + ";transport=tls>"
                           : "<sip:" + sent_by + (tcp ? ";transport=tcp>" : ">");
     answer_session(irq, sip, contact.c_str());
@@ -1388,7 +1649,7 @@ struct sip_stack::impl {
 
   int on_info(nta_incoming_t* irq, dialog& d, const sip_t* sip, bool same_connection) {
     // Early-return reject chain (docs/architecture.md "Conventions" §7): each check answers and returns.
-    if (opts.auth == auth_mode::digest && !same_connection) {
+    if (takes_passwords(opts.auth) && !same_connection) {
       // With Digest a dialog is as trusted as the INVITE that opened it, so its commands must come down the
       // same connection: knowing a Call-ID and tags is not enough.
       counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
@@ -1408,7 +1669,7 @@ struct sip_stack::impl {
       std::string_view ct = sip->sip_content_type->c_type;
       if (ct != "text/plain" && ct != "application/xml" && ct != "text/xml") {
         live->reject(pchat_errc::sip_media_type);
-        nta_incoming_treply(irq, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
+        treply(irq, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR("text/plain"), TAG_END());
         return 415;
       }
     }
@@ -1416,7 +1677,7 @@ struct sip_stack::impl {
         || counters.outbound_pending.load(std::memory_order_relaxed) >= opts.max_outbound) {
       // What a real OCS said when busy (docs/xccos.md §2.2, pidgin-sipe commit a29264ac).
       live->reject(pchat_errc::sip_overloaded);
-      nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("1"),
+      treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("1"),
                           SIPTAG_HEADER_STR("Ms-diagnostics: 20000;reason=\"Chat service busy\";component=\"GroupChat\""),
                           TAG_END());
       return 503;

@@ -60,9 +60,13 @@ enum class auth_mode {
   anonymous, // the From URI is taken at its word (loopback, tests, pidgin-sipe)
   known,     // no password, but the From URI must name an enabled account: an allow-list of users
   digest,    // SIP Digest against the accounts in the store
+  ntlm,      // NTLM on connections (pidgin-sipe, signed messages; docs/security.md "NTLM") and Digest, both
+             // against the accounts in the store
 };
+// Whether `m` checks passwords (digest, ntlm).
+inline bool takes_passwords(auth_mode m) { return m == auth_mode::digest || m == auth_mode::ntlm; }
 const char* to_string(auth_mode m);
-// "digest", "anonymous", "known" or "auto" (digest unless `host`, the listen address, is a loopback address).
+// "digest", "ntlm", "anonymous", "known" or "auto" (digest unless `host`, the listen address, is a loopback address).
 std::optional<auth_mode> parse_auth_mode(std::string_view text, const std::string& host);
 
 struct sip_options {
@@ -94,6 +98,9 @@ struct sip_options {
   std::string tls_certificate_pem;
   std::string tls_key_pem;
   std::string tls_dir;
+  // NTLM's realm and target name ([MS-SIPAE] §2.2.1): the realm Microsoft's servers use, and this server's name.
+  std::string ntlm_realm = "SIP Communications Service";
+  std::string ntlm_target = "example.com";
   // Whether credentials (Digest) may be sent over UDP or TCP; when false only TLS sign-ins are admitted
   // (sip.plaintext-auth; docs/security.md).
   bool plaintext_auth = true;

@@ -274,7 +274,8 @@ std::optional<file_record> decode_file(std::string_view value, std::uint64_t roo
   return f;
 }
 
-// user v1: version | flags(disabled) | display_name | realm | ha1_md5 | ha1_sha256
+// user v1: version | flags(disabled) | display_name | realm | ha1_md5 | ha1_sha256 [| nt_hash]
+// (nt_hash was added later: records without it decode with an empty one)
 
 bool is_lower_hex(std::string_view hex, std::size_t digits) {
   if (hex.size() != digits)
@@ -294,6 +295,8 @@ std::string encode_user(const user_record& u) {
   put_str(out, u.realm);
   put_str(out, u.ha1_md5);
   put_str(out, u.ha1_sha256);
+  if (!u.nt_hash.empty())
+    put_str(out, u.nt_hash);
   return out;
 }
 
@@ -302,8 +305,12 @@ std::optional<user_record> decode_user(std::string_view value, std::string_view 
   user_record u;
   std::uint8_t flags = 0;
   if (!read_version(rd) || !rd.u8(flags) || flags > 1 || !rd.str(u.display_name) || !rd.str(u.realm) ||
-      !rd.str(u.ha1_md5) || !rd.str(u.ha1_sha256) || !rd.at_end() || u.realm.empty() ||
-      !is_lower_hex(u.ha1_md5, 32) || !is_lower_hex(u.ha1_sha256, 64))
+      !rd.str(u.ha1_md5) || !rd.str(u.ha1_sha256) || u.realm.empty() || !is_lower_hex(u.ha1_md5, 32) ||
+      !is_lower_hex(u.ha1_sha256, 64))
+    return std::nullopt;
+  if (!rd.at_end() && (!rd.str(u.nt_hash) || !is_lower_hex(u.nt_hash, 32)))
+    return std::nullopt;
+  if (!rd.at_end())
     return std::nullopt;
   u.aor = std::string{aor};
   u.disabled = flags == 1;

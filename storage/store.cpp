@@ -950,8 +950,9 @@ private:
     if (read_only_)
       return read_only_status;
     if (!valid_user(u.aor) || u.realm.empty() || !codec::is_lower_hex(u.ha1_md5, 32) ||
-        !codec::is_lower_hex(u.ha1_sha256, 64))
-      return fail(errc::invalid_argument, "a user needs an address, a realm and both HA1 digests");
+        !codec::is_lower_hex(u.ha1_sha256, 64) || (!u.nt_hash.empty() && !codec::is_lower_hex(u.nt_hash, 32)))
+      return fail(errc::invalid_argument, "a user needs an address, a realm and both HA1 digests (and a well-formed "
+                                          "NT hash, if any)");
     std::lock_guard<std::mutex> guard{mutex_};
     std::string v;
     auto found = read(cf_users, keys::user(u.aor), v);

@@ -147,6 +147,10 @@ struct user_record {
   std::string realm;        // the realm the HA1s were computed for (pchatd's SIP domain)
   std::string ha1_md5;      // 32 lower-case hex digits
   std::string ha1_sha256;   // 64 lower-case hex digits
+  // 32 lower-case hex digits: MD4 of the UTF-16LE password, what NTLM needs (docs/security.md "What the store
+  // keeps": it is the weaker secret, a password equivalent for NTLM). Empty for accounts whose password was set
+  // before NTLM existed here: they sign in with Digest until the password is set again.
+  std::string nt_hash;
   bool disabled = false;    // a disabled account signs in nowhere
 };
 

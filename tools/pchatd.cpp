@@ -24,6 +24,7 @@
 #include "actors/store_writer.hpp"
 #include "actors/compliance_actor.hpp"
 #include "sip/ingress.hpp"
+#include "codec/ntlm.hpp"
 #include "codec/sip_message.hpp"
 #include "sip/sip_stack.hpp"
 #include "storage/file_store.hpp"
@@ -56,6 +57,7 @@ struct pchatd_config : caf::actor_system_config {
   size_t sip_threads = 1;
   std::string sip_auth = "auto";
   size_t sip_tls_port = 5061;
+  std::string ntlm_target; // default: the domain
   size_t max_connections_per_address = 256;
   size_t sign_in_timeout = 30;
   std::string sip_plaintext_auth = "auto";
@@ -129,11 +131,12 @@ struct pchatd_config : caf::actor_system_config {
            "bytes of unanswered requests on one client connection before it is closed")
       .add(request_timeout, "request-timeout", "seconds a client has to answer an INFO or BYE before its dialog ends")
       .add(sip_threads, "threads", "SIP threads (only 1 with Debian's Sofia-SIP: docs/architecture.md \"The SIP edge\")")
-      .add(sip_auth, "auth", "digest, anonymous, known or auto (digest unless the listener is loopback)")
+      .add(sip_auth, "auth", "digest, ntlm (NTLM and Digest), anonymous, known or auto (digest unless the listener is loopback)")
       .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh")
       .add(max_connections_per_address, "max-connections-per-address",
            "client connections from one address before new ones get 503 and are closed")
       .add(sign_in_timeout, "sign-in-timeout", "seconds a client connection may stay without a chat dialog")
+      .add(ntlm_target, "ntlm-targetname", "this server's name in NTLM exchanges (default: pchat.domain)")
       .add(sip_tls_port, "tls-port", "port for SIP over TLS (when tls.certificate is set; 0: no TLS listener)")
       .add(sip_plaintext_auth, "plaintext-auth",
            "true, false or auto: whether sign-ins may send credentials over UDP/TCP (auto: only on loopback)");
@@ -400,8 +403,15 @@ int main(int argc, char** argv) {
   if (auto mode = sip::parse_auth_mode(cfg.sip_auth, cfg.sip_host)) {
     sopts.auth = *mode;
   } else {
-    std::cerr << "pchatd: sip.auth must be digest, anonymous, known or auto, not " << cfg.sip_auth << "\n";
+    std::cerr << "pchatd: sip.auth must be digest, ntlm, anonymous, known or auto, not " << cfg.sip_auth << "\n";
     return 2;
+  }
+  if (sopts.auth == sip::auth_mode::ntlm) {
+    if (std::string why; !sip::ntlm::available(why)) {
+      std::cerr << "pchatd: sip.auth=ntlm: " << why << "\n";
+      return 2;
+    }
+    sopts.ntlm_target = cfg.ntlm_target.empty() ? cfg.domain : cfg.ntlm_target;
   }
   // TLS (docs/security.md "TLS"): the certificate is checked here, once, for both listeners.
   std::optional<tls::certificate_info> cert;
@@ -435,8 +445,8 @@ int main(int argc, char** argv) {
     std::cerr << "pchatd: sip.plaintext-auth must be true, false or auto, not " << cfg.sip_plaintext_auth << "\n";
     return 2;
   }
-  if (sopts.auth == sip::auth_mode::digest && !sopts.plaintext_auth && sopts.tls_port == 0) {
-    std::cerr << "pchatd: sip.auth=digest on " << cfg.sip_host << " would take passwords only over TLS, and there is "
+  if (sip::takes_passwords(sopts.auth) && !sopts.plaintext_auth && sopts.tls_port == 0) {
+    std::cerr << "pchatd: sip.auth=" << sip::to_string(sopts.auth) << " on " << cfg.sip_host << " would take passwords only over TLS, and there is "
               << "no TLS listener: set tls.certificate and tls.key (try pchatctl cert self-signed), or allow "
               << "sign-ins over plain TCP/UDP with sip.plaintext-auth=true (docs/security.md)\n";
     return 2;
@@ -444,12 +454,14 @@ int main(int argc, char** argv) {
   log::line(log::level::info, "pchatd")
     << "sip.auth=" << cfg.sip_auth << ": " << sip::to_string(sopts.auth)
     << (sopts.auth == sip::auth_mode::digest ? " (SIP Digest against pchatctl's users, realm " + cfg.domain + ")"
+        : sopts.auth == sip::auth_mode::ntlm ? " (NTLM with signed messages on connections, for pidgin-sipe, and SIP "
+                                               "Digest, realm " + cfg.domain + ", against pchatctl's users)"
         : sopts.auth == sip::auth_mode::known ? " (no password; only enabled pchatctl users may sign in)"
                                               : " (clients are who their From header says: loopback and tests only)");
 
   // Signing in to the web page without a password is for a page nobody else can reach: sip.auth=auto decides
   // from sip.host, so a web listener on another address, or one published behind a proxy, must not inherit it.
-  if (cfg.web && sopts.auth != sip::auth_mode::digest &&
+  if (cfg.web && !sip::takes_passwords(sopts.auth) &&
       (!sip::is_loopback_host(cfg.web_host) || !cfg.web_public_url.empty())) {
     std::cerr << "pchatd: web sign-in would need no password (sip.auth is " << sip::to_string(sopts.auth)
               << ") but the page is reachable from elsewhere (web.host " << cfg.web_host
@@ -527,7 +539,7 @@ int main(int argc, char** argv) {
       wo.host = cfg.web_host;
       wo.port = static_cast<std::uint16_t>(cfg.web_port);
       wo.public_url = cfg.web_public_url;
-      wo.sign_in = sopts.auth == sip::auth_mode::digest ? web::sign_in_mode::password
+      wo.sign_in = sip::takes_passwords(sopts.auth) ? web::sign_in_mode::password
                    : sopts.auth == sip::auth_mode::known ? web::sign_in_mode::known
                                                          : web::sign_in_mode::anonymous;
       wo.realm = cfg.domain;

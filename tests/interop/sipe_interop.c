@@ -1,7 +1,7 @@
 /* sipe_interop: drives Debian's pidgin-sipe (a client nobody here wrote) headless through libpurple against a real
  * pchatd, and checks what a person would see in Pidgin or finch.
  *
- *   sipe_interop --pchatd PATH --pchatctl PATH [--work DIR] [--keep] [--auth-known]
+ *   sipe_interop --pchatd PATH --pchatctl PATH [--work DIR] [--keep] [--auth-known | --auth-ntlm]
  *
  * It makes a temporary directory (its own libpurple user dir, pchatd's data dir seeded with `pchatctl init --demo`,
  * the logs), starts pchatd on a free loopback port and then, with two sipe accounts (alice, bob):
@@ -15,6 +15,11 @@
  *   7. pchatd restarts; both accounts reconnect and rejoin Lobby right at sign-on, which sipe sends as cmd:bjoin;
  *      history survived, posts flow again;
  *   8. both sign out (BYE, un-SUBSCRIBE, REGISTER Expires 0) and pchatd stops cleanly.
+ *
+ * With --auth-ntlm the same flow runs over SIP over TLS (a certificate from `pchatctl cert self-signed`, accepted
+ * through libpurple's certificate API) with sip.auth=ntlm: both accounts sign in with their passwords through
+ * NTLM, after a wrong password has been refused, and every message pchatd sends them is signed (sipe drops unsigned
+ * ones and disconnects on a bad signature; docs/security.md "NTLM").
  *
  * With --auth-known it checks sip.auth=known instead (docs/protocol.md "Authentication"; sipe cannot do pchatd's
  * Digest): only alice has a pchatd account; she signs in and gets her room list, bob's REGISTER gets 403, which
@@ -380,6 +385,9 @@ static gboolean trace_has_response(gsize from, const char* status_line, const ch
 static const char* pchatd_path;
 static const char* pchatctl_path;
 static gboolean auth_known; /* pchatd with --sip.auth=known (otherwise auto, which is anonymous on loopback) */
+static gboolean auth_ntlm;  /* pchatd with --sip.auth=ntlm and SIP over TLS; sipe connects over TLS */
+static int tls_port;
+static gchar* cert_dir;
 static char* data_dir;
 static int sip_port;
 
@@ -408,8 +416,13 @@ static void start_pchatd(void) {
   gchar* a_data = g_strdup_printf("--pchat.data-dir=%s", data_dir);
   gchar* a_port = g_strdup_printf("--sip.port=%d", sip_port);
   gchar* a_se = g_strdup_printf("--sip.session-expires=%d", SESSION_EXPIRES);
+  gchar* a_tls_port = g_strdup_printf("--sip.tls-port=%d", tls_port);
+  gchar* a_cert = g_strdup_printf("--tls.certificate=%s/pchat.crt", cert_dir ? cert_dir : "");
+  gchar* a_key = g_strdup_printf("--tls.key=%s/pchat.key", cert_dir ? cert_dir : "");
   char* argv[] = {(char*) pchatd_path, a_data, a_port, "--sip.host=127.0.0.1", a_se, "--pchat.log-level=debug",
-                  "--scheduler.max-threads=2", "--web.port=0", auth_known ? "--sip.auth=known" : NULL, NULL};
+                  "--scheduler.max-threads=2", "--web.port=0",
+                  auth_known ? "--sip.auth=known" : auth_ntlm ? "--sip.auth=ntlm" : "--sip.auth=auto",
+                  auth_ntlm ? a_tls_port : NULL, a_cert, a_key, NULL};
   int out[2];
   if (pipe(out) != 0)
     fail("pipe: %s", strerror(errno));
@@ -451,6 +464,9 @@ static void start_pchatd(void) {
   }
   pchatd_pid = pid;
   g_string_free(said, TRUE);
+  g_free(a_key);
+  g_free(a_cert);
+  g_free(a_tls_port);
   g_free(a_se);
   g_free(a_port);
   g_free(a_data);
@@ -499,15 +515,37 @@ static void run_pchatctl(const char* args) {
 /* ---------------------------------------------------------------------------------------------------------------
  * The client side */
 
+/* The server's self-signed certificate, made trusted for 127.0.0.1 the way a user accepts it once in Pidgin's
+ * dialog: it goes into libpurple's "tls_peers" pool, which the tls_cached verifier consults before asking. */
+static void trust_certificate(void) {
+  if (!purple_ssl_is_supported()) /* loads the SSL plugin, which registers the x509 scheme */
+    fail("libpurple has no SSL support (is libpurple's ssl-nss plugin installed?)");
+  PurpleCertificateScheme* x509 = purple_certificate_find_scheme("x509");
+  PurpleCertificatePool* peers = purple_certificate_find_pool("x509", "tls_peers");
+  if (!x509 || !peers)
+    fail("libpurple has no x509 certificate scheme or tls_peers pool (is its ssl-nss plugin installed?)");
+  gchar* path = g_build_filename(cert_dir, "pchat.crt", NULL);
+  PurpleCertificate* crt = purple_certificate_import(x509, path);
+  if (!crt)
+    fail("libpurple cannot read %s", path);
+  if (!purple_certificate_pool_store(peers, "127.0.0.1", crt))
+    fail("cannot store the certificate in libpurple's tls_peers pool");
+  purple_certificate_destroy(crt);
+  g_free(path);
+}
+
 static void make_account(client* c) {
   c->uri = g_strdup_printf("sip:%s@" DOMAIN, c->name);
   gchar* user = g_strdup_printf("%s@" DOMAIN, c->name);
-  gchar* server = g_strdup_printf("127.0.0.1:%d", sip_port);
+  gchar* server = g_strdup_printf("127.0.0.1:%d", auth_ntlm ? tls_port : sip_port);
   c->account = purple_account_new(user, "prpl-sipe");
-  /* docs/xccos.md §7.1 and docs/pidgin-sipe.md §3: plain TCP to our server, no autodiscovery, no auth challenge expected. */
-  purple_account_set_password(c->account, "x-not-checked");
+  /* docs/xccos.md §7.1 and docs/pidgin-sipe.md §3: plain TCP to our server, no autodiscovery, no auth challenge
+   * expected; with --auth-ntlm TLS, and the password is checked. */
+  gchar* password = g_strdup_printf("%s-secret", c->name);
+  purple_account_set_password(c->account, auth_ntlm ? password : "x-not-checked");
+  g_free(password);
   purple_account_set_string(c->account, "server", server);
-  purple_account_set_string(c->account, "transport", "tcp");
+  purple_account_set_string(c->account, "transport", auth_ntlm ? "tls" : "tcp");
   purple_account_set_string(c->account, "authentication", "ntlm");
   purple_account_set_bool(c->account, "sso", FALSE);
   purple_account_set_bool(c->account, "dont-publish", TRUE);
@@ -661,8 +699,10 @@ int main(int argc, char** argv) {
       keep_work_dir = TRUE;
     else if (strcmp(argv[i], "--auth-known") == 0)
       auth_known = TRUE;
+    else if (strcmp(argv[i], "--auth-ntlm") == 0)
+      auth_ntlm = TRUE;
     else {
-      fprintf(stderr, "usage: %s --pchatd PATH --pchatctl PATH [--work DIR] [--keep] [--auth-known]\n", argv[0]);
+      fprintf(stderr, "usage: %s --pchatd PATH --pchatctl PATH [--work DIR] [--keep] [--auth-known | --auth-ntlm]\n", argv[0]);
       return 2;
     }
   }
@@ -734,6 +774,16 @@ int main(int argc, char** argv) {
   run_pchatctl("init --demo");
   if (auth_known)
     run_pchatctl("user add alice@" DOMAIN " --password unused-with-known");
+  if (auth_ntlm) {
+    tls_port = free_port();
+    cert_dir = g_build_filename(work_dir, "tls", NULL);
+    gchar* cert_args = g_strdup_printf("cert self-signed --out '%s'", cert_dir);
+    run_pchatctl(cert_args);
+    g_free(cert_args);
+    run_pchatctl("user add alice@" DOMAIN " --password alice-secret");
+    run_pchatctl("user add bob@" DOMAIN " --password bob-secret");
+    trust_certificate();
+  }
   start_pchatd();
   step("pchatd runs on 127.0.0.1:%d (Session-Expires %d s), data %s", sip_port, SESSION_EXPIRES, data_dir);
 
@@ -751,6 +801,22 @@ int main(int argc, char** argv) {
   make_account(&bob);
   if (auth_known)
     return run_auth_known(work_arg);
+  if (auth_ntlm) {
+    /* A wrong password first: NTLM refuses it (403 to the AUTHENTICATE) and sipe says so. */
+    purple_account_set_password(alice.account, "not-alice-secret");
+    connect_account(&alice);
+    WAIT_FOR(alice.errors == 1, 20, "alice with a wrong password was refused: \"%s\"",
+             alice.last_error ? alice.last_error : "");
+    if (alice.signons != 0)
+      fail("alice signed on with a wrong password");
+    if (!trace_has_response(0, "SIP/2.0 401", "REGISTER") || !trace_has_response(0, "SIP/2.0 403", "REGISTER"))
+      fail("sipe logged no NTLM challenge (401) and refusal (403) for its REGISTERs");
+    WAIT_FOR(purple_account_is_disconnected(alice.account), 10, "alice's refused connection is gone");
+    purple_account_set_enabled(alice.account, UI_ID, FALSE);
+    purple_account_set_password(alice.account, "alice-secret");
+    alice.errors = 0;
+    step("a wrong password was refused over TLS with NTLM");
+  }
 
   /* 1-2. alice signs in and lists the rooms. */
   connect_account(&alice);

@@ -76,6 +76,24 @@ TEST_CASE("codec: user record round trip takes the aor from the key") {
   CHECK(codec::encode_user(*back) == enc);
 }
 
+TEST_CASE("codec: a user record keeps its NT hash and one written before NT hashes decodes without one") {
+  auto u = alice();
+  auto before = codec::encode_user(u); // no NT hash: the record as it was written before NTLM
+  u.nt_hash = std::string(32, 'c');
+  auto with = codec::encode_user(u);
+  CHECK(with.size() > before.size());
+  auto back = codec::decode_user(with, u.aor);
+  REQUIRE(back);
+  CHECK(back->nt_hash == u.nt_hash);
+  back = codec::decode_user(before, u.aor);
+  REQUIRE(back);
+  CHECK(back->nt_hash.empty());
+  u.nt_hash = std::string(32, 'C'); // not canonical
+  CHECK_FALSE(codec::decode_user(codec::encode_user(u), u.aor));
+  u.nt_hash = std::string(30, 'c');
+  CHECK_FALSE(codec::decode_user(codec::encode_user(u), u.aor));
+}
+
 TEST_CASE("codec: user records decode strictly") {
   auto enc = codec::encode_user(alice());
   for (std::size_t n = 0; n < enc.size(); ++n)
