@@ -50,6 +50,7 @@ using search_atom = caf::atom_constant<caf::atom("search")>;   // chansrch
 using assoc_atom = caf::atom_constant<caf::atom("assoc")>;     // getassoc
 using count_atom = caf::atom_constant<caf::atom("count")>;     // room -> directory: online user count changed
 using join_atom = caf::atom_constant<caf::atom("join")>;
+using joined_atom = caf::atom_constant<caf::atom("joined")>; // session -> room: the join's reply has gone out
 using part_atom = caf::atom_constant<caf::atom("part")>;
 using post_atom = caf::atom_constant<caf::atom("post")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
@@ -421,6 +422,10 @@ using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::mess
 using room_actor = caf::typed_actor<
   // join(user, dialog, transport) -> the room and who is online; the others get ntc:join.
   caf::replies_to<join_atom, std::string, dialog_id, transport_actor>::with<join_result>,
+  // joined: the sender has written its reply to the join (rpl:join / rpl:bjoin) to its transport. Until then the
+  // room holds what it would send to that dialog, so a client never sees a room's traffic before the reply that
+  // puts it in the room (docs/architecture.md "Ordering").
+  caf::reacts_to<joined_atom>,
   // part(user): the sender leaves; the others get ntc:part once the user has no session left in the room.
   caf::reacts_to<part_atom, std::string>,
   // post(user, text) -> seq once durable and fanned out to every online dialog, the sender's included.

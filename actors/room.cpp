@@ -31,7 +31,12 @@ room_view view_of(const room_state& st) {
 void rebuild_groups(room_state& st) {
   st.groups.clear();
   st.dialog_count = st.online.size();
+  st.unconfirmed = 0;
   for (const auto& [session, m] : st.online) {
+    if (!m.confirmed) {
+      ++st.unconfirmed;
+      continue;
+    }
     auto g = std::find_if(st.groups.begin(), st.groups.end(), [&](const auto& x) { return x.first == m.transport; });
     if (g == st.groups.end())
       st.groups.emplace_back(m.transport, std::vector<dialog_id>{m.dialog});
@@ -47,6 +52,10 @@ void rebuild_groups(room_state& st) {
 void fan_out(self_ptr self, const std::string& body, const std::string* except_user = nullptr,
              std::int64_t accepted_ns = 0) {
   auto& st = self->state;
+  if (st.unconfirmed > 0) // rare: someone's join reply is still on its way
+    for (auto& [session, m] : st.online)
+      if (!m.confirmed && !(except_user && m.user == *except_user))
+        m.held.emplace_back(body, accepted_ns);
   if (!except_user) {
     for (const auto& [transport, dialogs] : st.groups)
       self->send(transport, fanout_atom::value, dialogs, body, accepted_ns);
@@ -54,7 +63,7 @@ void fan_out(self_ptr self, const std::string& body, const std::string* except_u
   }
   std::vector<std::pair<transport_actor, std::vector<dialog_id>>> targets;
   for (const auto& [session, m] : st.online) {
-    if (m.user == *except_user)
+    if (m.user == *except_user || !m.confirmed)
       continue;
     auto g = std::find_if(targets.begin(), targets.end(), [&](const auto& x) { return x.first == m.transport; });
     if (g == targets.end())
@@ -176,8 +185,9 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         return make_error(pchat_errc::forbidden);
       }
       auto session = caf::actor_cast<caf::actor_addr>(self->current_sender());
-      auto [it, inserted] = s.online.emplace(session, room_state::member{user, dialog, std::move(transport)});
+      auto [it, inserted] = s.online.emplace(session, room_state::member{user, dialog, std::move(transport), false, {}});
       if (inserted) {
+        // Held until the session's joined: the transport must see the reply to this join before any traffic.
         record(self, compliance::event_kind::join, user);
         rebuild_groups(s);
         if (s.users[user]++ == 0) {
@@ -194,6 +204,19 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       for (const auto& entry : s.users)
         r.participants.push_back({entry.first, is_manager(s, entry.first)});
       return r;
+    },
+    [=](joined_atom) {
+      auto& s = self->state;
+      auto it = s.online.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (it == s.online.end() || it->second.confirmed)
+        return;
+      auto& m = it->second;
+      m.confirmed = true;
+      for (auto& [body, accepted_ns] : m.held)
+        self->send(m.transport, fanout_atom::value, std::vector<dialog_id>{m.dialog}, std::move(body), accepted_ns);
+      m.held.clear();
+      m.held.shrink_to_fit();
+      rebuild_groups(s);
     },
     [=](part_atom, const std::string& user) {
       auto& s = self->state;

@@ -33,12 +33,17 @@ struct room_state {
     std::string user;
     dialog_id dialog = 0;
     transport_actor transport;
+    // Between join and joined: what the room sent this dialog meanwhile, with each post's accepted time, sent on
+    // once the session says its join reply is out (the transport sees the reply first).
+    bool confirmed = false;
+    std::vector<std::pair<std::string, std::int64_t>> held;
   };
   std::map<caf::actor_addr, member> online;   // by session actor
   std::map<std::string, std::uint32_t> users; // user -> number of sessions in the room
   // Fan-out lists, one per transport, rebuilt on join/part: a post is one message per transport.
   std::vector<std::pair<transport_actor, std::vector<dialog_id>>> groups;
   std::size_t dialog_count = 0;
+  std::size_t unconfirmed = 0; // members between join and joined, not in `groups`
 
   std::uint64_t next_seq = 1;
   std::uint64_t visible_seq = 0; // highest seq fanned out; history never shows beyond it

@@ -48,6 +48,11 @@ void join_rooms(self_ptr self, const xccos::command& cmd, std::vector<xccos::cha
         }
       }
       reply_ok(self, c, std::move(data));
+      // Only now may the rooms send this dialog their traffic: the reply is ahead of it at the transport.
+      for (size_t i = 0; i < chans.size(); ++i)
+        if (outcomes[i])
+          if (auto j = self->state.joined.find(ascii_lower(chans[i].guid)); j != self->state.joined.end())
+            self->send(j->second.room, joined_atom::value);
     });
 }
 

@@ -85,10 +85,9 @@ static void fail(const char* fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
 static void fail(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "FAILED: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
+  gchar* why = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  fprintf(stderr, "FAILED: %s\n", why);
   if (purple_log)
     fflush(purple_log);
   if (work_dir) {
@@ -96,8 +95,10 @@ static void fail(const char* fmt, ...) {
     tail_file(pchatd_log, 40);
     tail_file(purple_log_path, 120);
     fprintf(stderr, "logs kept in %s (purple-debug.log has every SIP message sipe sent and received)\n", work_dir);
+    fprintf(stderr, "FAILED: %s\n", why); // again, below the logs, where a shortened CI excerpt still shows it
     g_free(pchatd_log);
   }
+  g_free(why);
   stop_pchatd();
   exit(1);
 }
