@@ -24,31 +24,91 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-void append_xml_text(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\r': out += "&#13;"; break;
-      default: out += c;
+namespace {
+
+// The length of the XML character ([XML 1.0] §2.2 Char) that starts at p, 0 when the bytes there are not one:
+// invalid or overlong UTF-8, a surrogate, beyond U+10FFFF, a C0 control other than tab, LF and CR, U+FFFE/U+FFFF.
+int xml_char_length(const unsigned char* p, const unsigned char* end) {
+  unsigned char c = *p;
+  if (c < 0x80)
+    return c < 0x20 && c != '\t' && c != '\n' && c != '\r' ? 0 : 1;
+  int len;
+  std::uint32_t cp;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (end - p < len)
+    return 0;
+  for (int i = 1; i < len; ++i) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  // Overlong forms, surrogates, out of range, and the two non-characters XML excludes.
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF
+      || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+    return 0;
+  return len;
+}
+
+constexpr std::string_view replacement_character = "\xEF\xBF\xBD"; // U+FFFD
+
+// Escapes `s` for XML; what is not an XML character becomes U+FFFD, one per byte, so that every document the
+// server writes is well-formed whatever a client sent (an id echoed from a request, a name).
+template <class Escape>
+void append_xml(std::string& out, std::string_view s, Escape escape) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    int len = xml_char_length(p, end);
+    if (len == 0) {
+      out += replacement_character;
+      ++p;
+    } else if (len == 1) {
+      escape(out, static_cast<char>(*p++));
+    } else {
+      out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(len));
+      p += len;
     }
   }
 }
 
-void append_xml_attr(std::string& out, std::string_view s) {
-  for (char c : s) {
+} // namespace
+
+void append_xml_text(std::string& out, std::string_view s) {
+  append_xml(out, s, [](std::string& o, char c) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\r': out += "&#13;"; break;
-      case '\n': out += "&#10;"; break;
-      case '\t': out += "&#9;"; break;
-      default: out += c;
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '\r': o += "&#13;"; break;
+      default: o += c;
     }
-  }
+  });
+}
+
+void append_xml_attr(std::string& out, std::string_view s) {
+  append_xml(out, s, [](std::string& o, char c) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\r': o += "&#13;"; break;
+      case '\n': o += "&#10;"; break;
+      case '\t': o += "&#9;"; break;
+      default: o += c;
+    }
+  });
 }
 
 void append_xml_attribute(std::string& out, std::string_view name, std::string_view value) {
@@ -63,37 +123,8 @@ bool is_xml_text(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-        return false;
-      ++p;
-      continue;
-    }
-    int len;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < len)
-      return false;
-    for (int i = 1; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    // Overlong forms, surrogates, out of range, and the two non-characters XML excludes.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF
-        || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+    int len = xml_char_length(p, end);
+    if (len == 0)
       return false;
     p += len;
   }

@@ -23,6 +23,8 @@ bool iequals(std::string_view a, std::string_view b);
 void append_xml_text(std::string& out, std::string_view s);
 // An attribute value (without the quotes): & < > " escaped, and TAB, LF and CR as character references, since
 // attribute-value normalisation turns literal ones into spaces (XML 1.0 §3.3.3).
+// Both: bytes that are not an XML character (invalid UTF-8, C0 controls but TAB/LF/CR, U+FFFE, U+FFFF) become
+// U+FFFD, one per byte, so a document built from what a client sent is always well-formed.
 void append_xml_attr(std::string& out, std::string_view s);
 // ` name="value"` with the value escaped as above.
 void append_xml_attribute(std::string& out, std::string_view name, std::string_view value);

@@ -34,6 +34,7 @@
 #include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
 
+#include "base/attempts.hpp"
 #include "base/hex.hpp"
 #include "base/log.hpp"
 #include "base/random.hpp"
@@ -246,6 +247,7 @@ struct sip_stack::impl {
   std::unordered_map<tport_t*, std::unique_ptr<connection>> connections;
   std::unordered_map<std::string, int> per_address; // tracked connections per client address
   connection* replying_on = nullptr; // the connection of the request being answered (NTLM signs the answer)
+  attempt_limiter failed_sign_ins;    // wrong passwords per user and per client address (docs/security.md)
   std::unordered_map<std::string, std::int64_t> refusal_logged; // address -> when its refusal was last logged
   bool listening = false;                           // the agent and its listeners are up (and not going down)
   bool accept_paused = false;                       // stream listeners stalled: descriptors are short
@@ -1233,7 +1235,25 @@ struct sip_stack::impl {
 
   // --- authentication and policy ---------------------------------------------------------------------------
 
-  // 401 with a fresh nonce, SHA-256 preferred, MD5 for older clients (RFC 8760 §2.4: most preferred first).
+  // Sign-in throttle (docs/security.md "Limits"), as the web's: five failed sign-ins per user and twenty per client
+  // address a minute; past either, credentials are not even checked until the minute has passed.
+  static constexpr unsigned failures_per_user = 5;
+  static constexpr unsigned failures_per_address = 20;
+  bool sign_in_throttled(const std::string& user, const request_context& ctx) {
+    return !failed_sign_ins.allowed("user " + user, failures_per_user) ||
+           !failed_sign_ins.allowed("addr " + address_of(ctx.peer), failures_per_address);
+  }
+  void sign_in_failed(const std::string& user, const request_context& ctx) {
+    auto address = address_of(ctx.peer);
+    auto by_user = failed_sign_ins.failed("user " + user);
+    auto by_address = failed_sign_ins.failed("addr " + address);
+    if (by_user == failures_per_user || by_address == failures_per_address)
+      log::line(log::level::warning, "sip") << "sign-ins throttled for a minute user=" << user << " address="
+                                            << address << " (" << by_user << " failures for the user, "
+                                            << by_address << " from the address)";
+  }
+
+  // The NTLM credentials among a request's Authorization headers, if any.
   static const sip_authorization_t* ntlm_authorization(const sip_t* sip) {
     for (auto* a = sip->sip_authorization; a; a = a->au_next)
       if (a->au_scheme && iequals(a->au_scheme, "NTLM"))
@@ -1281,8 +1301,9 @@ struct sip_stack::impl {
   // AUTHENTICATE that answers it proves the password against the account's NT hash and opens the association,
   // and from then on requests are admitted by their signature. True when the request may go on.
   template <class Refuse>
-  bool admit_ntlm(nta_incoming_t* irq, const sip_t* sip, connection& c, const sip_authorization_t& a,
+  bool admit_ntlm(nta_incoming_t* irq, const sip_t* sip, const request_context& ctx, const sip_authorization_t& a,
                   const std::string& user, const storage::user_record* account, Refuse& refused) {
+    connection& c = *ctx.conn;
     auto gss = auth_param(a, "gssapi-data");
     if (c.ntlm && c.ntlm->established && !gss) {
       if (c.ntlm->user != user)
@@ -1316,6 +1337,11 @@ struct sip_stack::impl {
     }
     if (!c.ntlm || c.ntlm->established || c.ntlm->server_challenge.empty())
       return refused(SIP_403_FORBIDDEN, "NTLM: AUTHENTICATE without a CHALLENGE on this connection");
+    if (sign_in_throttled(user, ctx)) {
+      c.ntlm.reset();
+      counters.sign_ins_throttled.fetch_add(1, std::memory_order_relaxed);
+      return refused(SIP_403_FORBIDDEN, "too many failed sign-ins: throttled");
+    }
     auto n = std::move(c.ntlm); // one try per CHALLENGE
     if (auth_param(a, "opaque").value_or(std::string{}) != n->opaque)
       return refused(SIP_403_FORBIDDEN, "NTLM: opaque does not match the CHALLENGE");
@@ -1334,13 +1360,17 @@ struct sip_stack::impl {
       if (account && !account->disabled)
         log::line(log::level::warning, "sip") << "user=" << user << " has no NT hash (its password was set before "
                                               << "NTLM): set it again with pchatctl user passwd";
+      sign_in_failed(user, ctx);
       return refused(SIP_403_FORBIDDEN, !account ? "no account" : account->disabled ? "disabled account"
                                                                                  : "no NT hash for NTLM");
     }
     auto keys = ntlm::accept(*message, hex::decode(account->nt_hash).value_or(std::string{}), n->server_challenge,
                              error);
-    if (!keys)
+    if (!keys) {
+      sign_in_failed(user, ctx);
       return refused(SIP_403_FORBIDDEN, error == "wrong password" ? "wrong password" : "NTLM refused");
+    }
+    failed_sign_ins.succeeded("user " + user);
     n->keys = std::move(*keys);
     n->user = user;
     n->server_challenge.clear();
@@ -1364,6 +1394,7 @@ struct sip_stack::impl {
     return out;
   }
 
+  // 401 with a fresh nonce, SHA-256 preferred, MD5 for older clients (RFC 8760 §2.4: most preferred first).
   void challenge(nta_incoming_t* irq, bool stale, const request_context& ctx) {
     counters.auth_challenges.fetch_add(1, std::memory_order_relaxed);
     // NTLM first (pidgin-sipe takes the first NTLM header; Digest clients skip it), on connections only: its
@@ -1424,7 +1455,7 @@ struct sip_stack::impl {
     // NTLM (sip.auth=ntlm; [MS-SIPAE] §3.2.5, docs/security.md "NTLM"), on connections.
     if (opts.auth == auth_mode::ntlm && ctx.conn) {
       if (const sip_authorization_t* a = ntlm_authorization(sip))
-        return admit_ntlm(irq, sip, *ctx.conn, *a, user, found.ok() ? &account : nullptr, refused);
+        return admit_ntlm(irq, sip, ctx, *a, user, found.ok() ? &account : nullptr, refused);
       if (ctx.conn->ntlm && ctx.conn->ntlm->established) {
         // A request without NTLM credentials ends the association (the client re-authenticates every few hours by
         // sending a bare REGISTER): it is challenged like a new one.
@@ -1452,6 +1483,10 @@ struct sip_stack::impl {
       challenge(irq, false, ctx);
       return false;
     }
+    if (sign_in_throttled(user, ctx)) {
+      counters.sign_ins_throttled.fetch_add(1, std::memory_order_relaxed);
+      return refused(SIP_403_FORBIDDEN, "too many failed sign-ins: throttled");
+    }
     std::string uri = url_text(sip->sip_request->rq_url);
     if (!iequals(cred->qop, "auth"))
       return refused(400, "Digest qop=auth required", "no qop=auth");
@@ -1468,11 +1503,14 @@ struct sip_stack::impl {
                       : cred->alg == digest::algorithm::md5 ? account.ha1_md5 : account.ha1_sha256;
     auto expected = digest::response(cred->alg, ha1, cred->nonce, digest::nc_text(cred->nc), cred->cnonce,
                                      sip->sip_request->rq_method_name, cred->uri);
-    if (!digest::equal(expected, cred->response) || !usable)
+    if (!digest::equal(expected, cred->response) || !usable) {
+      sign_in_failed(user, ctx);
       return refused(SIP_403_FORBIDDEN, !found.ok() ? "no account" : !enabled ? "disabled account"
                                         : usable ? "wrong password" : "username or realm does not match");
+    }
     switch (nonces->use(cred->nonce, cred->nc, monotonic_ms())) {
       case digest::nonce_keeper::verdict::ok:
+        failed_sign_ins.succeeded("user " + user);
         return true;
       case digest::nonce_keeper::verdict::stale:
         log::line(log::level::debug, "sip") << "auth stale nonce user=" << user << " call-id=" << call_id;

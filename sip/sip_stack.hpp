@@ -131,6 +131,7 @@ struct sip_counters {
   std::atomic<std::uint64_t> request_timeouts{0};     // requests to clients with no answer in request_timeout_ms
   std::atomic<std::uint64_t> address_refusals{0};     // connections refused: their address had too many
   std::atomic<std::uint64_t> sign_in_timeouts{0};     // connections closed: no chat dialog within sign_in_timeout_ms
+  std::atomic<std::uint64_t> sign_ins_throttled{0};   // credentials not checked: too many failures for user or address
   std::atomic<std::uint64_t> accept_pauses{0};        // times the listeners stopped accepting: descriptors short
   std::atomic<std::int64_t> accept_paused{0};         // 1 while they are stopped
   std::atomic<std::int64_t> open_descriptors{0};      // descriptors open in the process, at the last check

@@ -233,6 +233,8 @@ std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_count
       sip.address_refusals.load());
   add("pchat_sip_sign_in_timeouts_total", "Connections closed without a chat dialog within sip.sign-in-timeout.",
       sip.sign_in_timeouts.load());
+  add("pchat_sip_sign_ins_throttled_total", "Sign-ins refused unchecked: too many failures for the user or address.",
+      sip.sign_ins_throttled.load());
   add("pchat_sip_accept_pauses_total", "Times the SIP listeners stopped accepting because descriptors ran short.",
       sip.accept_pauses.load());
   auto gauge = [&](const char* name, const char* help, std::int64_t v) {

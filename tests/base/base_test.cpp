@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "base/attempts.hpp"
 #include "base/hex.hpp"
 #include "base/random.hpp"
 #include "base/text.hpp"
@@ -41,6 +42,20 @@ TEST_CASE("text: XML escaping keeps markup, CR, LF and TAB exact") {
   CHECK_FALSE(is_xml_text(std::string("nul\0", 4)));
 }
 
+TEST_CASE("text: XML escaping turns what XML cannot carry into U+FFFD and keeps the rest") {
+  std::string out;
+  append_xml_attr(out, std::string("rpl:\xf0\x9f\x98", 7)); // a cut 4-byte sequence, as a fuzzer sent it
+  CHECK(out == "rpl:\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(is_xml_text(out));
+  out.clear();
+  static const char mixed[] = "a\x1a" "b\x00" "c\xc0\xaf" "d \xe2\x9c\x93 \xf0\x9f\x98\x80";
+  append_xml_text(out, std::string(mixed, sizeof mixed - 1));
+  CHECK(out == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD" "d \xe2\x9c\x93 \xf0\x9f\x98\x80");
+  out.clear();
+  append_xml_text(out, "\xef\xbf\xbe"); // U+FFFE is not an XML character
+  CHECK(out == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
 TEST_CASE("text: percent-encoding round trips every byte and refuses broken escapes") {
   std::string all;
   for (int c = 0; c < 256; ++c)
@@ -69,4 +84,28 @@ TEST_CASE("random: GUIDs are version 4, lower case and never repeat, and hex has
   CHECK(random_hex(16).size() == 32);
   CHECK(random_bytes(0).empty());
   CHECK(random_hex(8) != random_hex(8));
+}
+
+TEST_CASE("attempts: a key is refused after its limit until the window passes, a success forgets it, keys are bounded") {
+  using namespace std::chrono_literals;
+  pchat::attempt_limiter limits{60s, 3};
+  auto t0 = pchat::attempt_limiter::clock::time_point{} + 1000s;
+  for (unsigned i = 1; i <= 2; ++i) {
+    CHECK(limits.allowed("user a", 2, t0));
+    CHECK(limits.failed("user a", t0) == i);
+  }
+  CHECK_FALSE(limits.allowed("user a", 2, t0 + 59s));
+  CHECK(limits.allowed("user a", 3, t0 + 59s)); // each caller names its own limit
+  CHECK(limits.allowed("user a", 2, t0 + 61s)); // the window has passed
+  limits.failed("user b", t0);
+  limits.failed("user b", t0);
+  limits.succeeded("user b");
+  CHECK(limits.allowed("user b", 1, t0));
+  // Three keys at most: a fourth pushes out the oldest, never grows the table.
+  limits.failed("k1", t0);
+  limits.failed("k2", t0 + 1s);
+  limits.failed("k3", t0 + 2s);
+  limits.failed("k4", t0 + 3s);
+  CHECK(limits.allowed("k1", 1, t0 + 3s));
+  CHECK_FALSE(limits.allowed("k4", 1, t0 + 3s));
 }

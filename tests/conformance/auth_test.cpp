@@ -198,6 +198,33 @@ TEST_CASE("auth: an unknown user, a wrong password and a disabled account get th
   CHECK(attempt("alice@example.com", "wonderland").status == 200); // and the right password still works
 }
 
+TEST_CASE("auth: five wrong passwords throttle the user for a minute and the log names the client address") {
+  auto server = server_with_users("digest");
+  auto attempt = [&](const std::string& user, const std::string& password) {
+    raw_client cl{*server, "sip:" + user};
+    auto c = challenge_for(cl.send(cl.request("REGISTER", "sip:example.com")), digest::algorithm::sha256);
+    return cl.send(with_credentials(cl.request("REGISTER", "sip:example.com"), c, user, password, 1));
+  };
+  for (int i = 0; i < 5; ++i) {
+    auto r = attempt("alice@example.com", "guess-" + std::to_string(i));
+    INFO(sip::serialize(r));
+    REQUIRE(r.status == 403);
+  }
+  // Now even the right password is not checked: guessing cannot go on at network speed.
+  auto throttled = attempt("alice@example.com", "wonderland");
+  INFO(sip::serialize(throttled));
+  CHECK(throttled.status == 403); // the same answer as a wrong password: the client learns nothing new
+  CHECK(throttled.reason == "Forbidden");
+  // Another account from the same address is not affected (twenty failures an address are allowed).
+  server->ctl("user add carol@example.com --password carroll");
+  CHECK(attempt("carol@example.com", "carroll").status == 200);
+  auto log = server->log();
+  INFO(log);
+  CHECK(log.find("sign-ins throttled for a minute user=sip:alice@example.com address=127.0.0.1") != std::string::npos);
+  CHECK(log.find("too many failed sign-ins") != std::string::npos);
+  CHECK(server->wait_stat("pchat_sip_sign_ins_throttled_total", [](long long v) { return v == 1; }));
+}
+
 TEST_CASE("auth: a replayed nonce count is refused and never executed") {
   auto server = server_with_users("digest");
   raw_client alice{*server, "sip:alice@example.com"};

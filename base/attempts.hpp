@@ -1,0 +1,38 @@
+#pragma once
+// Failed sign-in attempts per key ("user sip:alice@example.com", "addr 192.0.2.7") in a sliding minute, so that
+// neither one account nor many accounts from one place can be guessed at speed (docs/security.md "Limits").
+// Bounded: at most `max_keys` keys are remembered; when full, stale windows go first, then the oldest.
+// Thread-safe.
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace pchat {
+
+class attempt_limiter {
+public:
+  using clock = std::chrono::steady_clock;
+  explicit attempt_limiter(std::chrono::seconds window = std::chrono::seconds(60), std::size_t max_keys = 10000)
+    : window_(window), max_keys_(max_keys) {}
+
+  // Whether `key` has fewer than `limit` failures in the current window.
+  bool allowed(const std::string& key, unsigned limit, clock::time_point now = clock::now());
+  // One more failure for `key`; returns the count in the window.
+  unsigned failed(const std::string& key, clock::time_point now = clock::now());
+  // Forgets `key` (a success).
+  void succeeded(const std::string& key);
+
+private:
+  struct entry {
+    unsigned count = 0;
+    clock::time_point since;
+  };
+  std::chrono::seconds window_;
+  std::size_t max_keys_;
+  std::mutex mtx_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
+} // namespace pchat
