@@ -1044,9 +1044,51 @@ struct sip_stack::impl {
     return 0;
   }
 
+  // The methods pchat answers itself (everything else but ACK and CANCEL gets 405).
+  static bool implemented(const sip_request_t* rq) {
+    switch (rq->rq_method) {
+      case sip_method_register:
+      case sip_method_subscribe:
+      case sip_method_invite:
+      case sip_method_info:
+      case sip_method_options:
+      case sip_method_bye:
+      case sip_method_update:
+        return true;
+      default:
+        return rq->rq_method_name && std::string_view{rq->rq_method_name} == "SERVICE";
+    }
+  }
+
+  // What a UAS checks before it looks at a request it implements (RFC 3261 §8.2.2; RFC 4475 §3.3.2, §3.3.5):
+  // a Request-URI that is not a SIP or SIPS URI gets 416, and a Require option tag pchat does not support
+  // (it supports session timers, "timer", only) gets 420 with the tags in Unsupported. Methods pchat does not
+  // implement get their 405 first (§8.2.1); ACK and CANCEL are exempt. True when the request was answered here.
+  bool refused_as_unsupported(nta_incoming_t* irq, const sip_t* sip) {
+    if (!implemented(sip->sip_request))
+      return false;
+    const url_t* target = sip->sip_request->rq_url;
+    if (!target || (target->url_type != url_sip && target->url_type != url_sips)) {
+      reply(irq, SIP_416_UNSUPPORTED_URI);
+      return true;
+    }
+    std::string unsupported;
+    for (auto* r = sip->sip_require; r; r = r->k_next)
+      for (auto* tag = r->k_items; tag && *tag; ++tag)
+        if (!iequals(*tag, "timer"))
+          unsupported += (unsupported.empty() ? "" : ", ") + std::string{*tag};
+    if (unsupported.empty())
+      return false;
+    treply(irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(unsupported.c_str()), SIPTAG_SUPPORTED_STR("timer"),
+           TAG_END());
+    return true;
+  }
+
   // Every handler answers the request itself and returns the final status it sent; ACKs are not answered.
   int dispatch(nta_incoming_t* irq, const sip_t* sip, request_context& ctx) {
     sip_method_t method = sip->sip_request->rq_method;
+    if (refused_as_unsupported(irq, sip))
+      return nta_incoming_status(irq);
     if (sip->sip_to && sip->sip_to->a_tag)
       return in_dialog(irq, sip, ctx);
     switch (method) {
@@ -1414,9 +1456,9 @@ struct sip_stack::impl {
            SIPTAG_WWW_AUTHENTICATE_STR(sha.c_str()), SIPTAG_WWW_AUTHENTICATE_STR(md5.c_str()), TAG_END());
   }
 
-  // Decides an out-of-dialog request before anything else looks at it (docs/protocol.md "Authentication"):
-  // true when it may go on, with `user` the normalised From URI it proved (digest), named (known) or claimed
-  // (anonymous); otherwise it has been answered. Unknown users and wrong passwords get the same 403, and
+  // Decides an out-of-dialog request before anything but refused_as_unsupported() looks at it (docs/protocol.md
+  // "Authentication"): true when it may go on, with `user` the normalised From URI it proved (digest), named (known) or
+  // claimed (anonymous); otherwise it has been answered. Unknown users and wrong passwords get the same 403, and
   // nothing about the user (no provisioning document, no dialog) leaves before this says yes.
   bool admit(nta_incoming_t* irq, const sip_t* sip, const request_context& ctx, std::string& user) {
     std::string from = sip->sip_from ? url_text(sip->sip_from->a_url) : std::string{};
@@ -1632,7 +1674,11 @@ struct sip_stack::impl {
       return 503;
     }
     std::string call_id = call_id_of(sip);
-    if (by_call_id.count(call_id) > 0 || !sip->sip_from || !sip->sip_from->a_tag)
+    // A chat dialog is keyed by both tags, so an INVITE without a From tag (RFC 2543 syntax, RFC 4475 §3.4.1)
+    // cannot open one: refused as such, not as a Call-ID clash.
+    if (!sip->sip_from || !sip->sip_from->a_tag)
+      return reply(irq, 400, "Missing From Tag");
+    if (by_call_id.count(call_id) > 0)
       return reply(irq, 482, "Call-ID In Use");
     bool tcp = ctx.peer.rfind("udp/", 0) != 0; // a stream: TCP or TLS
     if (tcp && !ctx.conn)

@@ -23,14 +23,17 @@
 //   more than max_pending commands queued in the actors, or more than max_outbound INFOs to clients queued or
 //   unanswered -> 503 with Retry-After and Ms-diagnostics (docs/architecture.md: every queue between threads is bounded)
 //   SERVICE, OPTIONS -> 200; other methods -> 405 with Allow
+//   ahead of all these (RFC 3261 §8.2.2), for the methods above: a Request-URI that is no sip:/sips: URI -> 416;
+//   a Require option tag other than "timer" -> 420 with Unsupported. An INVITE without a From tag (RFC 2543
+//   syntax) -> 400: a chat dialog is keyed by both tags
 // Authentication (sip_options::auth; docs/protocol.md "Authentication"): every out-of-dialog request (REGISTER,
-// SUBSCRIBE, INVITE, SERVICE) passes admit() before anything else happens — with digest, 401 with SHA-256 and MD5
-// challenges until its Authorization proves the user's password (RFC 3261 §22, RFC 7616 qop=auth), 403 for an
-// unknown user or a wrong password alike. Requests inside a dialog ride the dialog that an authenticated INVITE
+// SUBSCRIBE, INVITE, SERVICE) passes admit() before anything but the 416/420 checks happens — with digest, 401 with
+// SHA-256 and MD5 challenges until its Authorization proves the user's password (RFC 3261 §22, RFC 7616 qop=auth), 403
+// for an unknown user or a wrong password alike. Requests inside a dialog ride the dialog that an authenticated INVITE
 // opened: they are matched by Call-ID and both tags, and with digest an INFO must also come from the INVITE's
 // connection. The persistent chat policy of the user (storage::store::persistent_chat_policy, else
-// persistent_chat_enabled) decides EnablePersistentChat in the provisioning document, and an INVITE from a user
-// without it gets 403.
+// persistent_chat_enabled) decides EnablePersistentChat in the provisioning document, and an INVITE from a user without
+// it gets 403.
 // Requests to a client (INFO, BYE) go down the connection its INVITE came in on: clients do not listen.
 // Over TCP an INFO takes the fast path: the dialog's constant headers are written once, each INFO is written
 // around the shared body straight into one transport message, and its 200 is matched by Call-ID and CSeq; over
