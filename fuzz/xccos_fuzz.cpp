@@ -5,9 +5,9 @@
 // - a post (grpchat) fanned out with serialize_grpchat, or sent by the client library's grpchat_document, decodes
 //   to the same room, author and text (the text byte for byte, docs/xccos.md "escaping");
 // - a timestamp that parses (any attribute value is tried) is written by format_ts and parses back the same;
-// - a file link in the chat text that parses is written by format_file_link and parses back the same.
-// Only text XML can carry is expected to come back: a value with other characters is refused before it is
-// stored or echoed (invalid_characters) or, in ids, written as it came.
+// - a file link in the chat text that parses is written by format_file_link and parses back the same;
+// - every string of a parsed envelope is text XML can carry (parse refuses a document with a control character,
+//   &#1; or invalid UTF-8, as any conforming parser does), so the replies built from it stay well-formed.
 #include <cctype>
 #include <string>
 #include <variant>
@@ -39,10 +39,19 @@ item only_item(const std::string& doc) {
   return std::move(env.items.front());
 }
 
+// Every name, value and text of a parsed item.
+void check_xml_text(const node& n) {
+  PCHAT_FUZZ_CHECK(is_xml_text(n.name) && is_xml_text(n.text));
+  for (const auto& attr : n.attrs)
+    PCHAT_FUZZ_CHECK(is_xml_text(attr.first) && is_xml_text(attr.second));
+  for (const auto& child : n.children)
+    check_xml_text(child);
+}
+
 void check_reply(const command& cmd) {
-  if (!is_xml_text(cmd.id) || !is_xml_text(cmd.seqid) || !is_xml_text(cmd.envid))
-    return;
-  const auto rpl = only_item(reply_document(cmd, code::bad_request, "BAD_REQUEST"));
+  const auto document = reply_document(cmd, code::bad_request, "BAD_REQUEST");
+  PCHAT_FUZZ_CHECK(is_xml_text(document));
+  const auto rpl = only_item(document);
   PCHAT_FUZZ_CHECK(rpl.kind == item_kind::rpl);
   PCHAT_FUZZ_CHECK(rpl.id == cmd.reply_id());
   PCHAT_FUZZ_CHECK(rpl.seqid == (cmd.seqid.empty() ? "1" : cmd.seqid));
@@ -63,8 +72,6 @@ void check_same_post(const std::string& doc, const grpchat_cmd& post) {
 }
 
 void check_post(const grpchat_cmd& post) {
-  if (!is_xml_text(post.chan.uri()) || !is_xml_text(post.author) || !is_xml_text(post.text))
-    return; // the session refuses such a post (invalid_characters) before it is stored or fanned out
   chat_message m{post.chan.uri(), post.author, 17'000'000'000'000'000, post.text, 42};
   check_same_post(serialize_grpchat(next_envid(), m), post);
   check_same_post(grpchat_document("1", post.chan.uri(), post.author, m.ticks, post.text), post);
@@ -111,8 +118,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto& env = std::get<envelope>(parsed);
   PCHAT_FUZZ_CHECK(!env.items.empty());
-  for (const auto& it : env.items)
+  PCHAT_FUZZ_CHECK(is_xml_text(env.envid));
+  for (const auto& it : env.items) {
+    check_xml_text(it.element);
     each_attribute(it.element, check_timestamp);
+  }
   for (const auto& cmd : decode_commands(env)) {
     check_reply(cmd);
     if (const auto* post = std::get_if<grpchat_cmd>(&cmd.data)) {
