@@ -37,7 +37,8 @@ void rebuild_groups(room_state& st) {
       ++st.unconfirmed;
       continue;
     }
-    auto g = std::find_if(st.groups.begin(), st.groups.end(), [&](const auto& x) { return x.first == m.transport; });
+    const auto& transport = m.transport; // a lambda may not capture a structured binding (C++17; clang refuses)
+    auto g = std::find_if(st.groups.begin(), st.groups.end(), [&](const auto& x) { return x.first == transport; });
     if (g == st.groups.end())
       st.groups.emplace_back(m.transport, std::vector<dialog_id>{m.dialog});
     else
@@ -65,7 +66,8 @@ void fan_out(self_ptr self, const std::string& body, const std::string* except_u
   for (const auto& [session, m] : st.online) {
     if (m.user == *except_user || !m.confirmed)
       continue;
-    auto g = std::find_if(targets.begin(), targets.end(), [&](const auto& x) { return x.first == m.transport; });
+    const auto& transport = m.transport; // a lambda may not capture a structured binding (C++17)
+    auto g = std::find_if(targets.begin(), targets.end(), [&](const auto& x) { return x.first == transport; });
     if (g == targets.end())
       targets.emplace_back(m.transport, std::vector<dialog_id>{m.dialog});
     else

@@ -180,7 +180,7 @@ patch fields_of(const args_t& a, std::initializer_list<const char*> allowed, std
       out.emplace_back("filepost", "false");
     else if (k == "role" || k == "demo")
       continue;
-    else if (std::find_if(allowed.begin(), allowed.end(), [&](const char* f) { return k == f; }) != allowed.end())
+    else if (std::find(allowed.begin(), allowed.end(), k) != allowed.end())
       out.emplace_back(k, v);
     else
       unknown = "--" + k;

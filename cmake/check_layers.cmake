@@ -7,7 +7,7 @@
 # The table: a layer and the layers it may include directly. What they may include in turn is allowed too (the
 # closure), so "sip" may include "storage/..." through "actors".
 cmake_minimum_required(VERSION 3.25)
-set(pchat_layers base storage codec compliance actors sip web admin client tools tests)
+set(pchat_layers base storage codec compliance actors sip web admin client tools tests fuzz)
 set(pchat_layer_base "")
 set(pchat_layer_storage base)
 set(pchat_layer_codec base)
@@ -19,6 +19,7 @@ set(pchat_layer_admin actors)
 set(pchat_layer_client base codec)
 set(pchat_layer_tools sip web admin client)
 set(pchat_layer_tests tools)
+set(pchat_layer_fuzz tools)
 
 if(NOT ROOT)
   message(FATAL_ERROR "check_layers: pass -DROOT=<source dir>")

@@ -180,22 +180,33 @@ std::string local_name(const char* qname) {
 // at TINYXML2_MAX_ELEMENT_DEPTH as of 9.0).
 constexpr int max_depth = 64;
 
-bool convert(const tinyxml2::XMLElement* e, node& out, int depth) {
+constexpr const char* not_xml_characters =
+  "a character XML 1.0 does not allow (a control character, also as a character reference, or invalid UTF-8)";
+
+// The item as a node; on failure, why the document is not well-formed. tinyxml2 lets through what XML 1.0
+// forbids (control characters, &#1;, invalid UTF-8), which any conforming parser (sipe's libxml2) refuses:
+// refused here too, since the server echoes ids and values into its replies, which must stay well-formed.
+const char* convert(const tinyxml2::XMLElement* e, node& out, int depth) {
   if (depth > max_depth)
-    return false;
+    return "element nesting too deep";
   out.name = local_name(e->Name());
-  for (const auto* a = e->FirstAttribute(); a; a = a->Next())
+  for (const auto* a = e->FirstAttribute(); a; a = a->Next()) {
+    if (!is_xml_text(a->Name()) || !is_xml_text(a->Value()))
+      return not_xml_characters;
     out.attrs.emplace_back(a->Name(), a->Value());
+  }
   for (const auto* c = e->FirstChild(); c; c = c->NextSibling()) {
     if (const auto* ce = c->ToElement()) {
       out.children.emplace_back();
-      if (!convert(ce, out.children.back(), depth + 1))
-        return false;
+      if (const char* why = convert(ce, out.children.back(), depth + 1))
+        return why;
     } else if (const auto* t = c->ToText()) {
+      if (!is_xml_text(t->Value()))
+        return not_xml_characters;
       out.text += t->Value();
     }
   }
-  return true;
+  return is_xml_text(out.name) ? nullptr : not_xml_characters;
 }
 
 bool kind_of(const std::string& name, item_kind& k) {
@@ -224,14 +235,17 @@ std::variant<envelope, parse_error> parse(std::string_view body) {
   if (!root || local_name(root->Name()) != "xccos")
     return parse_error{pchat_errc::not_xccos, "the root element is not <xccos>"};
   envelope env;
-  if (const char* envid = root->Attribute("envid"))
+  if (const char* envid = root->Attribute("envid")) {
+    if (!is_xml_text(envid))
+      return parse_error{pchat_errc::malformed_xml, not_xml_characters};
     env.envid = envid;
+  }
   for (const auto* e = root->FirstChildElement(); e; e = e->NextSiblingElement()) {
     item it;
     if (!kind_of(local_name(e->Name()), it.kind))
       continue;
-    if (!convert(e, it.element, 0))
-      return parse_error{pchat_errc::malformed_xml, "element nesting too deep"};
+    if (const char* why = convert(e, it.element, 0))
+      return parse_error{pchat_errc::malformed_xml, why};
     it.id = it.element.attr_or("id", it.kind == item_kind::grpchat ? "grpchat" : "");
     it.seqid = it.element.attr_or("seqid");
     if (const node* cid = it.element.child("commandid")) {

@@ -92,7 +92,10 @@ struct parse_error {
 };
 
 // Parses an XCCOS document. Fails on malformed XML, a root other than <xccos>, or an envelope with no items.
-// Unknown child elements of the root are skipped.
+// Unknown child elements of the root are skipped. Malformed includes characters XML 1.0 does not allow (control
+// characters other than TAB, LF and CR, also written as character references like &#1;, and invalid UTF-8) in
+// the envid and in any item, which tinyxml2 alone would let through: every string of a parsed envelope is text
+// that XML can carry, so whatever the server echoes back (ids, names, values) keeps its replies well-formed.
 std::variant<envelope, parse_error> parse(std::string_view body);
 
 // For error replies to documents that did not parse: digs envid, the first item's seqid and id out of raw

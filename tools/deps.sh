@@ -4,7 +4,8 @@
 #   tools/deps.sh          what building and running pchatd needs
 #   tools/deps.sh --test   that plus what the tests need: pidgin-sipe and libpurple-dev for tests/interop (the real
 #                          client driven through libpurple), xsltproc for the compliance XSLT test, chromium and
-#                          chromium-driver for the web page's browser test
+#                          chromium-driver for the web page's browser test, clang and libclang-rt-14-dev for the
+#                          fuzz harnesses
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
@@ -13,7 +14,8 @@ packages=(g++ cmake ninja-build ccache pkg-config
           libxml2-dev)  # for tools/sipe-xml-fix, the preload library stock pidgin-sipe needs on Debian 12
 # What only the tests need: pidgin-sipe for tests/interop, xsltproc for the compliance XSLT test.
 # chromium + chromium-driver: the room-management page is tested in a real headless browser (tests/web).
-test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver)
+# clang + libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes): the fuzz harnesses (fuzz/, build-fuzz/).
+test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver clang libclang-rt-14-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=("${test_packages[@]}")
 fi

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds pchat, and pchatd a second time with AddressSanitizer+UBSan (build-asan/), and runs every test: unit,
-# deterministic actor, end-to-end (one of them on the sanitizer pchatd), conformance (real pchatd over loopback
-# SIP) and interop (pidgin-sipe through libpurple). This is the README's test command; .ci/run runs it.
+# Builds pchat, pchatd a second time with AddressSanitizer+UBSan (build-asan/) and the fuzz harnesses with clang
+# (build-fuzz/), and runs every test: unit, deterministic actor, end-to-end (one of them on the sanitizer pchatd),
+# conformance (real pchatd over loopback SIP), interop (pidgin-sipe through libpurple) and a bounded fuzzing run
+# of every parser that reads what others send. This is the README's test command; .ci/run runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh --test   # the build packages plus pidgin-sipe/libpurple-dev (tests/interop) and xsltproc
+tools/deps.sh --test   # the build packages plus pidgin-sipe/libpurple-dev (tests/interop), xsltproc, clang, ...
 jobs="$(nproc)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
@@ -15,5 +16,9 @@ cmake --build build -j"$jobs"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPCHAT_SANITIZE=address,undefined \
       -DBUILD_TESTING=OFF -DPCHAT_WERROR=OFF
 cmake --build build-asan -j"$jobs" --target pchatd
+# The libFuzzer harnesses (fuzz/, docs/fuzzing.md) with clang, AddressSanitizer and UBSan in build-fuzz/: only they
+# and the libraries they link. ctest runs each for 30 s ("fuzz: <target> for 30 s under ASan+UBSan"; reported
+# skipped, not passed, without build-fuzz/) and replays every seed and kept reproducer with the g++ build.
+JOBS="$jobs" tools/fuzz.sh --build
 cd build
 ctest --output-on-failure -j"$jobs" --timeout 300

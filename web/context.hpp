@@ -16,11 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/protocol.hpp"
+#include "web/requests.hpp"
 #include "web/web_server.hpp"
 
 namespace pchat::web {
-
-using json = nlohmann::json;
 
 // Web sign-ins: a random token (the pchat_session cookie) -> the user, forgotten after `ttl` without use and
 // after max(ttl, max_lifetime) in any case. Sign-in attempts are counted per key (user, client address).
@@ -89,11 +88,8 @@ void send_error(httplib::Response& res, pchat_errc code, const std::string& mess
 // from CAF itself is timed_out (503) when the directory did not answer in time, else server_error (500).
 void send_error(httplib::Response& res, const caf::error& err);
 void send_json(httplib::Response& res, int status, const json& body);
-// A string field of a JSON object ("" when absent or null), or nullopt after answering 400 for another type.
-std::optional<std::string> string_field(const json& body, const char* name, httplib::Response& res);
-// A user address field, normalised ("Bob@Example.com" -> "sip:bob@example.com"), or nullopt after answering 400.
-std::optional<std::string> user_field(const json& body, const char* name, httplib::Response& res);
-// The request's JSON body, or nullopt after answering 400/413/415.
+// The request's JSON body (web/requests.hpp's json_object), or nullopt after answering 400/413/415. The fields
+// each route reads are checked by web/requests.hpp too.
 std::optional<json> json_body(const httplib::Request& req, httplib::Response& res);
 // The signed-in user of the request (its pchat_session cookie), or nullopt after answering 401.
 std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx);

@@ -1,10 +1,8 @@
 // The room-management JSON API behind the page (docs/web.md "JSON API"). Every change goes to the
 // directory actor as the signed-in user (principal::of), so the catalog's rules decide exactly as for XCCOS and
 // pchatctl: managers change their rooms' settings and roles, creators create rooms in their categories, secret
-// rooms stay invisible to outsiders. This file only translates JSON <-> patches and errors -> HTTP.
-#include <algorithm>
-
-#include "codec/sip_message.hpp"
+// rooms stay invisible to outsiders. This file only asks the directory and turns its answers and errors into HTTP;
+// the request bodies are checked by web/requests.hpp.
 #include "web/context.hpp"
 
 namespace pchat::web {
@@ -65,56 +63,6 @@ json detail_json(const room_detail& d) {
   return j;
 }
 
-// Limits on what the page may send (the catalog checks meaning; this keeps records and pages reasonable).
-constexpr std::size_t max_name = 256;
-constexpr std::size_t max_text = 2048;
-
-// The room fields a manager may set from the page, as the catalog's patch. Unknown fields, wrong JSON types and
-// over-long text are refused here with a message naming the field.
-bool to_patch(const json& body, bool creating, patch& out, std::string& error) {
-  static const char* const text_fields[] = {"name", "description", "topic", "privacy", "type", "invite"};
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    const auto& key = it.key();
-    const auto& value = it.value();
-    bool text = std::find_if(std::begin(text_fields), std::end(text_fields),
-                             [&](const char* f) { return key == f; }) != std::end(text_fields);
-    if (text || (creating && key == "category")) {
-      if (!value.is_string()) {
-        error = key + " must be a string";
-        return false;
-      }
-      auto s = value.get<std::string>();
-      if (s.size() > (key == "name" ? max_name : max_text)) {
-        error = key + " is too long (at most " + std::to_string(key == "name" ? max_name : max_text) + " bytes)";
-        return false;
-      }
-      if (key == "name") {
-        auto trimmed = std::string{sip::trim(s)};
-        if (trimmed.empty()) {
-          error = "a room needs a name";
-          return false;
-        }
-        s = trimmed;
-      }
-      out.emplace_back(key, s);
-    } else if (key == "disabled") {
-      if (!value.is_boolean()) {
-        error = "disabled must be true or false";
-        return false;
-      }
-      out.emplace_back(key, value.get<bool>() ? "true" : "false");
-    } else {
-      error = "unknown field " + key;
-      return false;
-    }
-  }
-  if (creating && std::none_of(out.begin(), out.end(), [](const auto& f) { return f.first == "category"; })) {
-    error = "choose a category";
-    return false;
-  }
-  return true;
-}
-
 } // namespace
 
 void add_manage_routes(httplib::Server& srv, web_context& ctx) {
@@ -146,10 +94,10 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     auto body = json_body(req, res);
     if (!body)
       return;
-    patch fields;
-    std::string error;
-    if (!to_patch(*body, true, fields, error))
-      return send_error(res, pchat_errc::invalid_argument, error);
+    auto checked_fields = room_fields_of(*body, true);
+    if (auto* error = std::get_if<request_error>(&checked_fields))
+      return send_error(res, error->code, error->message);
+    const patch& fields = std::get<room_fields>(checked_fields);
     auto who = principal::of(*user);
     auto created = ctx.ask<room_view>(create_atom::value, who, fields);
     if (!created)
@@ -179,10 +127,10 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     auto body = json_body(req, res);
     if (!body)
       return;
-    patch fields;
-    std::string error;
-    if (!to_patch(*body, false, fields, error))
-      return send_error(res, pchat_errc::invalid_argument, error);
+    auto checked_fields = room_fields_of(*body, false);
+    if (auto* error = std::get_if<request_error>(&checked_fields))
+      return send_error(res, error->code, error->message);
+    const patch& fields = std::get<room_fields>(checked_fields);
     auto who = principal::of(*user);
     std::string ref = req.matches[1];
     if (!fields.empty()) {
@@ -205,27 +153,13 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
     auto body = json_body(req, res);
     if (!body)
       return;
-    auto target = user_field(*body, "user", res);
-    if (!target)
-      return;
-    if (!body->contains("roles") || !(*body)["roles"].is_array())
-      return send_error(res, pchat_errc::invalid_argument, "roles must be a list of member, manager, presenter");
-    std::uint8_t bits = 0;
-    for (const auto& r : (*body)["roles"]) {
-      if (r == "member")
-        bits |= storage::role::member;
-      else if (r == "manager")
-        bits |= storage::role::manager;
-      else if (r == "presenter")
-        bits |= storage::role::presenter;
-      else
-        return send_error(res, pchat_errc::invalid_argument,
-                          "unknown role " + (r.is_string() ? r.get<std::string>() : r.dump()) +
-                            " (member, manager or presenter)");
-    }
+    auto request = roles_request_of(*body);
+    if (auto* error = std::get_if<request_error>(&request))
+      return send_error(res, error->code, error->message);
+    const auto& [target, bits] = std::get<roles_request>(request);
     auto who = principal::of(*user);
     std::string ref = req.matches[1];
-    auto invited = ctx.ask<bool>(roles_atom::value, who, ref, *target, bits);
+    auto invited = ctx.ask<bool>(roles_atom::value, who, ref, target, bits);
     if (!invited)
       return send_error(res, invited.error());
     auto d = ctx.ask<room_detail>(detail_atom::value, who, ref);

@@ -9,6 +9,7 @@
 #include "codec/xccos.hpp"
 #include "web/assets.hpp"
 #include "web/context.hpp"
+#include "web/requests.hpp"
 #include "base/text.hpp"
 #include "base/random.hpp"
 
@@ -29,7 +30,6 @@ namespace {
 constexpr std::size_t max_sign_ins = 100000;
 constexpr std::size_t max_attempt_keys = 10000;
 constexpr std::chrono::seconds attempt_window{60};
-constexpr std::size_t max_json_body = 64 * 1024;
 } // namespace
 
 void sign_ins::expire(clock::time_point now) {
@@ -127,47 +127,13 @@ void send_error(httplib::Response& res, const caf::error& err) {
   send_error(res, code, detail.empty() ? text : std::string{text} + ": " + detail);
 }
 
-std::optional<std::string> string_field(const json& body, const char* name, httplib::Response& res) {
-  auto i = body.find(name);
-  if (i == body.end() || i->is_null())
-    return std::string{};
-  if (!i->is_string()) {
-    send_error(res, pchat_errc::invalid_argument, std::string{name} + " must be a string");
-    return std::nullopt;
-  }
-  return i->get<std::string>();
-}
-
-std::optional<std::string> user_field(const json& body, const char* name, httplib::Response& res) {
-  auto text = string_field(body, name, res);
-  if (!text)
-    return std::nullopt;
-  auto aor = text->size() <= 256 ? sip::normalize_aor(*text) : std::string{};
-  if (aor.empty() || !is_xml_text(aor) || aor.find_first_of(" \t\r\n<>\"") != std::string::npos) {
-    send_error(res, pchat_errc::invalid_argument, "Enter a SIP address, like alice@example.com");
-    return std::nullopt;
-  }
-  return aor;
-}
-
 std::optional<json> json_body(const httplib::Request& req, httplib::Response& res) {
-  // Only JSON bodies: a cross-site form cannot send application/json without a CORS preflight we never allow,
-  // which (with the SameSite=Strict cookie) keeps other sites from changing rooms in a signed-in user's name.
-  auto type = req.get_header_value("Content-Type");
-  if (type.rfind("application/json", 0) != 0) {
-    send_error(res, pchat_errc::unsupported_media_type, "Send the request as application/json");
+  auto body = json_object(req.get_header_value("Content-Type"), req.body);
+  if (auto* error = std::get_if<request_error>(&body)) {
+    send_error(res, error->code, error->message);
     return std::nullopt;
   }
-  auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    send_error(res, pchat_errc::malformed_json, "The request body is not a JSON object");
-    return std::nullopt;
-  }
-  if (req.body.size() > max_json_body) {
-    send_error(res, pchat_errc::too_large, "Request bodies here are at most 64 KiB");
-    return std::nullopt;
-  }
-  return body;
+  return std::move(std::get<json>(body));
 }
 
 namespace {
@@ -258,30 +224,28 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     auto body = json_body(req, res);
     if (!body)
       return;
-    auto user = user_field(*body, "user", res);
-    if (!user)
-      return;
-    auto password = string_field(*body, "password", res);
-    if (!password)
-      return;
+    auto request = sign_in_request_of(*body);
+    if (auto* error = std::get_if<request_error>(&request))
+      return send_error(res, error->code, error->message);
+    const auto& [user, password] = std::get<sign_in_request>(request);
     // Every attempt counts until one succeeds: five per user and twenty per client address a minute, so neither
     // one account nor many accounts from one place can be guessed at speed.
-    if (!ctx.sessions.admit("user " + *user, 5) || !ctx.sessions.admit("addr " + req.remote_addr, 20))
+    if (!ctx.sessions.admit("user " + user, 5) || !ctx.sessions.admit("addr " + req.remote_addr, 20))
       return send_error(res, pchat_errc::too_many_attempts, "Too many failed sign-ins; wait a minute and try again");
-    if (!check_password(ctx, *user, *password)) {
-      log::line(log::level::info, "web") << "sign-in refused user=" << *user << " from=" << req.remote_addr;
+    if (!check_password(ctx, user, password)) {
+      log::line(log::level::info, "web") << "sign-in refused user=" << user << " from=" << req.remote_addr;
       return send_error(res, pchat_errc::sign_in_failed,
                         ctx.opts.sign_in == sign_in_mode::password ? "Unknown user or wrong password"
                                                                    : "Unknown or disabled user");
     }
-    ctx.sessions.succeeded("user " + *user);
-    auto token = ctx.sessions.create(*user);
+    ctx.sessions.succeeded("user " + user);
+    auto token = ctx.sessions.create(user);
     // A session cookie (no Max-Age): the server forgets the sign-in after web.session-ttl without use.
     bool https = ctx.public_url.rfind("https://", 0) == 0;
     res.set_header("Set-Cookie", std::string{cookie_name} + "=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
                                    (https ? "; Secure" : ""));
-    log::line(log::level::info, "web") << "signed in user=" << *user << " from=" << req.remote_addr;
-    send_json(res, 200, json{{"user", *user}});
+    log::line(log::level::info, "web") << "signed in user=" << user << " from=" << req.remote_addr;
+    send_json(res, 200, json{{"user", user}});
   });
   srv.Post("/api/signout", [&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!json_body(req, res)) // JSON only, like every change: no cross-site form can sign anyone out

@@ -339,6 +339,35 @@ TEST_CASE("malformed documents are errors with a code, never crashes") {
   }
 }
 
+TEST_CASE("characters XML 1.0 does not allow make a document malformed, so replies built from it stay well-formed") {
+  // Found by fuzz/xccos_fuzz.cpp: tinyxml2 lets control characters (raw or as &#1;) and invalid UTF-8 through, and
+  // the server echoed the command's id, seqid and envid into a reply no conforming parser (sipe's libxml2) reads.
+  auto malformed = [](const std::string& body) {
+    INFO(body);
+    auto r = parse(body);
+    REQUIRE(std::holds_alternative<parse_error>(r));
+    CHECK(std::get<parse_error>(r).code == pchat::pchat_errc::malformed_xml);
+  };
+  malformed(env("e&#1;", "<cmd id=\"cmd:requri\" seqid=\"1\"><data/></cmd>"));      // envid, as a reference
+  malformed(env("e\x01", "<cmd id=\"cmd:requri\" seqid=\"1\"><data/></cmd>"));     // envid, raw
+  malformed(env("1", "<cmd id=\"cmd:x&#1;y\" seqid=\"1\"><data/></cmd>"));          // id
+  malformed(env("1", "<cmd id=\"cmd:requri\" seqid=\"1\x02\"><data/></cmd>"));     // seqid
+  malformed(env("1", "<cmd id=\"cmd:j\xff\" seqid=\"1\"><data/></cmd>"));          // invalid UTF-8
+  malformed("<xccos><cmd>\xff</cmd></xccos>");                                          // text (the fuzzer's input)
+  malformed(env("1", "<grpchat id=\"grpchat\" chanUri=\"ma-chan://d/g\"><chat>bell &#7; here</chat></grpchat>"));
+  malformed(env("1", "<cmd id=\"cmd:join\"><data><chanib uri=\"ma-chan://d/g&#x1f;\"/></data></cmd>"));
+  malformed(env("1", "<cmd id=\"cmd:join\"><data><x a\xc3\x28=\"1\"/></data></cmd>")); // attribute name
+  CHECK(std::get<parse_error>(parse(env("e&#1;", "<cmd/>"))).detail.find("XML 1.0 does not allow") != std::string::npos);
+
+  // What XML 1.0 allows still parses: TAB, LF and CR (raw CR LF reads as LF, &#13; stays CR), any valid UTF-8.
+  auto cmd = one_command(env("e\xc3\xa9", "<grpchat id=\"grpchat\" seqid=\"1&#9;2\" chanUri=\"ma-chan://d/g\">"
+                                       "<chat>caf\xc3\xa9\t\xf0\x9f\x98\x80 a\r\nb&#13;</chat></grpchat>"));
+  CHECK(cmd.envid == "e\xc3\xa9");
+  CHECK(cmd.seqid == "1\t2");
+  REQUIRE(std::holds_alternative<grpchat_cmd>(cmd.data));
+  CHECK(std::get<grpchat_cmd>(cmd.data).text == "caf\xc3\xa9\t\xf0\x9f\x98\x80 a\nb\r");
+}
+
 TEST_CASE("salvage_ids finds ids in documents that do not parse") {
   auto s = salvage_ids("<xccos ver=\"1\" envid=\"1804289383\"><cmd id=\"cmd:join\" seqid=\"1\"><data><chanid");
   CHECK(s.envid == "1804289383");
