@@ -117,7 +117,7 @@ struct listener_options {
   std::chrono::milliseconds read_timeout{5000};     // each read of a streamed upload body
   std::chrono::milliseconds write_timeout{30000};   // each write of an answer
   std::chrono::milliseconds linger{5000};           // lingering close: at most this long
-  std::size_t worker_stack = 8u << 20;              // bytes of stack for each worker (known, not ulimit's)
+  std::size_t worker_stack = 8u << 20;               // bytes of stack for each worker (known, not ulimit's)
   head_limits limits;
 };
 
