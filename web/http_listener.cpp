@@ -387,7 +387,8 @@ void http_listener::impl::accept_all() {
     int yes = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes); // else answers wait on delayed ACKs
     ++counters.accepted;
-    auto& open_here = per_key[c->key];
+    auto known = per_key.find(c->key);
+    std::size_t open_here = known == per_key.end() ? 0 : known->second;
     bool refuse = false;
     if (open_here >= opts.max_per_address) {
       ++counters.refused_per_address;
@@ -404,8 +405,6 @@ void http_listener::impl::accept_all() {
                                               << opts.max_connections << " connections open" << refused_log.note();
     }
     if (refuse) {
-      if (open_here == 0)
-        per_key.erase(c->key);
       auto answer = refusal_response(pchat_errc::busy, "Too many connections; try again in a few seconds",
                                      "Retry-After: 5\r\n");
       c->io->write(answer.data(), answer.size()); // best effort: a fresh socket has room for it
@@ -413,7 +412,7 @@ void http_listener::impl::accept_all() {
       ::close(fd);
       continue;
     }
-    ++open_here;
+    ++per_key[c->key]; // looked up again: evict_oldest() may have removed the entry
     ++counters.open;
     ++counters.waiting;
     entry e;
