@@ -79,6 +79,13 @@ constexpr row rows[] = {
                         "The file's content is missing on the server", ""}},
   {e::insufficient_storage, {"insufficient_storage", 0, "", 0, 507, "insufficient_storage",
                              "The server is short of disk space", ""}},
+  {e::uri_too_long, {"uri_too_long", 0, "", 0, 414, "uri_too_long", "The request's path is too long", ""}},
+  {e::header_too_large, {"header_too_large", 0, "", 0, 431, "header_too_large", "The request's header is too large",
+                         ""}},
+  {e::bad_request, {"bad_request", 0, "", 0, 400, "bad_request", "The request is not well-formed HTTP/1.1", ""}},
+  {e::expectation_failed, {"expectation_failed", 0, "", 0, 417, "expectation_failed",
+                           "Send the request without Expect: 100-continue", ""}},
+  {e::too_slow, {"too_slow", 0, "", 0, 408, "too_slow", "The request did not arrive in time", ""}},
 };
 static_assert(sizeof rows / sizeof rows[0] == n - 1, "one row per pchat_errc");
 

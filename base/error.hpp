@@ -53,6 +53,11 @@ enum class pchat_errc : std::uint8_t {
   range_not_satisfiable, // a Range outside the file
   content_missing,       // the file's content is gone from the file store
   insufficient_storage,  // the disk is short of space
+  uri_too_long,          // a request-target over the limit (web/http_head.hpp)
+  header_too_large,      // a request head over the limit
+  bad_request,           // a request head that is not well-formed HTTP/1.1
+  expectation_failed,    // Expect: 100-continue where no body is streamed
+  too_slow,              // a request head that did not arrive within web.header-timeout
   count_
 };
 

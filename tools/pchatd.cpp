@@ -87,6 +87,8 @@ struct pchatd_config : caf::actor_system_config {
   size_t web_port = 8080;
   std::string web_public_url;
   size_t web_threads = 8;
+  size_t web_header_timeout = 10;
+  size_t web_max_connections_per_address = 32;
   std::string web_static_dir;
   size_t web_session_ttl = 8 * 3600;
   size_t web_max_upload = 100u << 20;
@@ -160,6 +162,10 @@ struct pchatd_config : caf::actor_system_config {
       .add(web_port, "port", "HTTP port (0: any free port, printed on the ready line)")
       .add(web_public_url, "public-url", "URL clients reach the web server at (default http://host:port)")
       .add(web_threads, "threads", "HTTP worker threads")
+      .add(web_header_timeout, "header-timeout",
+           "seconds from connecting until a request's head (and a body up to 64 KiB) must have arrived")
+      .add(web_max_connections_per_address, "max-connections-per-address",
+           "HTTP connections one client address (IPv6: one /64) may have open at once")
       .add(web_static_dir, "static-dir", "serve the page from this directory instead of the built-in copy")
       .add(web_session_ttl, "session-ttl", "seconds a web sign-in lasts without use")
       .add(web_max_upload, "max-upload", "largest room file upload in bytes (larger: 413)")
@@ -547,6 +553,8 @@ int main(int argc, char** argv) {
       wo.realm = cfg.domain;
       wo.domain = cfg.domain;
       wo.threads = std::max<size_t>(1, cfg.web_threads);
+      wo.header_timeout = std::chrono::seconds(std::max<size_t>(1, cfg.web_header_timeout));
+      wo.max_connections_per_address = std::max<size_t>(1, cfg.web_max_connections_per_address);
       wo.session_ttl = std::chrono::seconds(std::max<size_t>(60, cfg.web_session_ttl));
       wo.static_dir = cfg.web_static_dir;
       wo.files = opts.files;
@@ -576,11 +584,13 @@ int main(int argc, char** argv) {
       const std::string stats_path = cfg.data_dir + "/pchatd.stats";
       int sig = -1;
       while (sig < 0) {
-        write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance));
+        write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance) +
+                                  (www ? www->metrics_text() : std::string{}));
         timespec second{1, 0};
         sig = sigtimedwait(&stop_signals, nullptr, &second);
       }
-      write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance));
+      write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance) +
+                                (www ? www->metrics_text() : std::string{}));
       log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
       admin_socket.stop();
       if (www)

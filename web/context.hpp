@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <httplib.h>
@@ -57,6 +58,38 @@ private:
   std::map<std::string, attempts> attempts_;
 };
 
+// Routes are matched without regular expressions on the client's path: cpp-httplib compiles every route pattern
+// to a std::regex, and libstdc++'s backtracking matcher recurses once per character a repetition such as
+// "([^/]+)" takes, so one request with a long path segment overflows the worker's stack. Every route is therefore
+// registered as a fixed path (exact()), and a route with parameters as a pattern such as "/api/rooms/:id"
+// (route_table::add). Before routing, route_table::rewrite() splits the request's path by hand; when it fits a
+// pattern, the path becomes the pattern itself (which matches its exact() route) and the segments become
+// pseudo-headers ":id" (no client can send those: a header name has no colon), read with path_param().
+//
+// A regular expression matching exactly `path` (its special characters escaped), for cpp-httplib's routes.
+std::string exact(const std::string& path);
+
+class route_table {
+public:
+  // Registers `pattern` ("/files/:room/:file": a ":name" segment takes any one non-empty segment);
+  // returns exact(pattern) for cpp-httplib. Called while the server is set up, before it serves.
+  std::string add(const std::string& pattern);
+  // On the first pattern `req.path` fits: its segments as pseudo-headers, the path itself as ":path", and
+  // req.path = the pattern. Otherwise nothing changes.
+  void rewrite(httplib::Request& req) const;
+
+private:
+  std::vector<std::string> patterns_;
+};
+
+// A parameter of the request's route ("room" for ":room"); empty when there is none.
+std::string path_param(const httplib::Request& req, const char* name);
+// The path the client asked for (req.path before route_table::rewrite), for logs.
+std::string request_path(const httplib::Request& req);
+
+// The file routes' pattern (web/file_api.cpp).
+inline constexpr const char* files_route = "/files/:room/:file";
+
 struct web_context {
   caf::actor_system& sys;
   directory_actor directory;
@@ -65,6 +98,7 @@ struct web_context {
   std::string public_url;
   sign_ins sessions;
   std::atomic<int> transfers{0}; // file uploads and downloads in flight (web/file_api.cpp)
+  route_table routes{};          // the routes with parameters (filled while the server is set up)
 
   // One request to the directory, waited for (30 s); the reply or the error.
   template <class T, class... Ts>

@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <regex>
 
 #include "base/log.hpp"
 #include "codec/xccos.hpp"
@@ -54,16 +53,6 @@ std::string content_type_of(const httplib::Request& req) {
 std::string content_disposition(const std::string& name) {
   return "attachment; filename=\"" + ascii_stand_in(name) + "\"; filename*=UTF-8''" +
          percent_encode(name);
-}
-
-// Reads and discards the rest of a refused body, up to `cap` bytes, so the client (which sends the whole body
-// before it reads the answer) gets to see the refusal; past `cap` the connection is simply closed.
-void drain(const httplib::ContentReader& read, std::uint64_t cap) {
-  std::uint64_t seen = 0;
-  read([&](const char*, std::size_t n) {
-    seen += n;
-    return seen <= cap;
-  });
 }
 
 // Transfers in flight, at most web.threads - 2: however many slow or stalled transfers there are, two workers
@@ -115,23 +104,19 @@ compliance::event file_event(compliance::event_kind kind, const file_grant& g, c
 
 void upload(web_context& ctx, const file_service& files, const httplib::Request& req, httplib::Response& res,
             const httplib::ContentReader& read) {
-  const std::string guid = req.matches[1];
-  const std::string name = req.matches[2];
+  const std::string guid = path_param(req, "room");
+  const std::string name = path_param(req, "file");
   const std::uint64_t limit = files.max_upload;
-  // A refused body is read (and dropped) only a little, so that a client which sends before it reads sees the
-  // answer on small bodies; nobody can keep a worker busy by streaming into a refusal. The connection closes
-  // after every response, so what is not read is never taken for a next request.
-  const std::uint64_t drain_cap = 1 << 20;
+  // A refused body is not read here: the answer goes out at once and the connection closes after it, and the
+  // listener's lingering close reads and drops the rest of the body meanwhile, so that a client which sends
+  // before it reads still sees the answer (web/http_listener.hpp). No worker waits on a refused body, and what is
+  // not read is never taken for a next request; the same goes for the rest of a body found too large on the way.
   auto token = token_of(req);
-  if (token.empty()) {
-    drain(read, 64 * 1024);
+  if (token.empty())
     return send_error(res, pchat_errc::token_missing, "Ask for an upload token (getfutok) and pass it as ?token=");
-  }
-  if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0) {
-    // (not drained: cpp-httplib reads multipart bodies only through multipart receivers)
+  if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0)
     return send_error(res, pchat_errc::unsupported_media_type,
                       "Send the file itself as the body (PUT), not a multipart form; the token stays valid");
-  }
   // A declared length over the limit (or over the disk's free space) is refused before the token is spent.
   std::uint64_t declared = 0;
   if (req.has_header("Content-Length")) {
@@ -139,11 +124,9 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
     if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
       return send_error(res, pchat_errc::bad_length, "Content-Length is not a number");
     declared = std::stoull(text);
-    if (declared > limit) {
-      drain(read, drain_cap);
+    if (declared > limit)
       return send_error(res, pchat_errc::too_large,
                         "The file is larger than this server accepts (" + std::to_string(limit) + " bytes)");
-    }
   }
   // Leave web.min-free bytes for the history, the compliance queue and the rest of the disk's users: a full disk
   // would make posts fail.
@@ -154,24 +137,18 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   if (free_bytes < files.min_free + std::max<std::uint64_t>(declared, 1)) {
     log::line(log::level::warning, "web") << "upload refused: " << free_bytes << " bytes free, " << files.min_free
                                           << " kept free";
-    drain(read, 64 * 1024);
     return send_error(res, pchat_errc::insufficient_storage, "The server is short of disk space; the token stays valid");
   }
   transfer_slot slot{ctx};
-  if (!slot) {
-    drain(read, 64 * 1024);
+  if (!slot)
     return send_busy(res);
-  }
   auto grant = ctx.ask<file_grant>(redeem_atom::value, token, true, guid, name);
-  if (!grant) {
-    drain(read, 64 * 1024);
+  if (!grant)
     return send_error(res, grant.error());
-  }
 
   std::unique_ptr<storage::file_store::upload> up;
   if (auto st = files.blobs->begin(up); !st.ok()) {
     log::line(log::level::error, "web") << "upload: " << st.message;
-    drain(read, drain_cap);
     return send_error(res, pchat_errc::store_failed, "The server cannot store files right now; try again");
   }
   std::uint64_t total = 0;
@@ -180,10 +157,9 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   bool complete = read([&](const char* data, std::size_t n) {
     total += n;
     if (total > limit) {
-      if (!over)
-        up->abort(); // nothing of an oversized file stays on disk
+      up->abort(); // nothing of an oversized file stays on disk
       over = true;
-      return total <= drain_cap;
+      return false;
     }
     written = up->write(data, n);
     return written.ok();
@@ -276,8 +252,8 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
   // cpp-httplib 0.11 would cut every answer (error bodies included) to the request's Range itself and never
   // answers 416; ranges are handled here instead. The Request is the server's own non-const object.
   const_cast<httplib::Request&>(req).ranges.clear();
-  const std::string guid = req.matches[1];
-  const std::string id = req.matches[2];
+  const std::string guid = path_param(req, "room");
+  const std::string id = path_param(req, "file");
   auto token = token_of(req);
   if (token.empty())
     return send_error(res, pchat_errc::token_missing, "Ask for a download token (getfdtok) and pass it as ?token=");
@@ -349,21 +325,16 @@ void download(web_context& ctx, const file_service& files, const httplib::Reques
 } // namespace
 
 bool streams_body(const web_context& ctx, const httplib::Request& req) {
-  if (!ctx.opts.files)
-    return false;
-  if (req.method != "PUT" && req.method != "POST")
-    return false;
-  static const std::regex upload_path{R"(/files/[^/]+/[^/]+)"};
-  return std::regex_match(req.path, upload_path);
+  return ctx.opts.files && (req.method == "PUT" || req.method == "POST") && req.path == files_route;
 }
 
 void add_file_routes(httplib::Server& srv, web_context& ctx) {
   if (!ctx.opts.files)
     return;
   auto files = ctx.opts.files;
-  // Names and ids are one path segment each (cpp-httplib matches the decoded path, so a %2F in a name makes it
-  // two segments and no route: 404).
-  const std::string pattern = R"(/files/([^/]+)/([^/]+))";
+  // Names and ids are one path segment each (matched on the decoded path, so a %2F in a name makes it two
+  // segments and no route: 404).
+  const std::string pattern = ctx.routes.add(files_route);
   auto up = [&ctx, files](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
     upload(ctx, *files, req, res, read);
   };

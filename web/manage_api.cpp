@@ -67,7 +67,7 @@ json detail_json(const room_detail& d) {
 
 void add_manage_routes(httplib::Server& srv, web_context& ctx) {
   // The rooms the user manages and the categories where they may create rooms.
-  srv.Get("/api/rooms", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Get(exact("/api/rooms"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto user = require_user(req, res, ctx);
     if (!user)
       return;
@@ -87,7 +87,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
   });
 
   // Create a room (creators only); the creator becomes its member and manager.
-  srv.Post("/api/rooms", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Post(exact("/api/rooms"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto user = require_user(req, res, ctx);
     if (!user)
       return;
@@ -109,18 +109,18 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
   });
 
   // One room, for its managers.
-  srv.Get(R"(/api/rooms/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Get(ctx.routes.add("/api/rooms/:id"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto user = require_user(req, res, ctx);
     if (!user)
       return;
-    auto d = ctx.ask<room_detail>(detail_atom::value, principal::of(*user), std::string{req.matches[1]});
+    auto d = ctx.ask<room_detail>(detail_atom::value, principal::of(*user), path_param(req, "id"));
     if (!d)
       return send_error(res, d.error());
     send_json(res, 200, detail_json(*d));
   });
 
   // Change settings: any subset of name, description, topic, privacy, type, invite, disabled.
-  srv.Patch(R"(/api/rooms/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Patch(ctx.routes.add("/api/rooms/:id"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto user = require_user(req, res, ctx);
     if (!user)
       return;
@@ -132,7 +132,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
       return send_error(res, error->code, error->message);
     const patch& fields = std::get<room_fields>(checked_fields);
     auto who = principal::of(*user);
-    std::string ref = req.matches[1];
+    std::string ref = path_param(req, "id");
     if (!fields.empty()) {
       auto updated = ctx.ask<room_view>(update_atom::value, who, ref, fields);
       if (!updated)
@@ -146,7 +146,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
   });
 
   // Set one user's roles: {"user": "bob@example.com", "roles": ["member", "presenter"]}; [] removes the user.
-  srv.Put(R"(/api/rooms/([^/]+)/roles)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Put(ctx.routes.add("/api/rooms/:id/roles"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto user = require_user(req, res, ctx);
     if (!user)
       return;
@@ -158,7 +158,7 @@ void add_manage_routes(httplib::Server& srv, web_context& ctx) {
       return send_error(res, error->code, error->message);
     const auto& [target, bits] = std::get<roles_request>(request);
     auto who = principal::of(*user);
-    std::string ref = req.matches[1];
+    std::string ref = path_param(req, "id");
     auto invited = ctx.ask<bool>(roles_atom::value, who, ref, target, bits);
     if (!invited)
       return send_error(res, invited.error());

@@ -1,7 +1,6 @@
 #include "web/web_server.hpp"
 
 #include <algorithm>
-#include <thread>
 
 #include "base/log.hpp"
 #include "codec/digest.hpp"
@@ -9,6 +8,7 @@
 #include "codec/xccos.hpp"
 #include "web/assets.hpp"
 #include "web/context.hpp"
+#include "web/http_listener.hpp"
 #include "web/requests.hpp"
 #include "base/text.hpp"
 #include "base/random.hpp"
@@ -188,6 +188,71 @@ std::optional<std::string> require_user(const httplib::Request& req, httplib::Re
   return std::nullopt;
 }
 
+// --- routes -----------------------------------------------------------------------------------------------------
+
+namespace {
+
+// "/a/b/c" -> {"", "a", "b", "c"}: by hand, so that no regular expression ever sees a client's path.
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos)
+      return out;
+    path.remove_prefix(slash + 1);
+  }
+}
+
+} // namespace
+
+std::string exact(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (std::string_view{"\\^$.|?*+()[]{}"}.find(c) != std::string_view::npos)
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string route_table::add(const std::string& pattern) {
+  if (std::find(patterns_.begin(), patterns_.end(), pattern) == patterns_.end())
+    patterns_.push_back(pattern);
+  return exact(pattern);
+}
+
+void route_table::rewrite(httplib::Request& req) const {
+  if (req.path.empty() || req.path.front() != '/')
+    return;
+  auto have = segments(req.path);
+  for (const auto& pattern : patterns_) {
+    auto want = segments(pattern);
+    if (want.size() != have.size())
+      continue;
+    bool fits = true;
+    for (std::size_t i = 0; i < want.size() && fits; ++i)
+      fits = want[i].rfind(':', 0) == 0 ? !have[i].empty() : want[i] == have[i];
+    if (!fits)
+      continue;
+    // Straight into the headers: Request::set_header drops values with CR or LF, which a decoded path may hold.
+    for (std::size_t i = 0; i < want.size(); ++i)
+      if (want[i].rfind(':', 0) == 0)
+        req.headers.emplace(std::string{want[i]}, std::string{have[i]});
+    req.headers.emplace(":path", req.path);
+    req.path = pattern;
+    return;
+  }
+}
+
+std::string path_param(const httplib::Request& req, const char* name) {
+  return req.get_header_value(std::string{":"} + name);
+}
+
+std::string request_path(const httplib::Request& req) {
+  return req.has_header(":path") ? req.get_header_value(":path") : req.path;
+}
+
 // --- the server -------------------------------------------------------------------------------------------------
 
 struct web_server::impl {
@@ -195,10 +260,9 @@ struct web_server::impl {
     : ctx{sys, std::move(dir), std::move(db), o, {}, sign_ins{o.session_ttl}} {}
 
   web_context ctx;
-  httplib::Server srv;
-  std::thread listener;
+  http_server srv;
+  std::unique_ptr<http_listener> listener;
   std::uint16_t bound = 0;
-  bool running = false;
   std::vector<std::string> hosts; // Host header values /api accepts (empty: any, for wildcard listeners)
 };
 
@@ -220,7 +284,7 @@ bool check_password(web_context& ctx, const std::string& aor, const std::string&
 }
 
 void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
-  srv.Post("/api/signin", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Post(exact("/api/signin"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto body = json_body(req, res);
     if (!body)
       return;
@@ -247,7 +311,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     log::line(log::level::info, "web") << "signed in user=" << user << " from=" << req.remote_addr;
     send_json(res, 200, json{{"user", user}});
   });
-  srv.Post("/api/signout", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Post(exact("/api/signout"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!json_body(req, res)) // JSON only, like every change: no cross-site form can sign anyone out
       return;
     auto token = cookie_of(req);
@@ -256,7 +320,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     res.set_header("Set-Cookie", std::string{cookie_name} + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     send_json(res, 200, json::object());
   });
-  srv.Get("/api/me", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  srv.Get(exact("/api/me"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto user = signed_in(req, ctx);
     send_json(res, 200, json{{"user", user ? json(*user) : json(nullptr)},
                              {"signIn", to_string(ctx.opts.sign_in)}, {"domain", ctx.opts.domain}});
@@ -277,9 +341,9 @@ void add_static_routes(httplib::Server& srv, web_context& ctx) {
       res.set_header("Cache-Control", "no-cache");
       res.set_content(reinterpret_cast<const char*>(a.data), a.size, a.content_type);
     };
-    srv.Get(a.path, serve);
+    srv.Get(exact(a.path), serve);
     if (std::string{a.path} == "/index.html")
-      srv.Get("/", serve);
+      srv.Get(exact("/"), serve);
   }
 }
 
@@ -295,15 +359,10 @@ bool web_server::start(std::string& error) {
   auto& p = *impl_;
   auto& ctx = p.ctx;
   auto& srv = p.srv;
-  auto threads = std::max<std::size_t>(1, ctx.opts.threads);
-  srv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  srv.set_tcp_nodelay(true); // without it keep-alive requests wait on delayed ACKs (docs/dependencies.md §6: 38 req/s)
-  // One request per connection: a request refused before its body was read (too large, chunked, wrong host)
+  // Connections, timeouts and threads are the listener's (web/http_listener.hpp); each connection carries one
+  // request ("Connection: close"): a request refused before its body was read (too large, chunked, wrong host)
   // can then never leave that body behind to be parsed as a next request (no request smuggling behind a proxy
-  // that reuses connections), and no idle keep-alive connection holds a worker thread.
-  srv.set_keep_alive_max_count(1);
-  srv.set_read_timeout(5, 0); // per read: a client that stops sending in the middle of a request is dropped
-  srv.set_write_timeout(30, 0);
+  // that reuses connections), and no idle keep-alive connection holds anything but a descriptor.
   srv.set_default_headers({{"X-Content-Type-Options", "nosniff"},
                            {"Referrer-Policy", "no-referrer"},
                            {"Content-Security-Policy",
@@ -317,7 +376,8 @@ bool web_server::start(std::string& error) {
       what = e.what();
     } catch (...) {
     }
-    log::line(log::level::error, "web") << req.method << " " << req.path << ": " << what;
+    log::line(log::level::error, "web") << req.method << " " << request_path(req) << " from=" << req.remote_addr
+                                        << ": " << what;
     send_error(res, pchat_errc::server_error, "Server error");
   });
   srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
@@ -339,6 +399,12 @@ bool web_server::start(std::string& error) {
     }
     if (streams_body(p.ctx, req))
       return handled::Unhandled;
+    // Only JSON bodies are read here, as they are: cpp-httplib would parse a multipart body with a backtracking
+    // regex and inflate a compressed one without a limit.
+    if (req.get_header_value("Content-Type").rfind("multipart/", 0) == 0 || req.has_header("Content-Encoding")) {
+      send_error(res, pchat_errc::unsupported_media_type, "Send the body as plain application/json");
+      return handled::Handled;
+    }
     if (req.has_header("Transfer-Encoding")) {
       send_error(res, pchat_errc::length_required, "Send a Content-Length (no chunked bodies here)");
       return handled::Handled;
@@ -356,7 +422,15 @@ bool web_server::start(std::string& error) {
     }
     return handled::Unhandled;
   });
-  srv.Get("/healthz", [&ctx](const httplib::Request&, httplib::Response& res) {
+  // Expect: 100-continue only where a body is streamed (uploads); everywhere else the listener has read the body
+  // with the head, or the request is refused before its body is read.
+  srv.set_expect_100_continue_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+    if (streams_body(ctx, req))
+      return 100;
+    send_error(res, pchat_errc::expectation_failed, "Send the request without Expect: 100-continue");
+    return 0; // neither 100 nor 417: cpp-httplib then sends `res` as the final answer
+  });
+  srv.Get(exact("/healthz"), [&ctx](const httplib::Request&, httplib::Response& res) {
     // Healthy when the directory actor answers (the actor system runs and the catalog is loaded).
     auto perm = ctx.ask_within<std::vector<category_view>>(std::chrono::seconds(2), perm_atom::value,
                                                            std::string{"sip:healthz@invalid"});
@@ -367,8 +441,9 @@ bool web_server::start(std::string& error) {
       res.set_content("directory not answering\n", "text/plain");
     }
   });
-  srv.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
-    res.set_content(ctx.opts.metrics_text ? ctx.opts.metrics_text() : std::string{},
+  srv.Get(exact("/metrics"), [&p](const httplib::Request&, httplib::Response& res) {
+    res.set_content((p.ctx.opts.metrics_text ? p.ctx.opts.metrics_text() : std::string{}) +
+                      (p.listener ? p.listener->metrics_text() : std::string{}),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
   add_sign_in_routes(srv, ctx);
@@ -376,11 +451,25 @@ bool web_server::start(std::string& error) {
   add_file_routes(srv, ctx);
   add_static_routes(srv, ctx);
 
-  int port = ctx.opts.port == 0 ? srv.bind_to_any_port(ctx.opts.host) : (srv.bind_to_port(ctx.opts.host, ctx.opts.port) ? ctx.opts.port : -1);
-  if (port <= 0) {
-    error = "cannot listen for HTTP on " + ctx.opts.host + ":" + std::to_string(ctx.opts.port);
+  listener_options lo;
+  lo.host = ctx.opts.host;
+  lo.port = ctx.opts.port;
+  lo.threads = std::max<std::size_t>(1, ctx.opts.threads);
+  lo.header_timeout = ctx.opts.header_timeout;
+  lo.max_per_address = std::max<std::size_t>(1, ctx.opts.max_connections_per_address);
+  lo.max_awaited_body = max_json_body;
+  p.listener = std::make_unique<http_listener>(lo, [&p](conn_stream& strm, connection&) {
+    p.srv.serve(strm, [&p, &strm](httplib::Request& req) {
+      p.ctx.routes.rewrite(req);
+      if (streams_body(p.ctx, req)) // an upload's body may take long: each read has its own timeout instead
+        strm.lift_deadline();
+    });
+  });
+  if (!p.listener->bind(error)) {
+    p.listener.reset();
     return false;
   }
+  int port = p.listener->port();
   p.bound = static_cast<std::uint16_t>(port);
   ctx.public_url = ctx.opts.public_url.empty() ? "http://" + ctx.opts.host + ":" + std::to_string(port)
                                                : ctx.opts.public_url;
@@ -405,25 +494,24 @@ bool web_server::start(std::string& error) {
   }
   if (ctx.opts.files) // file tokens name URLs on this server (rpl:getftok serveruri)
     ctx.opts.files->set_url(ctx.public_url);
-  p.listener = std::thread([&srv] { srv.listen_after_bind(); });
-  // stop() is a no-op until the listener runs: wait for it, so a stop right after start cannot hang.
-  for (int i = 0; i < 500 && !srv.is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  p.running = true;
+  // Serving starts only now that the host names and the public URL are known.
+  p.srv.set_listening_socket(p.listener->listening_socket());
+  if (!p.listener->start(error)) {
+    p.listener.reset();
+    return false;
+  }
   return true;
 }
 
 void web_server::stop() {
   auto& p = *impl_;
-  if (!p.running)
-    return;
-  p.srv.stop();
-  if (p.listener.joinable())
-    p.listener.join();
-  p.running = false;
+  p.srv.set_listening_socket(-1); // downloads in flight stop at their next piece
+  if (p.listener)
+    p.listener->stop();
 }
 
 std::uint16_t web_server::port() const { return impl_->bound; }
 std::string web_server::public_url() const { return impl_->ctx.public_url; }
+std::string web_server::metrics_text() const { return impl_->listener ? impl_->listener->metrics_text() : std::string{}; }
 
 } // namespace pchat::web

@@ -1,7 +1,9 @@
 #pragma once
 // pchatd's web services (docs/web.md): the room-management page and its JSON API, file upload and download for
-// rooms, /metrics (Prometheus text) and /healthz. One HTTP listener inside pchatd, cpp-httplib on a small pool
-// of threads of its own; handlers block on those threads and ask the directory actor (never the other way).
+// rooms, /metrics (Prometheus text) and /healthz. One HTTP listener inside pchatd: its own acceptor takes
+// connections and waits for their requests (web/http_listener.hpp), then cpp-httplib parses, routes and answers
+// each on a small pool of worker threads; handlers block on those threads and ask the directory actor (never the
+// other way).
 //
 // Why cpp-httplib: Debian ships it (libcpp-httplib-dev 0.11.4), it routes, streams request bodies and responses,
 // answers Range requests and serves static files, which is everything this needs in a few hundred lines;
@@ -36,6 +38,10 @@ struct web_options {
   std::string realm = "example.com"; // the SIP domain the stored HA1s were computed for
   std::string domain = "example.com";
   std::size_t threads = 4;
+  // Connections (web/http_listener.hpp): the time from connecting until the request head (and a body of at most
+  // 64 KiB) must have arrived, and how many connections one client address (IPv6: one /64) may have open.
+  std::chrono::milliseconds header_timeout{10000};
+  std::size_t max_connections_per_address = 32;
   std::chrono::seconds session_ttl{8 * 3600}; // a web sign-in lasts this long without use
   std::string static_dir; // serve the page from here instead of the copy built into the binary (development)
   // Prometheus text for /metrics (pchatd renders the actors' and the SIP thread's counters).
@@ -60,6 +66,8 @@ public:
   // The port bound (after start), the URL clients use.
   std::uint16_t port() const;
   std::string public_url() const;
+  // The connection counters as Prometheus text (pchat_web_*; also part of /metrics).
+  std::string metrics_text() const;
 
   struct impl;
 

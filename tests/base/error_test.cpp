@@ -59,6 +59,11 @@ constexpr expected_row documented[] = {
   {pchat_errc::range_not_satisfiable, 0, "", 0, 416, "range_not_satisfiable"},
   {pchat_errc::content_missing, 0, "", 0, 500, "content_missing"},
   {pchat_errc::insufficient_storage, 0, "", 0, 507, "insufficient_storage"},
+  {pchat_errc::uri_too_long, 0, "", 0, 414, "uri_too_long"},
+  {pchat_errc::header_too_large, 0, "", 0, 431, "header_too_large"},
+  {pchat_errc::bad_request, 0, "", 0, 400, "bad_request"},
+  {pchat_errc::expectation_failed, 0, "", 0, 417, "expectation_failed"},
+  {pchat_errc::too_slow, 0, "", 0, 408, "too_slow"},
 };
 
 } // namespace
