@@ -86,6 +86,7 @@ struct pchatd_config : caf::actor_system_config {
   std::string web_host = "127.0.0.1";
   size_t web_port = 8080;
   std::string web_public_url;
+  bool web_tls = true;
   size_t web_threads = 8;
   size_t web_header_timeout = 10;
   size_t web_max_connections_per_address = 32;
@@ -160,7 +161,8 @@ struct pchatd_config : caf::actor_system_config {
       .add(web, "enabled", "serve the room-management page, room files, /metrics and /healthz over HTTP")
       .add(web_host, "host", "address to listen on")
       .add(web_port, "port", "HTTP port (0: any free port, printed on the ready line)")
-      .add(web_public_url, "public-url", "URL clients reach the web server at (default http://host:port)")
+      .add(web_public_url, "public-url", "URL clients reach the web server at (default http(s)://host:port)")
+      .add(web_tls, "tls", "HTTPS with tls.certificate when it is set (false: plain HTTP, e.g. behind a TLS proxy)")
       .add(web_threads, "threads", "HTTP worker threads")
       .add(web_header_timeout, "header-timeout",
            "seconds from connecting until a request's head (and a body up to 64 KiB) must have arrived")
@@ -190,7 +192,8 @@ bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector
     {"--sip.udp", &cfg.sip_udp}, {"--sip.tcp", &cfg.sip_tcp}, {"--compliance.enabled", &cfg.compliance},
     {"--compliance.one-room-per-file", &cfg.compliance_one_room_per_file},
     {"--compliance.add-room-details", &cfg.compliance_room_details},
-    {"--compliance.add-user-details", &cfg.compliance_user_details}, {"--web.enabled", &cfg.web}};
+    {"--compliance.add-user-details", &cfg.compliance_user_details}, {"--web.enabled", &cfg.web},
+    {"--web.tls", &cfg.web_tls}};
   std::vector<char*> kept;
   for (char* a : args) {
     std::string_view arg{a};
@@ -547,6 +550,13 @@ int main(int argc, char** argv) {
       wo.host = cfg.web_host;
       wo.port = static_cast<std::uint16_t>(cfg.web_port);
       wo.public_url = cfg.web_public_url;
+      if (cert && cfg.web_tls) { // the same certificate as SIP over TLS
+        wo.tls_certificate_pem = cert->certificate_pem;
+        wo.tls_key_pem = cert->key_pem;
+      }
+      wo.plaintext = cfg.sip_plaintext_auth == "true"    ? web::plaintext_passwords::allowed
+                     : cfg.sip_plaintext_auth == "false" ? web::plaintext_passwords::refused
+                                                         : web::plaintext_passwords::loopback;
       wo.sign_in = sip::takes_passwords(sopts.auth) ? web::sign_in_mode::password
                    : sopts.auth == sip::auth_mode::known ? web::sign_in_mode::known
                                                          : web::sign_in_mode::anonymous;

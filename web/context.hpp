@@ -99,6 +99,7 @@ struct web_context {
   sign_ins sessions;
   std::atomic<int> transfers{0}; // file uploads and downloads in flight (web/file_api.cpp)
   route_table routes{};          // the routes with parameters (filled while the server is set up)
+  bool https = false;            // the listener speaks TLS
 
   // One request to the directory, waited for (30 s); the reply or the error.
   template <class T, class... Ts>

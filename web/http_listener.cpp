@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/log.hpp"
+#include "web/tls_transport.hpp"
 
 namespace pchat::web {
 
@@ -381,7 +382,14 @@ void http_listener::impl::accept_all() {
     }
     auto c = std::make_unique<connection>();
     c->fd = fd;
-    c->io = std::make_unique<plain_transport>(fd);
+    if (opts.tls)
+      c->io = opts.tls->accept(fd);
+    else
+      c->io = std::make_unique<plain_transport>(fd);
+    if (!c->io) { // OpenSSL could not make a session (memory)
+      ::close(fd);
+      continue;
+    }
     c->accepted = clock::now();
     describe_peer(ss, *c);
     int yes = 1;

@@ -17,10 +17,10 @@
 // file descriptor in the acceptor, never a thread. Only the acceptor closes connections (the per-address counts
 // are its own), except at stop.
 //
-// TLS: the bytes move through a `transport`. Plain TCP is the only one today; a TLS transport (OpenSSL on the
-// non-blocking socket) does its handshake inside read() and asks for the poll events SSL_ERROR_WANT_READ/WRITE
-// name, so the acceptor drives the handshake and reads the decrypted head under the same total deadline, and the
-// worker's stream reads and writes through it the same way (docs/web.md "Connections" says more).
+// TLS: the bytes move through a `transport`, plain TCP or TLS (web/tls_transport.hpp: OpenSSL on the non-blocking
+// socket). The TLS transport does its handshake inside read() and asks for the poll events SSL_ERROR_WANT_READ/
+// WRITE name, so the acceptor drives the handshake and reads the decrypted head under the same total deadline, and
+// the worker's stream reads and writes through it the same way (docs/web.md "HTTPS").
 #include <poll.h>
 #include <sys/types.h>
 
@@ -36,6 +36,8 @@
 #include "web/http_head.hpp"
 
 namespace pchat::web {
+
+class tls_context; // web/tls_transport.hpp
 
 // One non-blocking read or write: `bytes` > 0 moved; 0 with `wait` 0 at the end of the stream (read) or on an
 // error; `wait` != 0: nothing moved yet, poll for these events and try again.
@@ -119,6 +121,7 @@ struct listener_options {
   std::chrono::milliseconds linger{5000};           // lingering close: at most this long
   std::size_t worker_stack = 8u << 20;               // bytes of stack for each worker (known, not ulimit's)
   head_limits limits;
+  std::shared_ptr<const tls_context> tls;            // set: HTTPS (web/tls_transport.hpp); unset: plain HTTP
 };
 
 struct listener_counters {

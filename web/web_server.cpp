@@ -9,6 +9,7 @@
 #include "web/assets.hpp"
 #include "web/context.hpp"
 #include "web/http_listener.hpp"
+#include "web/tls_transport.hpp"
 #include "web/requests.hpp"
 #include "base/text.hpp"
 #include "base/random.hpp"
@@ -292,6 +293,14 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     if (auto* error = std::get_if<request_error>(&request))
       return send_error(res, error->code, error->message);
     const auto& [user, password] = std::get<sign_in_request>(request);
+    // A password crosses the network only encrypted, unless the admin allows it or the client is on this host.
+    if (ctx.opts.sign_in == sign_in_mode::password && !ctx.https &&
+        (ctx.opts.plaintext == plaintext_passwords::refused ||
+         (ctx.opts.plaintext == plaintext_passwords::loopback && !sip::is_loopback_host(req.remote_addr)))) {
+      log::line(log::level::info, "web") << "sign-in refused user=" << user << " from=" << req.remote_addr
+                                         << ": a password over plain HTTP";
+      return send_error(res, pchat_errc::forbidden, "Sign-in needs HTTPS: set tls.certificate and tls.key");
+    }
     // Every attempt counts until one succeeds: five per user and twenty per client address a minute, so neither
     // one account nor many accounts from one place can be guessed at speed.
     if (!ctx.sessions.admit("user " + user, 5) || !ctx.sessions.admit("addr " + req.remote_addr, 20))
@@ -305,7 +314,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     ctx.sessions.succeeded("user " + user);
     auto token = ctx.sessions.create(user);
     // A session cookie (no Max-Age): the server forgets the sign-in after web.session-ttl without use.
-    bool https = ctx.public_url.rfind("https://", 0) == 0;
+    bool https = ctx.https || ctx.public_url.rfind("https://", 0) == 0; // served so, or by a TLS proxy
     res.set_header("Set-Cookie", std::string{cookie_name} + "=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
                                    (https ? "; Secure" : ""));
     log::line(log::level::info, "web") << "signed in user=" << user << " from=" << req.remote_addr;
@@ -452,6 +461,13 @@ bool web_server::start(std::string& error) {
   add_static_routes(srv, ctx);
 
   listener_options lo;
+  if (!ctx.opts.tls_certificate_pem.empty()) {
+    auto tls = tls_context::make(ctx.opts.tls_certificate_pem, ctx.opts.tls_key_pem, error);
+    if (!tls)
+      return false;
+    lo.tls = std::move(tls);
+    ctx.https = true;
+  }
   lo.host = ctx.opts.host;
   lo.port = ctx.opts.port;
   lo.threads = std::max<std::size_t>(1, ctx.opts.threads);
@@ -471,7 +487,7 @@ bool web_server::start(std::string& error) {
   }
   int port = p.listener->port();
   p.bound = static_cast<std::uint16_t>(port);
-  ctx.public_url = ctx.opts.public_url.empty() ? "http://" + ctx.opts.host + ":" + std::to_string(port)
+  ctx.public_url = ctx.opts.public_url.empty() ? (ctx.https ? "https://" : "http://") + ctx.opts.host + ":" + std::to_string(port)
                                                : ctx.opts.public_url;
   while (!ctx.public_url.empty() && ctx.public_url.back() == '/')
     ctx.public_url.pop_back();

@@ -30,10 +30,21 @@ enum class sign_in_mode {
 };
 const char* to_string(sign_in_mode m);
 
+// Whether the page takes passwords over plain HTTP (HTTPS always may): as SIP's sip.plaintext-auth.
+enum class plaintext_passwords {
+  loopback, // only from loopback clients (a TLS proxy on the same host): the default
+  allowed,  // from anywhere (the admin said so)
+  refused   // never
+};
+
 struct web_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port (tests); web_server::port() tells which
-  std::string public_url;     // how clients reach us (file links, serveruri); default http://host:port
+  std::string public_url;     // how clients reach us (file links, serveruri); default http(s)://host:port
+  // HTTPS (docs/web.md "HTTPS"): the certificate chain and key as PEM, already checked (base/tls.hpp); empty: HTTP.
+  std::string tls_certificate_pem;
+  std::string tls_key_pem;
+  plaintext_passwords plaintext = plaintext_passwords::loopback;
   sign_in_mode sign_in = sign_in_mode::password;
   std::string realm = "example.com"; // the SIP domain the stored HA1s were computed for
   std::string domain = "example.com";

@@ -12,7 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <memory>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -56,18 +59,28 @@ chat_config tls_config(std::uint16_t port, const std::string& user, const std::s
   return cfg;
 }
 
-// A TLS handshake limited to [min, max] protocol versions: whether the server accepted it.
-bool handshake(std::uint16_t port, int min_version, int max_version) {
+int connect_loopback(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// A TLS handshake limited to [min, max] protocol versions (and, when given, TLS 1.2 ciphers): whether the server
+// accepted it.
+bool handshake(std::uint16_t port, int min_version, int max_version, const char* ciphers = nullptr) {
+  int fd = connect_loopback(port);
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_security_level(ctx, 0); // let the client offer what a server must refuse
   SSL_CTX_set_min_proto_version(ctx, min_version);
   SSL_CTX_set_max_proto_version(ctx, max_version);
+  if (ciphers)
+    SSL_CTX_set_cipher_list(ctx, ciphers);
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   bool ok = SSL_connect(ssl) == 1;
@@ -76,6 +89,54 @@ bool handshake(std::uint16_t port, int min_version, int max_version) {
   SSL_CTX_free(ctx);
   ::close(fd);
   return ok;
+}
+
+// One HTTP request over TLS, the server's certificate checked against `ca` for the name 127.0.0.1: the answer
+// as text up to the server's close, empty when the handshake or the check failed.
+std::string https_exchange(std::uint16_t port, const std::string& request, const std::string& ca) {
+  int fd = connect_loopback(port);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL* ssl = SSL_new(ctx);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+  SSL_set_fd(ssl, fd);
+  std::string answer;
+  if (SSL_connect(ssl) == 1 && SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0) {
+    char buf[4096];
+    int n;
+    while ((n = SSL_read(ssl, buf, sizeof buf)) > 0)
+      answer.append(buf, static_cast<std::size_t>(n));
+  }
+  ERR_clear_error();
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  return answer;
+}
+
+// The same without TLS.
+std::string plain_exchange(std::uint16_t port, const std::string& request) {
+  int fd = connect_loopback(port);
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+    answer.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return answer;
+}
+
+std::string get(std::uint16_t port, const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n\r\n";
+}
+
+std::string sign_in(std::uint16_t port, const std::string& user, const std::string& password) {
+  std::string body = "{\"user\":\"" + user + "\",\"password\":\"" + password + "\"}";
+  return "POST /api/signin HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+         "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 } // namespace
@@ -235,4 +296,109 @@ TEST_CASE("tls: pchatd refuses to start on a missing or mismatched certificate a
   CHECK(pchatd_process::run_capture(std::string(PCHATCTL_PATH) + " cert self-signed --out '" + cert.dir.str() + "'",
                                     out) == 1);
   CHECK(out.find("--force") != std::string::npos);
+}
+
+TEST_CASE("tls: the web server speaks HTTPS with the SIP certificate and tells a plain HTTP client to use https") {
+  test_certificate cert;
+  pchatd_process server{cert.args(pchatd_process::free_port())};
+  server.start();
+  INFO(server.web_url());
+  REQUIRE(server.web_url().rfind("https://127.0.0.1:", 0) == 0);
+  auto port = server.web_port();
+  auto health = https_exchange(port, get(port, "/healthz"), cert.crt);
+  INFO(health);
+  CHECK(health.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(health.find("\r\n\r\nok") != std::string::npos);
+  // TLS 1.2 and 1.3 only; in TLS 1.2 only forward-secret AEAD suites.
+  CHECK_FALSE(handshake(port, TLS1_VERSION, TLS1_VERSION));
+  CHECK_FALSE(handshake(port, TLS1_1_VERSION, TLS1_1_VERSION));
+  CHECK(handshake(port, TLS1_2_VERSION, TLS1_2_VERSION));
+  CHECK(handshake(port, TLS1_3_VERSION, TLS1_3_VERSION));
+  CHECK_FALSE(handshake(port, TLS1_2_VERSION, TLS1_2_VERSION, "AES128-SHA:AES256-SHA256"));
+  CHECK(handshake(port, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256"));
+  // Plain HTTP to the HTTPS port: a plain answer that says what to do, and the server stays up.
+  auto plain = plain_exchange(port, get(port, "/healthz"));
+  INFO(plain);
+  CHECK(plain.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(plain.find("https://") != std::string::npos);
+  CHECK(server.running());
+  // A certificate the client does not trust: no answer.
+  test_certificate other;
+  CHECK(https_exchange(port, get(port, "/healthz"), other.crt).empty());
+}
+
+TEST_CASE("tls: a TLS client that never sends a request is closed after web.header-timeout and the page answers") {
+  test_certificate cert;
+  auto args = cert.args(pchatd_process::free_port());
+  args.push_back("--web.header-timeout=1");
+  pchatd_process server{args};
+  server.start();
+  auto port = server.web_port();
+  // Twelve connections that never say hello and twelve that finish the handshake and say nothing (within the cap
+  // of 32 per address).
+  std::vector<int> silent;
+  for (int i = 0; i < 12; ++i)
+    silent.push_back(connect_loopback(port));
+  std::vector<std::pair<SSL_CTX*, SSL*>> quiet;
+  for (int i = 0; i < 12; ++i) {
+    int fd = connect_loopback(port);
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    REQUIRE(SSL_connect(ssl) == 1);
+    quiet.emplace_back(ctx, ssl);
+    silent.push_back(fd);
+  }
+  auto health = https_exchange(port, get(port, "/healthz"), cert.crt);
+  CHECK(health.rfind("HTTP/1.1 200", 0) == 0);
+  // Each is closed by the server after about a second (recv sees the end, not its 10 s timeout).
+  auto start = std::chrono::steady_clock::now();
+  for (int fd : silent) {
+    char buf[256];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+    }
+    CHECK(n == 0);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  for (auto& [ctx, ssl] : quiet) {
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  }
+  for (int fd : silent)
+    ::close(fd);
+  CHECK(server.running());
+}
+
+TEST_CASE("tls: with sip.plaintext-auth=false the page takes passwords only over HTTPS and its cookie is Secure") {
+  test_certificate cert;
+  auto make = [&](bool https) {
+    auto args = cert.args(pchatd_process::free_port());
+    args.push_back("--sip.auth=digest");
+    args.push_back("--sip.plaintext-auth=false");
+    args.push_back(std::string("--web.tls=") + (https ? "true" : "false"));
+    auto server = std::make_unique<pchatd_process>(args);
+    REQUIRE(server->ctl("init --demo") == 0);
+    REQUIRE(server->ctl("user add alice@example.com --password wonderland") == 0);
+    server->start();
+    return server;
+  };
+  auto plain_server = make(false);
+  auto plain_port = plain_server->web_port();
+  auto refused = plain_exchange(plain_port, sign_in(plain_port, "alice@example.com", "wonderland"));
+  INFO(refused);
+  CHECK(refused.rfind("HTTP/1.1 403", 0) == 0);
+  CHECK(refused.find("needs HTTPS") != std::string::npos);
+  CHECK(refused.find("Set-Cookie") == std::string::npos);
+
+  auto https_server = make(true);
+  auto port = https_server->web_port();
+  auto signed_in = https_exchange(port, sign_in(port, "alice@example.com", "wonderland"), cert.crt);
+  INFO(signed_in);
+  CHECK(signed_in.rfind("HTTP/1.1 200", 0) == 0);
+  auto cookie = signed_in.find("Set-Cookie: ");
+  REQUIRE(cookie != std::string::npos);
+  auto line = signed_in.substr(cookie, signed_in.find("\r\n", cookie) - cookie);
+  CHECK(line.find("; Secure") != std::string::npos);
+  CHECK(line.find("HttpOnly") != std::string::npos);
 }
