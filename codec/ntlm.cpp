@@ -468,6 +468,9 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return std::nullopt;
   std::size_t pad = text.empty() ? 0 : text.back() != '=' ? 0 : text[text.size() - 2] == '=' ? 2 : 1;
   out.resize(static_cast<std::size_t>(n) - pad);
+  // Canonical only ([RFC 4648] §3.5): the bits after the last byte must be zero, so one text means one message.
+  if (base64_encode(out) != text)
+    return std::nullopt;
   return out;
 }
 

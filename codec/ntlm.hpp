@@ -128,7 +128,7 @@ std::string signature_text(const signed_fields& f, int version = 4);
 // To URL and tag, Call-ID, CSeq, method, P-Asserted-Identity (else P-Preferred-Identity), Expires, status.
 signed_fields fields_of(const message& m);
 
-// base64 ([RFC 4648] §4) of bytes, and back (padding required; nullopt for anything else).
+// base64 ([RFC 4648] §4) of bytes, and back (canonical only: padding required, zero pad bits; nullopt otherwise).
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 

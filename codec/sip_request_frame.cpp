@@ -30,7 +30,8 @@ std::size_t number_size(std::uint64_t n, unsigned base) {
 }
 
 char* put(char* out, std::string_view s) {
-  std::memcpy(out, s.data(), s.size());
+  if (!s.empty()) // an empty view may have no data at all, and memcpy's pointers must be valid even for 0 bytes
+    std::memcpy(out, s.data(), s.size());
   return out + s.size();
 }
 

@@ -248,6 +248,7 @@ struct sip_stack::impl {
   std::unordered_map<std::string, dialog*> by_call_id;
   std::unordered_map<tport_t*, std::unique_ptr<connection>> connections;
   std::unordered_map<std::string, int> per_address; // tracked connections per client address
+  std::vector<std::pair<tport_t*, int>> failed_connections; // reported by tport, ended at the next wakeup
   connection* replying_on = nullptr; // the connection of the request being answered (NTLM signs the answer)
   attempt_limiter failed_sign_ins;    // wrong passwords per user and per client address (docs/security.md)
   std::unordered_map<std::string, std::int64_t> refusal_logged; // address -> when its refusal was last logged
@@ -396,6 +397,7 @@ struct sip_stack::impl {
       std::lock_guard<std::mutex> guard{self->out_mtx};
       batch.swap(self->out_queue);
     }
+    self->end_failed_connections();
     for (auto& o : batch)
       self->deliver(o);
     self->run_fanouts();
@@ -697,12 +699,27 @@ struct sip_stack::impl {
 
   // Runs on the SIP thread when tport closes the connection (the client closed it, it failed, it idled out, or
   // we shut it down).
+  // tport reports a failed connection from inside whatever call found it failed: a send to that connection (a
+  // fan-out INFO, a BYE, a response nta writes) whose caller still holds the dialog and the connection. So the
+  // connection is only noted here and ended at the next turn of the event loop (on_wakeup), never under a caller.
   static void on_transport_error(tp_stack_t*, tp_client_t* client, tport_t* tp, msg_t*, int error) {
     auto* self = reinterpret_cast<impl*>(client);
-    auto i = self->connections.find(tp);
-    if (i == self->connections.end())
+    if (self->connections.count(tp) == 0)
       return;
-    self->connection_gone(*i->second, error == -1 || error == 0 ? "closed" : std::strerror(error));
+    self->failed_connections.emplace_back(tp, error);
+    std::uint64_t one = 1;
+    ssize_t rc = ::write(self->efd, &one, sizeof one);
+    (void) rc;
+  }
+
+  void end_failed_connections() {
+    auto failed = std::move(failed_connections);
+    failed_connections.clear();
+    for (auto [tp, error] : failed) {
+      auto i = connections.find(tp); // the tport is still ours (referenced) until untrack(); ended already?
+      if (i != connections.end())
+        connection_gone(*i->second, error == -1 || error == 0 ? "closed" : std::strerror(error));
+    }
   }
 
   // The client's connection is gone: its dialogs are too (nothing could reach it any more).

@@ -262,7 +262,7 @@ TEST_CASE("tls: pchatd refuses to start on a missing or mismatched certificate a
     std::vector<std::string> args = {"--pchat.data-dir=" + work.str("data"),
                                      "--sip.port=" + std::to_string(pchatd_process::free_port()), "--web.enabled=false"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return launch_pchatd(PCHATD_PATH, args, work.str(), work.str("pchatd.log"), std::chrono::seconds(20));
+    return launch_pchatd(pchat::test::tests_pchatd(), args, work.str(), work.str("pchatd.log"), std::chrono::seconds(20));
   };
   auto log = [&] {
     std::ifstream in(work.str("pchatd.log"));

@@ -395,12 +395,12 @@ TEST_CASE("web: pchatd refuses a password-less web sign-in that others could rea
   auto port = std::to_string(pchatd_process::free_port());
   std::string out;
   // sip.auth=auto on loopback is anonymous; a published page (public-url) or another web.host may not inherit it.
-  int rc = pchatd_process::run_capture(std::string(PCHATD_PATH) + " --pchat.data-dir=" + tmpl + "/data --sip.port=" +
+  int rc = pchatd_process::run_capture(pchat::test::tests_pchatd() + " --pchat.data-dir=" + tmpl + "/data --sip.port=" +
                                          port + " --web.port=0 --web.public-url=https://chat.example.com",
                                        out);
   CHECK(rc == 2);
   CHECK(out.find("web sign-in would need no password") != std::string::npos);
-  rc = pchatd_process::run_capture(std::string(PCHATD_PATH) + " --pchat.data-dir=" + tmpl + "/data --sip.port=" +
+  rc = pchatd_process::run_capture(pchat::test::tests_pchatd() + " --pchat.data-dir=" + tmpl + "/data --sip.port=" +
                                      port + " --web.port=0 --web.host=0.0.0.0 --sip.auth=known",
                                    out);
   CHECK(rc == 2);
