@@ -20,6 +20,9 @@ struct legacy_crypto {
   OSSL_LIB_CTX* ctx = nullptr;
   EVP_MD* md4 = nullptr;
   EVP_CIPHER* rc4 = nullptr;
+  // MD5 fetched once as well: EVP_md5() makes OpenSSL 3 look the algorithm up again on every use, which was
+  // half the cost of signing one message (docs/performance.md "NTLM signing").
+  EVP_MD* md5 = nullptr;
   std::string error;
   legacy_crypto() {
     ctx = OSSL_LIB_CTX_new();
@@ -29,8 +32,9 @@ struct legacy_crypto {
     }
     md4 = EVP_MD_fetch(ctx, "MD4", nullptr);
     rc4 = EVP_CIPHER_fetch(ctx, "RC4", nullptr);
-    if (!md4 || !rc4)
-      error = "OpenSSL's legacy provider has no MD4 or RC4";
+    md5 = EVP_MD_fetch(ctx, "MD5", nullptr);
+    if (!md4 || !rc4 || !md5)
+      error = "OpenSSL's legacy provider has no MD4 or RC4 (or the default provider no MD5)";
   }
 };
 
@@ -42,15 +46,19 @@ legacy_crypto& legacy() {
 std::string md5(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), out, &n, EVP_md5(), nullptr);
+  auto& l = legacy();
+  if (!l.md5 || EVP_Digest(data.data(), data.size(), out, &n, l.md5, nullptr) != 1)
+    return {};
   return {reinterpret_cast<char*>(out), n};
 }
 
 std::string hmac_md5(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  HMAC(EVP_md5(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &n);
+  auto& l = legacy();
+  if (!l.md5 || !HMAC(l.md5, key.data(), static_cast<int>(key.size()),
+                      reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &n))
+    return {};
   return {reinterpret_cast<char*>(out), n};
 }
 
@@ -340,6 +348,31 @@ std::string signature(std::string_view sign_key, std::string_view seal_key, std:
 std::string signature_hex(std::string_view sign_key, std::string_view seal_key, std::string_view text,
                           std::uint32_t seq) {
   return ascii_upper(hex::encode(signature(sign_key, seal_key, text, seq)));
+}
+
+signer::signer(std::string_view sign_key, std::string_view seal_key, std::uint32_t seq) : sign_key_(sign_key) {
+  put32(seq_bytes_, seq);
+  keystream_ = rc4(md5(std::string{seal_key} + seq_bytes_), std::string(8, '\0'));
+}
+
+std::string signer::signature_hex(std::string_view text) const {
+  std::string data = seq_bytes_;
+  data.append(text);
+  std::string mac = hmac_md5(sign_key_, data);
+  std::string out;
+  put32(out, 1);
+  for (std::size_t i = 0; i < 8; ++i)
+    out.push_back(keystream_.size() == 8 && mac.size() >= 8 ? static_cast<char>(mac[i] ^ keystream_[i]) : '\0');
+  out += seq_bytes_;
+  return ascii_upper(hex::encode(out));
+}
+
+bool signer::verify_hex(std::string_view text, std::string_view hex_text) const {
+  if (hex_text.size() != 32)
+    return false;
+  std::string want = signature_hex(text);
+  std::string got = ascii_upper(hex_text);
+  return CRYPTO_memcmp(want.data(), got.data(), 32) == 0;
 }
 
 bool verify_signature_hex(std::string_view sign_key, std::string_view seal_key, std::string_view text,

@@ -149,6 +149,8 @@ struct ntlm_session {
   int version = 4;              // the auth version we announced (3+: the signature covers To and the identity)
   std::string user;             // the normalised aor that proved its password
   ntlm::session_keys keys;
+  ntlm::signer server_signer; // signs what we send (keys.server_sign, keys.server_seal)
+  ntlm::signer client_signer; // checks what the client sends
   std::string srand = random_hex(4); // our "srand" (the client does not check it; it is signed)
   std::uint64_t snum = 0;
 };
@@ -1189,7 +1191,7 @@ struct sip_stack::impl {
     f.num = std::to_string(++n.snum);
     f.realm = opts.ntlm_realm;
     f.target_name = opts.ntlm_target;
-    auto rspauth = ntlm::signature_hex(n.keys.server_sign, n.keys.server_seal, ntlm::signature_text(f, n.version));
+    auto rspauth = n.server_signer.signature_hex(ntlm::signature_text(f, n.version));
     return "NTLM rspauth=\"" + rspauth + "\", srand=\"" + f.rand + "\", snum=\"" + f.num + "\", opaque=\"" +
            n.opaque + "\", qop=\"auth\", targetname=\"" + opts.ntlm_target + "\", realm=\"" + opts.ntlm_realm +
            "\"";
@@ -1354,8 +1356,7 @@ struct sip_stack::impl {
     fields->num = auth_param(a, "cnum").value_or(std::string{});
     fields->realm = auth_param(a, "realm").value_or(std::string{});
     fields->target_name = auth_param(a, "targetname").value_or(std::string{});
-    return ntlm::verify_signature_hex(n.keys.client_sign, n.keys.client_seal, ntlm::signature_text(*fields, n.version),
-                                      *response);
+    return n.client_signer.verify_hex(ntlm::signature_text(*fields, n.version), *response);
   }
 
   // The NTLM exchange on connection `c` ([MS-SIPAE] §3.2.5.1): an empty gssapi-data gets a CHALLENGE (401), the
@@ -1433,6 +1434,8 @@ struct sip_stack::impl {
     }
     failed_sign_ins.succeeded("user " + user);
     n->keys = std::move(*keys);
+    n->server_signer = ntlm::signer{n->keys.server_sign, n->keys.server_seal};
+    n->client_signer = ntlm::signer{n->keys.client_sign, n->keys.client_seal};
     n->user = user;
     n->server_challenge.clear();
     n->established = true;

@@ -178,3 +178,21 @@ TEST_CASE("ntlm: the MS-SIPAE signature string of a response") {
         "<NTLM><><><><><c><7><INFO><sip:sender@company.com><1><sip:recipient@company.com><><><tel:+14085264000><30>");
   CHECK(ntlm::signature_text(f, 2) == "<NTLM><><><><><c><7><INFO><sip:sender@company.com><1><><30>");
 }
+
+TEST_CASE("ntlm: a session's signer gives the same signatures as the one-off functions and checks them") {
+  const std::string sign_key = "0123456789abcdef", seal_key = "fedcba9876543210";
+  ntlm::signer signer{sign_key, seal_key};
+  for (std::string text : {std::string{}, std::string{"<NTLM><1><2><SIP Communications Service><x>"},
+                           std::string(500, 'z')}) {
+    auto sig = signer.signature_hex(text);
+    CHECK(sig == ntlm::signature_hex(sign_key, seal_key, text));
+    CHECK(signer.verify_hex(text, sig));
+    CHECK(ntlm::verify_signature_hex(sign_key, seal_key, text, sig));
+    auto lower = sig;
+    for (auto& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    CHECK(signer.verify_hex(text, lower));
+    CHECK_FALSE(signer.verify_hex(text + "!", sig));
+    CHECK_FALSE(signer.verify_hex(text, sig.substr(0, 30)));
+  }
+}

@@ -44,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "codec/ntlm.hpp"
 #include "tools/bench/actor_load.hpp"
 #include "tools/bench/join_search.hpp"
 #include "tools/bench/latency.hpp"
@@ -85,6 +86,7 @@ struct options {
 void usage(std::ostream& out) {
   out << "usage: pchat-bench --mode join-under-search [--rooms K] [--posts N] [--join-rate J] [--duration D]\n"
          "                   [--threads T] [--json FILE]\n"
+         "       pchat-bench --mode ntlm-sign [--posts N] [--json FILE]\n"
          "       pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R]\n"
          "                   [--duration SECONDS] [--size BYTES] [--threads T] [--no-sync] [--json FILE]\n"
          "                   [--plot FILE.png] [--label TEXT] [--signin-parallel N] [--server-arg ARG]...\n"
@@ -93,7 +95,8 @@ void usage(std::ostream& out) {
          "       pchat-bench --help\n"
          "\n"
          "  --mode              sip (default): real SIP clients against pchatd; actors: the same actors in this\n"
-         "                      process, no SIP; both; join-under-search: join latency while histsrch runs\n"
+         "                      process, no SIP; both; join-under-search: join latency while histsrch runs;\n"
+         "                      ntlm-sign: what signing one INFO for pidgin-sipe costs (--posts N of them)\n"
          "  --rooms K           rooms (default 1); --members M per room (100); --posters P in all (10)\n"
          "  --rate R            posts per second, all posters together (10); --duration D seconds of posting (10)\n"
          "  --size BYTES        chat text per post (200)\n"
@@ -503,6 +506,53 @@ void plot(const std::vector<mode_report>& reports, const options& o) {
     std::printf("   plot: %s\n", o.plot.c_str());
 }
 
+// --mode ntlm-sign: what NTLM adds to each delivery on a signed connection (docs/performance.md "NTLM signing"):
+// the work the SIP edge does per INFO before writing it (the dialog's signed fields with this CSeq, the signature
+// string, HMAC-MD5 and RC4 over it, the Authentication-Info header), on one thread, --posts times.
+int run_ntlm_sign(const options& o) {
+  namespace ntlm = pchat::sip::ntlm;
+  std::string why;
+  if (!ntlm::available(why)) {
+    std::cerr << "pchat-bench: NTLM is not available here: " << why << "\n";
+    return 1;
+  }
+  ntlm::signed_fields dialog_fields;
+  dialog_fields.call_id = "D357gCB52aF5AAiD146m6970tF412bFE36x85B3x";
+  dialog_fields.from_url = "sip:pchat@example.com";
+  dialog_fields.from_tag = "5e2Z0UUSrUv9Q";
+  dialog_fields.to_url = "sip:bob@example.com";
+  dialog_fields.to_tag = "2214636039";
+  const ntlm::signer signer{std::string(16, '\x11'), std::string(16, '\x22')}; // a session's, as the edge keeps it
+  const std::uint64_t n = std::max<std::uint64_t>(1000, o.posts);
+  std::size_t bytes = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    ntlm::signed_fields f = dialog_fields;
+    f.cseq = std::to_string(i + 2);
+    f.method = "INFO";
+    f.rand = "28848f1e";
+    f.num = std::to_string(i + 15);
+    f.realm = "SIP Communications Service";
+    f.target_name = "example.com";
+    auto rspauth = signer.signature_hex(ntlm::signature_text(f, 4));
+    auto header = "Authentication-Info: NTLM rspauth=\"" + rspauth + "\", srand=\"" + f.rand + "\", snum=\"" + f.num +
+                  "\", opaque=\"3b712b83\", qop=\"auth\", targetname=\"" + f.target_name + "\", realm=\"" + f.realm +
+                  "\"\r\n";
+    bytes += header.size();
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double us = seconds * 1e6 / static_cast<double>(n);
+  std::printf("== ntlm-sign: %llu INFO signatures on one thread: %.2f us each (%.0f per second), %zu header bytes each\n",
+              static_cast<unsigned long long>(n), us, 1e6 / us, bytes / n);
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
+    out << "{\"mode\":\"ntlm-sign\",\"label\":\"" << o.label << "\",\"signatures\":" << n
+        << ",\"us_per_signature\":" << us << ",\"header_bytes\":" << bytes / n << "}\n";
+    std::printf("   json: %s\n", o.json.c_str());
+  }
+  return 0;
+}
+
 // --mode join-under-search (tools/bench/join_search.hpp).
 int run_join_under_search(const options& o) {
   join_search_config c;
@@ -634,6 +684,8 @@ int main(int argc, char** argv) {
   }
   if (o.mode == "join-under-search")
     return run_join_under_search(o);
+  if (o.mode == "ntlm-sign")
+    return run_ntlm_sign(o);
   if (o.mode != "sip" && o.mode != "actors" && o.mode != "both") {
     std::cerr << "pchat-bench: unknown --mode " << o.mode << "\n";
     return usage();
