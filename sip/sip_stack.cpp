@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,7 +20,6 @@
 #include <thread>
 #include <unordered_map>
 
-#include <openssl/ssl.h>
 #include <sofia-sip/msg.h>
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
@@ -1854,23 +1852,3 @@ const sip_options& sip_stack::options() const { return impl_->opts; }
 
 } // namespace pchat::sip
 
-// --- the memory of an idle TLS connection ----------------------------------------------------------------------
-//
-// Sofia-SIP's TLS transport creates each connection's SSL with SSL_new and never sets SSL_MODE_RELEASE_BUFFERS,
-// so OpenSSL keeps a read and a write record buffer (about 34 KiB) for every idle connection on top of Sofia's own
-// 16 KiB read buffer: 41 KiB per signed-in TLS client, measured (docs/performance.md "Memory per TLS
-// connection"). Sofia offers no tag for it and keeps its SSL_CTX private, so pchat wraps SSL_new for the whole
-// process: the executable's definition comes before libssl's for libsofia-sip-ua (the linker exports it because
-// a shared library in the link refers to it), and it calls libssl's and sets the mode. The buffers are then
-// allocated only while a record is being read or written. Everything else about the SSL is unchanged.
-
-extern "C" SSL* SSL_new(SSL_CTX* ctx) {
-  using ssl_new_fn = SSL* (*)(SSL_CTX*);
-  static const ssl_new_fn real = reinterpret_cast<ssl_new_fn>(::dlsym(RTLD_NEXT, "SSL_new"));
-  if (!real)
-    return nullptr;
-  SSL* ssl = real(ctx);
-  if (ssl)
-    SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-  return ssl;
-}

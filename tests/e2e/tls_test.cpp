@@ -191,7 +191,7 @@ TEST_CASE("tls: two clients chat over SIP over TLS with the self-signed certific
   CHECK(refused.message.find("certificate") != std::string::npos);
 }
 
-TEST_CASE("tls: TLS 1.0 and 1.1 are refused and TLS 1.2 and 1.3 accepted") {
+TEST_CASE("tls: TLS 1.0 and 1.1 and TLS 1.2 without forward-secret AEAD suites are refused and TLS 1.2 and 1.3 accepted") {
   test_certificate cert;
   auto tls_port = pchatd_process::free_port();
   pchatd_process server{cert.args(tls_port)};
@@ -200,6 +200,9 @@ TEST_CASE("tls: TLS 1.0 and 1.1 are refused and TLS 1.2 and 1.3 accepted") {
   CHECK_FALSE(handshake(tls_port, TLS1_1_VERSION, TLS1_1_VERSION));
   CHECK(handshake(tls_port, TLS1_2_VERSION, TLS1_2_VERSION));
   CHECK(handshake(tls_port, TLS1_3_VERSION, TLS1_3_VERSION));
+  // In TLS 1.2 only forward-secret AEAD suites, as on the web port (Sofia's own list would take these).
+  CHECK_FALSE(handshake(tls_port, TLS1_2_VERSION, TLS1_2_VERSION, "AES128-SHA:AES256-SHA256:ECDHE-ECDSA-AES128-SHA"));
+  CHECK(handshake(tls_port, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305"));
   // Plain SIP on the TLS port is no handshake: the server closes the connection and stays up.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
