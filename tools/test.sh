@@ -9,8 +9,9 @@ tools/deps.sh --test   # the build packages plus pidgin-sipe/libpurple-dev (test
 jobs="$(nproc)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
-# pchatd again with AddressSanitizer and UBSan, for the e2e test that starts it and signs a client in
-# (tests/e2e/sanitized/; it finds build-asan/tools/pchatd and is reported skipped, not passed, without it).
+# pchatd again with AddressSanitizer and UBSan: the "asan e2e/conformance/web/interop" tests run those suites once
+# more against it, and tests/e2e/sanitized/ starts it with the shipped configuration (docs/security.md
+# "Fuzzing and sanitizers"; all of them are reported skipped, not passed, without build-asan/tools/pchatd).
 # Only pchatd: the test's client is the ordinary client library in build/. Warnings are errors in build/ already;
 # here they are not, since GCC's warnings change with sanitizer instrumentation (false positives build/ lacks).
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPCHAT_SANITIZE=address,undefined \
