@@ -21,10 +21,14 @@ public:
   bool allowed(const std::string& key, unsigned limit, clock::time_point now = clock::now());
   // One more failure for `key`; returns the count in the window.
   unsigned failed(const std::string& key, clock::time_point now = clock::now());
+  // allowed() and failed() in one step (so parallel callers cannot slip past the limit): false, and nothing
+  // counted, when `key` already has `limit` in the window; otherwise counts one.
+  bool admit(const std::string& key, unsigned limit, clock::time_point now = clock::now());
   // Forgets `key` (a success).
   void succeeded(const std::string& key);
 
 private:
+  unsigned count_locked(const std::string& key, clock::time_point now, bool add);
   struct entry {
     unsigned count = 0;
     clock::time_point since;

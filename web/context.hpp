@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/protocol.hpp"
+#include "base/attempts.hpp"
 #include "web/requests.hpp"
 #include "web/web_server.hpp"
 
@@ -46,16 +47,12 @@ private:
     clock::time_point expires; // idle limit, moved on by every use
     clock::time_point ends;    // absolute limit
   };
-  struct attempts {
-    unsigned count = 0;
-    clock::time_point since;
-  };
   void expire(clock::time_point now);
 
   std::mutex mtx_;
   std::chrono::seconds ttl_;
   std::map<std::string, entry> entries_;
-  std::map<std::string, attempts> attempts_;
+  attempt_limiter attempts_{std::chrono::seconds(60), 10000}; // its own lock
 };
 
 // Routes are matched without regular expressions on the client's path: cpp-httplib compiles every route pattern

@@ -29,8 +29,6 @@ const char* to_string(sign_in_mode m) {
 
 namespace {
 constexpr std::size_t max_sign_ins = 100000;
-constexpr std::size_t max_attempt_keys = 10000;
-constexpr std::chrono::seconds attempt_window{60};
 } // namespace
 
 void sign_ins::expire(clock::time_point now) {
@@ -71,35 +69,9 @@ void sign_ins::remove(const std::string& token) {
   entries_.erase(token);
 }
 
-bool sign_ins::admit(const std::string& key, unsigned limit) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto now = clock::now();
-  auto i = attempts_.find(key);
-  if (i != attempts_.end() && now - i->second.since > attempt_window) {
-    attempts_.erase(i);
-    i = attempts_.end();
-  }
-  if (i == attempts_.end()) {
-    if (attempts_.size() >= max_attempt_keys) { // drop stale windows, then the oldest
-      for (auto j = attempts_.begin(); j != attempts_.end();)
-        j = now - j->second.since > attempt_window ? attempts_.erase(j) : std::next(j);
-      if (attempts_.size() >= max_attempt_keys)
-        attempts_.erase(std::min_element(attempts_.begin(), attempts_.end(), [](const auto& a, const auto& b) {
-          return a.second.since < b.second.since;
-        }));
-    }
-    i = attempts_.emplace(key, attempts{0, now}).first;
-  }
-  if (i->second.count >= limit)
-    return false;
-  ++i->second.count;
-  return true;
-}
+bool sign_ins::admit(const std::string& key, unsigned limit) { return attempts_.admit(key, limit); }
 
-void sign_ins::succeeded(const std::string& key) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  attempts_.erase(key);
-}
+void sign_ins::succeeded(const std::string& key) { attempts_.succeeded(key); }
 
 // --- JSON helpers -----------------------------------------------------------------------------------------------
 

@@ -108,4 +108,10 @@ TEST_CASE("attempts: a key is refused after its limit until the window passes, a
   limits.failed("k4", t0 + 3s);
   CHECK(limits.allowed("k1", 1, t0 + 3s));
   CHECK_FALSE(limits.allowed("k4", 1, t0 + 3s));
+  // admit: check and count in one step, nothing counted once refused.
+  pchat::attempt_limiter web{60s, 100};
+  CHECK(web.admit("addr x", 2, t0));
+  CHECK(web.admit("addr x", 2, t0));
+  CHECK_FALSE(web.admit("addr x", 2, t0));
+  CHECK(web.failed("addr x", t0) == 3); // two admitted, then this one
 }

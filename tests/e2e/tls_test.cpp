@@ -204,14 +204,7 @@ TEST_CASE("tls: TLS 1.0 and 1.1 and TLS 1.2 without forward-secret AEAD suites a
   CHECK_FALSE(handshake(tls_port, TLS1_2_VERSION, TLS1_2_VERSION, "AES128-SHA:AES256-SHA256:ECDHE-ECDSA-AES128-SHA"));
   CHECK(handshake(tls_port, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305"));
   // Plain SIP on the TLS port is no handshake: the server closes the connection and stays up.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(tls_port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int fd = connect_loopback(tls_port);
   std::string text = "OPTIONS sip:pchat@example.com SIP/2.0\r\nContent-Length: 0\r\n\r\n";
   REQUIRE(::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size()));
   char buf[512];
