@@ -536,8 +536,10 @@ using invite_worker_actor =
 using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, caf::reacts_to<closed_atom>,
                                        caf::reacts_to<invite_atom, invitation_view>,
                                        caf::reacts_to<notice_atom, room_view, std::uint64_t>,
-                                       // part(room id): the room let this session go (settings or roles changed)
-                                       caf::reacts_to<part_atom, std::uint64_t>>;
+                                       // part(room id, tell): the room let this session go (settings or roles
+                                       // changed); `tell`: the session sends the client's ntc:part itself, after
+                                       // its join reply (the room had not heard `joined` yet)
+                                       caf::reacts_to<part_atom, std::uint64_t, bool>>;
 
 // The SIP ingress: the transport for the actors, and the entry point for what the SIP thread reports.
 // open(dialog, user, call-id) spawns the dialog's session; info(dialog, body) hands it a command document;

@@ -131,9 +131,10 @@ void let_go(self_ptr self, bool everyone) {
       ++i;
       continue;
     }
-    self->send(m.transport, send_atom::value, m.dialog, xccos::part_notice(st.uri, m.user));
+    if (m.confirmed) // else the session sends it, after the join's reply it has not written yet
+      self->send(m.transport, send_atom::value, m.dialog, xccos::part_notice(st.uri, m.user));
     if (auto session = caf::actor_cast<session_actor>(i->first)) // so it forgets the room too
-      self->send(session, part_atom::value, st.settings.id);
+      self->send(session, part_atom::value, st.settings.id, !m.confirmed);
     if (std::find(gone.begin(), gone.end(), m.user) == gone.end())
       gone.push_back(m.user);
     record(self, compliance::event_kind::part, m.user);

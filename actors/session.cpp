@@ -129,11 +129,18 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
       // ntc:inv (docs/protocol.md "Invitations"): the same <inv> getinv returns, pushed as it happens.
       session_cmd::send_body(self, xccos::invitation_notice(inv));
     },
-    [self](part_atom, std::uint64_t room_id) {
-      // The room let us go: forget it, and watch it for new content again if the user follows it.
+    [self](part_atom, std::uint64_t room_id, bool tell) {
+      // The room let us go: forget it, and watch it for new content again if the user follows it. When the room
+      // had not heard `joined` yet, the client's ntc:part is ours to send, after the join's reply.
       auto& joined = self->state.joined;
       for (auto j = joined.begin(); j != joined.end(); ++j)
         if (j->second.view.id == room_id) {
+          if (tell && !j->second.replied) { // the reply is not out yet: it goes first (actors/session_rooms.cpp)
+            j->second.let_go = true;
+            break;
+          }
+          if (tell)
+            session_cmd::send_body(self, xccos::part_notice(j->second.view.uri, self->state.user));
           joined.erase(j);
           self->send(self->state.directory, watch_atom::value, room_id, false);
           break;

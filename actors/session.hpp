@@ -44,6 +44,8 @@ struct session_state {
   struct joined_room {
     room_actor room;
     room_view view;
+    bool replied = false; // rpl:join / rpl:bjoin has gone out (and the room was told `joined`)
+    bool let_go = false;  // the room let us go before that: the reply goes first, then its ntc:part
   };
   // lower-case guid -> room. An entry is made before the room answers the join (so a post sent right after the
   // join finds it) and removed on part, on a failed join, when the room lets the user go (part_atom) and when the

@@ -18,7 +18,9 @@ void join_rooms(self_ptr self, const xccos::command& cmd, std::vector<xccos::cha
     self, cmd, chans,
     [self, chans](size_t i, const resolved_room& r) {
       auto& st = self->state;
-      st.joined[ascii_lower(chans[i].guid)] = {r.room, r.view}; // before the reply: later posts must find it
+      auto& entry = st.joined[ascii_lower(chans[i].guid)]; // before the reply: later posts must find it
+      if (entry.room != r.room) // a new join (a repeated one keeps its state)
+        entry = {r.room, r.view};
       return self->request(r.room, caf::infinite, join_atom::value, st.user, st.dialog, st.transport);
     },
     [self, c, chans, batch](std::vector<caf::expected<join_result>>& outcomes) {
@@ -48,11 +50,23 @@ void join_rooms(self_ptr self, const xccos::command& cmd, std::vector<xccos::cha
         }
       }
       reply_ok(self, c, std::move(data));
-      // Only now may the rooms send this dialog their traffic: the reply is ahead of it at the transport.
-      for (size_t i = 0; i < chans.size(); ++i)
-        if (outcomes[i])
-          if (auto j = self->state.joined.find(ascii_lower(chans[i].guid)); j != self->state.joined.end())
-            self->send(j->second.room, joined_atom::value);
+      // Only now may the rooms send this dialog their traffic: the reply is ahead of it at the transport. A room
+      // that let the user go meanwhile (a settings change) has forgotten the member: the ntc:part it would have
+      // sent goes now, after the reply that put the user in.
+      auto& joined = self->state.joined;
+      for (size_t i = 0; i < chans.size(); ++i) {
+        auto j = outcomes[i] ? joined.find(ascii_lower(chans[i].guid)) : joined.end();
+        if (j == joined.end() || j->second.replied)
+          continue;
+        if (j->second.let_go) {
+          send_body(self, xccos::part_notice(j->second.view.uri, self->state.user));
+          self->send(self->state.directory, watch_atom::value, j->second.view.id, false);
+          joined.erase(j);
+          continue;
+        }
+        j->second.replied = true;
+        self->send(j->second.room, joined_atom::value);
+      }
     });
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // Failed sign-in attempts per key ("user sip:alice@example.com", "addr 192.0.2.7") in a sliding minute, so that
 // neither one account nor many accounts from one place can be guessed at speed (docs/security.md "Limits").
-// Bounded: at most `max_keys` keys are remembered; when full, stale windows go first, then the oldest.
+// Bounded: at most `max_keys` keys are remembered; when full, stale windows go first, then the key with the fewest
+// failures (so a flood of one-off keys cannot reset one being guessed at).
 // Thread-safe.
 #include <chrono>
 #include <cstddef>
@@ -38,5 +39,9 @@ private:
   std::mutex mtx_;
   std::unordered_map<std::string, entry> entries_;
 };
+
+// The key a client address counts under: an IPv4 address as it is, an IPv6 address by its /64 (one client usually
+// has a whole /64), an IPv4-mapped IPv6 address as the IPv4 one.
+std::string address_key(const std::string& address);
 
 } // namespace pchat

@@ -359,20 +359,24 @@ std::string signer::signature_hex(std::string_view text) const {
   std::string data = seq_bytes_;
   data.append(text);
   std::string mac = hmac_md5(sign_key_, data);
+  if (mac.size() < 8 || keystream_.size() != 8)
+    return {}; // no signature at all rather than a forgeable one (verify_hex then refuses too)
   std::string out;
   put32(out, 1);
   for (std::size_t i = 0; i < 8; ++i)
-    out.push_back(keystream_.size() == 8 && mac.size() >= 8 ? static_cast<char>(mac[i] ^ keystream_[i]) : '\0');
+    out.push_back(static_cast<char>(mac[i] ^ keystream_[i]));
   out += seq_bytes_;
   return ascii_upper(hex::encode(out));
 }
 
 bool signer::verify_hex(std::string_view text, std::string_view hex_text) const {
-  if (hex_text.size() != 32)
+  // Fail closed: without a keystream (no RC4, a signer that was never given keys) every signature would be the
+  // same forgeable zeros.
+  if (hex_text.size() != 32 || keystream_.size() != 8 || seq_bytes_.size() != 4)
     return false;
   std::string want = signature_hex(text);
   std::string got = ascii_upper(hex_text);
-  return CRYPTO_memcmp(want.data(), got.data(), 32) == 0;
+  return want.size() == 32 && CRYPTO_memcmp(want.data(), got.data(), 32) == 0;
 }
 
 bool verify_signature_hex(std::string_view sign_key, std::string_view seal_key, std::string_view text,

@@ -745,6 +745,11 @@ struct sip_stack::impl {
     if (auto a = per_address.find(c.address); a != per_address.end() && --a->second <= 0)
       per_address.erase(a);
     connections.erase(tp); // destroys c
+    // A failure tport reported for it and not yet handled must not outlive our reference (the address could be
+    // reused by a new connection before the next turn of the loop).
+    failed_connections.erase(std::remove_if(failed_connections.begin(), failed_connections.end(),
+                                            [tp](const auto& f) { return f.first == tp; }),
+                             failed_connections.end());
     tport_unref(tp);
   }
 
@@ -1302,12 +1307,12 @@ struct sip_stack::impl {
   static constexpr unsigned failures_per_address = 20;
   bool sign_in_throttled(const std::string& user, const request_context& ctx) {
     return !failed_sign_ins.allowed("user " + user, failures_per_user) ||
-           !failed_sign_ins.allowed("addr " + address_of(ctx.peer), failures_per_address);
+           !failed_sign_ins.allowed("addr " + address_key(address_of(ctx.peer)), failures_per_address);
   }
   void sign_in_failed(const std::string& user, const request_context& ctx) {
     auto address = address_of(ctx.peer);
     auto by_user = failed_sign_ins.failed("user " + user);
-    auto by_address = failed_sign_ins.failed("addr " + address);
+    auto by_address = failed_sign_ins.failed("addr " + address_key(address));
     if (by_user == failures_per_user || by_address == failures_per_address)
       log::line(log::level::warning, "sip") << "sign-ins throttled for a minute user=" << user << " address="
                                             << address << " (" << by_user << " failures for the user, "

@@ -415,7 +415,8 @@ void http_listener::impl::accept_all() {
     if (refuse) {
       auto answer = refusal_response(pchat_errc::busy, "Too many connections; try again in a few seconds",
                                      "Retry-After: 5\r\n");
-      c->io->write(answer.data(), answer.size()); // best effort: a fresh socket has room for it
+      if (!c->io->encrypted()) // best effort: a fresh socket has room for it (over TLS: no handshake for a refusal)
+        c->io->write(answer.data(), answer.size());
       c->io.reset();
       ::close(fd);
       continue;
@@ -487,6 +488,13 @@ void http_listener::impl::on_readable(std::list<entry>::iterator it) {
     if (r.wait != 0) {
       e.events = r.wait;
       break;
+    }
+    if (r.plain_http) { // plain HTTP to the HTTPS port (web/tls_transport.cpp)
+      ++counters.bad_heads;
+      answer_and_linger(e, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                           "Connection: close\r\nContent-Length: 48\r\n\r\n"
+                           "This port speaks HTTPS: use an https:// address\n");
+      return;
     }
     close_entry(it); // the client went away (or failed) before its request was complete
     return;

@@ -44,6 +44,7 @@ class tls_context; // web/tls_transport.hpp
 struct io_result {
   ssize_t bytes = 0;
   short wait = 0;
+  bool plain_http = false; // TLS only: the client spoke plain HTTP; the transport now moves plain bytes, to refuse it
 };
 
 // How the bytes of one connection move (plain TCP, later TLS). Never blocks.
@@ -54,6 +55,8 @@ public:
   virtual io_result write(const char* buf, std::size_t n) = 0;
   // No more bytes from us (TLS: close_notify first); the client still may send.
   virtual void shutdown_write() = 0;
+  // Whether the bytes are encrypted: then nothing may be written before the handshake (a plain refusal at accept).
+  virtual bool encrypted() const { return false; }
 };
 
 // A connection the acceptor took: the socket, who is at the other end, what arrived so far.

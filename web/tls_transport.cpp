@@ -32,6 +32,8 @@ public:
   ~tls_transport() override { SSL_free(ssl_); }
 
   io_result read(char* buf, std::size_t n) override {
+    if (raw_)
+      return raw_read(buf, n);
     if (failed_)
       return {};
     if (!looked_) { // a TLS connection opens with a handshake record (22); a letter is someone speaking HTTP
@@ -40,10 +42,16 @@ public:
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return {0, POLLIN};
       looked_ = true;
+      if (r == 1 && first >= 'A' && first <= 'Z') {
+        // Plain HTTP to the HTTPS port: from now on plain bytes, so that the listener can answer in plain text
+        // (as nginx does) and close the way it closes any refused request, reading what the client still sends.
+        raw_ = true;
+        io_result out;
+        out.plain_http = true;
+        return out;
+      }
       if (r == 1 && first != 22) {
         failed_ = true;
-        if (first >= 'A' && first <= 'Z') // plain HTTP to the HTTPS port: say so in plain text, as nginx does
-          ::send(fd_, plain_http_answer, sizeof plain_http_answer - 1, MSG_NOSIGNAL);
         return {};
       }
     }
@@ -55,6 +63,12 @@ public:
   }
 
   io_result write(const char* buf, std::size_t n) override {
+    if (raw_) {
+      auto r = ::send(fd_, buf, n, MSG_NOSIGNAL);
+      if (r > 0)
+        return {r, 0};
+      return {0, static_cast<short>(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? POLLOUT : 0)};
+    }
     if (failed_)
       return {};
     ERR_clear_error();
@@ -64,9 +78,11 @@ public:
     return {0, wait_for(r)};
   }
 
+  bool encrypted() const override { return !raw_; }
+
   void shutdown_write() override {
     // close_notify once the handshake is done (best effort: the socket is non-blocking), then the TCP FIN.
-    if (!failed_ && SSL_is_init_finished(ssl_)) {
+    if (!raw_ && !failed_ && SSL_is_init_finished(ssl_)) {
       ERR_clear_error();
       SSL_shutdown(ssl_);
     }
@@ -88,14 +104,21 @@ private:
     }
   }
 
-  static constexpr char plain_http_answer[] =
-    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
-    "Content-Length: 48\r\n\r\nThis port speaks HTTPS: use an https:// address\n";
+  io_result raw_read(char* buf, std::size_t n) {
+    for (;;) {
+      auto r = ::recv(fd_, buf, n, 0);
+      if (r >= 0)
+        return {r, 0};
+      if (errno != EINTR)
+        return {0, static_cast<short>(errno == EAGAIN || errno == EWOULDBLOCK ? POLLIN : 0)};
+    }
+  }
 
   SSL* ssl_;
   int fd_;
   bool failed_ = false;
   bool looked_ = false;
+  bool raw_ = false; // plain HTTP arrived: plain bytes from now on, only to refuse it
 };
 
 } // namespace

@@ -275,7 +275,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     }
     // Every attempt counts until one succeeds: five per user and twenty per client address a minute, so neither
     // one account nor many accounts from one place can be guessed at speed.
-    if (!ctx.sessions.admit("user " + user, 5) || !ctx.sessions.admit("addr " + req.remote_addr, 20))
+    if (!ctx.sessions.admit("user " + user, 5) || !ctx.sessions.admit("addr " + address_key(req.remote_addr), 20))
       return send_error(res, pchat_errc::too_many_attempts, "Too many failed sign-ins; wait a minute and try again");
     if (!check_password(ctx, user, password)) {
       log::line(log::level::info, "web") << "sign-in refused user=" << user << " from=" << req.remote_addr;

@@ -383,3 +383,44 @@ TEST_CASE_METHOD(mgmt_fixture, "a member whose category later denies them loses 
   CHECK(ask(m, cmd("3", "histsrch", "<srch author=\"bob\"/>")).code == 400); // not a user: refused, not "anyone"
   (void)a;
 }
+
+TEST_CASE_METHOD(mgmt_fixture, "a room that lets a joiner go while its join is in flight: rpl:join first, then ntc:part") {
+  // The room closes (the joiner has no role) at every point of the join: whenever the room let the user go
+  // before the session wrote rpl:join, the client still reads rpl:join first and then the ntc:part, never the
+  // reverse, and a later post is refused as not joined (the session forgot the room too).
+  auto lobby = make_room("Lobby");
+  restart();
+  auto admin = principal::administrator();
+  std::string ref = lobby.name;
+  caf::scoped_actor self{sys};
+  int let_go_during_join = 0;
+  for (int k = 0; k < 30; ++k) {
+    INFO("scheduler steps before the room closes: " << k);
+    self->send(dir_actor, update_atom::value, admin, ref, patch{{"privacy", "open"}});
+    sched.run();
+    auto b = connect("sip:bob" + std::to_string(k) + "@example.com");
+    take(b);
+    caf::anon_send(sessions.at(b), info_atom::value, cmd("70", "join", chanid("example.com", lobby.guid)));
+    for (int i = 0; i < k; ++i)
+      if (!sched.try_run_once())
+        break;
+    self->send(dir_actor, update_atom::value, admin, ref, patch{{"privacy", "closed"}});
+    sched.run();
+    auto docs = take(b);
+    REQUIRE_FALSE(docs.empty());
+    auto first = single_item(docs.front());
+    if (first.id == "rpl:join" && first.code == 200) {
+      // In the room at some point: it must also have been let go, after the reply.
+      REQUIRE(docs.size() == 2);
+      CHECK(single_item(docs[1]).id == "ntc:part");
+      ++let_go_during_join;
+    } else {
+      CHECK(first.id == "rpl:join"); // refused: the room was closed before the join reached it
+      CHECK(docs.size() == 1);
+    }
+    CHECK(ask(b, grpchat("71", uri(lobby), "", "still here?")).token == "NOT_JOINED");
+    close(b);
+    take(b);
+  }
+  CHECK(let_go_during_join > 0);
+}

@@ -101,17 +101,29 @@ TEST_CASE("attempts: a key is refused after its limit until the window passes, a
   limits.failed("user b", t0);
   limits.succeeded("user b");
   CHECK(limits.allowed("user b", 1, t0));
-  // Three keys at most: a fourth pushes out the oldest, never grows the table.
+  // Three keys at most: a new one pushes out the one with fewest failures (the oldest of those), never grows the
+  // table, and never the key being guessed at.
+  limits.failed("user c", t0);
+  limits.failed("user c", t0);
   limits.failed("k1", t0);
   limits.failed("k2", t0 + 1s);
   limits.failed("k3", t0 + 2s);
   limits.failed("k4", t0 + 3s);
   CHECK(limits.allowed("k1", 1, t0 + 3s));
   CHECK_FALSE(limits.allowed("k4", 1, t0 + 3s));
+  CHECK_FALSE(limits.allowed("user c", 2, t0 + 3s)); // the key with most failures stays whatever comes after it
   // admit: check and count in one step, nothing counted once refused.
   pchat::attempt_limiter web{60s, 100};
   CHECK(web.admit("addr x", 2, t0));
   CHECK(web.admit("addr x", 2, t0));
   CHECK_FALSE(web.admit("addr x", 2, t0));
   CHECK(web.failed("addr x", t0) == 3); // two admitted, then this one
+}
+
+TEST_CASE("attempts: client addresses count by IPv4 address and by IPv6 /64") {
+  CHECK(pchat::address_key("192.0.2.7") == "192.0.2.7");
+  CHECK(pchat::address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");
+  CHECK(pchat::address_key("[2001:db8:1:2::9]") == "2001:db8:1:2::/64");
+  CHECK(pchat::address_key("::ffff:192.0.2.7") == "192.0.2.7");
+  CHECK(pchat::address_key("unknown") == "unknown");
 }

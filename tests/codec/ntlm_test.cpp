@@ -195,4 +195,7 @@ TEST_CASE("ntlm: a session's signer gives the same signatures as the one-off fun
     CHECK_FALSE(signer.verify_hex(text + "!", sig));
     CHECK_FALSE(signer.verify_hex(text, sig.substr(0, 30)));
   }
+  ntlm::signer none; // never given keys: signs nothing and accepts nothing
+  CHECK(none.signature_hex("x").empty());
+  CHECK_FALSE(none.verify_hex("x", std::string(32, '0')));
 }
