@@ -422,7 +422,7 @@ std::unique_ptr<operations> actor_operations(caf::actor_system& sys, directory_a
 }
 
 std::string usage() {
-  return R"(usage: pchatctl [--data DIR] [--domain D] COMMAND
+  return R"(usage: pchatctl [--data DIR] [--domain D] COMMAND      (pchatctl --version: the version)
   init [--demo]                         create the store; --demo adds category General with Lobby and Dev
   category add NAME [--description D] [--invite true|false] [--logged true|false] [--filepost true|false]
                [--allow LIST] [--deny LIST] [--creators LIST]

@@ -40,6 +40,7 @@
 #include "base/random.hpp"
 #include "base/text.hpp"
 #include "base/tls.hpp"
+#include "base/version.hpp"
 #include "codec/digest.hpp"
 #include "codec/ntlm.hpp"
 #include "codec/sip_message.hpp"
@@ -55,7 +56,8 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr const char* allow_methods = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, SUBSCRIBE, UPDATE, SERVICE";
 constexpr const char* provisioning_event = "vnd-microsoft-provisioning-v2";
-constexpr const char* user_agent = "pchatd/0.1";
+const std::string user_agent_text = std::string{"pchatd/"} + version();
+const char* const user_agent = user_agent_text.c_str();
 
 std::int64_t monotonic_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();

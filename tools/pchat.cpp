@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/version.hpp"
 #include "client/chat_client.hpp"
 #include "codec/xccos_commands.hpp"
 
@@ -43,7 +44,8 @@ int usage() {
                " system's CAs or --ca FILE, e.g. the certificate pchatctl cert self-signed wrote)\n"
                "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
                "          unfollow ROOM | signin | search WORDS... | info | upload ROOM FILE [NAME] |\n"
-               "          download [--force] ROOM LINK [OUT]\n";
+               "          download [--force] ROOM LINK [OUT]\n"
+               "pchat --version prints the version\n";
   return 2;
 }
 
@@ -104,6 +106,9 @@ int main(int argc, char** argv) {
       force = true;
     } else if (a == "-h" || a == "--help") {
       return usage();
+    } else if (a == "--version") {
+      std::cout << "pchat " << pchat::version() << "\n";
+      return 0;
     } else {
       args.push_back(a);
     }

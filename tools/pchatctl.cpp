@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/version.hpp"
 #include "storage/store.hpp"
 #include "admin/admin.hpp"
 #include "admin/admin_socket.hpp"
@@ -124,6 +125,10 @@ int main(int argc, char** argv) {
     std::string s = argv[i];
     if (s == "-h" || s == "--help") {
       std::cout << admin::usage();
+      return 0;
+    }
+    if (s == "--version") {
+      std::cout << "pchatctl " << pchat::version() << "\n";
       return 0;
     }
     if ((s == "--data" || s == "--domain") && i + 1 < argc)

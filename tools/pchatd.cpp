@@ -20,6 +20,7 @@
 #include "actors/directory.hpp"
 #include "base/log.hpp"
 #include "base/tls.hpp"
+#include "base/version.hpp"
 #include "actors/protocol.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/compliance_actor.hpp"
@@ -220,6 +221,8 @@ bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector
 // Prometheus text of the actors' and the SIP thread's counters: pchatd.stats and /metrics.
 std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
   std::string text = pchat::render_prometheus(live);
+  text += std::string("# HELP pchat_build_info The pchatd version running (always 1).\n# TYPE pchat_build_info gauge\n"
+                      "pchat_build_info{version=\"") + pchat::version() + "\"} 1\n";
   auto add = [&](const char* name, const char* help, std::uint64_t v) {
     text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " "
             + std::to_string(v) + "\n";
@@ -305,6 +308,11 @@ void write_stats(const std::string& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   using namespace pchat;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view{argv[i]} == "--version") {
+      std::cout << "pchatd " << pchat::version() << "\n";
+      return 0;
+    }
   pchatd_config cfg;
   std::vector<char*> args(argv, argv + argc);
   std::vector<bool_override> overrides;

@@ -35,3 +35,21 @@ TEST_CASE("pchatd starts on a demo data directory with the shipped configuration
   }
   ::unsetenv("MALLOC_PERTURB_");
 }
+
+TEST_CASE("pchatd pchatctl and pchat say their version and a running pchatd reports it in its metrics") {
+  for (const std::string& program : {pchat::test::tests_pchatd(), std::string{PCHATCTL_PATH}, std::string{PCHAT_PATH}}) {
+    std::string out;
+    CHECK(pchatd_process::run_capture(program + " --version", out) == 0);
+    INFO(out);
+    CHECK(out.find(" 0.") != std::string::npos); // "pchatd 0.1.0"
+    CHECK(out.find('\n') == out.size() - 1);     // one line
+  }
+  pchatd_process server;
+  server.start();
+  // pchatd writes its stats once a second.
+  CHECK(server.wait_stat("pchat_sip_registers_total", [](long long v) { return v >= 0; }));
+  std::string stats;
+  REQUIRE(server.ctl("stats", &stats) == 0);
+  INFO(stats.substr(0, 2000));
+  CHECK(stats.find("pchat_build_info{version=\"0.") != std::string::npos);
+}
