@@ -1099,6 +1099,8 @@ status store::open(const std::string& dir, const open_options& opts, std::unique
         return fail(errc::not_found, "no database in " + dir + " (directory does not exist)");
       if (!fs::create_directories(dir, ec) && ec)
         return fail(errc::io_error, "cannot create " + dir + ": " + ec.message());
+    } else if ((!opts.create_if_missing || opts.read_only) && !fs::exists(fs::path(dir) / "CURRENT", ec)) {
+      return fail(errc::not_found, "no database in " + dir + " (the directory holds no pchat store)");
     }
     auto s = std::make_unique<rocks_store>(opts.read_only);
     if (auto st = s->init(dir, opts); !st.ok())

@@ -20,17 +20,19 @@
 #include "admin/admin.hpp"
 #include "admin/admin_socket.hpp"
 #include "admin/cert.hpp"
+#include "admin/check.hpp"
+#include "admin/config.hpp"
 
 using namespace pchat;
 
 namespace {
 
-int stats(const std::string& data) {
+int stats(const std::string& run_dir) {
   // pchatd rewrites this file every second (Prometheus text); it needs no access to RocksDB.
-  std::string path = data + "/pchatd.stats";
+  std::string path = run_dir + "/pchatd.stats";
   std::ifstream in(path);
   if (!in) {
-    std::cerr << "pchatctl: no " << path << " (is pchatd running with --pchat.data-dir=" << data << "?)\n";
+    std::cerr << "pchatctl: no " << path << " (is pchatd running with this configuration?)\n";
     return 1;
   }
   std::error_code ec;
@@ -117,9 +119,20 @@ int print(const admin::result& r) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+// Where pchatctl works: the data directory, the domain and pchatd's run directory, from pchatd's configuration
+// file unless given on the command line.
+struct place {
+  std::string config_file;
   std::string data = "./var/data";
   std::string domain = "example.com";
+  std::string run_dir;
+  admin::server_config cfg;
+};
+
+int main(int argc, char** argv) {
+  place at;
+  std::string data_arg;
+  std::string domain_arg;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
@@ -131,19 +144,55 @@ int main(int argc, char** argv) {
       std::cout << "pchatctl " << pchat::version() << "\n";
       return 0;
     }
-    if ((s == "--data" || s == "--domain") && i + 1 < argc)
-      (s == "--data" ? data : domain) = argv[++i];
-    else
+    auto eq = s.find('=');
+    auto name = s.substr(0, eq);
+    if (args.empty() && (name == "--data" || name == "--domain" || name == "--config")) {
+      if (eq == std::string::npos && i + 1 >= argc) {
+        std::cerr << "pchatctl: " << s << " needs a value\n" << admin::usage();
+        return 2;
+      }
+      std::string value = eq != std::string::npos ? s.substr(eq + 1) : argv[++i];
+      (name == "--data" ? data_arg : name == "--domain" ? domain_arg : at.config_file) = value;
+    } else {
       args.push_back(std::move(s));
+    }
   }
   if (args.empty()) {
     std::cerr << admin::usage();
     return 2;
   }
+  // pchatd's configuration: --config F, or else (unless --data says where) ./pchatd.ini or /etc/pchat/pchatd.ini.
+  if (at.config_file.empty() && data_arg.empty())
+    for (const char* candidate : {"pchatd.ini", PCHAT_SYSCONF_DIR "/pchatd.ini"})
+      if (::access(candidate, F_OK) == 0) {
+        at.config_file = candidate;
+        break;
+      }
+  if (!at.config_file.empty()) {
+    auto loaded = admin::load(at.cfg, at.config_file, {});
+    if (!loaded.ok && args[0] != "check") {
+      for (const auto& e : loaded.errors)
+        std::cerr << "pchatctl: " << e << "\n";
+      std::cerr << "pchatctl: pchatd's configuration " << at.config_file << " is not valid (pchatctl check)\n";
+      return 2;
+    }
+    at.data = at.cfg.data_dir;
+    at.domain = at.cfg.domain;
+    at.run_dir = at.cfg.run_dir;
+  }
+  if (!data_arg.empty())
+    at.data = data_arg;
+  if (!domain_arg.empty())
+    at.domain = domain_arg;
+  if (at.run_dir.empty() || !data_arg.empty())
+    at.run_dir = at.data;
+
   if (args[0] == "stats")
-    return stats(data);
+    return stats(at.run_dir);
   if (args[0] == "cert")
-    return print(admin::cert_command({args.begin() + 1, args.end()}, domain));
+    return print(admin::cert_command({args.begin() + 1, args.end()}, at.domain));
+  if (args[0] == "check")
+    return print(admin::check(at.config_file, data_arg, domain_arg));
   if (std::string error; !resolve_password(args, error)) {
     std::cerr << "pchatctl: " << error << "\n";
     return 2;
@@ -151,24 +200,31 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<storage::store> opened;
   storage::open_options oo;
-  // Any change may be the first; reading a directory that does not exist is an error.
-  bool reads = args[0] == "history" || (args.size() > 1 && (args[1] == "list" || args[1] == "show"));
-  oo.create_if_missing = !reads;
-  auto st = storage::store::open(data, oo, opened);
+  // Only init makes a new store: anything else on a directory without one is a mistake (a wrong --data, or the
+  // wrong working directory), never a silently created empty store.
+  oo.create_if_missing = args[0] == "init";
+  auto st = storage::store::open(at.data, oo, opened);
   if (st.code == storage::errc::busy) {
     // pchatd holds the directory: it runs the command itself.
     std::string error;
-    if (auto r = admin::call(data + "/pchatd.sock", args, error))
+    if (auto r = admin::call(at.run_dir + "/pchatd.sock", args, error))
       return print(*r);
-    std::cerr << "pchatctl: " << data << " is in use, but pchatd does not answer on its admin socket (" << error
-              << ")\n";
+    std::cerr << "pchatctl: " << at.data << " is in use, but pchatd does not answer on its admin socket " << at.run_dir
+              << "/pchatd.sock (" << error << ")\n";
     return 3;
   }
+  if (st.code == storage::errc::not_found) {
+    std::cerr << "pchatctl: " << at.data << " holds no pchat store: `pchatctl init` creates one"
+              << (at.config_file.empty() ? " (no configuration read: --config F or --data DIR say where)"
+                                         : " (the data directory of " + at.config_file + ")")
+              << "\n";
+    return 1;
+  }
   if (!st.ok()) {
-    std::cerr << "pchatctl: open " << data << ": " << storage::to_string(st.code) << ": " << st.message << "\n";
+    std::cerr << "pchatctl: open " << at.data << ": " << storage::to_string(st.code) << ": " << st.message << "\n";
     return 1;
   }
   std::shared_ptr<storage::store> db = std::move(opened);
-  auto ops = admin::local_operations(db, domain);
-  return print(admin::run(args, {*db, *ops, data, domain}));
+  auto ops = admin::local_operations(db, at.domain);
+  return print(admin::run(args, {*db, *ops, at.data, at.domain}));
 }

@@ -3,9 +3,11 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -32,191 +34,12 @@
 #include "storage/store.hpp"
 #include "admin/admin.hpp"
 #include "admin/admin_socket.hpp"
+#include "admin/config.hpp"
 #include "web/web_server.hpp"
 
 namespace {
 
-struct pchatd_config : caf::actor_system_config {
-  std::string data_dir = "./var/data";
-  std::string log_level = "info";
-  size_t max_open_files = 0; // 0: as many as the hard limit allows
-  std::string sip_host = "127.0.0.1";
-  size_t sip_port = 5060;
-  bool sip_udp = true;
-  bool sip_tcp = true;
-  std::string domain = "example.com";
-  std::string service_uri; // default: sip:pchat@<domain>
-  bool persistent_chat = true;
-  size_t register_expires = 3600;
-  size_t session_expires = 1800;
-  size_t max_body = 65536;
-  size_t max_pending = 10000;
-  size_t max_outbound = 20000;
-  size_t max_connection_pending = 1000;
-  size_t max_connection_bytes = 8u << 20;
-  size_t request_timeout = 32;
-  size_t sip_threads = 1;
-  std::string sip_auth = "auto";
-  size_t sip_tls_port = 5061;
-  std::string ntlm_target; // default: the domain
-  size_t max_connections_per_address = 256;
-  size_t sign_in_timeout = 30;
-  std::string sip_plaintext_auth = "auto";
-  // [tls] (docs/security.md "TLS"): one certificate for SIP over TLS and HTTPS
-  std::string tls_certificate;
-  std::string tls_key;
-  size_t nonce_lifetime = 300;
-  size_t search_limit = 999;
-  size_t message_size_limit = 8000;
-  size_t story_size_limit = 80000;
-  size_t history_cache = 200;
-  size_t participant_update_limit = 75;
-  bool sync_writes = true;
-  // [compliance] (docs/compliance.md; Lync's Set-CsPersistentChatComplianceConfiguration)
-  bool compliance = false;
-  std::string compliance_dir;    // default <data-dir>/compliance
-  std::string compliance_output; // default <data-dir>/compliance-output
-  size_t compliance_run_interval = 900;
-  bool compliance_one_room_per_file = false;
-  bool compliance_room_details = false;
-  bool compliance_user_details = false;
-  size_t compliance_batch_max = 10000;
-  std::string compliance_on_store_failure = "refuse";
-  // [web] (docs/web.md)
-  bool web = true;
-  std::string web_host = "127.0.0.1";
-  size_t web_port = 8080;
-  std::string web_public_url;
-  bool web_tls = true;
-  size_t web_threads = 8;
-  size_t web_header_timeout = 10;
-  size_t web_max_connections_per_address = 32;
-  std::string web_static_dir;
-  size_t web_session_ttl = 8 * 3600;
-  size_t web_max_upload = 100u << 20;
-  size_t web_file_token_ttl = 300;
-  std::string web_files_dir; // default <data-dir>/files
-  size_t web_min_free_mb = 512;
-
-  pchatd_config() {
-    pchat::register_types(*this);
-    // A CAF 0.17 worker with nothing to do polls 100 times, then 500 times with a 50 µs nanosleep before it
-    // blocks on its condition variable: at 10 posts/s that idle polling cost as much CPU as a third of the SIP
-    // edge (docs/performance.md "After the SIP edge rebuild"). Ten moderate polls keep the wake-up fast and
-    // let idle workers block. Still overridable with --work-stealing.moderate-poll-attempts.
-    set("work-stealing.moderate-poll-attempts", size_t{10});
-    opt_group{custom_options_, "pchat"}
-      .add(data_dir, "data-dir", "RocksDB data directory (created if missing)")
-      .add(log_level, "log-level", "error, warning, info or debug")
-      .add(max_open_files, "max-open-files", "descriptor limit (0: raise to the hard limit, at least 131072 if allowed)")
-      .add(domain, "domain", "SIP domain served; room URIs are ma-chan://<domain>/<guid>")
-      .add(service_uri, "service-uri", "URI of the chat service (default sip:pchat@<domain>)")
-      .add(persistent_chat, "persistent-chat", "EnablePersistentChat in the provisioning document")
-      .add(search_limit, "search-limit", "most rooms one chansrch returns")
-      .add(message_size_limit, "message-size-limit", "largest chat text in bytes")
-      .add(story_size_limit, "story-size-limit", "largest story in bytes (reported in getserverinfo)")
-      .add(history_cache, "history-cache", "recent messages each room keeps in memory")
-      .add(participant_update_limit, "participant-update-limit",
-           "above this many users a room stops pushing joins/parts and full rosters")
-      .add(sync_writes, "sync-writes", "fsync the WAL before a post is acknowledged (keep on)");
-    opt_group{custom_options_, "sip"}
-      .add(sip_host, "host", "address to listen on")
-      .add(sip_port, "port", "port for UDP and TCP")
-      .add(sip_udp, "udp", "listen on UDP")
-      .add(sip_tcp, "tcp", "listen on TCP")
-      .add(register_expires, "register-expires", "Expires granted to REGISTER")
-      .add(session_expires, "session-expires", "Session-Expires for chat dialogs (seconds)")
-      .add(max_body, "max-body", "largest INFO body in bytes; larger gets 413")
-      .add(max_pending, "max-pending", "commands queued in sessions before INFOs get 503")
-      .add(max_outbound, "max-outbound", "INFOs to clients queued or unanswered before INFOs get 503")
-      .add(max_connection_pending, "max-connection-pending",
-           "unanswered requests on one client connection before it is closed (the client stopped reading)")
-      .add(max_connection_bytes, "max-connection-bytes",
-           "bytes of unanswered requests on one client connection before it is closed")
-      .add(request_timeout, "request-timeout", "seconds a client has to answer an INFO or BYE before its dialog ends")
-      .add(sip_threads, "threads", "SIP threads (only 1 with Debian's Sofia-SIP: docs/architecture.md \"The SIP edge\")")
-      .add(sip_auth, "auth", "digest, ntlm (NTLM and Digest), anonymous, known or auto (digest unless the listener is loopback)")
-      .add(nonce_lifetime, "nonce-lifetime", "seconds a Digest nonce stays fresh")
-      .add(max_connections_per_address, "max-connections-per-address",
-           "client connections from one address before new ones get 503 and are closed")
-      .add(sign_in_timeout, "sign-in-timeout", "seconds a client connection may stay without a chat dialog")
-      .add(ntlm_target, "ntlm-targetname", "this server's name in NTLM exchanges (default: pchat.domain)")
-      .add(sip_tls_port, "tls-port", "port for SIP over TLS (when tls.certificate is set; 0: no TLS listener)")
-      .add(sip_plaintext_auth, "plaintext-auth",
-           "true, false or auto: whether sign-ins may send credentials over UDP/TCP (auto: only on loopback)");
-    opt_group{custom_options_, "tls"}
-      .add(tls_certificate, "certificate", "PEM certificate chain for SIP over TLS and HTTPS (none: no TLS)")
-      .add(tls_key, "key", "PEM private key of tls.certificate (unencrypted; keep it 0600)");
-    opt_group{custom_options_, "compliance"}
-      .add(compliance, "enabled", "archive joins, parts, posts, reads and searches (off: no cost)")
-      .add(compliance_dir, "dir", "the durable event queue (default <data-dir>/compliance)")
-      .add(compliance_output, "output-dir", "AdapterOutputDirectory (default <data-dir>/compliance-output)")
-      .add(compliance_run_interval, "run-interval", "RunInterval in seconds: one XML batch per interval")
-      .add(compliance_one_room_per_file, "one-room-per-file", "OneChatRoomPerOutputFile")
-      .add(compliance_room_details, "add-room-details", "AddChatRoomDetails")
-      .add(compliance_user_details, "add-user-details", "AddUserDetails")
-      .add(compliance_batch_max, "batch-max", "most events in one adapter batch")
-      .add(compliance_on_store_failure, "on-store-failure",
-           "refuse (posts are refused while the queue cannot be written) or queue (held in memory)");
-    opt_group{custom_options_, "web"}
-      .add(web, "enabled", "serve the room-management page, room files, /metrics and /healthz over HTTP")
-      .add(web_host, "host", "address to listen on")
-      .add(web_port, "port", "HTTP port (0: any free port, printed on the ready line)")
-      .add(web_public_url, "public-url", "URL clients reach the web server at (default http(s)://host:port)")
-      .add(web_tls, "tls", "HTTPS with tls.certificate when it is set (false: plain HTTP, e.g. behind a TLS proxy)")
-      .add(web_threads, "threads", "HTTP worker threads")
-      .add(web_header_timeout, "header-timeout",
-           "seconds from connecting until a request's head (and a body up to 64 KiB) must have arrived")
-      .add(web_max_connections_per_address, "max-connections-per-address",
-           "HTTP connections one client address (IPv6: one /64) may have open at once")
-      .add(web_static_dir, "static-dir", "serve the page from this directory instead of the built-in copy")
-      .add(web_session_ttl, "session-ttl", "seconds a web sign-in lasts without use")
-      .add(web_max_upload, "max-upload", "largest room file upload in bytes (larger: 413)")
-      .add(web_file_token_ttl, "file-token-ttl", "seconds a file upload/download token may be used")
-      .add(web_files_dir, "files-dir", "room file content (default <data-dir>/files)")
-      .add(web_min_free_mb, "min-free-mb", "MiB uploads leave free on the files' disk (history needs room too)");
-  }
-};
-
-// CAF 0.17 treats a bool option on the command line as a flag without a value ("--sip.udp" sets it), so
-// "--sip.udp=false" is a parse error and a default-true option could not be turned off. We take the "=value"
-// forms of our bool options out of argv before CAF sees it and apply them after the INI file.
-struct bool_override {
-  bool* target;
-  bool value;
-};
-
-bool take_bool_options(pchatd_config& cfg, std::vector<char*>& args, std::vector<bool_override>& out,
-                       std::string& error) {
-  const std::pair<const char*, bool*> options[] = {
-    {"--pchat.persistent-chat", &cfg.persistent_chat}, {"--pchat.sync-writes", &cfg.sync_writes},
-    {"--sip.udp", &cfg.sip_udp}, {"--sip.tcp", &cfg.sip_tcp}, {"--compliance.enabled", &cfg.compliance},
-    {"--compliance.one-room-per-file", &cfg.compliance_one_room_per_file},
-    {"--compliance.add-room-details", &cfg.compliance_room_details},
-    {"--compliance.add-user-details", &cfg.compliance_user_details}, {"--web.enabled", &cfg.web},
-    {"--web.tls", &cfg.web_tls}};
-  std::vector<char*> kept;
-  for (char* a : args) {
-    std::string_view arg{a};
-    bool taken = false;
-    for (const auto& [name, target] : options) {
-      std::string_view n{name};
-      if (arg.size() > n.size() && arg.substr(0, n.size()) == n && arg[n.size()] == '=') {
-        auto v = arg.substr(n.size() + 1);
-        if (v != "true" && v != "false") {
-          error = std::string{arg} + ": expected true or false";
-          return false;
-        }
-        out.push_back({target, v == "true"});
-        taken = true;
-      }
-    }
-    if (!taken)
-      kept.push_back(a);
-  }
-  args = std::move(kept);
-  return true;
-}
+using pchatd_config = pchat::admin::server_config;
 
 // Prometheus text of the actors' and the SIP thread's counters: pchatd.stats and /metrics.
 std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
@@ -313,22 +136,22 @@ int main(int argc, char** argv) {
       std::cout << "pchatd " << pchat::version() << "\n";
       return 0;
     }
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto config_file = admin::config_file_argument(args);
+  if (config_file.empty() && access("pchatd.ini", F_OK) == 0)
+    config_file = "pchatd.ini";
   pchatd_config cfg;
-  std::vector<char*> args(argv, argv + argc);
-  std::vector<bool_override> overrides;
-  std::string arg_error;
-  if (!take_bool_options(cfg, args, overrides, arg_error)) {
-    std::cerr << "pchatd: bad configuration: " << arg_error << "\n";
-    return 2;
-  }
-  if (auto err = cfg.parse(static_cast<int>(args.size()), args.data(), "pchatd.ini")) {
-    std::cerr << "pchatd: bad configuration: " << cfg.render(err) << "\n";
-    return 2;
-  }
-  for (const auto& o : overrides)
-    *o.target = o.value;
-  if (cfg.cli_helptext_printed)
+  auto configured = admin::load(cfg, config_file, args);
+  if (configured.help) {
+    std::cout << admin::help_text();
     return 0;
+  }
+  if (!configured.ok) {
+    for (const auto& e : configured.errors)
+      std::cerr << "pchatd: " << e << "\n";
+    std::cerr << "pchatd: bad configuration: not started (pchatd --help lists the options)\n";
+    return 2;
+  }
   log::level lvl;
   if (!log::parse_level(cfg.log_level, lvl)) {
     std::cerr << "pchatd: unknown log level " << cfg.log_level << "\n";
@@ -369,11 +192,25 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The store is made by `pchatctl init`, never here: a mistyped data-dir must not start an empty server.
   std::unique_ptr<storage::store> opened;
-  auto st = storage::store::open(cfg.data_dir, {}, opened);
+  storage::open_options existing;
+  existing.create_if_missing = false;
+  auto st = storage::store::open(cfg.data_dir, existing, opened);
+  if (st.code == storage::errc::not_found) {
+    std::cerr << "pchatd: " << cfg.data_dir << " holds no pchat store: create one with `pchatctl init`"
+              << (configured.file.empty() ? "" : " --config " + configured.file) << " (or fix pchat.data-dir)\n";
+    return 2;
+  }
   if (!st.ok()) {
     std::cerr << "pchatd: cannot open data directory " << cfg.data_dir << ": " << st.message << "\n";
     return st.code == storage::errc::busy ? 3 : 1;
+  }
+  // The admin socket and the stats file: pchat.run-dir (a RuntimeDirectory under systemd) or the data directory.
+  const std::string run_dir = cfg.run_dir.empty() ? cfg.data_dir : cfg.run_dir;
+  if (std::error_code ec; !std::filesystem::create_directories(run_dir, ec) && ec) {
+    std::cerr << "pchatd: cannot create pchat.run-dir " << run_dir << ": " << ec.message() << "\n";
+    return 2;
   }
   std::shared_ptr<storage::store> db = std::move(opened);
 
@@ -541,12 +378,12 @@ int main(int argc, char** argv) {
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
-    // pchatctl's changes while we run: its commands arrive on <data-dir>/pchatd.sock and go to the directory.
+    // pchatctl's changes while we run: its commands arrive on <run-dir>/pchatd.sock and go to the directory.
     auto admin_ops = admin::actor_operations(sys, dir);
     admin::socket_server admin_socket;
     std::string error;
     if (!admin_socket.start(
-          cfg.data_dir + "/pchatd.sock",
+          run_dir + "/pchatd.sock",
           [&](const std::vector<std::string>& words) {
             return admin::run(words, {*db, *admin_ops, cfg.data_dir, opts.domain});
           }, error))
@@ -597,9 +434,9 @@ int main(int argc, char** argv) {
                 << " service=" << opts.service_uri << " data=" << cfg.data_dir
                 << " auth=" << sip::to_string(sopts.auth) << (www ? " web=" + www->public_url() : std::string{})
                 << std::endl;
-      // Until a stop signal: once a second, the live metrics go to <data-dir>/pchatd.stats (Prometheus text,
+      // Until a stop signal: once a second, the live metrics go to <run-dir>/pchatd.stats (Prometheus text,
       // written to a temporary file and renamed, so readers never see half a file). `pchatctl stats` prints it.
-      const std::string stats_path = cfg.data_dir + "/pchatd.stats";
+      const std::string stats_path = run_dir + "/pchatd.stats";
       int sig = -1;
       while (sig < 0) {
         write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance) +

@@ -180,7 +180,7 @@ TEST_CASE("vector 2: with persistent-chat=false the provisioning document says E
 }
 
 // CAF 0.17 parses a bool option on the command line as a flag without a value; pchatd takes the "=true/false"
-// forms itself (tools/pchatd.cpp) so every option works the same on the command line and in pchatd.ini.
+// forms itself (admin/config.cpp) so every option works the same on the command line and in pchatd.ini.
 TEST_CASE("pchatd accepts --pchat.persistent-chat=false on its command line and provisions EnablePersistentChat "
           "false") {
   pchatd_process server({"--pchat.persistent-chat=false"});

@@ -254,6 +254,7 @@ TEST_CASE("tls: pchatd refuses to start on a missing or mismatched certificate a
   test_certificate cert;
   test_certificate other;
   temp_dir work;
+  pchatd_process::init_store(work.str("data"));
   auto start = [&](const std::vector<std::string>& extra) {
     std::vector<std::string> args = {"--pchat.data-dir=" + work.str("data"),
                                      "--sip.port=" + std::to_string(pchatd_process::free_port()), "--web.enabled=false"};

@@ -392,6 +392,7 @@ TEST_CASE("web hardening: wrong JSON types, control characters, bodies without l
 TEST_CASE("web: pchatd refuses a password-less web sign-in that others could reach") {
   std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-web-XXXXXX").string();
   REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+  pchatd_process::init_store(tmpl + "/data");
   auto port = std::to_string(pchatd_process::free_port());
   std::string out;
   // sip.auth=auto on loopback is anonymous; a published page (public-url) or another web.host may not inherit it.

@@ -217,6 +217,7 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
   srv.dir = tmpl;
   std::string data = srv.dir + "/data";
   int status = 0;
+  run_capture(o.pchatctl + " --data " + data + " init 2>&1", status);
   run_capture(o.pchatctl + " --data " + data + " category add Bench 2>&1", status);
   for (std::uint32_t r = 0; r < o.rooms; ++r) {
     auto out = run_capture(o.pchatctl + " --data " + data + " room add bench-" + std::to_string(r)
