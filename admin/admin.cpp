@@ -422,8 +422,13 @@ std::unique_ptr<operations> actor_operations(caf::actor_system& sys, directory_a
 }
 
 std::string usage() {
-  return R"(usage: pchatctl [--data DIR] [--domain D] COMMAND      (pchatctl --version: the version)
-  init [--demo]                         create the store; --demo adds category General with Lobby and Dev
+  return R"(usage: pchatctl [--config FILE] [--data DIR] [--domain D] COMMAND      (pchatctl --version: the version)
+pchatd's configuration FILE gives the data directory, domain and run directory; without --config and --data
+pchatctl reads ./pchatd.ini or )" PCHAT_SYSCONF_DIR R"(/pchatd.ini when there is one (docs/operations.md).
+  init [--demo]                         create the store (no other command does); --demo adds category General
+                                        with Lobby and Dev
+  check                                 check the configuration, data directory, accounts' realm, ports and TLS
+                                        files; exit 1 on any error
   category add NAME [--description D] [--invite true|false] [--logged true|false] [--filepost true|false]
                [--allow LIST] [--deny LIST] [--creators LIST]
   category set CAT [--name N] [same options as add]
@@ -454,7 +459,7 @@ std::string usage() {
                                         DIR/pchat.key; DIR defaults to ./var/tls; no data directory needed)
 LIST is comma-separated principals: * (everyone), a domain (example.com) or a user (sip:alice@example.com).
 Changes work with pchatd stopped (directly on DIR) and running (through DIR/pchatd.sock).
-Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.
+Exit status: 0 ok, 1 failed, 2 usage or configuration error, 3 data directory busy and pchatd not answering.
 )";
 }
 

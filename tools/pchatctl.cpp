@@ -1,8 +1,9 @@
 // pchatctl: administration of a pchat data directory, as Lync admins used the PersistentChat cmdlets: categories
 // (scope, creators, invitations), rooms (settings, privacy, type, members, managers, presenters), users (SIP
-// Digest accounts), persistent chat policy, history, live stats. With pchatd stopped it opens DIR itself; while pchatd runs it hands the command to pchatd over
-// DIR/pchatd.sock, so changes apply to the running server at once. The commands: admin/admin.cpp
-// (`pchatctl --help`). DIR defaults to ./var/data. Exit status: 0 ok, 1 failed, 2 usage, 3 data directory busy.
+// Digest accounts), persistent chat policy, history, live stats, checks. It reads pchatd's configuration for the
+// data directory, domain and run directory (docs/operations.md). With pchatd stopped it opens the store itself;
+// while pchatd runs it hands the command to pchatd over <run-dir>/pchatd.sock, so changes apply to the running
+// server at once. Only `init` creates a store. The commands: admin/admin.cpp (`pchatctl --help`).
 #include <termios.h>
 #include <unistd.h>
 
