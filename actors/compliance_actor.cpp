@@ -189,10 +189,13 @@ compliance_actor spawn_compliance(caf::actor_system& sys, compliance::compliance
 }
 
 storage::status start_compliance(caf::actor_system& sys, const compliance::compliance_options& opts,
-                                 compliance_actor& out) {
-  std::unique_ptr<compliance::queue> q;
-  if (auto st = compliance::queue::open(opts.dir, q); !st.ok())
+                                 compliance_actor& out, std::shared_ptr<compliance::queue>* queue_out) {
+  std::unique_ptr<compliance::queue> opened;
+  if (auto st = compliance::queue::open(opts.dir, opened); !st.ok())
     return st;
+  std::shared_ptr<compliance::queue> q = std::move(opened);
+  if (queue_out)
+    *queue_out = q;
   out = spawn_compliance(sys, opts, std::move(q), std::make_shared<compliance::xml_adapter>(opts.xml()));
   return storage::status::success();
 }

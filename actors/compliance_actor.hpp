@@ -57,8 +57,9 @@ compliance_actor spawn_compliance(caf::actor_system& sys, compliance::compliance
                                   std::shared_ptr<compliance::adapter> adapter, bool detached = true);
 
 // pchatd's entry point: opens the queue in opts.dir, makes the XML adapter from opts, spawns detached.
-// Fails (and spawns nothing) when the queue cannot be opened, e.g. errc::busy.
+// Fails (and spawns nothing) when the queue cannot be opened, e.g. errc::busy. `queue_out` (when given) shares
+// the queue, for the backup's checkpoint (RocksDB is safe to checkpoint while the service writes).
 storage::status start_compliance(caf::actor_system& sys, const compliance::compliance_options& opts,
-                                 compliance_actor& out);
+                                 compliance_actor& out, std::shared_ptr<compliance::queue>* queue_out = nullptr);
 
 } // namespace pchat

@@ -1,5 +1,7 @@
 #include "admin/admin.hpp"
 
+#include "admin/backup.hpp"
+
 #include <caf/all.hpp>
 
 #include <cstdlib>
@@ -429,6 +431,10 @@ pchatctl reads ./pchatd.ini or )" PCHAT_SYSCONF_DIR R"(/pchatd.ini when there is
                                         with Lobby and Dev
   check                                 check the configuration, data directory, accounts' realm, ports and TLS
                                         files; exit 1 on any error
+  backup DEST                           a consistent copy of the store, room files and compliance queue in the
+                                        new directory DEST, pchatd running or not
+  restore SRC                           a backup into the data directory, which must hold no store (pchatd
+                                        stopped); then start pchatd on it
   category add NAME [--description D] [--invite true|false] [--logged true|false] [--filepost true|false]
                [--allow LIST] [--deny LIST] [--creators LIST]
   category set CAT [--name N] [same options as add]
@@ -621,6 +627,11 @@ result run(const std::vector<std::string>& argv, const context& where) {
     auto report = compliance::verify_dir(w[2], vo);
     out << compliance::to_string(report) << (vo.expect_end ? "" : "(end not checked: no compliance queue found)\n");
     return {report.ok() ? 0 : 1, out.str(), err.str()};
+  }
+  if (w[0] == "backup") {
+    if (w.size() != 2)
+      return usage_error("backup DEST");
+    return backup(where, w[1]);
   }
   if (w[0] == "history" && w.size() >= 2) {
     auto rm = find_room(db, w[1]);

@@ -10,6 +10,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/protocol.hpp"
+#include "compliance/queue.hpp"
 #include "storage/store.hpp"
 
 namespace pchat::admin {
@@ -47,6 +48,11 @@ struct context {
   operations& ops;
   std::string data_dir;
   std::string domain;
+  std::string files_dir;      // room file content (web.files-dir; "" means <data-dir>/files)
+  std::string compliance_dir; // the compliance queue (compliance.dir; "" means <data-dir>/compliance)
+  // The running compliance service's queue, for the backup's checkpoint; null when pchatd is stopped (then the
+  // backup opens the queue itself) or compliance is off.
+  std::shared_ptr<compliance::queue> compliance_queue;
 };
 
 // Runs one command (the words after pchatctl's global options).

@@ -194,6 +194,8 @@ private:
     return db_->Get(rocksdb::ReadOptions{}, slice(key), &out).ok();
   }
 
+  status checkpoint(const std::string& dir) override { return storage::make_checkpoint(*db_, dir); }
+
   status write(rocksdb::WriteBatch& wb, std::string_view what) {
     rocksdb::WriteOptions wo;
     wo.sync = true;

@@ -66,6 +66,8 @@ public:
   // The adapter wrote batch `batch_id`: its events are deleted. invalid_argument unless it is the open batch.
   virtual status done(std::uint64_t batch_id) = 0;
   virtual queue_counts counts() const = 0;
+  // A consistent copy of the queue in `dir` (must not exist), taken while it stays in use: the backup's.
+  virtual status checkpoint(const std::string& dir) = 0;
 };
 
 } // namespace pchat::compliance

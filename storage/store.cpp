@@ -11,6 +11,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -45,6 +46,15 @@ const char* to_string(errc code) {
     return "busy";
   }
   return "unknown";
+}
+
+status make_checkpoint(rocksdb::DB& db, const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto st = from_rocks(rocksdb::Checkpoint::Create(&db, &raw), "checkpoint"); !st.ok())
+    return st;
+  std::unique_ptr<rocksdb::Checkpoint> cp{raw};
+  // log_size_for_flush 0: the memtables are flushed first, so the copy needs no WAL replay to be complete.
+  return from_rocks(cp->CreateCheckpoint(dir, 0), "checkpoint into " + dir);
 }
 
 status from_rocks(const rocksdb::Status& s, std::string_view what) {
@@ -1068,6 +1078,14 @@ private:
     rocksdb::ReadOptions ro;
     ro.prefix_same_as_start = true;
     return std::unique_ptr<rocksdb::Iterator>{db_->NewIterator(ro, cfs_[cf_history])};
+  }
+
+  status checkpoint(const std::string& dir) override {
+    try {
+      return make_checkpoint(*db_, dir);
+    } catch (const std::exception& e) {
+      return fail(errc::io_error, std::string{"checkpoint: "} + e.what());
+    }
   }
 
   // Undecodable messages are skipped: the read API has no error channel.

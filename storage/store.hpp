@@ -281,6 +281,9 @@ public:
   virtual std::vector<message> after(std::uint64_t room_id, std::uint64_t after_seq, std::size_t n) const = 0;
   // Highest stored seq of a room, 0 when the room has no history.
   virtual std::uint64_t last_seq(std::uint64_t room_id) const = 0;
+  // A consistent copy of the whole store in `dir` (which must not exist), taken while the store stays in use:
+  // every write finished before the call is in it, none half (docs/operations.md "Backup").
+  virtual status checkpoint(const std::string& dir) = 0;
   // Searches one room's history through the word and author index that commit() keeps ("search" column family).
   // Cost: O(log N) seeks to turn the time range into a seq range (ticks never decrease with seq), then a leapfrog
   // intersection of the posting lists, newest first: each step is one seek per list, and there are at most

@@ -20,6 +20,7 @@
 #include "storage/store.hpp"
 #include "admin/admin.hpp"
 #include "admin/admin_socket.hpp"
+#include "admin/backup.hpp"
 #include "admin/cert.hpp"
 #include "admin/check.hpp"
 #include "admin/config.hpp"
@@ -194,6 +195,15 @@ int main(int argc, char** argv) {
     return print(admin::cert_command({args.begin() + 1, args.end()}, at.domain));
   if (args[0] == "check")
     return print(admin::check(at.config_file, data_arg, domain_arg));
+  if (args[0] == "backup" && args.size() == 2) // pchatd may write it, from its own working directory
+    args[1] = std::filesystem::absolute(args[1]).lexically_normal().string();
+  if (args[0] == "restore") {
+    if (args.size() != 2) {
+      std::cerr << "pchatctl: restore SRC\n" << admin::usage();
+      return 2;
+    }
+    return print(admin::restore(args[1], at.data, at.cfg.web_files_dir, at.cfg.compliance_dir));
+  }
   if (std::string error; !resolve_password(args, error)) {
     std::cerr << "pchatctl: " << error << "\n";
     return 2;
@@ -227,5 +237,5 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<storage::store> db = std::move(opened);
   auto ops = admin::local_operations(db, at.domain);
-  return print(admin::run(args, {*db, *ops, at.data, at.domain}));
+  return print(admin::run(args, {*db, *ops, at.data, at.domain, at.cfg.web_files_dir, at.cfg.compliance_dir, {}}));
 }

@@ -331,6 +331,7 @@ int main(int argc, char** argv) {
   {
     caf::actor_system sys{cfg};
     sip::sip_stack server{sopts, load, opts.live, db};
+    std::shared_ptr<compliance::queue> compliance_queue; // shared with the backup (admin socket)
     if (cfg.compliance) {
       compliance::compliance_options co;
       co.enabled = true;
@@ -347,7 +348,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       co.on_store_failure = *policy;
-      auto cst = start_compliance(sys, co, opts.compliance);
+      auto cst = start_compliance(sys, co, opts.compliance, &compliance_queue);
       if (!cst.ok()) {
         std::cerr << "pchatd: cannot start compliance in " << co.dir << ": " << cst.message << "\n";
         return cst.code == storage::errc::busy ? 3 : 1;
@@ -385,7 +386,8 @@ int main(int argc, char** argv) {
     if (!admin_socket.start(
           run_dir + "/pchatd.sock",
           [&](const std::vector<std::string>& words) {
-            return admin::run(words, {*db, *admin_ops, cfg.data_dir, opts.domain});
+            return admin::run(words, {*db, *admin_ops, cfg.data_dir, opts.domain, cfg.web_files_dir,
+                                      cfg.compliance_dir, compliance_queue});
           }, error))
       log::line(log::level::warning, "pchatd") << "no admin socket, pchatctl cannot change a running server: "
                                                << error;

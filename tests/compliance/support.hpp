@@ -93,6 +93,7 @@ public:
   compliance::status take(std::size_t max, compliance::batch& out) override { return real_->take(max, out); }
   compliance::status done(std::uint64_t id) override { return real_->done(id); }
   compliance::queue_counts counts() const override { return real_->counts(); }
+  compliance::status checkpoint(const std::string& dir) override { return real_->checkpoint(dir); }
   bool down = false;
   int enqueues = 0;
 
