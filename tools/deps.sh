@@ -15,7 +15,10 @@ packages=(g++ cmake ninja-build ccache pkg-config
 # What only the tests need: pidgin-sipe for tests/interop, xsltproc for the compliance XSLT test.
 # chromium + chromium-driver: the room-management page is tested in a real headless browser (tests/web).
 # clang + libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes): the fuzz harnesses (fuzz/, build-fuzz/).
-test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver clang libclang-rt-14-dev)
+# dpkg-dev (dpkg-shlibdeps, for cpack's package dependencies), systemd (systemd-analyze verify), adduser: the
+# Debian package's test (tests/package).
+test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver clang libclang-rt-14-dev
+               dpkg-dev systemd adduser)
 if [ "${1:-}" = "--test" ]; then
   packages+=("${test_packages[@]}")
 fi

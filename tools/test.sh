@@ -17,6 +17,12 @@ cmake --build build -j"$jobs"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPCHAT_SANITIZE=address,undefined \
       -DBUILD_TESTING=OFF -DPCHAT_WERROR=OFF
 cmake --build build-asan -j"$jobs" --target pchatd
+# The Debian package as a user builds it (packaging/, docs/operations.md "Deploy on a server"): the installed
+# prefix /usr, only the three programs, then cpack; tests/package installs and runs it (skipped without it).
+cmake -S . -B build-deb -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF \
+      -DPCHAT_WERROR=OFF
+cmake --build build-deb -j"$jobs" --target pchatd pchatctl pchat
+(cd build-deb && cpack -G DEB >/dev/null)
 # The libFuzzer harnesses (fuzz/, docs/fuzzing.md) with clang, AddressSanitizer and UBSan in build-fuzz/: only they
 # and the libraries they link. ctest runs each for 30 s ("fuzz: <target> for 30 s under ASan+UBSan"; reported
 # skipped, not passed, without build-fuzz/) and replays every seed and kept reproducer with the g++ build.
