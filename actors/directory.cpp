@@ -117,7 +117,7 @@ directory_actor::behavior_type directory(directory_self self, std::shared_ptr<st
       if (i->second.address() == dm.source) {
         if (dm.reason != caf::exit_reason::normal)
           log::line(log::level::error, "directory") << "room actor down room_id=" << i->first
-                                                    << " reason=" << self->system().render(dm.reason);
+                                                    << " reason=" << log::q(self->system().render(dm.reason));
         forget_room(self, i->first);
         break;
       }

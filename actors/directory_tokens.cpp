@@ -31,7 +31,7 @@ caf::expected<std::string> file_tokens::issue(const std::string& user, bool uplo
   auto mine = per_user_.find(user);
   auto live = mine == per_user_.end() ? 0u : mine->second;
   if (tokens_.size() >= max_tokens || live >= max_per_user) {
-    log::line(log::level::info, "directory") << "file token refused user=" << user << ": " << live
+    log::line(log::level::info, "directory") << "file token refused user=" << log::q(user) << ": " << live
                                              << " live of this user, " << tokens_.size() << " in all";
     return make_error(pchat_errc::busy, "too many live file tokens; try again in a few minutes");
   }
@@ -104,8 +104,8 @@ caf::result<file_ticket> issue_file_token(directory_self self, const std::string
   if (!token)
     return token.error();
   t.token = std::move(*token);
-  log::line(log::level::debug, "directory") << (upload ? "upload" : "download") << " token room=" << r->name
-                                            << " user=" << user << " file=" << item;
+  log::line(log::level::debug, "directory") << (upload ? "upload" : "download") << " token room=" << log::q(r->name)
+                                            << " user=" << log::q(user) << " file=" << log::q(item);
   return t;
 }
 

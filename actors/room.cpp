@@ -147,7 +147,7 @@ void let_go(self_ptr self, bool everyone) {
     st.users.erase(user);
     if (!everyone)
       notify_others(self, user, false);
-    log::line(log::level::info, "room") << "let go room=" << st.settings.name << " user=" << user;
+    log::line(log::level::info, "room") << "let go room=" << log::q(st.settings.name) << " user=" << log::q(user);
   }
   tell_count(self);
 }
@@ -176,7 +176,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     st.last_ticks = st.recent.back().ticks;
   else if (auto newest = st.store->last(st.settings.id, 1); !newest.empty())
     st.last_ticks = newest.back().ticks; // history_cache = 0: still never earlier than the stored history
-  log::line(log::level::debug, "room") << "room=" << st.settings.name << " loaded last_seq=" << st.stats.last_seq
+  log::line(log::level::debug, "room") << "room=" << log::q(st.settings.name) << " loaded last_seq=" << st.stats.last_seq
                                        << " cached=" << st.recent.size();
 
   return {
@@ -184,7 +184,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         transport_actor& transport) -> caf::result<join_result> {
       auto& s = self->state;
       if (!rules::may_join(s.settings, s.category, user, roles_of(s, user))) {
-        log::line(log::level::info, "room") << "join refused room=" << s.settings.name << " user=" << user;
+        log::line(log::level::info, "room") << "join refused room=" << log::q(s.settings.name) << " user=" << log::q(user);
         return make_error(pchat_errc::forbidden);
       }
       auto session = caf::actor_cast<caf::actor_addr>(self->current_sender());
@@ -283,8 +283,8 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
               rp.deliver(s2.visible_seq);
             },
             [self, rp, seq = m.seq](caf::error& err) mutable {
-              log::line(log::level::error, "room") << "post not stored room=" << self->state.settings.name
-                                                   << " seq=" << seq << " error=" << self->system().render(err);
+              log::line(log::level::error, "room") << "post not stored room=" << log::q(self->state.settings.name)
+                                                   << " seq=" << seq << " error=" << log::q(self->system().render(err));
               rp.deliver(make_error(pchat_errc::store_failed));
             });
       };
@@ -300,7 +300,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
               [self, rp, seq = m.seq](caf::error& err) mutable {
                 log::line(log::level::error, "room") << "post refused, compliance cannot archive it room="
                                                      << self->state.settings.name << " seq=" << seq
-                                                     << " error=" << self->system().render(err);
+                                                     << " error=" << log::q(self->system().render(err));
                 rp.deliver(make_error(pchat_errc::store_failed, "compliance archive unavailable"));
               });
       return rp;

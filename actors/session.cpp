@@ -35,7 +35,7 @@ void refuse(self_ptr self, const xccos::command& c, pchat_errc why) {
   ++self->state.errors;
   if (self->state.opts.live)
     self->state.opts.live->reject(why);
-  log::line(log::level::info, "session") << "refused " << c.id << " user=" << self->state.user
+  log::line(log::level::info, "session") << "refused " << c.id << " user=" << log::q(self->state.user)
                                          << " dialog=" << self->state.dialog << " code=" << d.xccos_code << " "
                                          << d.xccos_token;
   send_reply(self, c, d.xccos_code, d.xccos_token, {});
@@ -44,8 +44,8 @@ void refuse(self_ptr self, const xccos::command& c, pchat_errc why) {
 void reply_error(self_ptr self, const xccos::command& c, const caf::error& err) {
   if (err.category() == pchat_error_category)
     return refuse(self, c, static_cast<pchat_errc>(err.code()));
-  log::line(log::level::error, "session") << c.id << " failed user=" << self->state.user
-                                          << " error=" << self->system().render(err);
+  log::line(log::level::error, "session") << c.id << " failed user=" << log::q(self->state.user)
+                                          << " error=" << log::q(self->system().render(err));
   refuse(self, c, pchat_errc::server_error);
 }
 
@@ -115,7 +115,7 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
         c.id = ids.id.empty() ? "cmd:unknown" : ids.id;
         c.seqid = ids.seqid;
         c.envid = ids.envid;
-        log::line(log::level::info, "session") << "unparsable body user=" << self->state.user
+        log::line(log::level::info, "session") << "unparsable body user=" << log::q(self->state.user)
                                                << " dialog=" << self->state.dialog << " " << to_string(err->code) << ": "
                                                << err->detail;
         session_cmd::refuse(self, c, err->code);
@@ -160,7 +160,7 @@ session_actor::behavior_type session(self_ptr self, dialog_id dialog, std::strin
         self->send(j.room, part_atom::value, s.user);
       s.joined.clear();
       s.pending.clear();
-      log::line(log::level::debug, "session") << "closed user=" << s.user << " dialog=" << s.dialog
+      log::line(log::level::debug, "session") << "closed user=" << log::q(s.user) << " dialog=" << s.dialog
                                               << " commands=" << s.commands << " errors=" << s.errors;
       self->quit();
     },

@@ -107,6 +107,8 @@ result check(const std::string& config_file, const std::string& data_dir, const 
   const std::string run = cfg.run_dir.empty() || !data_dir.empty() ? data : cfg.run_dir;
 
   // Values pchatd checks only when it starts.
+  if (log::format fmt; !log::parse_format(cfg.log_format, fmt))
+    f.error("pchat.log-format=" + cfg.log_format + ": expected text, json or auto");
   if (log::level lvl; !log::parse_level(cfg.log_level, lvl))
     f.error("pchat.log-level=" + cfg.log_level + ": expected error, warning, info or debug");
   if (!one_of(cfg.sip_auth, {"auto", "digest", "ntlm", "known", "anonymous"}))

@@ -23,6 +23,7 @@ server_config::server_config() {
     .add(data_dir, "data-dir", "the data directory (made by pchatctl init)")
     .add(run_dir, "run-dir", "where the admin socket pchatd.sock and pchatd.stats go (default: the data directory)")
     .add(log_level, "log-level", "error, warning, info or debug")
+    .add(log_format, "log-format", "text, json, or auto (text; under systemd's journal without the time, with priorities)")
     .add(max_open_files, "max-open-files", "descriptor limit (0: raise to the hard limit, at least 131072 if allowed)")
     .add(domain, "domain", "SIP domain served; room URIs are ma-chan://<domain>/<guid>")
     .add(service_uri, "service-uri", "URI of the chat service (default sip:pchat@<domain>)")

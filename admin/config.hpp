@@ -15,6 +15,7 @@ struct server_config : caf::actor_system_config {
   std::string data_dir = "./var/data";
   std::string run_dir; // the admin socket and pchatd.stats (default: the data directory)
   std::string log_level = "info";
+  std::string log_format = "auto";
   size_t max_open_files = 0; // 0: as many as the hard limit allows
   std::string sip_host = "127.0.0.1";
   size_t sip_port = 5060;

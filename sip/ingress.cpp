@@ -20,8 +20,8 @@ ingress_actor::behavior_type ingress(ingress_actor::stateful_pointer<ingress_sta
       transport_actor me = caf::actor_cast<transport_actor>(self);
       auto sess = self->spawn(session, d, user, me, s.directory, s.opts, s.load);
       s.sessions[d] = sess;
-      log::line(log::level::debug, "ingress") << "session open dialog=" << d << " user=" << user
-                                              << " call-id=" << call_id;
+      log::line(log::level::debug, "ingress") << "session open dialog=" << d << " user=" << log::q(user)
+                                              << " call-id=" << log::q(call_id);
     },
     [=](info_atom, dialog_id d, std::string& body) {
       auto& s = self->state;

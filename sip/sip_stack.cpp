@@ -554,7 +554,7 @@ struct sip_stack::impl {
       if (!d.closed)
         counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
       log::line(d.closed ? log::level::debug : log::level::info, "sip")
-          << "no answer from user=" << d.user << " call-id=" << d.call_id << " peer=" << d.peer << " within "
+          << "no answer from user=" << log::q(d.user) << " call-id=" << log::q(d.call_id) << " peer=" << log::q(d.peer) << " within "
           << opts.request_timeout_ms << " ms";
       // Over TCP a client that answers nothing on a connection that did not fail has stopped reading or hangs:
       // the connection goes, with every dialog on it (its requests would only pile up).
@@ -567,8 +567,8 @@ struct sip_stack::impl {
       auto i = dialogs.find(id);
       if (i == dialogs.end() || i->second->closed)
         continue;
-      log::line(log::level::info, "sip") << "session expired user=" << i->second->user
-                                         << " call-id=" << i->second->call_id << " peer=" << i->second->peer;
+      log::line(log::level::info, "sip") << "session expired user=" << log::q(i->second->user)
+                                         << " call-id=" << log::q(i->second->call_id) << " peer=" << log::q(i->second->peer);
       end(*i->second, "session expired");
     }
     // A connection is for a chat dialog: one that has had none for sip.sign-in-timeout (it never signed in,
@@ -579,7 +579,7 @@ struct sip_stack::impl {
         idle.push_back(c.get());
     for (auto* c : idle) {
       counters.sign_in_timeouts.fetch_add(1, std::memory_order_relaxed);
-      log::line(log::level::info, "sip") << "closing connection peer=" << c->name << ": no chat dialog within "
+      log::line(log::level::info, "sip") << "closing connection peer=" << log::q(c->name) << ": no chat dialog within "
                                          << opts.sign_in_timeout_ms << " ms";
       close_connection(*c, "no dialog");
     }
@@ -631,7 +631,7 @@ struct sip_stack::impl {
     }
     counters.connections.fetch_add(1, std::memory_order_relaxed);
     ++per_address[c->address];
-    log::line(log::level::debug, "sip") << "connection open peer=" << name;
+    log::line(log::level::debug, "sip") << "connection open peer=" << log::q(name);
     return connections.emplace(tp, std::move(c)).first->second.get();
   }
 
@@ -731,12 +731,12 @@ struct sip_stack::impl {
       auto d = dialogs.find(id);
       if (d == dialogs.end())
         continue;
-      log::line(log::level::info, "sip") << "connection closed user=" << d->second->user
-                                         << " call-id=" << d->second->call_id << " peer=" << c.name << ": " << why;
+      log::line(log::level::info, "sip") << "connection closed user=" << log::q(d->second->user)
+                                         << " call-id=" << log::q(d->second->call_id) << " peer=" << log::q(c.name) << ": " << why;
       forget(*d->second, "connection closed");
     }
     counters.connections_closed.fetch_add(1, std::memory_order_relaxed);
-    log::line(log::level::debug, "sip") << "connection gone peer=" << c.name << ": " << why;
+    log::line(log::level::debug, "sip") << "connection gone peer=" << log::q(c.name) << ": " << why;
     untrack(c);
   }
 
@@ -758,7 +758,7 @@ struct sip_stack::impl {
   // Closes the connection; tport reports the close to on_transport_error, which ends its dialogs.
   void close_connection(connection& c, const char* why) {
     tport_t* tp = c.tp;
-    log::line(log::level::debug, "sip") << "closing connection peer=" << c.name << ": " << why;
+    log::line(log::level::debug, "sip") << "closing connection peer=" << log::q(c.name) << ": " << why;
     tport_shutdown(tp, 2);
     // tport reports only while it has pending clients and the socket was open; make sure we forget it.
     auto i = connections.find(tp);
@@ -779,8 +779,8 @@ struct sip_stack::impl {
       return false;
     }
     if (!send_direct(d, "INFO", cseq, body)) {
-      log::line(log::level::info, "sip") << "cannot send to user=" << d.user << " call-id=" << d.call_id
-                                         << " peer=" << c.name;
+      log::line(log::level::info, "sip") << "cannot send to user=" << log::q(d.user) << " call-id=" << log::q(d.call_id)
+                                         << " peer=" << log::q(c.name);
       close_connection(c, "send failed");
       return false;
     }
@@ -848,7 +848,7 @@ struct sip_stack::impl {
   // A client whose connection holds more unanswered requests than the bounds allow has stopped reading.
   void slow_client(connection& c) {
     counters.slow_disconnects.fetch_add(1, std::memory_order_relaxed);
-    log::line(log::level::warning, "sip") << "client stopped reading peer=" << c.name << ": " << c.pending
+    log::line(log::level::warning, "sip") << "client stopped reading peer=" << log::q(c.name) << ": " << c.pending
                                           << " requests (" << c.pending_bytes
                                           << " bytes) unanswered; closing its connection";
     close_connection(c, "stopped reading");
@@ -911,7 +911,7 @@ struct sip_stack::impl {
       return;
     // 481/487: the client no longer has this dialog (docs/xccos.md §6 vector 15); 408/5xx: it is unreachable.
     counters.infos_failed.fetch_add(1, std::memory_order_relaxed);
-    log::line(log::level::info, "sip") << "INFO to user=" << d.user << " call-id=" << d.call_id << " peer=" << d.peer
+    log::line(log::level::info, "sip") << "INFO to user=" << log::q(d.user) << " call-id=" << log::q(d.call_id) << " peer=" << log::q(d.peer)
                                        << " failed " << status << " " << (phrase ? phrase : "");
     if (status != 481 && status != 487 && status != 408 && status < 500)
       return; // a client refusing one document keeps its dialog
@@ -997,8 +997,8 @@ struct sip_stack::impl {
       return;
     d.closed = true;
     live->sessions.fetch_sub(1, std::memory_order_relaxed);
-    log::line(log::level::debug, "sip") << "dialog closed user=" << d.user << " call-id=" << d.call_id
-                                        << " peer=" << d.peer << " reason=" << why;
+    log::line(log::level::debug, "sip") << "dialog closed user=" << log::q(d.user) << " call-id=" << log::q(d.call_id)
+                                        << " peer=" << log::q(d.peer) << " reason=" << log::q(why);
     caf::anon_send(ingress, closed_atom::value, d.id);
   }
 
@@ -1124,8 +1124,8 @@ struct sip_stack::impl {
       case sip_method_info:
         counters.infos_in.fetch_add(1, std::memory_order_relaxed);
         live->reject(pchat_errc::sip_no_dialog);
-        log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip)
-                                           << " peer=" << ctx.peer << ": 481";
+        log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << log::q(call_id_of(sip))
+                                           << " peer=" << log::q(ctx.peer) << ": 481";
         return reply(irq, SIP_481_NO_TRANSACTION);
       case sip_method_options:
         treply(irq, SIP_200_OK, SIPTAG_ALLOW_STR(allow_methods), SIPTAG_ACCEPT_STR("text/plain"),
@@ -1230,8 +1230,8 @@ struct sip_stack::impl {
     if (!d || d->closed) {
       if (method == sip_method_info) {
         live->reject(pchat_errc::sip_no_dialog);
-        log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << call_id_of(sip)
-                                           << " peer=" << ctx.peer << ": 481";
+        log::line(log::level::info, "sip") << "INFO outside a dialog call-id=" << log::q(call_id_of(sip))
+                                           << " peer=" << log::q(ctx.peer) << ": 481";
       }
       return reply(irq, SIP_481_NO_TRANSACTION);
     }
@@ -1240,8 +1240,8 @@ struct sip_stack::impl {
       const sip_authorization_t* a = ntlm_authorization(sip);
       if (!a || !signed_by_client(irq, *d->conn->ntlm, *a)) {
         counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
-        log::line(log::level::info, "sip") << "unsigned or badly signed request user=" << d->user
-                                           << " call-id=" << d->call_id << " peer=" << ctx.peer << ": 403";
+        log::line(log::level::info, "sip") << "unsigned or badly signed request user=" << log::q(d->user)
+                                           << " call-id=" << log::q(d->call_id) << " peer=" << log::q(ctx.peer) << ": 403";
         return reply(irq, SIP_403_FORBIDDEN);
       }
     }
@@ -1259,8 +1259,8 @@ struct sip_stack::impl {
         // nothing but the dialog's liveness (a second dialog would let a stranger who knows the Call-ID and tags
         // take the session over).
         if (!same_connection) {
-          log::line(log::level::info, "sip") << "re-INVITE refused user=" << d->user << " call-id=" << d->call_id
-                                             << " peer=" << ctx.peer << ": not from the dialog's connection";
+          log::line(log::level::info, "sip") << "re-INVITE refused user=" << log::q(d->user) << " call-id=" << log::q(d->call_id)
+                                             << " peer=" << log::q(ctx.peer) << ": not from the dialog's connection";
           return reply(irq, SIP_403_FORBIDDEN);
         }
         d->last_seen = clock_type::now();
@@ -1274,7 +1274,7 @@ struct sip_stack::impl {
         if (!same_connection && takes_passwords(opts.auth))
           return reply(irq, SIP_403_FORBIDDEN);
         reply(irq, SIP_200_OK);
-        log::line(log::level::debug, "sip") << "BYE from user=" << d->user << " call-id=" << d->call_id;
+        log::line(log::level::debug, "sip") << "BYE from user=" << log::q(d->user) << " call-id=" << log::q(d->call_id);
         forget(*d, "client BYE");
         return 200;
       case sip_method_options:
@@ -1315,8 +1315,12 @@ struct sip_stack::impl {
     auto address = address_of(ctx.peer);
     auto by_user = failed_sign_ins.failed("user " + user);
     auto by_address = failed_sign_ins.failed("addr " + address_key(address));
+    // The line fail2ban's filter reads (packaging/fail2ban/pchat.conf): the client's address, and the counts.
+    log::line(log::level::warning, "sip") << "sign-in failed user=" << log::q(user) << " address=" << log::q(address)
+                                          << " failures-for-user=" << by_user
+                                          << " failures-from-address=" << by_address;
     if (by_user == failures_per_user || by_address == failures_per_address)
-      log::line(log::level::warning, "sip") << "sign-ins throttled for a minute user=" << user << " address="
+      log::line(log::level::warning, "sip") << "sign-ins throttled for a minute user=" << log::q(user) << " address="
                                             << address << " (" << by_user << " failures for the user, "
                                             << by_address << " from the address)";
   }
@@ -1425,7 +1429,7 @@ struct sip_stack::impl {
       return refused(SIP_403_FORBIDDEN, "NTLM user name does not match From");
     if (!account || account->disabled || account->nt_hash.size() != 32) {
       if (account && !account->disabled)
-        log::line(log::level::warning, "sip") << "user=" << user << " has no NT hash (its password was set before "
+        log::line(log::level::warning, "sip") << "user=" << log::q(user) << " has no NT hash (its password was set before "
                                               << "NTLM): set it again with pchatctl user passwd";
       sign_in_failed(user, ctx);
       return refused(SIP_403_FORBIDDEN, !account ? "no account" : account->disabled ? "disabled account"
@@ -1447,9 +1451,9 @@ struct sip_stack::impl {
     // Version 4 clients sign the AUTHENTICATE's own request already.
     if (auth_param(a, "response") && !signed_by_client(irq, *n, a))
       return refused(SIP_403_FORBIDDEN, "NTLM: bad signature on the AUTHENTICATE");
-    log::line(log::level::info, "sip") << "NTLM session user=" << user << " ntlm-user=" << message->domain
+    log::line(log::level::info, "sip") << "NTLM session user=" << log::q(user) << " ntlm-user=" << log::q(message->domain)
                                        << (message->domain.empty() ? "" : "\\") << message->user
-                                       << " workstation=" << message->workstation << " call-id=" << call_id_of(sip);
+                                       << " workstation=" << log::q(message->workstation) << " call-id=" << log::q(call_id_of(sip));
     c.ntlm = std::move(n);
     replying_on = &c; // this request's answer is the first signed one
     return true;
@@ -1497,15 +1501,15 @@ struct sip_stack::impl {
     }
     auto refused = [&](int status, const char* phrase, const char* why) {
       counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
-      log::line(log::level::info, "sip") << "auth refused user=" << user << " call-id=" << call_id
-                                         << " peer=" << ctx.peer << ": " << why;
+      log::line(log::level::info, "sip") << "auth refused user=" << log::q(user) << " call-id=" << log::q(call_id)
+                                         << " peer=" << log::q(ctx.peer) << ": " << why;
       reply(irq, status, phrase);
       return false;
     };
     storage::user_record account;
     auto found = users ? users->find_user(user, account) : storage::status{storage::errc::not_found, "no store"};
     if (!found.ok() && found.code != storage::errc::not_found) {
-      log::line(log::level::error, "sip") << "cannot read the account of user=" << user << " call-id=" << call_id
+      log::line(log::level::error, "sip") << "cannot read the account of user=" << log::q(user) << " call-id=" << log::q(call_id)
                                           << ": " << found.message;
       treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
       return false;
@@ -1528,8 +1532,8 @@ struct sip_stack::impl {
       if (ctx.conn->ntlm && ctx.conn->ntlm->established) {
         // A request without NTLM credentials ends the association (the client re-authenticates every few hours by
         // sending a bare REGISTER): it is challenged like a new one.
-        log::line(log::level::debug, "sip") << "ntlm session ended user=" << ctx.conn->ntlm->user
-                                            << " peer=" << ctx.peer << ": request without NTLM credentials";
+        log::line(log::level::debug, "sip") << "ntlm session ended user=" << log::q(ctx.conn->ntlm->user)
+                                            << " peer=" << log::q(ctx.peer) << ": request without NTLM credentials";
         ctx.conn->ntlm.reset();
         replying_on = nullptr; // this answer is no longer signed
       }
@@ -1548,7 +1552,7 @@ struct sip_stack::impl {
         cred = std::move(parsed);
     }
     if (!cred) {
-      log::line(log::level::debug, "sip") << "auth challenge user=" << user << " call-id=" << call_id;
+      log::line(log::level::debug, "sip") << "auth challenge user=" << log::q(user) << " call-id=" << log::q(call_id);
       challenge(irq, false, ctx);
       return false;
     }
@@ -1565,7 +1569,7 @@ struct sip_stack::impl {
     // costs what a wrong password costs.
     bool usable = enabled && account.realm == opts.domain && cred->username == digest::username_of(user);
     if (enabled && account.realm != opts.domain)
-      log::line(log::level::warning, "sip") << "the password of user=" << user << " was set for realm "
+      log::line(log::level::warning, "sip") << "the password of user=" << log::q(user) << " was set for realm "
                                             << account.realm << ", not " << opts.domain
                                             << ": set it again with pchatctl user passwd";
     std::string ha1 = !usable ? std::string(cred->alg == digest::algorithm::md5 ? 32 : 64, '0')
@@ -1582,17 +1586,17 @@ struct sip_stack::impl {
         failed_sign_ins.succeeded("user " + user);
         return true;
       case digest::nonce_keeper::verdict::stale:
-        log::line(log::level::debug, "sip") << "auth stale nonce user=" << user << " call-id=" << call_id;
+        log::line(log::level::debug, "sip") << "auth stale nonce user=" << log::q(user) << " call-id=" << log::q(call_id);
         challenge(irq, true, ctx);
         return false;
       case digest::nonce_keeper::verdict::replay:
         // A replayed (or reordered) request: never executed; a client that meant it starts over with a new nonce.
-        log::line(log::level::info, "sip") << "auth nonce count reused user=" << user << " call-id=" << call_id;
+        log::line(log::level::info, "sip") << "auth nonce count reused user=" << log::q(user) << " call-id=" << log::q(call_id);
         challenge(irq, true, ctx);
         return false;
       case digest::nonce_keeper::verdict::full:
         log::line(log::level::warning, "sip") << "auth: " << nonces->tracked() << " nonces in use, refusing user="
-                                              << user << " call-id=" << call_id << " for now";
+                                              << user << " call-id=" << log::q(call_id) << " for now";
         treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
         return false;
     }
@@ -1605,7 +1609,7 @@ struct sip_stack::impl {
     std::optional<storage::policy_setting> p;
     if (users) {
       if (auto st = users->persistent_chat_policy(user, p); !st.ok()) {
-        log::line(log::level::error, "sip") << "cannot read the policy of user=" << user << " call-id=" << call_id
+        log::line(log::level::error, "sip") << "cannot read the policy of user=" << log::q(user) << " call-id=" << log::q(call_id)
                                             << ": " << st.message;
         return std::nullopt;
       }
@@ -1689,7 +1693,7 @@ struct sip_stack::impl {
     if (!enabled || !*enabled) {
       if (enabled) {
         counters.policy_refused.fetch_add(1, std::memory_order_relaxed);
-        log::line(log::level::info, "sip") << "INVITE refused user=" << user << " call-id=" << call_id_of(sip)
+        log::line(log::level::info, "sip") << "INVITE refused user=" << log::q(user) << " call-id=" << log::q(call_id_of(sip))
                                            << ": persistent chat is disabled for this user";
       }
       treply(irq, enabled ? 403 : 503, enabled ? "Persistent Chat Disabled" : "Service Unavailable",
@@ -1748,8 +1752,8 @@ struct sip_stack::impl {
                           : "<sip:" + sent_by + (tcp ? ";transport=tcp>" : ">");
     answer_session(irq, sip, contact.c_str());
     live->sessions.fetch_add(1, std::memory_order_relaxed);
-    log::line(log::level::debug, "sip") << "dialog open user=" << d->user << " call-id=" << d->call_id
-                                        << " peer=" << d->peer;
+    log::line(log::level::debug, "sip") << "dialog open user=" << log::q(d->user) << " call-id=" << log::q(d->call_id)
+                                        << " peer=" << log::q(d->peer);
     caf::anon_send(ingress, open_atom::value, d->id, d->user, d->call_id);
     if (d->conn)
       d->conn->dialogs.push_back(d->id);
@@ -1764,16 +1768,16 @@ struct sip_stack::impl {
       // With Digest a dialog is as trusted as the INVITE that opened it, so its commands must come down the
       // same connection: knowing a Call-ID and tags is not enough.
       counters.auth_refused.fetch_add(1, std::memory_order_relaxed);
-      log::line(log::level::info, "sip") << "INFO from another connection user=" << d.user
-                                         << " call-id=" << d.call_id << " peer=" << d.peer << ": 403";
+      log::line(log::level::info, "sip") << "INFO from another connection user=" << log::q(d.user)
+                                         << " call-id=" << log::q(d.call_id) << " peer=" << log::q(d.peer) << ": 403";
       return reply(irq, SIP_403_FORBIDDEN);
     }
     d.last_seen = clock_type::now();
     std::size_t len = sip->sip_payload ? sip->sip_payload->pl_len : 0;
     if (len > opts.max_body) {
       live->reject(pchat_errc::sip_too_large);
-      log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << d.user
-                                         << " call-id=" << d.call_id << " peer=" << d.peer << ": 413";
+      log::line(log::level::info, "sip") << "INFO body of " << len << " bytes user=" << log::q(d.user)
+                                         << " call-id=" << log::q(d.call_id) << " peer=" << log::q(d.peer) << ": 413";
       return reply(irq, SIP_413_REQUEST_TOO_LARGE);
     }
     if (len > 0 && sip->sip_content_type && sip->sip_content_type->c_type) {

@@ -153,6 +153,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::level lvl;
+  log::format fmt;
+  if (!log::parse_format(cfg.log_format, fmt)) {
+    std::cerr << "pchatd: pchat.log-format=" << cfg.log_format << ": expected text, json or auto\n";
+    return 2;
+  }
+  log::set_format(fmt);
   if (!log::parse_level(cfg.log_level, lvl)) {
     std::cerr << "pchatd: unknown log level " << cfg.log_level << "\n";
     return 2;

@@ -205,8 +205,8 @@ void upload(web_context& ctx, const file_service& files, const httplib::Request&
   auto domain = grant->room.uri.substr(std::string_view{"ma-chan://"}.size());
   domain = domain.substr(0, domain.find('/'));
   auto link = xccos::format_file_link({domain, guid, f.id, f.name});
-  log::line(log::level::info, "web") << "uploaded room=" << grant->room.name << " user=" << f.uploader
-                                     << " file=" << f.id << " size=" << f.size;
+  log::line(log::level::info, "web") << "uploaded room=" << log::q(grant->room.name) << " user=" << log::q(f.uploader)
+                                     << " file=" << log::q(f.id) << " size=" << f.size;
   send_json(res, 201,
             json{{"id", f.id}, {"name", f.name}, {"size", f.size}, {"contentType", f.content_type},
                  {"sha256", f.sha256}, {"room", grant->room.uri}, {"link", link}});

@@ -403,13 +403,13 @@ void http_listener::impl::accept_all() {
       refuse = true;
       if (refused_log.allow())
         log::line(log::level::warning, "web")
-          << "connection refused from=" << c->peer << ": " << open_here
+          << "connection refused from=" << log::q(c->peer) << ": " << open_here
           << " already open from that address (web.max-connections-per-address)" << refused_log.note();
     } else if (static_cast<std::size_t>(counters.open.load()) >= opts.max_connections && !evict_oldest()) {
       ++counters.refused_full;
       refuse = true;
       if (refused_log.allow())
-        log::line(log::level::warning, "web") << "connection refused from=" << c->peer << ": "
+        log::line(log::level::warning, "web") << "connection refused from=" << log::q(c->peer) << ": "
                                               << opts.max_connections << " connections open" << refused_log.note();
     }
     if (refuse) {
@@ -515,7 +515,7 @@ void http_listener::impl::on_readable(std::list<entry>::iterator it) {
   if (v.is == state::refused) {
     ++counters.bad_heads;
     if (bad_head_log.allow())
-      log::line(log::level::info, "web") << "request refused from=" << c.peer << " status="
+      log::line(log::level::info, "web") << "request refused from=" << log::q(c.peer) << " status="
                                          << describe(v.error).http_status << ": " << v.message << bad_head_log.note();
     answer_and_linger(e, refusal_response(v.error, v.message));
     return;
@@ -568,7 +568,7 @@ bool http_listener::impl::evict_oldest() {
     return false;
   ++counters.evicted;
   if (refused_log.allow())
-    log::line(log::level::warning, "web") << "connection closed from=" << it->c->peer
+    log::line(log::level::warning, "web") << "connection closed from=" << log::q(it->c->peer)
                                           << ": its request was not complete and a new connection needed room"
                                           << refused_log.note();
   close_entry(it);
@@ -601,7 +601,7 @@ void http_listener::impl::expire() {
     if (!here->lingering) {
       ++counters.timed_out;
       if (timeout_log.allow())
-        log::line(log::level::info, "web") << "connection closed from=" << here->c->peer << ": "
+        log::line(log::level::info, "web") << "connection closed from=" << log::q(here->c->peer) << ": "
                                            << here->c->received.size() << " bytes of a request in "
                                            << opts.header_timeout.count() << " ms (web.header-timeout)"
                                            << timeout_log.note();
@@ -632,9 +632,9 @@ void http_listener::impl::work() {
       s.set_deadline(after(opts.header_timeout));
       serve(s, *c);
     } catch (const std::exception& ex) { // cpp-httplib catches the handlers' own; this is the rest (bad_alloc)
-      log::line(log::level::error, "web") << "connection from=" << c->peer << ": " << ex.what();
+      log::line(log::level::error, "web") << "connection from=" << log::q(c->peer) << ": " << ex.what();
     } catch (...) {
-      log::line(log::level::error, "web") << "connection from=" << c->peer << ": unknown exception";
+      log::line(log::level::error, "web") << "connection from=" << log::q(c->peer) << ": unknown exception";
     }
     std::string{}.swap(c->received);
     c->io->shutdown_write();

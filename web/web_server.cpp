@@ -269,7 +269,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     if (ctx.opts.sign_in == sign_in_mode::password && !ctx.https &&
         (ctx.opts.plaintext == plaintext_passwords::refused ||
          (ctx.opts.plaintext == plaintext_passwords::loopback && !sip::is_loopback_host(req.remote_addr)))) {
-      log::line(log::level::info, "web") << "sign-in refused user=" << user << " from=" << req.remote_addr
+      log::line(log::level::info, "web") << "sign-in refused user=" << log::q(user) << " from=" << log::q(req.remote_addr)
                                          << ": a password over plain HTTP";
       return send_error(res, pchat_errc::forbidden, "Sign-in needs HTTPS: set tls.certificate and tls.key");
     }
@@ -278,7 +278,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     if (!ctx.sessions.admit("user " + user, 5) || !ctx.sessions.admit("addr " + address_key(req.remote_addr), 20))
       return send_error(res, pchat_errc::too_many_attempts, "Too many failed sign-ins; wait a minute and try again");
     if (!check_password(ctx, user, password)) {
-      log::line(log::level::info, "web") << "sign-in refused user=" << user << " from=" << req.remote_addr;
+      log::line(log::level::info, "web") << "sign-in refused user=" << log::q(user) << " from=" << log::q(req.remote_addr);
       return send_error(res, pchat_errc::sign_in_failed,
                         ctx.opts.sign_in == sign_in_mode::password ? "Unknown user or wrong password"
                                                                    : "Unknown or disabled user");
@@ -289,7 +289,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     bool https = ctx.https || ctx.public_url.rfind("https://", 0) == 0; // served so, or by a TLS proxy
     res.set_header("Set-Cookie", std::string{cookie_name} + "=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
                                    (https ? "; Secure" : ""));
-    log::line(log::level::info, "web") << "signed in user=" << user << " from=" << req.remote_addr;
+    log::line(log::level::info, "web") << "signed in user=" << log::q(user) << " from=" << log::q(req.remote_addr);
     send_json(res, 200, json{{"user", user}});
   });
   srv.Post(exact("/api/signout"), [&ctx](const httplib::Request& req, httplib::Response& res) {
@@ -357,7 +357,7 @@ bool web_server::start(std::string& error) {
       what = e.what();
     } catch (...) {
     }
-    log::line(log::level::error, "web") << req.method << " " << request_path(req) << " from=" << req.remote_addr
+    log::line(log::level::error, "web") << req.method << " " << request_path(req) << " from=" << log::q(req.remote_addr)
                                         << ": " << what;
     send_error(res, pchat_errc::server_error, "Server error");
   });

@@ -2,10 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "base/attempts.hpp"
 #include "base/hex.hpp"
+#include "base/log.hpp"
 #include "base/random.hpp"
 #include "base/text.hpp"
 
@@ -126,4 +128,31 @@ TEST_CASE("attempts: client addresses count by IPv4 address and by IPv6 /64") {
   CHECK(pchat::address_key("[2001:db8:1:2::9]") == "2001:db8:1:2::/64");
   CHECK(pchat::address_key("::ffff:192.0.2.7") == "192.0.2.7");
   CHECK(pchat::address_key("unknown") == "unknown");
+}
+
+TEST_CASE("log values are logfmt: plain tokens as they are and anything else quoted and escaped") {
+  auto text = [](std::string_view v) {
+    std::ostringstream os;
+    os << pchat::log::q(v);
+    return os.str();
+  };
+  CHECK(text("sip:alice@example.com") == "sip:alice@example.com");
+  CHECK(text("Launch plan") == "\"Launch plan\"");
+  CHECK(text("") == "\"\"");
+  CHECK(text("a=b") == "\"a=b\"");
+  CHECK(text("say \"hi\"\\") == "\"say \\\"hi\\\"\\\\\"");
+  CHECK(text("two\nlines") == "\"two\\nlines\"");
+  std::ostringstream null_safe;
+  null_safe << pchat::log::q(static_cast<const char*>(nullptr));
+  CHECK(null_safe.str() == "\"\"");
+}
+
+TEST_CASE("a log line in JSON keeps the message and turns every key=value into a member") {
+  auto j = pchat::log::to_json("2026-12-05T10:00:00.000Z", pchat::log::level::warning, "sip",
+                               "sign-in failed user=\"a b=c\" address=127.0.0.1 peer=tcp/1.2.3.4:5060: wrong password");
+  CHECK(j == "{\"ts\":\"2026-12-05T10:00:00.000Z\",\"level\":\"warning\",\"component\":\"sip\",\"msg\":\"sign-in "
+             "failed\",\"user\":\"a b=c\",\"address\":\"127.0.0.1\",\"peer\":\"tcp/1.2.3.4:5060\",\"detail\":\"wrong "
+             "password\"}");
+  CHECK(pchat::log::to_json("t", pchat::log::level::info, "x", "no pairs \"here\"") ==
+        "{\"ts\":\"t\",\"level\":\"info\",\"component\":\"x\",\"msg\":\"no pairs \\\"here\\\"\"}");
 }
