@@ -1,6 +1,12 @@
 #include "base/metrics.hpp"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace pchat {
 
@@ -48,43 +54,156 @@ std::uint64_t latency_histogram::quantile_us(double q) const {
   return max_us();
 }
 
-std::string render_prometheus(const metrics& m) {
+std::uint64_t latency_histogram::count_at_most_us(std::uint64_t bound_us) const {
+  std::uint64_t n = 0;
+  for (int b = 0; b < buckets && largest_value_of(b) <= bound_us; ++b)
+    n += counts_[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
+  return n;
+}
+
+namespace {
+// The shortest of %.15g, %.16g, %.17g that reads back as the same double ("0.0005", not "0.00050000000000000001").
+std::string number(double v) {
+  char buf[40];
+  for (int digits = 15; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v)
+      break;
+  }
+  return buf;
+}
+} // namespace
+
+void prometheus_text::family(std::string_view name, std::string_view type, std::string_view help) {
+  out_.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name).append(" ");
+  out_.append(type).append("\n");
+}
+
+void prometheus_text::sample(std::string_view name, std::string_view labels, double value) {
+  out_.append(name);
+  if (!labels.empty())
+    out_.append("{").append(labels).append("}");
+  out_.append(" ").append(number(value)).append("\n");
+}
+
+void prometheus_text::counter(std::string_view name, std::string_view help, double value) {
+  family(name, "counter", help);
+  sample(name, {}, value);
+}
+
+void prometheus_text::gauge(std::string_view name, std::string_view help, double value) {
+  family(name, "gauge", help);
+  sample(name, {}, value);
+}
+
+void prometheus_text::histogram_seconds(std::string_view name, std::string_view help, const latency_histogram& h,
+                                        const std::vector<double>& bounds) {
+  family(name, "histogram", help);
+  std::string bucket = std::string{name} + "_bucket";
+  for (double le : bounds)
+    sample(bucket, "le=\"" + number(le) + "\"",
+           static_cast<double>(h.count_at_most_us(static_cast<std::uint64_t>(le * 1e6 + 0.5))));
+  sample(bucket, "le=\"+Inf\"", static_cast<double>(h.count()));
+  sample(std::string{name} + "_sum", {}, static_cast<double>(h.sum_us()) / 1e6);
+  sample(std::string{name} + "_count", {}, static_cast<double>(h.count()));
+}
+
+std::string prometheus_text::label_value(std::string_view v) {
   std::string out;
-  char line[256];
-  auto add = [&](const char* help, const char* type, const char* name, double value) {
-    std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
-    out += line;
-  };
-  add("Chat dialogs open.", "gauge", "pchat_sessions", static_cast<double>(m.sessions.load()));
-  add("Room actors running.", "gauge", "pchat_rooms_live", static_cast<double>(m.rooms_live.load()));
-  add("Posts accepted, stored and fanned out.", "counter", "pchat_posts_total", static_cast<double>(m.posts.load()));
-  add("Fan-out INFOs handed to the SIP stack.", "counter", "pchat_deliveries_total",
-      static_cast<double>(m.deliveries.load()));
-  add("XCCOS commands handled.", "counter", "pchat_commands_total", static_cast<double>(m.commands.load()));
-  out += "# HELP pchat_rejections_total Requests refused, by reason.\n# TYPE pchat_rejections_total counter\n";
+  for (char c : v) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void render_prometheus(const metrics& m, prometheus_text& out) {
+  out.gauge("pchat_sessions", "Chat dialogs open.", static_cast<double>(m.sessions.load()));
+  out.gauge("pchat_rooms_live", "Room actors running.", static_cast<double>(m.rooms_live.load()));
+  out.counter("pchat_posts_total", "Posts accepted, stored and fanned out.", static_cast<double>(m.posts.load()));
+  out.counter("pchat_deliveries_total", "Fan-out INFOs handed to the SIP stack.",
+              static_cast<double>(m.deliveries.load()));
+  out.counter("pchat_commands_total", "XCCOS commands handled.", static_cast<double>(m.commands.load()));
+  out.family("pchat_rejections_total", "counter", "Requests refused, by reason.");
   for (std::size_t i = 1; i < m.rejections.size(); ++i) {
     const char* label = describe(static_cast<pchat_errc>(i)).metric;
     if (*label == '\0')
       continue; // not counted
-    std::snprintf(line, sizeof line, "pchat_rejections_total{reason=\"%s\"} %llu\n", label,
-                  static_cast<unsigned long long>(m.rejections[i].load()));
-    out += line;
+    out.sample("pchat_rejections_total", std::string{"reason=\""} + label + "\"",
+               static_cast<double>(m.rejections[i].load()));
   }
-  out += "# HELP pchat_fanout_latency_seconds Post accepted by its room to the last member's INFO handed to the "
-         "SIP stack.\n# TYPE pchat_fanout_latency_seconds summary\n";
-  for (double q : {0.5, 0.9, 0.99, 0.999}) {
-    std::snprintf(line, sizeof line, "pchat_fanout_latency_seconds{quantile=\"%g\"} %.6f\n", q,
-                  static_cast<double>(m.fanout.quantile_us(q)) / 1e6);
-    out += line;
+  // A histogram, so rates and quantiles can be taken over any window and across servers
+  // (histogram_quantile(0.99, rate(pchat_fanout_latency_seconds_bucket[5m]))).
+  out.histogram_seconds("pchat_fanout_latency_seconds",
+                        "Post accepted by its room to the last member's INFO handed to the SIP stack.", m.fanout,
+                        fanout_buckets());
+  // Since start-up, at the histogram's finer resolution: what pchatctl stats shows at a glance.
+  out.family("pchat_fanout_latency_since_start_seconds", "gauge",
+             "Fan-out latency quantiles since pchatd started (buckets of about 9 %).");
+  for (double q : {0.5, 0.9, 0.99, 0.999})
+    out.sample("pchat_fanout_latency_since_start_seconds", "quantile=\"" + number(q) + "\"",
+               static_cast<double>(m.fanout.quantile_us(q)) / 1e6);
+  out.gauge("pchat_fanout_latency_max_seconds", "Largest fan-out latency since pchatd started.",
+            static_cast<double>(m.fanout.max_us()) / 1e6);
+}
+
+std::string render_prometheus(const metrics& m) {
+  prometheus_text out;
+  render_prometheus(m, out);
+  return out.take();
+}
+
+void render_process(prometheus_text& out) {
+  // Open descriptors: the entries of /proc/self/fd (the directory stream's own descriptor not counted).
+  std::size_t fds = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.')
+        ++fds;
+    ::closedir(d);
+    fds = fds > 0 ? fds - 1 : 0;
   }
-  std::snprintf(line, sizeof line,
-                "pchat_fanout_latency_seconds_sum %.6f\npchat_fanout_latency_seconds_count %llu\n"
-                "# HELP pchat_fanout_latency_seconds_max Largest fan-out latency seen.\n"
-                "# TYPE pchat_fanout_latency_seconds_max gauge\npchat_fanout_latency_seconds_max %.6f\n",
-                static_cast<double>(m.fanout.sum_us()) / 1e6, static_cast<unsigned long long>(m.fanout.count()),
-                static_cast<double>(m.fanout.max_us()) / 1e6);
-  out += line;
-  return out;
+  out.gauge("process_open_fds", "Number of open file descriptors.", static_cast<double>(fds));
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0)
+    out.gauge("process_max_fds", "Maximum number of open file descriptors.", static_cast<double>(files.rlim_cur));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  if (std::FILE* f = std::fopen("/proc/self/stat", "r")) {
+    char buf[1024];
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // Fields after the command name (which may hold spaces, so start after its closing parenthesis): state is
+    // field 3, utime 14, stime 15, starttime 22, vsize 23, rss 24.
+    if (const char* p = std::strrchr(buf, ')')) {
+      unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+      long long rss = 0;
+      if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+                      &utime, &stime, &start, &vsize, &rss) == 5) {
+        out.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                    static_cast<double>(utime + stime) / ticks);
+        out.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", static_cast<double>(vsize));
+        out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", static_cast<double>(rss) * page);
+        double boot = 0;
+        if (std::FILE* s = std::fopen("/proc/stat", "r")) {
+          char line[256];
+          while (std::fgets(line, sizeof line, s))
+            if (std::sscanf(line, "btime %lf", &boot) == 1)
+              break;
+          std::fclose(s);
+        }
+        if (boot > 0)
+          out.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                    boot + static_cast<double>(start) / ticks);
+      }
+    }
+  }
 }
 
 } // namespace pchat

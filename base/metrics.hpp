@@ -2,8 +2,9 @@
 // Live server metrics: counters and the fan-out latency histogram, shared by the actors and the SIP thread.
 // Everything is a relaxed atomic: recording is a few nanoseconds on the hot path and never blocks; readers get
 // a consistent-enough snapshot for monitoring. pchatd renders them as Prometheus text (render_prometheus), which
-// `pchatctl stats` prints and the web issue's /metrics will serve.
+// `pchatctl stats` prints and /metrics serves.
 #include <array>
+#include <vector>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -26,6 +27,9 @@ public:
   std::uint64_t sum_us() const { return sum_.load(std::memory_order_relaxed); }
   // The largest value of the bucket that holds the q-quantile sample (0 when empty).
   std::uint64_t quantile_us(double q) const;
+  // Samples whose bucket lies wholly at or below `bound_us` (a Prometheus bucket's cumulative count: exact to
+  // this histogram's resolution, never counting a sample above the bound).
+  std::uint64_t count_at_most_us(std::uint64_t bound_us) const;
 
 private:
   static int bucket_of(std::uint64_t us);
@@ -55,7 +59,41 @@ struct metrics {
   }
 };
 
-// Prometheus text exposition format (version 0.0.4).
+// The one writer of Prometheus text (exposition format 0.0.4) in pchat: every metric pchatd exports, whichever part
+// of it counts them, goes through this, so names, HELP/TYPE lines and number formats are written one way.
+class prometheus_text {
+public:
+  void counter(std::string_view name, std::string_view help, double value);
+  void gauge(std::string_view name, std::string_view help, double value);
+  // A labelled family: its HELP and TYPE once, then one sample per label set ("reason=\"full\"").
+  void family(std::string_view name, std::string_view type, std::string_view help);
+  void sample(std::string_view name, std::string_view labels, double value);
+  // A histogram in seconds from a microsecond latency histogram, with the given upper bounds (seconds), +Inf,
+  // _sum and _count.
+  void histogram_seconds(std::string_view name, std::string_view help, const latency_histogram& h,
+                         const std::vector<double>& bounds);
+  // Escapes a label value (\ " and newline).
+  static std::string label_value(std::string_view v);
+
+  const std::string& text() const { return out_; }
+  std::string take() { return std::move(out_); }
+
+private:
+  std::string out_;
+};
+
+// The Prometheus bounds of the fan-out latency histogram, in seconds (100 µs to 5 s).
+inline std::vector<double> fanout_buckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+}
+
+// The live metrics as Prometheus text.
+void render_prometheus(const metrics& m, prometheus_text& out);
 std::string render_prometheus(const metrics& m);
+
+// This process, from /proc (Linux), with Prometheus's standard names: process_open_fds, process_max_fds,
+// process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,
+// process_start_time_seconds.
+void render_process(prometheus_text& out);
 
 } // namespace pchat

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <mutex>
+#include <sys/statvfs.h>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -41,14 +44,62 @@ namespace {
 
 using pchatd_config = pchat::admin::server_config;
 
-// Prometheus text of the actors' and the SIP thread's counters: pchatd.stats and /metrics.
-std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
-  std::string text = pchat::render_prometheus(live);
-  text += std::string("# HELP pchat_build_info The pchatd version running (always 1).\n# TYPE pchat_build_info gauge\n"
-                      "pchat_build_info{version=\"") + pchat::version() + "\"} 1\n";
+// Bytes of the regular files in `dir` (and below it when `recursive`); 0 when it does not exist.
+std::uint64_t directory_bytes(const std::string& dir, bool recursive) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::uint64_t total = 0;
+  auto add = [&](const fs::directory_entry& e) {
+    std::error_code fec;
+    if (e.is_regular_file(fec))
+      total += e.file_size(fec);
+  };
+  if (recursive) {
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      add(*it);
+  } else {
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      add(*it);
+  }
+  return total;
+}
+
+// The disks pchatd writes: the store's size (RocksDB keeps its files flat in the data directory), the room files'
+// (walked at most once a minute: there may be many) and the free space under both.
+struct disk_usage {
+  std::string data_dir;
+  std::string files_dir;
+  std::uint64_t files_bytes = 0;
+  std::chrono::steady_clock::time_point files_checked{};
+
+  void render(pchat::prometheus_text& out) {
+    out.gauge("pchat_store_bytes", "Bytes of the store's files in the data directory.",
+              static_cast<double>(directory_bytes(data_dir, false)));
+    auto now = std::chrono::steady_clock::now();
+    if (files_checked == std::chrono::steady_clock::time_point{} || now - files_checked > std::chrono::minutes(1)) {
+      files_bytes = directory_bytes(files_dir, true);
+      files_checked = now;
+    }
+    out.gauge("pchat_file_store_bytes", "Bytes of room file content (checked once a minute).",
+              static_cast<double>(files_bytes));
+    out.family("pchat_disk_free_bytes", "gauge", "Bytes free to pchatd on the file system of each directory.");
+    for (const auto& [what, dir] : {std::pair{"data", data_dir}, std::pair{"files", files_dir}}) {
+      struct statvfs vfs {};
+      if (::statvfs(dir.c_str(), &vfs) == 0)
+        out.sample("pchat_disk_free_bytes", std::string{"dir=\""} + what + "\"",
+                   static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize));
+    }
+  }
+};
+
+// The actors' and the SIP thread's counters, the build, the process and the disks: pchatd.stats and /metrics.
+void render_stats(pchat::prometheus_text& out, const pchat::metrics& live, const pchat::sip::sip_counters& sip) {
+  pchat::render_prometheus(live, out);
+  out.family("pchat_build_info", "gauge", "The pchatd version running (always 1).");
+  out.sample("pchat_build_info", "version=\"" + pchat::prometheus_text::label_value(pchat::version()) + "\"", 1);
   auto add = [&](const char* name, const char* help, std::uint64_t v) {
-    text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " "
-            + std::to_string(v) + "\n";
+    out.counter(name, help, static_cast<double>(v));
   };
   add("pchat_sip_registers_total", "REGISTER requests answered.", sip.registers.load());
   add("pchat_sip_invites_total", "INVITE requests answered.", sip.invites.load());
@@ -73,30 +124,27 @@ std::string render_stats(const pchat::metrics& live, const pchat::sip::sip_count
   add("pchat_sip_accept_pauses_total", "Times the SIP listeners stopped accepting because descriptors ran short.",
       sip.accept_pauses.load());
   auto gauge = [&](const char* name, const char* help, std::int64_t v) {
-    text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " "
-            + std::to_string(v) + "\n";
+    out.gauge(name, help, static_cast<double>(v));
   };
   gauge("pchat_sip_outbound_pending", "INFOs to clients queued or awaiting their 200.", sip.outbound_pending.load());
   gauge("pchat_sip_connections", "Client TCP connections open (that sent a valid request).", sip.connections.load());
   gauge("pchat_sip_accept_paused", "1 while the SIP listeners do not accept: descriptors are short.",
         sip.accept_paused.load());
-  gauge("pchat_open_descriptors", "Descriptors open in pchatd (checked every second).", sip.open_descriptors.load());
-  return text;
+  pchat::render_process(out);
 }
 
 // The compliance service's counters (docs/compliance.md), asked of its actor; nothing when compliance is off or
 // it does not answer within a second (then the rest of the metrics still go out).
-std::string render_compliance(caf::actor_system& sys, const pchat::compliance_actor& compliance) {
+void render_compliance(pchat::prometheus_text& out, caf::actor_system& sys, const pchat::compliance_actor& compliance) {
   if (!compliance)
-    return {};
-  std::string text;
+    return;
   caf::scoped_actor self{sys};
   self->request(compliance, std::chrono::seconds(1), pchat::stats_atom::value)
     .receive(
       [&](const pchat::compliance_stats& cs) {
         auto add = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
-          text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-                  std::to_string(v) + "\n";
+          out.family(name, type, help);
+          out.sample(name, {}, static_cast<double>(v));
         };
         add("pchat_compliance_events_total", "counter", "Events handed to the compliance service.", cs.recorded);
         add("pchat_compliance_durable_total", "counter", "Events written to the durable queue.", cs.durable);
@@ -114,7 +162,6 @@ std::string render_compliance(caf::actor_system& sys, const pchat::compliance_ac
         add("pchat_compliance_degraded", "gauge", "1 while events wait in memory for the queue.", cs.degraded);
       },
       [](const caf::error&) {});
-  return text;
 }
 
 void write_stats(const std::string& path, const std::string& text) {
@@ -382,6 +429,20 @@ int main(int argc, char** argv) {
                                    "/files";
       opts.files = std::move(room_files);
     }
+    // Every metric, in one Prometheus text: pchatd.stats each second and the web's /metrics (which adds its
+    // listener's own). The disk sampler is shared by both callers, hence the mutex.
+    disk_usage disks{cfg.data_dir, cfg.web_files_dir.empty() ? cfg.data_dir + "/files" : cfg.web_files_dir};
+    std::mutex disks_mutex;
+    std::function<std::string()> all_metrics = [&, live = opts.live, compliance = opts.compliance] {
+      prometheus_text out;
+      render_stats(out, *live, server.counters());
+      render_compliance(out, sys, compliance);
+      {
+        std::lock_guard<std::mutex> lock{disks_mutex};
+        disks.render(out);
+      }
+      return out.take();
+    };
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
@@ -422,9 +483,7 @@ int main(int argc, char** argv) {
       wo.static_dir = cfg.web_static_dir;
       wo.files = opts.files;
       wo.compliance = opts.compliance;
-      wo.metrics_text = [live = opts.live, &server, &sys, compliance = opts.compliance] {
-        return render_stats(*live, server.counters()) + render_compliance(sys, compliance);
-      };
+      wo.metrics_text = all_metrics;
       www = std::make_unique<web::web_server>(sys, dir, db, wo);
     }
     dir = nullptr;
@@ -447,13 +506,11 @@ int main(int argc, char** argv) {
       const std::string stats_path = run_dir + "/pchatd.stats";
       int sig = -1;
       while (sig < 0) {
-        write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance) +
-                                  (www ? www->metrics_text() : std::string{}));
+        write_stats(stats_path, all_metrics() + (www ? www->metrics_text() : std::string{}));
         timespec second{1, 0};
         sig = sigtimedwait(&stop_signals, nullptr, &second);
       }
-      write_stats(stats_path, render_stats(*opts.live, server.counters()) + render_compliance(sys, opts.compliance) +
-                                (www ? www->metrics_text() : std::string{}));
+      write_stats(stats_path, all_metrics() + (www ? www->metrics_text() : std::string{}));
       log::line(log::level::info, "pchatd") << "signal " << sig << ": shutting down";
       admin_socket.stop();
       if (www)

@@ -1,5 +1,7 @@
 #include "web/http_listener.hpp"
 
+#include "base/metrics.hpp"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -747,36 +749,28 @@ const listener_counters& http_listener::counters() const { return impl_->counter
 
 std::string http_listener::metrics_text() const {
   const auto& k = impl_->counters;
-  std::string text;
-  auto head = [&](const char* name, const char* type, const char* help) {
-    text += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-  };
-  auto value = [&](const std::string& series, long long v) { text += series + " " + std::to_string(v) + "\n"; };
-  head("pchat_web_connections_total", "counter", "HTTP connections accepted.");
-  value("pchat_web_connections_total", static_cast<long long>(k.accepted.load()));
-  head("pchat_web_connections_refused_total", "counter",
-       "HTTP connections closed at once: over web.max-connections-per-address, or the server full.");
-  value("pchat_web_connections_refused_total{reason=\"per_address\"}",
-        static_cast<long long>(k.refused_per_address.load()));
-  value("pchat_web_connections_refused_total{reason=\"full\"}", static_cast<long long>(k.refused_full.load()));
-  head("pchat_web_connections_evicted_total", "counter",
-       "HTTP connections whose request was not complete, closed to make room for a new one.");
-  value("pchat_web_connections_evicted_total", static_cast<long long>(k.evicted.load()));
-  head("pchat_web_connections_timed_out_total", "counter",
-       "HTTP connections closed because their request was not complete within web.header-timeout.");
-  value("pchat_web_connections_timed_out_total", static_cast<long long>(k.timed_out.load()));
-  head("pchat_web_bad_requests_total", "counter",
-       "HTTP requests refused for their head (too long, too large, not well-formed, two lengths).");
-  value("pchat_web_bad_requests_total", static_cast<long long>(k.bad_heads.load()));
-  head("pchat_web_requests_total", "counter", "HTTP requests handed to a web worker.");
-  value("pchat_web_requests_total", static_cast<long long>(k.served.load()));
-  head("pchat_web_connections_waiting", "gauge", "HTTP connections whose request has not fully arrived.");
-  value("pchat_web_connections_waiting", k.waiting.load());
-  head("pchat_web_connections_busy", "gauge", "HTTP connections with a web worker or queued for one.");
-  value("pchat_web_connections_busy", k.busy.load());
-  head("pchat_web_connections_open", "gauge", "HTTP connections open.");
-  value("pchat_web_connections_open", k.open.load());
-  return text;
+  prometheus_text out;
+  auto n = [](auto v) { return static_cast<double>(v); };
+  out.counter("pchat_web_connections_total", "HTTP connections accepted.", n(k.accepted.load()));
+  out.family("pchat_web_connections_refused_total", "counter",
+             "HTTP connections closed at once: over web.max-connections-per-address, or the server full.");
+  out.sample("pchat_web_connections_refused_total", "reason=\"per_address\"", n(k.refused_per_address.load()));
+  out.sample("pchat_web_connections_refused_total", "reason=\"full\"", n(k.refused_full.load()));
+  out.counter("pchat_web_connections_evicted_total",
+              "HTTP connections whose request was not complete, closed to make room for a new one.",
+              n(k.evicted.load()));
+  out.counter("pchat_web_connections_timed_out_total",
+              "HTTP connections closed because their request was not complete within web.header-timeout.",
+              n(k.timed_out.load()));
+  out.counter("pchat_web_bad_requests_total",
+              "HTTP requests refused for their head (too long, too large, not well-formed, two lengths).",
+              n(k.bad_heads.load()));
+  out.counter("pchat_web_requests_total", "HTTP requests handed to a web worker.", n(k.served.load()));
+  out.gauge("pchat_web_connections_waiting", "HTTP connections whose request has not fully arrived.",
+            n(k.waiting.load()));
+  out.gauge("pchat_web_connections_busy", "HTTP connections with a web worker or queued for one.", n(k.busy.load()));
+  out.gauge("pchat_web_connections_open", "HTTP connections open.", n(k.open.load()));
+  return out.take();
 }
 
 } // namespace pchat::web

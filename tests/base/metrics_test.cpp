@@ -53,7 +53,46 @@ TEST_CASE("metrics render as Prometheus text with every rejection reason") {
   CHECK(text.find("pchat_rejections_total{reason=\"SERVER_ERROR\"} 3\n") != std::string::npos);
   CHECK(text.find("pchat_rejections_total{reason=\"sip_503_overload\"} 0\n") != std::string::npos);
   CHECK(text.find("pchat_fanout_latency_seconds_count 1\n") != std::string::npos);
-  CHECK(text.find("# TYPE pchat_fanout_latency_seconds summary") != std::string::npos);
+  CHECK(text.find("# TYPE pchat_fanout_latency_seconds histogram") != std::string::npos);
+}
+
+TEST_CASE("the fan-out latency is a Prometheus histogram with cumulative buckets that never count a sample too low") {
+  metrics m;
+  for (std::uint64_t us : {50, 90, 300, 1500, 1500, 40000, 9000000})
+    m.fanout.record_us(us);
+  auto text = render_prometheus(m);
+  INFO(text);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"0.0001\"} 2\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"0.0005\"} 3\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"0.001\"} 3\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"0.0025\"} 5\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"0.05\"} 6\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"5\"} 6\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_bucket{le=\"+Inf\"} 7\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_count 7\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_seconds_sum 9.04344\n") != std::string::npos);
+  CHECK(text.find("pchat_fanout_latency_max_seconds 9\n") != std::string::npos);
+  // Cumulative: every bucket holds at least the one before it.
+  double last = -1;
+  std::size_t at = 0;
+  while ((at = text.find("pchat_fanout_latency_seconds_bucket{", at)) != std::string::npos) {
+    auto value = std::stod(text.substr(text.find("} ", at) + 2));
+    CHECK(value >= last);
+    last = value;
+    ++at;
+  }
+}
+
+TEST_CASE("process metrics come from proc with Prometheus's standard names") {
+  prometheus_text out;
+  render_process(out);
+  const auto& text = out.text();
+  for (const char* name : {"process_open_fds ", "process_max_fds ", "process_resident_memory_bytes ",
+                           "process_virtual_memory_bytes ", "process_cpu_seconds_total ", "process_start_time_seconds "})
+    CHECK(text.find(std::string{"\n"} + name) != std::string::npos);
+  auto rss_at = text.find("\nprocess_resident_memory_bytes ");
+  REQUIRE(rss_at != std::string::npos);
+  CHECK(std::stod(text.substr(rss_at + 31)) > 1e6); // a test binary holds more than a megabyte
 }
 
 TEST_CASE("the error table: every code has a name and a metric label of its own, XCCOS answers have a token") {

@@ -345,7 +345,16 @@ TEST_CASE("pchatctl stats shows the running server's counters and fan-out latenc
   CHECK(out.find("pchat_rooms_live 1\n") != std::string::npos);
   CHECK(out.find("pchat_rejections_total{reason=\"CHANNEL_NOT_FOUND\"} 1\n") != std::string::npos);
   CHECK(out.find("pchat_fanout_latency_seconds_count 2\n") != std::string::npos);
-  CHECK(out.find("pchat_fanout_latency_seconds{quantile=\"0.99\"}") != std::string::npos);
+  CHECK(out.find("pchat_fanout_latency_since_start_seconds{quantile=\"0.99\"}") != std::string::npos);
+  CHECK(out.find("pchat_fanout_latency_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
+  // The process and its disks.
+  for (const char* name : {"process_open_fds ", "process_resident_memory_bytes ", "process_cpu_seconds_total ",
+                           "pchat_store_bytes ", "pchat_file_store_bytes ", "pchat_disk_free_bytes{dir=\"data\"} ",
+                           "pchat_build_info{version="})
+    CHECK(out.find(std::string{"\n"} + name) != std::string::npos);
+  auto store_at = out.find("\npchat_store_bytes ");
+  REQUIRE(store_at != std::string::npos);
+  CHECK(std::stod(out.substr(store_at + 19)) > 0);
 }
 
 TEST_CASE("a client that reconnects catches up on every followed room in one round trip") {
