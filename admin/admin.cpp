@@ -435,6 +435,11 @@ pchatctl reads ./pchatd.ini or )" PCHAT_SYSCONF_DIR R"(/pchatd.ini when there is
                                         new directory DEST, pchatd running or not
   restore SRC                           a backup into the data directory, which must hold no store (pchatd
                                         stopped); then start pchatd on it
+  export [--rooms A,B] [--no-history] FILE
+                                        categories, rooms, roles and history as JSON Lines (FILE - : stdout);
+                                        read-only, works beside a running pchatd
+  import FILE                           an export into this store (pchatd stopped); nothing is written unless
+                                        the whole file is sound, existing rooms and categories are never touched
   category add NAME [--description D] [--invite true|false] [--logged true|false] [--filepost true|false]
                [--allow LIST] [--deny LIST] [--creators LIST]
   category set CAT [--name N] [same options as add]

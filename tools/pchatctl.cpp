@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "admin/cert.hpp"
 #include "admin/check.hpp"
 #include "admin/config.hpp"
+#include "admin/export.hpp"
 
 using namespace pchat;
 
@@ -131,6 +133,49 @@ struct place {
   admin::server_config cfg;
 };
 
+// export [--rooms A,B] [--no-history] FILE: read-only, so it works beside a running pchatd (the data as of now).
+// import FILE: into a store no pchatd holds (made by init), never through the admin socket.
+int export_or_import(const place& at, const std::vector<std::string>& args) {
+  const bool exporting = args[0] == "export";
+  admin::export_options eo;
+  std::string file;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (exporting && args[i] == "--rooms" && i + 1 < args.size()) {
+      std::stringstream list(args[++i]);
+      for (std::string ref; std::getline(list, ref, ',');)
+        if (!ref.empty())
+          eo.rooms.push_back(ref);
+    } else if (exporting && args[i] == "--no-history") {
+      eo.history = false;
+    } else if (file.empty() && (args[i] == "-" || args[i].rfind("--", 0) != 0)) {
+      file = args[i];
+    } else {
+      std::cerr << "pchatctl: " << args[0] << ": unexpected " << args[i] << "\n" << admin::usage();
+      return 2;
+    }
+  }
+  if (file.empty()) {
+    std::cerr << "pchatctl: " << args[0] << " needs a FILE (- for " << (exporting ? "stdout" : "stdin") << ")\n";
+    return 2;
+  }
+  std::unique_ptr<storage::store> db;
+  storage::open_options oo;
+  oo.create_if_missing = false;
+  oo.read_only = exporting;
+  auto st = storage::store::open(at.data, oo, db);
+  if (st.code == storage::errc::busy) {
+    std::cerr << "pchatctl: import: pchatd is running on " << at.data << "; stop it first (import writes the store "
+              << "directly, and a running server would not see it)\n";
+    return 3;
+  }
+  if (!st.ok()) {
+    std::cerr << "pchatctl: " << at.data << ": " << st.message
+              << (st.code == storage::errc::not_found ? " (pchatctl init creates a store)" : "") << "\n";
+    return 1;
+  }
+  return print(exporting ? admin::export_data(*db, file, eo) : admin::import_data(*db, file));
+}
+
 int main(int argc, char** argv) {
   place at;
   std::string data_arg;
@@ -204,6 +249,8 @@ int main(int argc, char** argv) {
     }
     return print(admin::restore(args[1], at.data, at.cfg.web_files_dir, at.cfg.compliance_dir));
   }
+  if (args[0] == "export" || args[0] == "import")
+    return export_or_import(at, args);
   if (std::string error; !resolve_password(args, error)) {
     std::cerr << "pchatctl: " << error << "\n";
     return 2;

@@ -1,0 +1,334 @@
+#include "admin/export.hpp"
+
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "base/version.hpp"
+
+namespace pchat::admin {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr int export_format = 1;
+
+const char* privacy_text(storage::privacy p) {
+  return p == storage::privacy::secret ? "secret" : p == storage::privacy::closed ? "closed" : "open";
+}
+
+json roles_json(std::uint8_t bits) {
+  json out = json::array();
+  if (bits & storage::role::member)
+    out.push_back("member");
+  if (bits & storage::role::manager)
+    out.push_back("manager");
+  if (bits & storage::role::presenter)
+    out.push_back("presenter");
+  return out;
+}
+
+result failed(const std::string& why) {
+  return {1, {}, "pchatctl: " + why + "\n"};
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::optional<storage::room> find_room_ref(storage::store& db, const std::string& ref) {
+  std::string guid = ref;
+  if (auto slash = ref.rfind('/'); ref.rfind("ma-chan://", 0) == 0 && slash != std::string::npos)
+    guid = ref.substr(slash + 1);
+  if (auto r = db.room_by_guid(guid))
+    return r;
+  return db.room_by_name(ref);
+}
+
+// The fields of one line, checked: a missing or mistyped field throws json::exception with its name, which
+// import turns into "FILE:LINE: ...".
+template <class T>
+T field(const json& j, const char* name) {
+  if (!j.contains(name))
+    throw std::runtime_error(std::string{"no \""} + name + "\"");
+  return j.at(name).get<T>();
+}
+
+} // namespace
+
+result export_data(storage::store& db, const std::string& file, const export_options& opts) {
+  std::vector<storage::room> rooms;
+  if (opts.rooms.empty()) {
+    rooms = db.rooms();
+  } else {
+    for (const auto& ref : opts.rooms) {
+      auto r = find_room_ref(db, ref);
+      if (!r)
+        return failed("export: no room " + ref);
+      rooms.push_back(*r);
+    }
+  }
+  std::set<std::uint64_t> category_ids;
+  for (const auto& r : rooms)
+    category_ids.insert(r.category_id);
+
+  std::ofstream file_out;
+  std::ostream* out = &std::cout;
+  if (file != "-") {
+    file_out.open(file, std::ios::out | std::ios::trunc);
+    if (!file_out)
+      return failed("export: cannot write " + file);
+    out = &file_out;
+  }
+  std::map<std::uint64_t, std::string> category_guid;
+  std::size_t categories = 0, roles = 0, messages = 0;
+  *out << json{{"type", "pchat-export"}, {"format", export_format}, {"pchat", pchat::version()},
+               {"created", utc_now()}, {"source", db.db_version()}}
+            .dump()
+       << "\n";
+  for (const auto& c : db.categories()) {
+    category_guid[c.id] = c.guid;
+    if (!opts.rooms.empty() && !category_ids.count(c.id))
+      continue;
+    *out << json{{"type", "category"}, {"guid", c.guid}, {"name", c.name}, {"description", c.description},
+                 {"invite", c.invite}, {"logged", c.logged}, {"filepost", c.filepost}, {"allow", c.allow},
+                 {"deny", c.deny}, {"creators", c.creators}}
+              .dump()
+         << "\n";
+    ++categories;
+  }
+  for (const auto& r : rooms) {
+    *out << json{{"type", "room"},
+                 {"guid", r.guid},
+                 {"category", category_guid[r.category_id]},
+                 {"name", r.name},
+                 {"description", r.description},
+                 {"topic", r.topic},
+                 {"addin", r.addin_url},
+                 {"privacy", privacy_text(r.privacy_mode)},
+                 {"room_type", r.type == storage::room_type::auditorium ? "auditorium" : "normal"},
+                 {"invite", r.invite == storage::room_invite::off ? "false" : "inherit"},
+                 {"disabled", r.disabled},
+                 {"created_ticks", r.created_ticks}}
+              .dump()
+         << "\n";
+    for (const auto& [user, bits] : db.room_roles(r.id)) {
+      *out << json{{"type", "role"}, {"room", r.guid}, {"user", user}, {"roles", roles_json(bits)}}.dump() << "\n";
+      ++roles;
+    }
+    if (!opts.history)
+      continue;
+    // Oldest first, a page at a time: a room's history may not fit in memory.
+    for (std::uint64_t after = 0;;) {
+      auto page = db.after(r.id, after, 1000);
+      if (page.empty())
+        break;
+      for (const auto& m : page) {
+        *out << json{{"type", "message"}, {"room", r.guid}, {"seq", m.seq}, {"author", m.author},
+                     {"ticks", m.ticks}, {"text", m.text}}
+                  .dump(-1, ' ', false, json::error_handler_t::replace)
+             << "\n";
+        ++messages;
+      }
+      after = page.back().seq;
+    }
+  }
+  // The end line: an export without it was cut short, and import refuses it.
+  *out << json{{"type", "end"}, {"categories", categories}, {"rooms", rooms.size()}, {"roles", roles},
+               {"messages", messages}}
+            .dump()
+       << "\n";
+  out->flush();
+  if (!*out)
+    return failed("export: writing " + file + " failed");
+  std::ostringstream summary;
+  summary << "exported " << categories << " categories, " << rooms.size() << " rooms, " << roles << " roles, "
+          << messages << " messages" << (file == "-" ? "" : " to " + file) << "\n";
+  // With the export on stdout the summary goes to stderr, so the output stays a clean file.
+  return file == "-" ? result{0, {}, summary.str()} : result{0, summary.str(), {}};
+}
+
+result import_data(storage::store& db, const std::string& file) {
+  std::ifstream file_in;
+  std::istream* in = &std::cin;
+  if (file != "-") {
+    file_in.open(file);
+    if (!file_in)
+      return failed("import: cannot read " + file);
+    in = &file_in;
+  }
+  // Pass 1: read and check every line; nothing is written unless the whole file is sound.
+  std::vector<storage::category> categories;
+  std::vector<std::pair<storage::room, std::string>> rooms; // with its category's GUID
+  std::vector<std::tuple<std::string, std::string, std::uint8_t>> roles;
+  std::map<std::string, std::vector<storage::message>> history; // by room GUID
+  std::map<std::string, std::size_t> category_at, room_at;       // GUID -> index
+  std::set<std::string> names;
+  bool header = false, end = false;
+  std::string line;
+  int n = 0;
+  try {
+    while (std::getline(*in, line)) {
+      ++n;
+      if (line.empty())
+        continue;
+      if (end)
+        throw std::runtime_error("a line after the end line");
+      auto j = json::parse(line);
+      auto type = field<std::string>(j, "type");
+      if (!header) {
+        if (type != "pchat-export")
+          throw std::runtime_error("not a pchat export (the first line must be its header)");
+        if (field<int>(j, "format") != export_format)
+          throw std::runtime_error("export format " + j.at("format").dump() + " (this pchatctl reads format " +
+                                   std::to_string(export_format) + ")");
+        header = true;
+      } else if (type == "category") {
+        storage::category c;
+        c.guid = field<std::string>(j, "guid");
+        c.name = field<std::string>(j, "name");
+        c.description = field<std::string>(j, "description");
+        c.invite = field<bool>(j, "invite");
+        c.logged = field<bool>(j, "logged");
+        c.filepost = field<bool>(j, "filepost");
+        c.allow = field<std::vector<std::string>>(j, "allow");
+        c.deny = field<std::vector<std::string>>(j, "deny");
+        c.creators = field<std::vector<std::string>>(j, "creators");
+        if (c.guid.empty() || category_at.count(c.guid))
+          throw std::runtime_error("category " + c.name + ": empty or repeated guid");
+        if (db.category_by_name(c.name))
+          throw std::runtime_error("category " + c.name + " exists already in this store");
+        category_at[c.guid] = categories.size();
+        categories.push_back(std::move(c));
+      } else if (type == "room") {
+        storage::room r;
+        r.guid = field<std::string>(j, "guid");
+        auto category = field<std::string>(j, "category");
+        r.name = field<std::string>(j, "name");
+        r.description = field<std::string>(j, "description");
+        r.topic = field<std::string>(j, "topic");
+        r.addin_url = field<std::string>(j, "addin");
+        auto privacy = field<std::string>(j, "privacy");
+        if (privacy != "open" && privacy != "closed" && privacy != "secret")
+          throw std::runtime_error("room " + r.name + ": privacy " + privacy);
+        r.privacy_mode = privacy == "secret" ? storage::privacy::secret
+                         : privacy == "closed" ? storage::privacy::closed
+                                               : storage::privacy::open;
+        auto kind = field<std::string>(j, "room_type");
+        if (kind != "normal" && kind != "auditorium")
+          throw std::runtime_error("room " + r.name + ": room_type " + kind);
+        r.type = kind == "auditorium" ? storage::room_type::auditorium : storage::room_type::normal;
+        auto invite = field<std::string>(j, "invite");
+        if (invite != "inherit" && invite != "false")
+          throw std::runtime_error("room " + r.name + ": invite " + invite);
+        r.invite = invite == "false" ? storage::room_invite::off : storage::room_invite::inherit;
+        r.disabled = field<bool>(j, "disabled");
+        r.created_ticks = field<std::int64_t>(j, "created_ticks");
+        if (r.guid.empty() || room_at.count(r.guid))
+          throw std::runtime_error("room " + r.name + ": empty or repeated guid");
+        if (db.room_by_guid(r.guid) || db.room_by_name(r.name))
+          throw std::runtime_error("room " + r.name + " exists already in this store");
+        bool known = category_at.count(category) > 0;
+        if (!known)
+          for (const auto& c : db.categories())
+            known = known || c.guid == category;
+        if (!known)
+          throw std::runtime_error("room " + r.name + ": its category " + category + " is neither in the file nor "
+                                                                                      "in the store");
+        room_at[r.guid] = rooms.size();
+        rooms.emplace_back(std::move(r), category);
+      } else if (type == "role") {
+        auto room = field<std::string>(j, "room");
+        if (!room_at.count(room))
+          throw std::runtime_error("a role in room " + room + ", which the file has not named");
+        std::uint8_t bits = 0;
+        for (const auto& name : field<std::vector<std::string>>(j, "roles"))
+          bits |= name == "member" ? storage::role::member
+                  : name == "manager" ? storage::role::manager
+                  : name == "presenter" ? storage::role::presenter
+                                        : throw std::runtime_error("unknown role " + name);
+        roles.emplace_back(room, field<std::string>(j, "user"), bits);
+      } else if (type == "message") {
+        auto room = field<std::string>(j, "room");
+        if (!room_at.count(room))
+          throw std::runtime_error("a message in room " + room + ", which the file has not named");
+        storage::message m;
+        m.seq = field<std::uint64_t>(j, "seq");
+        m.author = field<std::string>(j, "author");
+        m.ticks = field<std::int64_t>(j, "ticks");
+        m.text = field<std::string>(j, "text");
+        auto& h = history[room];
+        if (m.seq == 0 || (!h.empty() && m.seq <= h.back().seq))
+          throw std::runtime_error("room " + room + ": message seq " + std::to_string(m.seq) + " out of order");
+        h.push_back(std::move(m));
+      } else if (type == "end") {
+        std::size_t messages = 0;
+        for (const auto& [room, h] : history)
+          messages += h.size();
+        if (field<std::size_t>(j, "categories") != categories.size() || field<std::size_t>(j, "rooms") != rooms.size() ||
+            field<std::size_t>(j, "roles") != roles.size() || field<std::size_t>(j, "messages") != messages)
+          throw std::runtime_error("the end line's counts differ from the lines read");
+        end = true;
+      } else {
+        throw std::runtime_error("unknown line type " + type);
+      }
+    }
+    if (!header)
+      throw std::runtime_error("empty: not a pchat export");
+    if (!end)
+      throw std::runtime_error("no end line: the export was cut short");
+  } catch (const std::exception& e) {
+    return failed("import: " + (file == "-" ? std::string{"stdin"} : file) + ":" + std::to_string(n) + ": " +
+                  e.what() + "; nothing imported");
+  }
+
+  // Pass 2: write.
+  std::map<std::string, std::uint64_t> category_id, room_id;
+  for (const auto& c : db.categories())
+    category_id[c.guid] = c.id;
+  for (auto& c : categories) {
+    if (auto st = db.create_category(c); !st.ok())
+      return failed("import: category " + c.name + ": " + st.message + " (partly imported)");
+    category_id[c.guid] = c.id;
+  }
+  std::size_t messages = 0;
+  for (auto& [r, category] : rooms) {
+    r.category_id = category_id.at(category);
+    if (auto st = db.create_room(r); !st.ok())
+      return failed("import: room " + r.name + ": " + st.message + " (partly imported)");
+    room_id[r.guid] = r.id;
+  }
+  for (const auto& [room, user, bits] : roles)
+    if (auto st = db.set_roles(room_id.at(room), user, bits); !st.ok())
+      return failed("import: role of " + user + ": " + st.message + " (partly imported)");
+  for (auto& [room, h] : history) {
+    storage::write_set w;
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      h[i].room_id = room_id.at(room);
+      w.messages.push_back(std::move(h[i]));
+      if (w.messages.size() == 1000 || i + 1 == h.size()) {
+        if (auto st = db.commit(w, true); !st.ok()) // synced: 1,000 posts per fsync
+          return failed("import: history of " + room + ": " + st.message + " (partly imported)");
+        messages += w.messages.size();
+        w.clear();
+      }
+    }
+  }
+  std::ostringstream out;
+  out << "imported " << categories.size() << " categories, " << rooms.size() << " rooms, " << roles.size()
+      << " roles, " << messages << " messages\n";
+  return {0, out.str(), {}};
+}
+
+} // namespace pchat::admin
