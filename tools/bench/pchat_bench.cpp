@@ -44,6 +44,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "codec/ntlm.hpp"
 #include "tools/bench/actor_load.hpp"
 #include "tools/bench/join_search.hpp"
@@ -427,51 +429,73 @@ void print(const mode_report& r, const options& o) {
   }
 }
 
-void json_mode(std::ostream& out, const mode_report& r) {
+// One mode's results as JSON (nlohmann-json: names and error texts are escaped, numbers written as numbers).
+nlohmann::json json_mode(const mode_report& r) {
+  using nlohmann::json;
   double span = std::max(r.posting_seconds, r.delivery_seconds);
-  out << "{\"mode\":\"" << r.mode << "\",\"ok\":" << (r.ok ? "true" : "false") << ",\"sessions\":" << r.sessions
-      << ",\"posts\":" << r.posts << ",\"expected\":" << r.expected << ",\"delivered\":" << r.delivered
-      << ",\"lost\":" << r.lost << ",\"duplicates\":" << r.duplicates << ",\"refused\":" << r.refused
-      << ",\"deliveries_per_s\":" << (span > 0 ? static_cast<double>(r.delivered) / span : 0)
-      << ",\"latency_ms\":{\"p50\":" << r.latency.p50_ms << ",\"p90\":" << r.latency.p90_ms
-      << ",\"p99\":" << r.latency.p99_ms << ",\"p999\":" << r.latency.p999_ms << ",\"max\":" << r.latency.max_ms
-      << ",\"mean\":" << r.latency.mean_ms << ",\"samples\":" << r.latency.count << "}";
+  json out = {{"mode", r.mode},
+              {"ok", r.ok},
+              {"sessions", r.sessions},
+              {"posts", r.posts},
+              {"expected", r.expected},
+              {"delivered", r.delivered},
+              {"lost", r.lost},
+              {"duplicates", r.duplicates},
+              {"refused", r.refused},
+              {"deliveries_per_s", span > 0 ? static_cast<double>(r.delivered) / span : 0},
+              {"latency_ms",
+               {{"p50", r.latency.p50_ms},
+                {"p90", r.latency.p90_ms},
+                {"p99", r.latency.p99_ms},
+                {"p999", r.latency.p999_ms},
+                {"max", r.latency.max_ms},
+                {"mean", r.latency.mean_ms},
+                {"samples", r.latency.count}}}};
   if (r.join.count > 0)
-    out << ",\"join_history_ms\":{\"p50\":" << r.join.p50_ms << ",\"p99\":" << r.join.p99_ms
-        << ",\"max\":" << r.join.max_ms << "}";
+    out["join_history_ms"] = {{"p50", r.join.p50_ms}, {"p99", r.join.p99_ms}, {"max", r.join.max_ms}};
   if (r.mode == "sip") {
     const auto& st = r.stalled;
-    out << ",\"others_disconnected\":" << r.others_disconnected << ",\"stalled\":{\"members\":" << st.members
-        << ",\"stalled_seconds\":" << st.stalled_seconds
-        << ",\"until_others_served\":" << (st.until_others_served ? "true" : "false")
-        << ",\"disconnected\":" << st.disconnected << ",\"disconnected_during_stall\":" << st.disconnected_during_stall
-        << ",\"first_disconnect_seconds\":" << st.first_disconnect_seconds << ",\"expected\":" << st.expected
-        << ",\"delivered\":" << st.delivered << ",\"unread_bytes_at_resume\":" << st.unread_bytes
-        << ",\"server_queued_bytes_at_resume\":";
-    if (st.server_queue_known)
-      out << st.server_queued_bytes;
-    else
-      out << "null";
-    out << ",\"latency_ms\":{\"p50\":" << r.stalled_latency.p50_ms << ",\"max\":" << r.stalled_latency.max_ms
-        << ",\"samples\":" << r.stalled_latency.count << "}}";
+    out["others_disconnected"] = r.others_disconnected;
+    out["stalled"] = {{"members", st.members},
+                      {"stalled_seconds", st.stalled_seconds},
+                      {"until_others_served", st.until_others_served},
+                      {"disconnected", st.disconnected},
+                      {"disconnected_during_stall", st.disconnected_during_stall},
+                      {"first_disconnect_seconds", st.first_disconnect_seconds},
+                      {"expected", st.expected},
+                      {"delivered", st.delivered},
+                      {"unread_bytes_at_resume", st.unread_bytes},
+                      {"server_queued_bytes_at_resume", st.server_queue_known ? json(st.server_queued_bytes) : json()},
+                      {"latency_ms",
+                       {{"p50", r.stalled_latency.p50_ms},
+                        {"max", r.stalled_latency.max_ms},
+                        {"samples", r.stalled_latency.count}}}};
   }
   if (r.server_after.rss_mib > 0) {
     // rss_mib: at the end; peak_rss_mib: VmHWM (sign-in included); peak_rss_sampled_mib: VmRSS's peak from posting
     // start on; rss_mib_per_second: from posting start.
-    out << ",\"server\":{\"rss_mib\":" << r.server_after.rss_mib << ",\"peak_rss_mib\":" << r.server_after.peak_rss_mib
-        << ",\"rss_at_posting_start_mib\":" << r.server_before.rss_mib
-        << ",\"peak_rss_sampled_mib\":" << r.rss_peak_sampled_mib;
+    json server = {{"rss_mib", r.server_after.rss_mib},
+                   {"peak_rss_mib", r.server_after.peak_rss_mib},
+                   {"rss_at_posting_start_mib", r.server_before.rss_mib},
+                   {"peak_rss_sampled_mib", r.rss_peak_sampled_mib},
+                   {"rss_mib_per_second", r.rss_per_second},
+                   {"cpu_seconds", r.server_after.cpu_seconds - r.server_before.cpu_seconds}};
     if (r.server_at_resume.rss_mib > 0)
-      out << ",\"rss_at_stall_end_mib\":" << r.server_at_resume.rss_mib;
-    out << ",\"rss_mib_per_second\":[";
-    for (std::size_t i = 0; i < r.rss_per_second.size(); ++i)
-      out << (i ? "," : "") << r.rss_per_second[i];
-    out << "],\"cpu_seconds\":" << (r.server_after.cpu_seconds - r.server_before.cpu_seconds) << "}"
-        << ",\"client_cpu_seconds\":" << r.client_cpu_seconds << ",\"signin_seconds\":" << r.signin_seconds;
+      server["rss_at_stall_end_mib"] = r.server_at_resume.rss_mib;
+    out["server"] = std::move(server);
+    out["client_cpu_seconds"] = r.client_cpu_seconds;
+    out["signin_seconds"] = r.signin_seconds;
   }
   if (!r.error.empty())
-    out << ",\"error\":\"" << r.error << "\"";
-  out << "}";
+    out["error"] = r.error;
+  return out;
+}
+
+// Writes `doc` to `path`, one line; says where.
+void write_json(const std::string& path, const nlohmann::json& doc) {
+  std::ofstream out(path);
+  out << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  std::printf("   json: %s%s\n", path.c_str(), out ? "" : " (could not be written)");
 }
 
 // A CDF of the latency samples (log x) through gnuplot.
@@ -545,12 +569,9 @@ int run_ntlm_sign(const options& o) {
   double us = seconds * 1e6 / static_cast<double>(n);
   std::printf("== ntlm-sign: %llu INFO signatures on one thread: %.2f us each (%.0f per second), %zu header bytes each\n",
               static_cast<unsigned long long>(n), us, 1e6 / us, bytes / n);
-  if (!o.json.empty()) {
-    std::ofstream out(o.json);
-    out << "{\"mode\":\"ntlm-sign\",\"label\":\"" << o.label << "\",\"signatures\":" << n
-        << ",\"us_per_signature\":" << us << ",\"header_bytes\":" << bytes / n << "}\n";
-    std::printf("   json: %s\n", o.json.c_str());
-  }
+  if (!o.json.empty())
+    write_json(o.json, {{"mode", "ntlm-sign"}, {"label", o.label}, {"signatures", n}, {"us_per_signature", us},
+                        {"header_bytes", bytes / n}});
   return 0;
 }
 
@@ -584,18 +605,13 @@ int run_join_under_search(const options& o) {
   std::printf("   join ms, histsrch in flight (%zu probes): p50 %.3f  p99 %.3f  max %.3f\n", during.count,
               during.p50_ms, during.p99_ms, during.max_ms);
   if (!o.json.empty()) {
-    std::ofstream out(o.json);
-    auto obj = [](const summary& s) {
-      std::ostringstream x;
-      x << "{\"count\":" << s.count << ",\"p50\":" << s.p50_ms << ",\"p99\":" << s.p99_ms << ",\"max\":" << s.max_ms
-        << "}";
-      return x.str();
+    auto obj = [](const summary& x) {
+      return nlohmann::json{{"count", x.count}, {"p50", x.p50_ms}, {"p99", x.p99_ms}, {"max", x.max_ms}};
     };
-    out << "{\"mode\":\"join-under-search\",\"label\":\"" << o.label << "\",\"rooms\":" << c.rooms
-        << ",\"posts\":" << r.posts << ",\"threads\":" << c.threads << ",\"join_rate\":" << c.join_rate
-        << ",\"ok\":" << (r.ok ? "true" : "false") << ",\"histsrch_ms\":" << obj(searches)
-        << ",\"join_ms_alone\":" << obj(alone) << ",\"join_ms_during_histsrch\":" << obj(during) << "}\n";
-    std::printf("   json: %s\n", o.json.c_str());
+    write_json(o.json, {{"mode", "join-under-search"}, {"label", o.label}, {"rooms", c.rooms}, {"posts", r.posts},
+                        {"threads", c.threads}, {"join_rate", c.join_rate}, {"ok", r.ok},
+                        {"histsrch_ms", obj(searches)}, {"join_ms_alone", obj(alone)},
+                        {"join_ms_during_histsrch", obj(during)}});
   }
   return r.ok ? 0 : 1;
 }
@@ -826,28 +842,23 @@ int main(int argc, char** argv) {
     std::printf("== sip/actors latency ratio: p50 %.2fx, p99 %.2fx\n", reports[1].latency.p50_ms / reports[0].latency.p50_ms,
                 reports[1].latency.p99_ms / reports[0].latency.p99_ms);
   if (!o.json.empty()) {
-    std::ofstream out(o.json);
-    out << "{\"label\":\"" << o.label << "\",\"rooms\":" << o.rooms << ",\"members\":" << o.members
-        << ",\"posters\":" << o.posters << ",\"rate\":" << o.rate << ",\"duration\":" << o.duration
-        << ",\"size\":" << o.size << ",\"threads\":" << o.threads << ",\"sync\":" << (o.sync ? "true" : "false")
-        << ",\"stalled\":" << o.stalled << ",\"stall_seconds\":";
-    if (o.stall_seconds >= 0)
-      out << o.stall_seconds;
-    else
-      out << "null"; // until the others were served
-    out << ",\"sip_threads\":";
-    if (o.sip_threads > 0)
-      out << o.sip_threads;
-    else
-      out << "null"; // pchatd's default
-    out << ",\"results\":[";
-    for (std::size_t i = 0; i < reports.size(); ++i) {
-      if (i)
-        out << ",";
-      json_mode(out, reports[i]);
-    }
-    out << "]}\n";
-    std::printf("   json: %s\n", o.json.c_str());
+    nlohmann::json results = nlohmann::json::array();
+    for (const auto& r : reports)
+      results.push_back(json_mode(r));
+    write_json(o.json, {{"label", o.label},
+                        {"rooms", o.rooms},
+                        {"members", o.members},
+                        {"posters", o.posters},
+                        {"rate", o.rate},
+                        {"duration", o.duration},
+                        {"size", o.size},
+                        {"threads", o.threads},
+                        {"sync", o.sync},
+                        {"stalled", o.stalled},
+                        // null: until the others were served; pchatd's default
+                        {"stall_seconds", o.stall_seconds >= 0 ? nlohmann::json(o.stall_seconds) : nlohmann::json()},
+                        {"sip_threads", o.sip_threads > 0 ? nlohmann::json(o.sip_threads) : nlohmann::json()},
+                        {"results", std::move(results)}});
   }
   if (!o.plot.empty())
     plot(reports, o);
