@@ -3,6 +3,7 @@
 #include "admin/backup.hpp"
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <map>
@@ -158,7 +159,7 @@ args_t parse(const std::vector<std::string>& in) {
       a.opts.emplace_back(key, in[++i]);
       continue;
     }
-    if (key == "demo" || key == "no-log" || key == "no-files") {
+    if (key == "demo" || key == "no-log" || key == "no-files" || key == "json") {
       a.opts.emplace_back(key, "");
       continue;
     }
@@ -229,6 +230,52 @@ std::string join_list(const std::vector<std::string>& xs) {
   return out.empty() ? "-" : out;
 }
 
+// --json output (nlohmann-json): the same facts as the text, one document per command.
+using json = nlohmann::json;
+
+json roles_array(std::uint8_t bits) {
+  json out = json::array();
+  for (auto [bit, name] : {std::pair{storage::role::member, "member"}, std::pair{storage::role::manager, "manager"},
+                           std::pair{storage::role::presenter, "presenter"}})
+    if (bits & bit)
+      out.push_back(name);
+  return out;
+}
+
+json category_json(const storage::category& c, const std::string& domain) {
+  return {{"name", c.name},       {"uri", "ma-cat://" + domain + "/" + c.guid},
+          {"description", c.description}, {"invite", c.invite},
+          {"logged", c.logged},   {"filepost", c.filepost},
+          {"allow", c.allow},     {"deny", c.deny},
+          {"creators", c.creators}};
+}
+
+json room_json(const storage::store& db, const storage::room& rm, const std::string& domain) {
+  auto c = db.category_by_id(rm.category_id);
+  return {{"name", rm.name},
+          {"uri", "ma-chan://" + domain + "/" + rm.guid},
+          {"category", c ? c->name : ""},
+          {"description", rm.description},
+          {"topic", rm.topic},
+          {"privacy", privacy_name(rm.privacy_mode)},
+          {"type", rm.type == storage::room_type::auditorium ? "auditorium" : "normal"},
+          {"invite", rm.invite == storage::room_invite::off ? "false" : "inherit"},
+          {"disabled", rm.disabled},
+          {"addin", rm.addin_url},
+          {"posts", db.last_seq(rm.id)}};
+}
+
+json members_json(const storage::store& db, std::uint64_t room_id) {
+  json out = json::array();
+  for (const auto& [user, bits] : db.room_roles(room_id))
+    out.push_back({{"user", user}, {"roles", roles_array(bits)}});
+  return out;
+}
+
+std::string dump(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 // "category_not_found: no category X" from a pchat error; CAF's rendering for anything else.
 std::string describe(const caf::error& err) {
   if (err.category() != pchat_error_category)
@@ -295,6 +342,14 @@ std::optional<result> run_users(const args_t& a, storage::store& db, const std::
     return finish(2);
   };
   if (w[0] == "user" && w.size() == 2 && w[1] == "list") {
+    if (a.has("json")) {
+      json all = json::array();
+      for (const auto& u : db.users())
+        all.push_back({{"user", u.aor}, {"name", u.display_name}, {"enabled", !u.disabled}, {"realm", u.realm},
+                       {"ntlm", u.nt_hash.size() == 32}});
+      out << dump(all);
+      return finish(0);
+    }
     for (const auto& u : db.users()) {
       out << u.aor << "\t" << (u.display_name.empty() ? "-" : u.display_name) << "\t" << on_off(!u.disabled);
       if (u.realm != domain)
@@ -349,6 +404,17 @@ std::optional<result> run_users(const args_t& a, storage::store& db, const std::
     return finish(0);
   }
   if (w[0] == "policy" && w.size() >= 2 && w[1] == "show") {
+    if (w.size() == 2 && a.has("json")) {
+      json all = json::array();
+      for (const auto& p : db.policies())
+        all.push_back({{"scope", p.scope == storage::policy_scope::global   ? "global"
+                                 : p.scope == storage::policy_scope::domain ? "domain"
+                                                                            : "user"},
+                       {"subject", p.subject},
+                       {"persistent_chat", p.persistent_chat}});
+      out << dump(all);
+      return finish(0);
+    }
     if (w.size() == 2) {
       auto all = db.policies();
       if (all.empty() || all.front().scope != storage::policy_scope::global)
@@ -367,6 +433,17 @@ std::optional<result> run_users(const args_t& a, storage::store& db, const std::
       std::optional<storage::policy_setting> p;
       if (auto st = db.persistent_chat_policy(aor, p); !st.ok())
         return failed("policy show user " + aor, st);
+      if (a.has("json")) {
+        json j = {{"user", aor}, {"persistent_chat", nullptr}, {"from", nullptr}};
+        if (p) {
+          j["persistent_chat"] = p->persistent_chat;
+          j["from"] = p->scope == storage::policy_scope::user     ? "user"
+                      : p->scope == storage::policy_scope::domain ? "domain " + p->subject
+                                                                  : "global";
+        }
+        out << dump(j);
+        return finish(0);
+      }
       out << aor << "\t";
       if (!p)
         out << "(not set: pchatd's pchat.persistent-chat applies)\n";
@@ -468,6 +545,7 @@ pchatctl reads ./pchatd.ini or )" PCHAT_SYSCONF_DIR R"(/pchatd.ini when there is
   cert self-signed [--out DIR] [--name N]... [--days D] [--force]
                                         a key and self-signed certificate for SIP over TLS and HTTPS (DIR/pchat.crt,
                                         DIR/pchat.key; DIR defaults to ./var/tls; no data directory needed)
+--json after a list or show command (category, room, member list, history, user list, policy show) prints JSON.
 LIST is comma-separated principals: * (everyone), a domain (example.com) or a user (sip:alice@example.com).
 Changes work with pchatd stopped (directly on DIR) and running (through DIR/pchatd.sock).
 Exit status: 0 ok, 1 failed, 2 usage or configuration error, 3 data directory busy and pchatd not answering.
@@ -523,7 +601,15 @@ result run(const std::vector<std::string>& argv, const context& where) {
     out << c->name << "\t" << c->uri << "\n";
     return done();
   }
+  const bool as_json = a.has("json");
   if (cmd == "category list" && w.size() == 2) {
+    if (as_json) {
+      json all = json::array();
+      for (const auto& c : db.categories())
+        all.push_back(category_json(c, domain));
+      out << dump(all);
+      return done();
+    }
     for (const auto& c : db.categories())
       out << c.name << "\tma-cat://" << domain << "/" << c.guid << "\t" << c.description << "\n";
     return done();
@@ -532,6 +618,10 @@ result run(const std::vector<std::string>& argv, const context& where) {
     auto c = find_category(db, w[2]);
     if (!c)
       return fail(cmd, make_error(pchat_errc::category_not_found, w[2]));
+    if (as_json) {
+      out << dump(category_json(*c, domain));
+      return done();
+    }
     out << "name        " << c->name << "\nuri         ma-cat://" << domain << "/" << c->guid << "\ndescription "
         << c->description << "\ninvite      " << (c->invite ? "true" : "false") << "\nlogged      "
         << (c->logged ? "true" : "false") << "\nfilepost    " << (c->filepost ? "true" : "false")
@@ -562,6 +652,13 @@ result run(const std::vector<std::string>& argv, const context& where) {
     return done();
   }
   if (cmd == "room list" && w.size() == 2) {
+    if (as_json) {
+      json all = json::array();
+      for (const auto& rm : db.rooms())
+        all.push_back(room_json(db, rm, domain));
+      out << dump(all);
+      return done();
+    }
     for (const auto& rm : db.rooms())
       out << rm.name << "\tma-chan://" << domain << "/" << rm.guid << "\t" << privacy_name(rm.privacy_mode)
           << (rm.type == storage::room_type::auditorium ? " auditorium" : "") << (rm.disabled ? " disabled" : "")
@@ -572,6 +669,16 @@ result run(const std::vector<std::string>& argv, const context& where) {
     auto rm = find_room(db, w[2]);
     if (!rm)
       return fail(cmd, make_error(pchat_errc::room_not_found, w[2]));
+    if (as_json) {
+      if (cmd == "room show") {
+        auto j = room_json(db, *rm, domain);
+        j["members"] = members_json(db, rm->id);
+        out << dump(j);
+      } else {
+        out << dump(members_json(db, rm->id));
+      }
+      return done();
+    }
     if (cmd == "room show") {
       auto c = db.category_by_id(rm->category_id);
       out << "name        " << rm->name << "\nuri         ma-chan://" << domain << "/" << rm->guid << "\ncategory    "
@@ -642,7 +749,20 @@ result run(const std::vector<std::string>& argv, const context& where) {
     auto rm = find_room(db, w[1]);
     if (!rm)
       return fail("history", make_error(pchat_errc::room_not_found, w[1]));
-    std::size_t n = w.size() > 2 ? std::strtoul(w[2].c_str(), nullptr, 10) : 30;
+    std::size_t n = 30;
+    if (w.size() > 2) {
+      char* end = nullptr;
+      n = std::strtoul(w[2].c_str(), &end, 10);
+      if (w[2].empty() || *end != '\0' || w[2][0] == '-')
+        return usage_error("history ROOM [N]: " + w[2] + " is not a number");
+    }
+    if (as_json) {
+      json all = json::array();
+      for (const auto& m : db.last(rm->id, n))
+        all.push_back({{"seq", m.seq}, {"author", m.author}, {"ticks", m.ticks}, {"text", m.text}});
+      out << dump(all);
+      return done();
+    }
     for (const auto& m : db.last(rm->id, n))
       out << "#" << m.seq << " " << m.author << ": " << m.text << "\n";
     return done();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
@@ -174,4 +175,48 @@ TEST_CASE("pchatctl check passes a good configuration and names every problem in
   rc = run(pchatctl() + " --data " + work.str("nowhere") + " check", out);
   CHECK(rc == 1);
   CHECK(out.find("does not exist: pchatctl init creates it") != std::string::npos);
+}
+
+TEST_CASE("pchatctl --json prints every list and show command as JSON offline and through a running pchatd") {
+  pchatd_process server;
+  auto lobby = server.add_room("Lobby \"quoted\"", "--topic 'a\ttab' --privacy closed");
+  std::string out;
+  REQUIRE(server.ctl("member add 'Lobby \"quoted\"' alice@example.com --role manager", &out) == 0);
+  REQUIRE(server.ctl("user add bob@example.com --password pw --name 'Bob B'", &out) == 0);
+  REQUIRE(server.ctl("policy set domain example.com disabled", &out) == 0);
+  auto check = [&] {
+    REQUIRE(server.ctl("room list --json", &out) == 0);
+    auto rooms = nlohmann::json::parse(out);
+    REQUIRE(rooms.size() == 1);
+    CHECK(rooms[0]["name"] == "Lobby \"quoted\"");
+    CHECK(rooms[0]["topic"] == "a\ttab");
+    CHECK(rooms[0]["privacy"] == "closed");
+    CHECK(rooms[0]["uri"] == lobby);
+    REQUIRE(server.ctl("room show " + lobby + " --json", &out) == 0);
+    auto room = nlohmann::json::parse(out);
+    CHECK(room["members"][0]["user"] == "sip:alice@example.com");
+    CHECK(room["members"][0]["roles"] == nlohmann::json::array({"manager"}));
+    REQUIRE(server.ctl("category list --json", &out) == 0);
+    CHECK(nlohmann::json::parse(out)[0]["name"] == "General");
+    REQUIRE(server.ctl("category show General --json", &out) == 0);
+    CHECK(nlohmann::json::parse(out)["logged"] == true);
+    REQUIRE(server.ctl("member list " + lobby + " --json", &out) == 0);
+    CHECK(nlohmann::json::parse(out).size() == 1);
+    REQUIRE(server.ctl("user list --json", &out) == 0);
+    auto users = nlohmann::json::parse(out);
+    CHECK(users[0]["user"] == "sip:bob@example.com");
+    CHECK(users[0]["name"] == "Bob B");
+    CHECK(users[0]["enabled"] == true);
+    REQUIRE(server.ctl("policy show --json", &out) == 0);
+    CHECK(nlohmann::json::parse(out)[0]["scope"] == "domain");
+    REQUIRE(server.ctl("policy show user carol@example.com --json", &out) == 0);
+    CHECK(nlohmann::json::parse(out)["persistent_chat"] == false);
+    REQUIRE(server.ctl("history " + lobby + " 5 --json", &out) == 0);
+    CHECK(nlohmann::json::parse(out).is_array());
+  };
+  check(); // offline: pchatctl opens the store
+  server.start();
+  check(); // online: pchatd runs the same commands for it
+  CHECK(server.ctl("history " + lobby + " five", &out) == 2);
+  CHECK(out.find("five is not a number") != std::string::npos);
 }
