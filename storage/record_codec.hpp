@@ -107,6 +107,9 @@ inline constexpr std::string_view root_guid = "root_guid";
 inline constexpr std::string_view next_category_id = "next_category_id";
 inline constexpr std::string_view next_room_id = "next_room_id";
 inline constexpr std::string_view next_invite_id = "next_invite_id";
+// default CF: "seq_floor" + be64(room id) -> be64(seq): the highest seq a history clear deleted, so a room whose
+// whole history was cleared still continues after it (sequence numbers are never reused).
+inline constexpr std::string_view seq_floor = "seq_floor";
 
 // catalog CF
 inline constexpr std::string_view category_prefix = "c";

@@ -777,10 +777,77 @@ public:
     auto prefix = keys::history_prefix(room_id);
     auto it = history_iterator();
     it->SeekForPrev(keys::history(room_id, std::numeric_limits<std::uint64_t>::max()));
-    if (!it->Valid() || !starts_with(it->key(), prefix))
-      return 0;
-    auto k = keys::parse_history(view(it->key()));
-    return k ? k->second : 0;
+    if (it->Valid() && starts_with(it->key(), prefix))
+      if (auto k = keys::parse_history(view(it->key())))
+        return k->second;
+    return seq_floor(room_id); // no history: what a clear left, 0 for a room never cleared
+  }
+
+  std::uint64_t last_seq_before(std::uint64_t room_id, std::int64_t before_ticks) const override {
+    auto it = history_iterator();
+    auto prefix = keys::history_prefix(room_id);
+    // Ticks never decrease with seq: binary search over the stored seqs for the last one before the time.
+    std::uint64_t hi = last_seq(room_id);
+    std::uint64_t a = 0, b = hi; // answer in [a, b]
+    auto ticks_at_or_before = [&](std::uint64_t s) -> std::optional<std::int64_t> {
+      it->SeekForPrev(keys::history(room_id, s));
+      if (!it->Valid() || !starts_with(it->key(), prefix))
+        return std::nullopt;
+      std::vector<message> one;
+      push_message(one, it->key(), it->value());
+      if (one.empty())
+        return std::nullopt;
+      return one.front().ticks;
+    };
+    while (a < b) {
+      auto mid = a + (b - a + 1) / 2;
+      auto t = ticks_at_or_before(mid);
+      if (!t || *t < before_ticks)
+        a = mid;
+      else
+        b = mid - 1;
+    }
+    return a;
+  }
+
+  status clear_history(std::uint64_t room_id, std::uint64_t up_to_seq) override {
+    if (read_only_)
+      return read_only_status;
+    if (up_to_seq == 0)
+      return status::success();
+    rocksdb::WriteBatch wb;
+    wb.DeleteRange(cfs_[cf_history], keys::history(room_id, 1), keys::history(room_id, up_to_seq + 1));
+    if (up_to_seq > seq_floor(room_id))
+      wb.Put(cfs_[cf_meta], seq_floor_key(room_id), codec::be64(up_to_seq));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return from_rocks(db_->Write(wo, &wb), "clearing history");
+  }
+
+  status replace_message(std::uint64_t room_id, std::uint64_t seq, const std::string& text) override {
+    if (read_only_)
+      return read_only_status;
+    std::string value;
+    auto key = keys::history(room_id, seq);
+    auto st = from_rocks(db_->Get(rocksdb::ReadOptions{}, cfs_[cf_history], key, &value), "reading a message");
+    if (!st.ok())
+      return st.code == errc::not_found ? fail(errc::not_found, "no message " + std::to_string(seq)) : st;
+    auto old = codec::decode_message(value, room_id, seq);
+    if (!old)
+      return fail(errc::corruption, "message " + std::to_string(seq) + " does not decode");
+    message m = *old;
+    m.text = text;
+    rocksdb::WriteBatch wb;
+    wb.Put(cfs_[cf_history], key, codec::encode_message(m));
+    // The index follows: the old words no longer find it, the new ones do (the author's posting stays).
+    auto seq_key = codec::be64(seq);
+    for (const auto& term : index_terms(old->text))
+      wb.Delete(cfs_[cf_search], keys::posting_prefix(term, room_id) + seq_key);
+    for (const auto& term : index_terms(text))
+      wb.Put(cfs_[cf_search], keys::posting_prefix(term, room_id) + seq_key, rocksdb::Slice{});
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return from_rocks(db_->Write(wo, &wb), "replacing a message");
   }
 
   history_hits search(std::uint64_t room_id, const history_query& q) const override {
@@ -1086,6 +1153,15 @@ private:
     } catch (const std::exception& e) {
       return fail(errc::io_error, std::string{"checkpoint: "} + e.what());
     }
+  }
+
+  static std::string seq_floor_key(std::uint64_t room_id) { return std::string{keys::seq_floor} + codec::be64(room_id); }
+
+  std::uint64_t seq_floor(std::uint64_t room_id) const {
+    std::string v;
+    if (!db_->Get(rocksdb::ReadOptions{}, cfs_[cf_meta], seq_floor_key(room_id), &v).ok())
+      return 0;
+    return codec::read_be64(v).value_or(0);
   }
 
   // Undecodable messages are skipped: the read API has no error channel.

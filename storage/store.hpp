@@ -281,6 +281,18 @@ public:
   virtual std::vector<message> after(std::uint64_t room_id, std::uint64_t after_seq, std::size_t n) const = 0;
   // Highest stored seq of a room, 0 when the room has no history.
   virtual std::uint64_t last_seq(std::uint64_t room_id) const = 0;
+  // --- deleting history (pchatctl history clear, message remove: docs/operations.md "Deleting history") ---------
+  // How far `clear_history` goes to delete every message posted before `before_ticks`: the highest seq whose
+  // message (and every one before it) was posted before then, or that is already cleared; 0 when none. O(log N).
+  virtual std::uint64_t last_seq_before(std::uint64_t room_id, std::int64_t before_ticks) const = 0;
+  // Deletes a room's oldest messages, seq 1 to `up_to_seq`, in one synced write (a range delete: cheap whatever
+  // their number). last_seq() never goes below up_to_seq afterwards, so seqs are not reused. Their search
+  // postings stay behind and are ignored (a hit must name a stored message with that seq).
+  virtual status clear_history(std::uint64_t room_id, std::uint64_t up_to_seq) = 0;
+  // Replaces the text of message `seq`, author and time kept, with its search postings (synced). not_found when
+  // that message is not stored.
+  virtual status replace_message(std::uint64_t room_id, std::uint64_t seq, const std::string& text) = 0;
+
   // A consistent copy of the whole store in `dir` (which must not exist), taken while the store stays in use:
   // every write finished before the call is in it, none half (docs/operations.md "Backup").
   virtual status checkpoint(const std::string& dir) = 0;

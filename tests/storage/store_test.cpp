@@ -1222,3 +1222,64 @@ TEST_CASE("store: searching a room of 1,000,000 posts reads a few keys, not the 
        << std::chrono::duration_cast<std::chrono::microseconds>(searched - loaded).count() << " us, "
        << h.keys_examined << " keys");
 }
+
+TEST_CASE("store: clearing old history and replacing a message keep seqs and the search index right") {
+  temp_dir tmp;
+  auto s = open_store(tmp.db());
+  auto cat = make_category(*s, "General");
+  auto room = make_room(*s, cat, "one");
+  auto other = make_room(*s, cat, "two");
+  write_set w;
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+    w.messages.push_back({room, seq, "sip:alice@example.com", static_cast<std::int64_t>(seq * 100),
+                          "word" + std::to_string(seq) + " common"});
+    w.messages.push_back({other, seq, "sip:bob@example.com", static_cast<std::int64_t>(seq * 100), "common"});
+  }
+  REQUIRE(s->commit(w, true).ok());
+  auto find = [&](std::uint64_t r, const std::string& word) {
+    history_query q;
+    q.words = {word};
+    q.limit = 100;
+    return seqs_of(s->search(r, q).messages);
+  };
+
+  // The newest message before a time.
+  CHECK(s->last_seq_before(room, 100) == 0);
+  CHECK(s->last_seq_before(room, 101) == 1);
+  CHECK(s->last_seq_before(room, 450) == 4);
+  CHECK(s->last_seq_before(room, 1'000'000) == 10);
+
+  REQUIRE(s->clear_history(room, 4).ok());
+  CHECK(seqs_of(s->after(room, 0, 100)) == range(5, 10));
+  CHECK(seqs_of(s->last(room, 100)) == range(5, 10));
+  CHECK(s->last_seq(room) == 10);
+  CHECK(find(room, "word3").empty()); // its postings stay, but find nothing
+  CHECK(find(room, "common") == std::vector<std::uint64_t>{10, 9, 8, 7, 6, 5});
+  CHECK(s->last_seq_before(room, 450) == 4); // already cleared: clearing again changes nothing
+  CHECK(s->last_seq_before(room, 550) == 5);
+  CHECK(s->after(other, 0, 100).size() == 10); // the other room is untouched
+
+  // A message replaced: the new words find it, the old ones do not, author and time stay.
+  REQUIRE(s->replace_message(room, 7, "redacted by the admin").ok());
+  auto seven = s->after(room, 6, 1);
+  REQUIRE(seven.size() == 1);
+  CHECK(seven[0].text == "redacted by the admin");
+  CHECK(seven[0].author == "sip:alice@example.com");
+  CHECK(seven[0].ticks == 700);
+  CHECK(find(room, "word7").empty());
+  CHECK(find(room, "redacted") == std::vector<std::uint64_t>{7});
+  CHECK(s->replace_message(room, 3, "x").code == errc::not_found); // cleared
+  CHECK(s->replace_message(room, 11, "x").code == errc::not_found);
+
+  // Everything cleared: the seqs go on where they were, also after reopening.
+  REQUIRE(s->clear_history(room, 10).ok());
+  CHECK(s->last(room, 100).empty());
+  CHECK(s->last_seq(room) == 10);
+  s.reset();
+  s = open_store(tmp.db());
+  CHECK(s->last_seq(room) == 10);
+  write_set next;
+  next.messages.push_back({room, 11, "sip:alice@example.com", 1100, "after the clear"});
+  REQUIRE(s->commit(next, true).ok());
+  CHECK(seqs_of(s->after(room, 0, 100)) == range(11, 11));
+}
