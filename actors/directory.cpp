@@ -208,6 +208,25 @@ directory_actor::behavior_type directory(directory_self self, std::shared_ptr<st
     },
     [=](roles_atom, const principal& who, const std::string& ref, const std::string& user,
         std::uint8_t bits) -> caf::result<bool> { return manage_set_roles(self, who, ref, user, bits); },
+    // History deletion is the administrator's alone (pchatctl), done by the room's actor, which owns its cache.
+    [=](clear_atom, const principal& who, const std::string& ref,
+        std::int64_t before_ticks) -> caf::result<std::uint64_t> {
+      if (!who.admin)
+        return make_error(pchat_errc::forbidden);
+      const auto* r = self->state.tree->find_room(ref);
+      if (!r)
+        return make_error(pchat_errc::room_not_found, ref);
+      return self->delegate(live_room(self, *r), clear_atom::value, before_ticks);
+    },
+    [=](redact_atom, const principal& who, const std::string& ref, std::uint64_t seq,
+        const std::string& text) -> caf::result<bool> {
+      if (!who.admin)
+        return make_error(pchat_errc::forbidden);
+      const auto* r = self->state.tree->find_room(ref);
+      if (!r)
+        return make_error(pchat_errc::room_not_found, ref);
+      return self->delegate(live_room(self, *r), redact_atom::value, seq, text);
+    },
     [=](detail_atom, const principal& who) -> std::vector<room_view> { return managed_rooms(self, who); },
     [=](detail_atom, const principal& who, const std::string& ref) -> caf::result<room_detail> {
       return manage_room_detail(self, who, ref);

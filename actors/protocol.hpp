@@ -63,6 +63,8 @@ using catchup_atom = caf::atom_constant<caf::atom("catchup")>; // posts after a 
 using create_atom = caf::atom_constant<caf::atom("create")>;   // room management: create a room or category
 using update_atom = caf::atom_constant<caf::atom("update")>;   // change settings (directory -> room: new ones)
 using remove_atom = caf::atom_constant<caf::atom("remove")>;   // remove a room or category
+using clear_atom = caf::atom_constant<caf::atom("clear")>;     // delete a room's history before a time
+using redact_atom = caf::atom_constant<caf::atom("redact")>;   // replace one post's text
 using roles_atom = caf::atom_constant<caf::atom("roles")>;     // set a user's roles in a room
 using category_atom = caf::atom_constant<caf::atom("category")>; // tags category management requests
 using hello_atom = caf::atom_constant<caf::atom("hello")>;     // session -> directory: I am online for user
@@ -444,6 +446,11 @@ using room_actor = caf::typed_actor<
   caf::reacts_to<update_atom, storage::room, storage::category>,
   caf::reacts_to<roles_atom, std::string, std::uint8_t>,
   caf::reacts_to<remove_atom>,
+  // From the directory, for the administrator (docs/operations.md "Deleting history"): clear(before_ticks) ->
+  // the seq up to which history was deleted (0: none); redact(seq, text) -> whether that post was there and now
+  // reads `text`. Only posts already fanned out are touched; the cache follows.
+  caf::replies_to<clear_atom, std::int64_t>::with<std::uint64_t>,
+  caf::replies_to<redact_atom, std::uint64_t, std::string>::with<bool>,
   // watch(on): whether someone follows the room without being in it; while on, each post is told to the
   // directory (posted) for new-content notices.
   caf::reacts_to<watch_atom, bool>>;
@@ -500,6 +507,9 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<create_atom, principal, patch>::with<room_view>,
   caf::replies_to<update_atom, principal, std::string, patch>::with<room_view>,
   caf::replies_to<remove_atom, principal, std::string>::with<bool>,
+  // The administrator's history deletion, handed to the room's actor (spawned if it is not live).
+  caf::replies_to<clear_atom, principal, std::string, std::int64_t>::with<std::uint64_t>,
+  caf::replies_to<redact_atom, principal, std::string, std::uint64_t, std::string>::with<bool>,
   // roles(who, room, user, bits) -> whether an invitation was recorded.
   caf::replies_to<roles_atom, principal, std::string, std::string, std::uint8_t>::with<bool>,
   // detail(who) -> the rooms `who` may manage (every room for an administrator), by name.

@@ -344,6 +344,36 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         out.pop_back();
       return out;
     },
+    [=](clear_atom, std::int64_t before_ticks) -> caf::result<std::uint64_t> {
+      auto& s = self->state;
+      // Never a post still on its way: only what has been fanned out (and so is stored).
+      auto up_to = std::min(s.store->last_seq_before(s.settings.id, before_ticks), s.visible_seq);
+      if (auto cleared = s.store->clear_history(s.settings.id, up_to); !cleared.ok()) {
+        log::line(log::level::error, "room") << "history not cleared room=" << log::q(s.settings.name)
+                                             << " error=" << log::q(cleared.message);
+        return make_error(pchat_errc::store_failed, cleared.message);
+      }
+      while (!s.recent.empty() && s.recent.front().seq <= up_to)
+        s.recent.pop_front();
+      log::line(log::level::info, "room") << "history cleared room=" << log::q(s.settings.name) << " up-to-seq="
+                                          << up_to;
+      return up_to;
+    },
+    [=](redact_atom, std::uint64_t seq, const std::string& text) -> caf::result<bool> {
+      auto& s = self->state;
+      if (seq == 0 || seq > s.visible_seq)
+        return false;
+      auto replaced = s.store->replace_message(s.settings.id, seq, text);
+      if (replaced.code == storage::errc::not_found)
+        return false;
+      if (!replaced.ok())
+        return make_error(pchat_errc::store_failed, replaced.message);
+      for (auto& m : s.recent)
+        if (m.seq == seq)
+          m.text = text;
+      log::line(log::level::info, "room") << "post replaced room=" << log::q(s.settings.name) << " seq=" << seq;
+      return true;
+    },
     [=](stats_atom) -> room_stats { return self->state.stats; },
     [=](update_atom, storage::room& changed, storage::category& cat) {
       auto& s = self->state;

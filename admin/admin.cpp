@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <sstream>
 
@@ -30,7 +31,7 @@ category_view view_of(const storage::category& c, const std::string& domain) {
 class local_ops final : public operations {
 public:
   local_ops(std::shared_ptr<storage::store> store, std::string domain)
-    : tree_(std::move(store)), domain_(std::move(domain)) {}
+    : store_(store), tree_(std::move(store)), domain_(std::move(domain)) {}
 
   caf::expected<category_view> create_category(const patch& fields) override {
     return category(tree_.create_category(admin_, fields));
@@ -73,6 +74,26 @@ public:
       return invited.error();
     return invited->has_value();
   }
+  caf::expected<std::uint64_t> clear_history(const std::string& ref, std::int64_t before_ticks) override {
+    const auto* r = tree_.find_room(ref);
+    if (!r)
+      return make_error(pchat_errc::room_not_found, ref);
+    auto up_to = store_->last_seq_before(r->id, before_ticks);
+    if (auto st = store_->clear_history(r->id, up_to); !st.ok())
+      return make_error(pchat_errc::store_failed, st.message);
+    return up_to;
+  }
+  caf::expected<bool> replace_message(const std::string& ref, std::uint64_t seq, const std::string& text) override {
+    const auto* r = tree_.find_room(ref);
+    if (!r)
+      return make_error(pchat_errc::room_not_found, ref);
+    auto st = store_->replace_message(r->id, seq, text);
+    if (st.code == storage::errc::not_found)
+      return false;
+    if (!st.ok())
+      return make_error(pchat_errc::store_failed, st.message);
+    return true;
+  }
 
 private:
   caf::expected<category_view> category(caf::expected<storage::category> c) const {
@@ -86,6 +107,7 @@ private:
     return make_room_view(*r, tree_.category_of(*r), domain_, 0);
   }
 
+  std::shared_ptr<storage::store> store_;
   catalog tree_;
   std::string domain_;
   principal admin_ = principal::administrator();
@@ -115,6 +137,12 @@ public:
   }
   caf::expected<bool> set_roles(const std::string& ref, const std::string& user, std::uint8_t bits) override {
     return ask<bool>(roles_atom::value, admin_, ref, user, bits);
+  }
+  caf::expected<std::uint64_t> clear_history(const std::string& ref, std::int64_t before_ticks) override {
+    return ask<std::uint64_t>(clear_atom::value, admin_, ref, before_ticks);
+  }
+  caf::expected<bool> replace_message(const std::string& ref, std::uint64_t seq, const std::string& text) override {
+    return ask<bool>(redact_atom::value, admin_, ref, seq, text);
   }
 
 private:
@@ -228,6 +256,29 @@ std::string join_list(const std::vector<std::string>& xs) {
   for (const auto& x : xs)
     out += (out.empty() ? "" : ",") + x;
   return out.empty() ? "-" : out;
+}
+
+// A time for `history clear --before`: 2026-01-31 (midnight UTC), 2026-01-31T12:00:00Z, or an age, 90d / 12h /
+// 30m (that long before `now`). -> 100-ns ticks since the Unix epoch.
+std::optional<std::int64_t> when_ticks(const std::string& text, std::time_t now) {
+  constexpr std::int64_t per_second = 10'000'000;
+  if (text.size() >= 2 && (text.back() == 'd' || text.back() == 'h' || text.back() == 'm')) {
+    auto digits = text.substr(0, text.size() - 1);
+    if (digits.find_first_not_of("0123456789") == std::string::npos && digits.size() <= 9) {
+      std::int64_t n = std::stoll(digits);
+      std::int64_t unit = text.back() == 'd' ? 86400 : text.back() == 'h' ? 3600 : 60;
+      return (static_cast<std::int64_t>(now) - n * unit) * per_second;
+    }
+  }
+  std::tm tm{};
+  const char* end = nullptr;
+  if (text.size() == 10)
+    end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+  else if (text.size() == 20 && text.back() == 'Z')
+    end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!end || *end != '\0')
+    return std::nullopt;
+  return static_cast<std::int64_t>(timegm(&tm)) * per_second;
 }
 
 // --json output (nlohmann-json): the same facts as the text, one document per command.
@@ -530,6 +581,11 @@ pchatctl reads ./pchatd.ini or )" PCHAT_SYSCONF_DIR R"(/pchatd.ini when there is
   manager add|remove ROOM USER  |  presenter add|remove ROOM USER
   member list ROOM
   history ROOM [N]
+  history clear ROOM --before DATE|AGE  delete the posts made before DATE (2026-01-31, 2026-01-31T12:00:00Z, UTC)
+                                        or older than AGE (90d, 12h, 30m), like Clear-CsPersistentChatRoom
+  message remove ROOM SEQ [--replace TEXT]
+                                        post #SEQ reads TEXT (default: that an administrator removed it) for
+                                        every later reader and search; like Remove-CsPersistentChatMessage
   user add USER [--password P | --password-file F] [--name N]   an account for SIP Digest (pchatd's realm is
                                         --domain); with neither option the password is read from the terminal
                                         without echo (or one line from stdin when it is not a terminal)
@@ -744,6 +800,48 @@ result run(const std::vector<std::string>& argv, const context& where) {
     if (w.size() != 2)
       return usage_error("backup DEST");
     return backup(where, w[1]);
+  }
+  if (w[0] == "history" && w.size() == 3 && w[1] == "clear") {
+    // Clear-CsPersistentChatRoom -Before: every post made before the time goes.
+    const auto* before = option(a, "before");
+    for (const auto& [k, v] : a.opts)
+      if (k != "before")
+        return usage_error("unknown option --" + k + " for history clear");
+    if (!before)
+      return usage_error("history clear ROOM --before DATE|AGE (2026-01-31, 2026-01-31T12:00:00Z, 90d, 12h)");
+    auto ticks = when_ticks(*before, std::time(nullptr));
+    if (!ticks)
+      return usage_error("--before " + *before + ": expected 2026-01-31, 2026-01-31T12:00:00Z or an age like 90d");
+    auto up_to = ops.clear_history(w[2], *ticks);
+    if (!up_to)
+      return fail("history clear " + w[2], up_to.error());
+    if (*up_to == 0)
+      out << "history clear " << w[2] << ": nothing posted before " << *before << "\n";
+    else
+      out << "history clear " << w[2] << ": posts up to #" << *up_to << " deleted\n";
+    return done();
+  }
+  if (w[0] == "message" && w.size() == 4 && w[1] == "remove") {
+    // Remove-CsPersistentChatMessage [-ReplaceMessage]: the post keeps its place (seq, author, time), so
+    // catch-up and history stay gap-free, and reads the replacement from now on.
+    const auto* replace = option(a, "replace");
+    for (const auto& [k, v] : a.opts)
+      if (k != "replace")
+        return usage_error("unknown option --" + k + " for message remove");
+    char* end = nullptr;
+    auto seq = std::strtoull(w[3].c_str(), &end, 10);
+    if (w[3].empty() || *end != '\0' || w[3][0] == '-' || seq == 0)
+      return usage_error("message remove ROOM SEQ: " + w[3] + " is not a post number (#N in pchatctl history)");
+    std::string text = replace ? *replace : "This message was removed by an administrator.";
+    auto found = ops.replace_message(w[2], seq, text);
+    if (!found)
+      return fail("message remove " + w[2], found.error());
+    if (!*found) {
+      err << "pchatctl: message remove " << w[2] << ": no post #" << seq << " (never made, or cleared)\n";
+      return result{1, out.str(), err.str()};
+    }
+    out << "message remove " << w[2] << ": #" << seq << " now reads: " << text << "\n";
+    return done();
   }
   if (w[0] == "history" && w.size() >= 2) {
     auto rm = find_room(db, w[1]);

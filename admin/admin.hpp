@@ -34,6 +34,10 @@ public:
   virtual caf::expected<bool> remove_room(const std::string& ref) = 0;
   // -> whether an invitation was recorded
   virtual caf::expected<bool> set_roles(const std::string& ref, const std::string& user, std::uint8_t bits) = 0;
+  // Deletes the room's posts made before `before_ticks` -> the seq up to which history is now gone (0: none).
+  virtual caf::expected<std::uint64_t> clear_history(const std::string& ref, std::int64_t before_ticks) = 0;
+  // Replaces post `seq`'s text -> whether there was such a post.
+  virtual caf::expected<bool> replace_message(const std::string& ref, std::uint64_t seq, const std::string& text) = 0;
 };
 
 // pchatd stopped: a catalog over the store, in this process.
