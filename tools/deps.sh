@@ -11,6 +11,7 @@ packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
           libssl-dev   # libcrypto: SIP Digest (MD5, SHA-256, HMAC nonces)
           libcpp-httplib-dev nlohmann-json3-dev  # the web services (web/)
+          libcli11-dev  # command-line options of the programs (header-only)
           libxml2-dev)  # for tools/sipe-xml-fix, the preload library stock pidgin-sipe needs on Debian 12
 # What only the tests need: pidgin-sipe for tests/interop, xsltproc for the compliance XSLT test.
 # chromium + chromium-driver: the room-management page is tested in a real headless browser (tests/web).

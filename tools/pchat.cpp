@@ -18,11 +18,14 @@
 //                               sends it, in the current directory, refused when it is no plain name or starts
 //                               with '.'. An existing file is never replaced unless --force is given.
 // ROOM is a room name, GUID or ma-chan:// URI. Exit status: 0 ok, 1 refused/failed, 2 usage.
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "base/version.hpp"
 #include "client/chat_client.hpp"
@@ -36,16 +39,28 @@ volatile std::sig_atomic_t stop_requested = 0;
 
 void on_signal(int) { stop_requested = 1; }
 
+// The commands, for --help (stdout) and after a usage mistake (stderr).
+const char* const commands_help =
+  "Commands (ROOM is a room name, GUID or ma-chan:// URI):\n"
+  "  rooms [TEXT]              the rooms you can see (names/descriptions containing TEXT)\n"
+  "  join ROOM                 join ROOM (you then follow it), who is there and the last 30 messages\n"
+  "  post ROOM TEXT...         post TEXT; returns once the server has fanned it back to you\n"
+  "  history ROOM [N]          the last N (default 30) messages, oldest first\n"
+  "  tail ROOM                 join ROOM and print every message as it arrives, until Ctrl-C\n"
+  "  follow ROOM | unfollow ROOM\n"
+  "  signin                    the full sign-in: server info, associations, rejoin followed rooms, history,\n"
+  "                            invitations\n"
+  "  search WORDS...           posts containing every word, newest first, in every room you may read\n"
+  "  info                      server information (getserverinfo)\n"
+  "  upload ROOM FILE [NAME]   upload FILE (as NAME) over HTTP and post its ma-filelink link\n"
+  "  download [--force] ROOM LINK [OUT]\n"
+  "                            save the file a ma-filelink link names (default: the server's file name, in the\n"
+  "                            current directory; an existing file is replaced only with --force)\n"
+  "The password may also come from the environment variable PCHAT_PASSWORD.\n"
+  "Exit status: 0 ok, 1 refused or failed, 2 usage.\n";
+
 int usage() {
-  std::cerr << "usage: pchat --user alice@example.com [--server HOST:PORT] [--password P] [--timeout SECONDS]\n"
-               "             [--tls [--ca FILE | --insecure] [--server-name NAME]] COMMAND\n"
-               "(the password may also come from the environment variable PCHAT_PASSWORD; --tls speaks SIP over TLS\n"
-               " to the server's sip.tls-port (5061 when --server has no port), checking its certificate against the\n"
-               " system's CAs or --ca FILE, e.g. the certificate pchatctl cert self-signed wrote)\n"
-               "commands: rooms [TEXT] | join ROOM | post ROOM TEXT... | history ROOM [N] | tail ROOM | follow ROOM |\n"
-               "          unfollow ROOM | signin | search WORDS... | info | upload ROOM FILE [NAME] |\n"
-               "          download [--force] ROOM LINK [OUT]\n"
-               "pchat --version prints the version\n";
+  std::cerr << "usage: pchat --user alice@example.com [options] COMMAND ... (pchat --help)\n" << commands_help;
   return 2;
 }
 
@@ -71,55 +86,70 @@ void print_invitation(const pchat::xccos::node& inv) {
 int main(int argc, char** argv) {
   chat_config cfg;
   bool force = false; // download: replace an existing file
+  std::string server;
+  unsigned timeout = 0;
+  std::string command;
+  // CLI11 (docs/operations.md "Command-line programs"): typed options with checks, help on stdout.
+  CLI::App app{"pchat: a command-line Persistent Chat client speaking SIP and XCCOS", "pchat"};
+  app.set_version_flag("--version", std::string{"pchat "} + pchat::version());
+  app.add_option("--user", cfg.user, "who you are: alice@example.com")->required();
+  app.add_option("--server", server, "pchatd's SIP address, HOST[:PORT] (127.0.0.1:5060; port 5061 with --tls)");
+  app.add_option("--password", cfg.password, "answers Digest/NTLM challenges (or PCHAT_PASSWORD)");
+  app.add_option("--timeout", timeout, "seconds to wait for each answer")->check(CLI::Range(1u, 3600u));
+  app.add_flag("--tls", cfg.tls.enabled, "SIP over TLS, checking the certificate against the system's CAs");
+  app.add_option("--ca", cfg.tls.ca_file, "with --tls: trust this CA file instead (e.g. pchatctl cert's)")
+    ->check(CLI::ExistingFile);
+  bool insecure = false;
+  app.add_flag("--insecure", insecure, "with --tls: do not check the certificate (tests only)");
+  app.add_option("--server-name", cfg.tls.server_name, "with --tls: the name the certificate must carry");
+  app.add_flag("--force", force, "download: replace an existing file");
+  app.add_option("command", command, "what to do (below); its arguments follow it")->required();
+  app.prefix_command(); // everything after COMMAND is its own: post text may start with '-'
+  app.footer(commands_help);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e); // stdout, 0
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "pchat: " << e.what() << " (pchat --help)\n";
+    return 2;
+  }
+  if (insecure)
+    cfg.tls.verify = false;
+  if (timeout > 0)
+    cfg.timeout = duration{static_cast<std::int64_t>(timeout) * 1000};
   bool port_given = false;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc)
-        return false;
-      out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--user" && value(v)) {
-      cfg.user = v;
-    } else if (a == "--server" && value(v)) {
-      auto colon = v.rfind(':');
-      cfg.host = v.substr(0, colon);
-      if (colon != std::string::npos)
-        cfg.port = static_cast<std::uint16_t>(std::atoi(v.c_str() + colon + 1));
-      port_given = colon != std::string::npos;
-    } else if (a == "--password" && value(v)) {
-      cfg.password = v;
-    } else if (a == "--tls") {
-      cfg.tls.enabled = true;
-    } else if (a == "--ca" && value(v)) {
-      cfg.tls.ca_file = v;
-    } else if (a == "--insecure") {
-      cfg.tls.verify = false;
-    } else if (a == "--server-name" && value(v)) {
-      cfg.tls.server_name = v;
-    } else if (a == "--timeout" && value(v)) {
-      cfg.timeout = duration{std::atoi(v.c_str()) * 1000};
-    } else if (a == "--force") {
-      force = true;
-    } else if (a == "-h" || a == "--help") {
-      return usage();
-    } else if (a == "--version") {
-      std::cout << "pchat " << pchat::version() << "\n";
-      return 0;
-    } else {
-      args.push_back(a);
+  if (!server.empty()) {
+    auto colon = server.rfind(':');
+    cfg.host = server.substr(0, colon);
+    if (colon != std::string::npos) {
+      unsigned port = 0;
+      auto text = server.substr(colon + 1);
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+      if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || port == 0 || port > 65535) {
+        std::cerr << "pchat: --server " << server << ": expected HOST or HOST:PORT with a port 1..65535\n";
+        return 2;
+      }
+      cfg.port = static_cast<std::uint16_t>(port);
+      port_given = true;
+    }
+    if (cfg.host.empty()) {
+      std::cerr << "pchat: --server " << server << ": no host\n";
+      return 2;
     }
   }
-  if (cfg.user.empty() || args.empty())
-    return usage();
+  std::vector<std::string> args{command};
+  for (auto& rest : app.remaining())
+    if (rest == "--force" && command == "download")
+      force = true;
+    else
+      args.push_back(std::move(rest));
   if (cfg.tls.enabled && !port_given)
     cfg.port = 5061;
   if (const char* env = std::getenv("PCHAT_PASSWORD"); env && cfg.password.empty())
     cfg.password = env;
-  const std::string command = args[0];
 
   chat_client client{cfg};
   if (auto e = client.sign_in(); !e.ok())
@@ -231,7 +261,15 @@ int main(int argc, char** argv) {
     std::string uri;
     if (int rc = room_arg(uri))
       return rc;
-    std::uint32_t n = args.size() > 2 ? static_cast<std::uint32_t>(std::atoi(args[2].c_str())) : 30;
+    std::uint32_t n = 30;
+    if (args.size() > 2) {
+      const auto& text = args[2];
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+        std::cerr << "pchat: history ROOM [N]: " << text << " is not a number\n";
+        return 2;
+      }
+    }
     auto h = client.history(uri, n);
     if (!h)
       return failed("history", h.err());

@@ -220,3 +220,20 @@ TEST_CASE("pchatctl --json prints every list and show command as JSON offline an
   CHECK(server.ctl("history " + lobby + " five", &out) == 2);
   CHECK(out.find("five is not a number") != std::string::npos);
 }
+
+TEST_CASE("the programs answer --help on stdout with exit 0 and refuse bad numbers with a message and exit 2") {
+  std::string out;
+  for (const std::string& program : {std::string{PCHAT_PATH}, std::string{PCHATCTL_PATH}, pchat::test::tests_pchatd()}) {
+    INFO(program);
+    CHECK(pchatd_process::run_capture(program + " --help 2>/dev/null", out) == 0);
+    CHECK(out.find("sage") != std::string::npos); // "usage:" or "Usage:"
+  }
+  CHECK(pchatd_process::run_capture(PCHAT_PATH " --user a@example.com --timeout abc rooms", out) == 2);
+  CHECK(out.find("--timeout") != std::string::npos);
+  CHECK(pchatd_process::run_capture(PCHAT_PATH " --user a@example.com --server host:70000 rooms", out) == 2);
+  CHECK(out.find("port 1..65535") != std::string::npos);
+  CHECK(pchatd_process::run_capture(PCHAT_PATH " rooms", out) == 2);
+  CHECK(out.find("--user is required") != std::string::npos);
+  CHECK(pchatd_process::run_capture(pchat::test::tests_pchatd() + " --sip.port=http", out) == 2);
+  CHECK(out.find("sip.port=http: expected a whole number") != std::string::npos);
+}
