@@ -27,8 +27,8 @@ int main(int argc, char** argv) {
   CLI::App app{"pchat-sim: pchat's real actors on CAF's deterministic scheduler under a seeded random schedule, "
                "checked against a model after every step (README \"Simulation\")",
                "pchat-sim"};
-  const auto& positive = CLI::PositiveNumber;
-  auto weight = CLI::NonNegativeNumber;
+  auto positive = CLI::Range(1u, UINT32_MAX);
+  auto weight = CLI::Range(0.0, 1e9);
   app.add_option("--users", cfg.users, "simulated users")->check(positive)->capture_default_str();
   app.add_option("--rooms", cfg.rooms, "rooms")->check(positive)->capture_default_str();
   app.add_option("--steps", cfg.steps, "actions to run")->capture_default_str();
