@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -44,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "codec/ntlm.hpp"
@@ -85,45 +87,8 @@ struct options {
   std::uint32_t sip_threads = 0; // sip: pchatd's --sip.threads; 0: not given, pchatd's default
 };
 
-void usage(std::ostream& out) {
-  out << "usage: pchat-bench --mode join-under-search [--rooms K] [--posts N] [--join-rate J] [--duration D]\n"
-         "                   [--threads T] [--json FILE]\n"
-         "       pchat-bench --mode ntlm-sign [--posts N] [--json FILE]\n"
-         "       pchat-bench [--mode sip|actors|both] [--rooms K] [--members M] [--posters P] [--rate R]\n"
-         "                   [--duration SECONDS] [--size BYTES] [--threads T] [--no-sync] [--json FILE]\n"
-         "                   [--plot FILE.png] [--label TEXT] [--signin-parallel N] [--server-arg ARG]...\n"
-         "                   [--stalled N [--stall-seconds S]] [--sip-threads T]\n"
-         "                   [--server HOST:PORT --pid PID --room URI...] [--pchatd PATH] [--pchatctl PATH]\n"
-         "       pchat-bench --help\n"
-         "\n"
-         "  --mode              sip (default): real SIP clients against pchatd; actors: the same actors in this\n"
-         "                      process, no SIP; both; join-under-search: join latency while histsrch runs;\n"
-         "                      ntlm-sign: what signing one INFO for pidgin-sipe costs (--posts N of them)\n"
-         "  --rooms K           rooms (default 1); --members M per room (100); --posters P in all (10)\n"
-         "  --rate R            posts per second, all posters together (10); --duration D seconds of posting (10)\n"
-         "  --size BYTES        chat text per post (200)\n"
-         "  --threads T         CAF scheduler threads, in this process or pchatd's (2)\n"
-         "  --no-sync           pchatd without fsync before fan-out\n"
-         "  --signin-parallel N SIP clients signing in at once (200)\n"
-         "  --stalled N         sip: N members who never post stop reading their connection once posting\n"
-         "                      starts (the socket stays open, nothing calls recv), then read again; their\n"
-         "                      deliveries are reported apart from the latency figures, with how many of them\n"
-         "                      pchatd disconnected and pchatd's RSS through the run\n"
-         "  --stall-seconds S   sip: how long they stop reading, from posting start (default: until every other\n"
-         "                      member has its deliveries, i.e. the whole run)\n"
-         "  --sip-threads T     sip: start pchatd with --sip.threads=T (not passed when not given)\n"
-         "  --server-arg ARG    one more argument for the pchatd the bench starts (repeatable)\n"
-         "  --server HOST:PORT  use a running pchatd instead; --room URI (repeatable) names its rooms, --pid PID\n"
-         "                      its process for RSS and CPU\n"
-         "  --json FILE         results as JSON; --plot FILE.png a latency CDF (gnuplot); --label TEXT names the run\n"
-         "  --posts N           join-under-search: posts per room (500); --join-rate J probes per second (100)\n"
-         "\n"
-         "Exit status: 0 every delivery arrived, 1 a run failed (lost or duplicated deliveries, sign-in failures),\n"
-         "2 bad arguments.\n";
-}
-
 int usage() {
-  usage(std::cerr);
+  std::cerr << "pchat-bench: see pchat-bench --help\n";
   return 2;
 }
 
@@ -142,17 +107,6 @@ std::uint32_t count_arg(const std::string& opt, const std::string& value, std::u
   return v;
 }
 
-// A finite decimal number, > 0 (`positive`) or >= 0.
-double number_arg(const std::string& opt, const std::string& value, bool positive) {
-  const char* b = value.c_str();
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(b, &end);
-  if (value.empty() || end != b + value.size() || errno == ERANGE || !std::isfinite(v) || v < 0
-      || (positive && v == 0))
-    bad_value(opt, value, positive ? "a number > 0" : "a number >= 0");
-  return v;
-}
 
 // --- the pchatd we start ----------------------------------------------------------------------------------------
 
@@ -620,76 +574,81 @@ int run_join_under_search(const options& o) {
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "pchat-bench: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      usage(std::cout);
-      return 0;
-    } else if (a == "--mode")
-      o.mode = next();
-    else if (a == "--rooms") {
-      o.rooms = count_arg(a, next(), 1);
-      o.rooms_given = true;
-    } else if (a == "--posts")
-      o.posts = count_arg(a, next(), 1);
-    else if (a == "--join-rate")
-      o.join_rate = number_arg(a, next(), true);
-    else if (a == "--members")
-      o.members = count_arg(a, next(), 1);
-    else if (a == "--posters")
-      o.posters = count_arg(a, next());
-    else if (a == "--rate")
-      o.rate = number_arg(a, next(), true);
-    else if (a == "--duration")
-      o.duration = number_arg(a, next(), true);
-    else if (a == "--size")
-      o.size = count_arg(a, next());
-    else if (a == "--threads")
-      o.threads = count_arg(a, next(), 1);
-    else if (a == "--signin-parallel")
-      o.signin_parallel = count_arg(a, next(), 1);
-    else if (a == "--stalled")
-      o.stalled = count_arg(a, next());
-    else if (a == "--stall-seconds")
-      o.stall_seconds = number_arg(a, next(), false);
-    else if (a == "--sip-threads")
-      o.sip_threads = count_arg(a, next(), 1);
-    else if (a == "--no-sync")
-      o.sync = false;
-    else if (a == "--json")
-      o.json = next();
-    else if (a == "--plot")
-      o.plot = next();
-    else if (a == "--label")
-      o.label = next();
-    else if (a == "--server") {
-      o.server = next();
-      auto colon = o.server.rfind(':');
-      if (colon == std::string::npos || colon == 0)
-        bad_value(a, o.server, "HOST:PORT");
-      if (count_arg(a, o.server.substr(colon + 1), 1) > 65535)
-        bad_value(a, o.server, "HOST:PORT with a port up to 65535");
-    } else if (a == "--pid")
-      o.pid = static_cast<int>(count_arg(a, next(), 1));
-    else if (a == "--room")
-      o.room_uris.push_back(next());
-    else if (a == "--server-arg")
-      o.server_args.push_back(next());
-    else if (a == "--pchatd")
-      o.pchatd = next();
-    else if (a == "--pchatctl")
-      o.pchatctl = next();
-    else {
-      std::cerr << "pchat-bench: unknown option " << a << "\n";
-      return usage();
+  // CLI11 (docs/operations.md "Command-line programs"): every number typed and range-checked, --help on stdout.
+  CLI::App app{"pchat-bench: fan-out latency of pchat, real SIP clients against pchatd (docs/performance.md)",
+               "pchat-bench"};
+  const auto at_least_1 = CLI::Range(1u, UINT32_MAX);
+  const auto positive = CLI::Range(1e-9, 1e12);
+  const auto non_negative = CLI::Range(0.0, 1e12);
+  app.add_option("--mode", o.mode,
+                 "sip: real SIP clients against pchatd; actors: the same actors in this process, no SIP; both; "
+                 "join-under-search: join latency while histsrch runs; ntlm-sign: the cost of signing one INFO")
+    ->check(CLI::IsMember({"sip", "actors", "both", "join-under-search", "ntlm-sign"}))
+    ->capture_default_str();
+  auto* rooms = app.add_option("--rooms", o.rooms, "rooms")->check(at_least_1)->capture_default_str();
+  app.add_option("--members", o.members, "members per room")->check(at_least_1)->capture_default_str();
+  app.add_option("--posters", o.posters, "posters in all")->capture_default_str();
+  app.add_option("--rate", o.rate, "posts per second, all posters together")->check(positive)->capture_default_str();
+  app.add_option("--duration", o.duration, "seconds of posting")->check(positive)->capture_default_str();
+  app.add_option("--size", o.size, "bytes of chat text per post")->capture_default_str();
+  app.add_option("--threads", o.threads, "CAF scheduler threads, in this process or pchatd's")
+    ->check(at_least_1)
+    ->capture_default_str();
+  app.add_option("--signin-parallel", o.signin_parallel, "SIP clients signing in at once")
+    ->check(at_least_1)
+    ->capture_default_str();
+  app.add_option("--stalled", o.stalled,
+                 "sip: members who never post stop reading their connection once posting starts, then read again; "
+                 "reported apart, with how many pchatd disconnected and its RSS through the run");
+  app.add_option("--stall-seconds", o.stall_seconds,
+                 "sip: how long they stop reading, from posting start (default: until every other member has its "
+                 "deliveries)")
+    ->check(non_negative);
+  app.add_option("--sip-threads", o.sip_threads, "sip: start pchatd with --sip.threads=T")->check(at_least_1);
+  bool no_sync = false;
+  app.add_flag("--no-sync", no_sync, "pchatd without fsync before fan-out");
+  app.add_option("--json", o.json, "write the results as JSON to FILE");
+  app.add_option("--plot", o.plot, "a latency CDF as PNG (gnuplot)");
+  app.add_option("--label", o.label, "names the run in the JSON");
+  app.add_option("--server", o.server, "use a running pchatd at HOST:PORT (with --room and --pid)");
+  app.add_option("--pid", o.pid, "the running pchatd's process, for RSS and CPU")->check(CLI::Range(1, INT32_MAX));
+  app.add_option("--room", o.room_uris, "a room of the running pchatd (repeatable)");
+  app.add_option("--server-arg", o.server_args, "one more argument for the pchatd the bench starts (repeatable)");
+  app.add_option("--pchatd", o.pchatd, "the pchatd to start")->capture_default_str();
+  app.add_option("--pchatctl", o.pchatctl, "the pchatctl that makes its rooms")->capture_default_str();
+  app.add_option("--posts", o.posts, "join-under-search: posts per room; ntlm-sign: signatures")
+    ->check(at_least_1)
+    ->capture_default_str();
+  app.add_option("--join-rate", o.join_rate, "join-under-search: join probes per second")
+    ->check(positive)
+    ->capture_default_str();
+  app.footer("Exit status: 0 every delivery arrived, 1 a run failed (lost or duplicated deliveries, sign-in "
+             "failures), 2 bad arguments.");
+  // "--server-arg --x=y": the value is pchatd's option, which CLI11 would take for one of ours; pass it as
+  // "--server-arg=--x=y".
+  std::vector<std::string> words(argv + 1, argv + argc);
+  for (std::size_t i = 0; i + 1 < words.size(); ++i)
+    if (words[i] == "--server-arg") {
+      words[i] += "=" + words[i + 1];
+      words.erase(words.begin() + static_cast<std::ptrdiff_t>(i) + 1);
     }
+  std::reverse(words.begin(), words.end()); // CLI11 takes a vector in reverse order
+  try {
+    app.parse(words);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "pchat-bench: " << e.what() << " (pchat-bench --help)\n";
+    return 2;
+  }
+  o.rooms_given = rooms->count() > 0;
+  o.sync = !no_sync;
+  if (!o.server.empty()) {
+    auto colon = o.server.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      bad_value("--server", o.server, "HOST:PORT");
+    if (count_arg("--server", o.server.substr(colon + 1), 1) > 65535)
+      bad_value("--server", o.server, "HOST:PORT with a port up to 65535");
   }
   if (o.mode != "sip" && o.mode != "both" && (o.stalled > 0 || o.stall_seconds >= 0 || o.sip_threads > 0)) {
     std::cerr << "pchat-bench: --stalled, --stall-seconds and --sip-threads are for --mode sip or both\n";
