@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "base/version.hpp"
 #include "storage/store.hpp"
 #include "admin/admin.hpp"
@@ -180,29 +182,38 @@ int main(int argc, char** argv) {
   place at;
   std::string data_arg;
   std::string domain_arg;
+  std::string command;
+  // CLI11 for pchatctl's own options (docs/operations.md "Command-line programs"); the command and its words go
+  // to admin::run as they are, because pchatd runs the same parser for commands that arrive on its socket.
+  CLI::App app{"pchatctl: administration of a pchat server", "pchatctl"};
+  app.set_help_flag(); // our usage text is the help
+  app.add_option("--config", at.config_file, "pchatd's configuration file");
+  app.add_option("--data", data_arg, "the data directory (instead of the configuration's)");
+  app.add_option("--domain", domain_arg, "the SIP domain (instead of the configuration's)");
+  bool help = false;
+  bool version = false;
+  app.add_flag("-h,--help", help);
+  app.add_flag("--version", version);
+  app.add_option("command", command);
+  app.prefix_command();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "pchatctl: " << e.what() << "\n" << admin::usage();
+    return 2;
+  }
   std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s == "-h" || s == "--help") {
-      std::cout << admin::usage();
-      return 0;
-    }
-    if (s == "--version") {
-      std::cout << "pchatctl " << pchat::version() << "\n";
-      return 0;
-    }
-    auto eq = s.find('=');
-    auto name = s.substr(0, eq);
-    if (args.empty() && (name == "--data" || name == "--domain" || name == "--config")) {
-      if (eq == std::string::npos && i + 1 >= argc) {
-        std::cerr << "pchatctl: " << s << " needs a value\n" << admin::usage();
-        return 2;
-      }
-      std::string value = eq != std::string::npos ? s.substr(eq + 1) : argv[++i];
-      (name == "--data" ? data_arg : name == "--domain" ? domain_arg : at.config_file) = value;
-    } else {
-      args.push_back(std::move(s));
-    }
+  if (!command.empty())
+    args.push_back(command);
+  for (auto& word : app.remaining())
+    args.push_back(std::move(word));
+  if (help || (args.size() > 1 && (args.back() == "--help" || args.back() == "-h"))) {
+    std::cout << admin::usage();
+    return 0;
+  }
+  if (version) {
+    std::cout << "pchatctl " << pchat::version() << "\n";
+    return 0;
   }
   if (args.empty()) {
     std::cerr << admin::usage();
