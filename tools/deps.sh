@@ -17,9 +17,9 @@ packages=(g++ cmake ninja-build ccache pkg-config
 # chromium + chromium-driver: the room-management page is tested in a real headless browser (tests/web).
 # clang + libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes): the fuzz harnesses (fuzz/, build-fuzz/).
 # dpkg-dev (dpkg-shlibdeps, for cpack's package dependencies), systemd (systemd-analyze verify), adduser: the
-# Debian package's test (tests/package). fail2ban: fail2ban-regex checks the packaged filter (tests/e2e/logs_test.cpp).
+# Debian package's test (tests/package); help2man: the package's man pages. fail2ban: fail2ban-regex checks the packaged filter (tests/e2e/logs_test.cpp).
 test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver clang libclang-rt-14-dev fail2ban
-               dpkg-dev systemd adduser)
+               dpkg-dev systemd adduser help2man)
 if [ "${1:-}" = "--test" ]; then
   packages+=("${test_packages[@]}")
 fi

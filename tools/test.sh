@@ -21,7 +21,7 @@ cmake --build build-asan -j"$jobs" --target pchatd
 # prefix /usr, only the three programs, then cpack; tests/package installs and runs it (skipped without it).
 cmake -S . -B build-deb -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF \
       -DPCHAT_WERROR=OFF
-cmake --build build-deb -j"$jobs" --target pchatd pchatctl pchat
+cmake --build build-deb -j"$jobs" --target pchatd pchatctl pchat man_pages
 (cd build-deb && cpack -G DEB >/dev/null)
 # The libFuzzer harnesses (fuzz/, docs/fuzzing.md) with clang, AddressSanitizer and UBSan in build-fuzz/: only they
 # and the libraries they link. ctest runs each for 30 s ("fuzz: <target> for 30 s under ASan+UBSan"; reported

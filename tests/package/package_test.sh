@@ -38,7 +38,9 @@ for dep in libcaf-core0.17 librocksdb libsofia-sip-ua0 libssl3 adduser; do
 done
 contents="$(dpkg-deb -c "$deb" | awk '{print $6}')"
 for f in ./usr/bin/pchatd ./usr/bin/pchatctl ./usr/bin/pchat ./etc/pchat/pchatd.ini \
-         ./usr/lib/systemd/system/pchatd.service ./usr/share/doc/pchat/copyright; do
+         ./usr/lib/systemd/system/pchatd.service ./usr/share/doc/pchat/copyright \
+         ./etc/fail2ban/filter.d/pchat.conf ./usr/share/bash-completion/completions/pchatctl \
+         ./usr/share/man/man8/pchatd.8.gz ./usr/share/man/man8/pchatctl.8.gz ./usr/share/man/man1/pchat.1.gz; do
   grep -qx "$f" <<<"$contents" || fail "the package lacks $f"
 done
 dpkg-deb -e "$deb" "$root/DEBIAN"
@@ -102,6 +104,12 @@ ctl room add Lobby --category General >/dev/null || fail "pchatctl room add thro
 rooms="$("$root/usr/bin/pchat" --server "127.0.0.1:$sip_port" --user alice@example.com rooms)" ||
   fail "pchat could not sign in: $rooms"
 grep -q Lobby <<<"$rooms" || fail "pchat does not see the room: $rooms"
+# The man pages render, and pchatctl's bash completion completes a command and a room name of the store.
+zcat "$root/usr/share/man/man8/pchatctl.8.gz" | grep -q "history clear" || fail "pchatctl(8) lacks its commands"
+completed="$(PATH="$root/usr/bin:$PATH" bash -c "source '$root/usr/share/bash-completion/completions/pchatctl'
+  COMP_WORDS=(pchatctl ro); COMP_CWORD=1; _pchatctl; echo \"\${COMPREPLY[*]}\"
+  COMP_WORDS=(pchatctl --config '$root/pchatd.ini' room show Lo); COMP_CWORD=5; _pchatctl; echo \"\${COMPREPLY[*]}\"")"
+[ "$completed" = "$(printf 'room\nLobby')" ] || fail "bash completion gave: $completed"
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
