@@ -159,14 +159,10 @@ caf::error catalog::apply(const patch& fields, storage::room& r) const {
     else if (field == "addin")
       r.addin_url = value;
     else if (field == "privacy") {
-      if (value == "open")
-        r.privacy_mode = storage::privacy::open;
-      else if (value == "closed")
-        r.privacy_mode = storage::privacy::closed;
-      else if (value == "secret")
-        r.privacy_mode = storage::privacy::secret;
-      else
+      auto mode = storage::privacy_from(value);
+      if (!mode)
         return bad_value(field, value, "open, closed or secret");
+      r.privacy_mode = *mode;
     } else if (field == "type") {
       if (value == "normal")
         r.type = storage::room_type::normal;

@@ -19,12 +19,8 @@ std::optional<std::uint8_t> parse_roles(const std::string& text) {
       word.push_back(ch);
       continue;
     }
-    if (word == "member")
-      bits |= storage::role::member;
-    else if (word == "manager")
-      bits |= storage::role::manager;
-    else if (word == "presenter")
-      bits |= storage::role::presenter;
+    if (auto bit = storage::role_bit(word))
+      bits |= *bit;
     else if (!word.empty())
       return std::nullopt;
     word.clear();

@@ -219,36 +219,15 @@ patch fields_of(const args_t& a, std::initializer_list<const char*> allowed, std
   return out;
 }
 
-const char* privacy_name(storage::privacy p) {
-  switch (p) {
-    case storage::privacy::open: return "open";
-    case storage::privacy::closed: return "closed";
-    case storage::privacy::secret: return "secret";
-  }
-  return "?";
-}
+using storage::privacy_name;
+using storage::role_bit;
 
+// "member manager": the role words, space-separated.
 std::string roles_text(std::uint8_t bits) {
   std::string out;
-  if (bits & storage::role::member)
-    out += "member ";
-  if (bits & storage::role::manager)
-    out += "manager ";
-  if (bits & storage::role::presenter)
-    out += "presenter ";
-  if (!out.empty())
-    out.pop_back();
+  for (const auto& word : storage::role_names(bits))
+    out += (out.empty() ? "" : " ") + word;
   return out;
-}
-
-std::optional<std::uint8_t> role_bit(const std::string& name) {
-  if (name == "member")
-    return storage::role::member;
-  if (name == "manager")
-    return storage::role::manager;
-  if (name == "presenter")
-    return storage::role::presenter;
-  return std::nullopt;
 }
 
 std::string join_list(const std::vector<std::string>& xs) {
@@ -284,14 +263,6 @@ std::optional<std::int64_t> when_ticks(const std::string& text, std::time_t now)
 // --json output (nlohmann-json): the same facts as the text, one document per command.
 using json = nlohmann::json;
 
-json roles_array(std::uint8_t bits) {
-  json out = json::array();
-  for (auto [bit, name] : {std::pair{storage::role::member, "member"}, std::pair{storage::role::manager, "manager"},
-                           std::pair{storage::role::presenter, "presenter"}})
-    if (bits & bit)
-      out.push_back(name);
-  return out;
-}
 
 json category_json(const storage::category& c, const std::string& domain) {
   return {{"name", c.name},       {"uri", "ma-cat://" + domain + "/" + c.guid},
@@ -319,7 +290,7 @@ json room_json(const storage::store& db, const storage::room& rm, const std::str
 json members_json(const storage::store& db, std::uint64_t room_id) {
   json out = json::array();
   for (const auto& [user, bits] : db.room_roles(room_id))
-    out.push_back({{"user", user}, {"roles", roles_array(bits)}});
+    out.push_back({{"user", user}, {"roles", storage::role_names(bits)}});
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/text.hpp"
 #include "base/version.hpp"
 #include "compliance/queue.hpp"
 
@@ -26,14 +27,6 @@ bool holds_store(const std::string& dir) {
   return fs::exists(fs::path(dir) / "CURRENT", ec);
 }
 
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Room file content from `from` into `to`: hard links where the file system allows (content is immutable once
 // stored), copies otherwise; the upload area tmp/ is skipped. -> files linked or copied, or -1 with `error`.
@@ -126,7 +119,7 @@ result backup(const context& where, const std::string& dest) {
 
   nlohmann::json manifest = {{"format", backup_format},
                              {"pchat", pchat::version()},
-                             {"created", utc_now()},
+                             {"created", utc_iso8601(std::time(nullptr))},
                              {"source", where.data_dir},
                              {"store_id", where.store.db_version()},
                              {"rooms", rooms.size()},

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/text.hpp"
 #include "base/version.hpp"
 
 namespace pchat::admin {
@@ -19,33 +20,10 @@ namespace {
 using json = nlohmann::json;
 constexpr int export_format = 1;
 
-const char* privacy_text(storage::privacy p) {
-  return p == storage::privacy::secret ? "secret" : p == storage::privacy::closed ? "closed" : "open";
-}
-
-json roles_json(std::uint8_t bits) {
-  json out = json::array();
-  if (bits & storage::role::member)
-    out.push_back("member");
-  if (bits & storage::role::manager)
-    out.push_back("manager");
-  if (bits & storage::role::presenter)
-    out.push_back("presenter");
-  return out;
-}
-
 result failed(const std::string& why) {
   return {1, {}, "pchatctl: " + why + "\n"};
 }
 
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::optional<storage::room> find_room_ref(storage::store& db, const std::string& ref) {
   std::string guid = ref;
@@ -94,7 +72,7 @@ result export_data(storage::store& db, const std::string& file, const export_opt
   std::map<std::uint64_t, std::string> category_guid;
   std::size_t categories = 0, roles = 0, messages = 0;
   *out << json{{"type", "pchat-export"}, {"format", export_format}, {"pchat", pchat::version()},
-               {"created", utc_now()}, {"source", db.db_version()}}
+               {"created", utc_iso8601(std::time(nullptr))}, {"source", db.db_version()}}
             .dump()
        << "\n";
   for (const auto& c : db.categories()) {
@@ -116,7 +94,7 @@ result export_data(storage::store& db, const std::string& file, const export_opt
                  {"description", r.description},
                  {"topic", r.topic},
                  {"addin", r.addin_url},
-                 {"privacy", privacy_text(r.privacy_mode)},
+                 {"privacy", storage::privacy_name(r.privacy_mode)},
                  {"room_type", r.type == storage::room_type::auditorium ? "auditorium" : "normal"},
                  {"invite", r.invite == storage::room_invite::off ? "false" : "inherit"},
                  {"disabled", r.disabled},
@@ -124,7 +102,7 @@ result export_data(storage::store& db, const std::string& file, const export_opt
               .dump()
          << "\n";
     for (const auto& [user, bits] : db.room_roles(r.id)) {
-      *out << json{{"type", "role"}, {"room", r.guid}, {"user", user}, {"roles", roles_json(bits)}}.dump() << "\n";
+      *out << json{{"type", "role"}, {"room", r.guid}, {"user", user}, {"roles", storage::role_names(bits)}}.dump() << "\n";
       ++roles;
     }
     if (!opts.history)
@@ -220,11 +198,10 @@ result import_data(storage::store& db, const std::string& file) {
         r.topic = field<std::string>(j, "topic");
         r.addin_url = field<std::string>(j, "addin");
         auto privacy = field<std::string>(j, "privacy");
-        if (privacy != "open" && privacy != "closed" && privacy != "secret")
+        auto mode = storage::privacy_from(privacy);
+        if (!mode)
           throw std::runtime_error("room " + r.name + ": privacy " + privacy);
-        r.privacy_mode = privacy == "secret" ? storage::privacy::secret
-                         : privacy == "closed" ? storage::privacy::closed
-                                               : storage::privacy::open;
+        r.privacy_mode = *mode;
         auto kind = field<std::string>(j, "room_type");
         if (kind != "normal" && kind != "auditorium")
           throw std::runtime_error("room " + r.name + ": room_type " + kind);
@@ -253,11 +230,12 @@ result import_data(storage::store& db, const std::string& file) {
         if (!room_at.count(room))
           throw std::runtime_error("a role in room " + room + ", which the file has not named");
         std::uint8_t bits = 0;
-        for (const auto& name : field<std::vector<std::string>>(j, "roles"))
-          bits |= name == "member" ? storage::role::member
-                  : name == "manager" ? storage::role::manager
-                  : name == "presenter" ? storage::role::presenter
-                                        : throw std::runtime_error("unknown role " + name);
+        for (const auto& name : field<std::vector<std::string>>(j, "roles")) {
+          auto bit = storage::role_bit(name);
+          if (!bit)
+            throw std::runtime_error("unknown role " + name);
+          bits |= *bit;
+        }
         roles.emplace_back(room, field<std::string>(j, "user"), bits);
       } else if (type == "message") {
         auto room = field<std::string>(j, "room");

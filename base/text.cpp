@@ -1,5 +1,7 @@
 #include "base/text.hpp"
 
+#include <ctime>
+
 #include <cstdint>
 
 #include "base/hex.hpp"
@@ -7,6 +9,15 @@
 namespace pchat {
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string utc_iso8601(std::int64_t seconds_since_epoch) {
+  std::time_t t = static_cast<std::time_t>(seconds_since_epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 std::string ascii_lower(std::string_view s) {
   std::string out{s};

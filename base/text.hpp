@@ -4,6 +4,7 @@
 // a file name (Content-Disposition).
 //
 // Contract: pure functions on bytes, no locale, no exceptions (except std::bad_alloc).
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,9 @@ namespace pchat {
 // ASCII lower case; other bytes unchanged (UTF-8 passes through as it is).
 char ascii_lower(char c);
 std::string ascii_lower(std::string_view s);
+
+// "2026-12-05T13:00:00Z": a time in whole seconds, UTC, ISO 8601 (backup manifests, export headers).
+std::string utc_iso8601(std::int64_t seconds_since_epoch);
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,35 @@ constexpr std::uint8_t member = 1;
 constexpr std::uint8_t manager = 2;
 constexpr std::uint8_t presenter = 4;
 } // namespace role
+
+// The words pchatctl, the web API and exports use for these values. Inline: parsers that link nothing of the
+// store (the web's request codec and its fuzz harness) use them too.
+inline const char* privacy_name(privacy p) { // anything unknown reads "open"
+  return p == privacy::secret ? "secret" : p == privacy::closed ? "closed" : "open";
+}
+inline std::optional<privacy> privacy_from(std::string_view name) {
+  for (auto p : {privacy::open, privacy::closed, privacy::secret})
+    if (name == privacy_name(p))
+      return p;
+  return std::nullopt;
+}
+inline constexpr std::pair<std::uint8_t, const char*> role_words[] = {
+  {role::member, "member"}, {role::manager, "manager"}, {role::presenter, "presenter"}};
+// "member" -> role::member, ...; nullopt for anything else.
+inline std::optional<std::uint8_t> role_bit(std::string_view name) {
+  for (const auto& [bit, word] : role_words)
+    if (name == word)
+      return bit;
+  return std::nullopt;
+}
+// The words of the roles set in `bits`: member, manager, presenter, in that order.
+inline std::vector<std::string> role_names(std::uint8_t bits) {
+  std::vector<std::string> out;
+  for (const auto& [bit, word] : role_words)
+    if (bits & bit)
+      out.emplace_back(word);
+  return out;
+}
 
 struct category {
   std::uint64_t id = 0;   // assigned by create_category, never 0 once stored

@@ -15,12 +15,7 @@ std::string guid_of(const std::string& uri) {
 }
 
 const char* privacy_name(std::uint8_t p) {
-  switch (static_cast<storage::privacy>(p)) {
-    case storage::privacy::open: return "open";
-    case storage::privacy::closed: return "closed";
-    case storage::privacy::secret: return "secret";
-  }
-  return "open";
+  return storage::privacy_name(static_cast<storage::privacy>(p)); // anything unknown reads "open"
 }
 
 const char* type_name(std::uint8_t t) {
@@ -39,14 +34,7 @@ json category_json(const category_view& c) {
 }
 
 json roles_json(std::uint8_t bits) {
-  json out = json::array();
-  if (bits & storage::role::member)
-    out.push_back("member");
-  if (bits & storage::role::manager)
-    out.push_back("manager");
-  if (bits & storage::role::presenter)
-    out.push_back("presenter");
-  return out;
+  return storage::role_names(bits);
 }
 
 json detail_json(const room_detail& d) {

@@ -106,12 +106,9 @@ checked<roles_request> roles_request_of(const json& body) {
     return invalid("roles must be a list of member, manager, presenter");
   roles_request out{std::move(std::get<std::string>(user)), 0};
   for (const auto& r : *roles) {
-    if (r == "member")
-      out.roles |= storage::role::member;
-    else if (r == "manager")
-      out.roles |= storage::role::manager;
-    else if (r == "presenter")
-      out.roles |= storage::role::presenter;
+    auto bit = r.is_string() ? storage::role_bit(r.get<std::string>()) : std::nullopt;
+    if (bit)
+      out.roles |= *bit;
     else
       return invalid("unknown role " + (r.is_string() ? r.get<std::string>() : r.dump()) +
                      " (member, manager or presenter)");
