@@ -115,6 +115,32 @@ caf::error parse_bool(const std::string& field, const std::string& value, bool& 
   return bad_value(field, value, "true or false");
 }
 
+// keep-days / keep-posts: a whole number, 0 for no limit. Days stop at 100000 (273 years) so that a cut-off
+// time never overflows.
+caf::error parse_limit(const std::string& field, const std::string& value, std::uint64_t max, std::uint64_t& out) {
+  if (value.empty() || value.size() > 19 || value.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoull(value) > max)
+    return bad_value(field, value, ("a whole number from 0 (no limit) to " + std::to_string(max)).c_str());
+  out = std::stoull(value);
+  return caf::none;
+}
+
+caf::error apply_keep(const std::string& field, const std::string& value, storage::retention& keep) {
+  std::uint64_t n = 0;
+  if (field == "keep-days") {
+    if (auto err = parse_limit(field, value, 100000, n))
+      return err;
+    keep.days = static_cast<std::uint32_t>(n);
+  } else {
+    if (auto err = parse_limit(field, value, UINT64_MAX / 2, n))
+      return err;
+    keep.posts = n;
+  }
+  return caf::none;
+}
+
+bool is_keep_field(const std::string& field) { return field == "keep-days" || field == "keep-posts" || field == "keep"; }
+
 std::vector<std::string> split_list(const std::string& value) {
   std::vector<std::string> out;
   std::string item;
@@ -180,6 +206,16 @@ caf::error catalog::apply(const patch& fields, storage::room& r) const {
     } else if (field == "disabled") {
       if (auto err = parse_bool(field, value, r.disabled))
         return err;
+    } else if (field == "keep") {
+      if (value != "inherit")
+        return bad_value(field, value, "inherit (the category's retention)");
+      r.keep.reset();
+    } else if (field == "keep-days" || field == "keep-posts") {
+      // A room's own rule replaces its category's whole rule: what it does not set is unlimited.
+      if (!r.keep)
+        r.keep.emplace();
+      if (auto err = apply_keep(field, value, *r.keep))
+        return err;
     } else if (field == "category") {
       const auto* c = find_category(value);
       if (!c)
@@ -215,6 +251,8 @@ caf::error catalog::apply(const patch& fields, storage::category& c) {
       c.deny = split_list(value);
     else if (field == "creators")
       c.creators = split_list(value);
+    else if (field == "keep-days" || field == "keep-posts")
+      err = apply_keep(field, value, c.keep);
     else
       err = make_error(pchat_errc::invalid_argument, "unknown category field " + field);
     if (err)
@@ -264,7 +302,17 @@ caf::error catalog::remove_category(const principal& who, std::uint64_t id) {
   return caf::none;
 }
 
+// Retention deletes history: only administrators set it (a manager could otherwise erase a room's record).
+static caf::error check_keep(const principal& who, const patch& fields) {
+  for (const auto& [field, value] : fields)
+    if (is_keep_field(field) && !who.admin)
+      return make_error(pchat_errc::forbidden, "retention is for administrators");
+  return caf::none;
+}
+
 caf::expected<storage::room> catalog::create_room(const principal& who, const patch& fields) {
+  if (auto err = check_keep(who, fields))
+    return err;
   storage::room r;
   if (auto err = apply(fields, r))
     return err;
@@ -300,6 +348,8 @@ caf::expected<storage::room> catalog::update_room(const principal& who, std::uin
   if (!old)
     return make_error(pchat_errc::room_not_found);
   if (auto err = check_manager(who, *old))
+    return err;
+  if (auto err = check_keep(who, fields))
     return err;
   auto r = *old;
   if (auto err = apply(fields, r))

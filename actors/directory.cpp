@@ -9,6 +9,8 @@
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
 #include "base/log.hpp"
+#include "base/text.hpp"
+#include "base/time.hpp"
 
 namespace pchat {
 
@@ -78,6 +80,35 @@ room_actor live_room(directory_self self, const storage::room& r) {
   if (st.opts.live)
     st.opts.live->rooms_live.fetch_add(1, std::memory_order_relaxed);
   return handle;
+}
+
+// Retention for a room without an actor: the same bound and record as the room's own clear (room.hpp), its last
+// seq read from the store (nothing is on its way).
+caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::room& r, std::int64_t before_ticks,
+                                           std::uint64_t keep_posts, const std::string& why) {
+  auto& st = self->state;
+  auto floor = st.store->cleared_up_to(r.id);
+  auto up_to = clear_bound(*st.store, r.id, before_ticks, keep_posts, st.store->last_seq(r.id));
+  if (up_to <= floor)
+    return floor;
+  if (auto cleared = st.store->clear_history(r.id, up_to); !cleared.ok()) {
+    log::line(log::level::error, "directory") << "history not cleared room=" << log::q(r.name)
+                                              << " error=" << log::q(cleared.message);
+    return make_error(pchat_errc::store_failed, cleared.message);
+  }
+  if (st.opts.compliance) {
+    compliance::event e;
+    e.kind = compliance::event_kind::clear;
+    e.room_uri = room_uri(st.opts.domain, r);
+    e.room_name = r.name;
+    e.room_logged = st.tree->category_of(r).logged;
+    e.ticks = now_ticks();
+    e.content = clear_record(floor, up_to, why);
+    self->send(st.opts.compliance, record_atom::value, std::move(e));
+  }
+  log::line(log::level::info, "directory") << "history cleared room=" << log::q(r.name) << " from-seq=" << floor + 1
+                                           << " up-to-seq=" << up_to << " by=" << log::q(why);
+  return up_to;
 }
 
 // A worker of the directory: linked (it ends with the directory, and a worker that fails takes the directory
@@ -216,7 +247,19 @@ directory_actor::behavior_type directory(directory_self self, std::shared_ptr<st
       const auto* r = self->state.tree->find_room(ref);
       if (!r)
         return make_error(pchat_errc::room_not_found, ref);
-      return self->delegate(live_room(self, *r), clear_atom::value, before_ticks);
+      return self->delegate(live_room(self, *r), clear_atom::value, before_ticks, std::uint64_t{0},
+                            "an administrator: before " + utc_iso8601(before_ticks));
+    },
+    // Retention: a live room's actor deletes (it owns its cache); a room nobody uses is cleared here, where no
+    // room actor can be spawned meanwhile, without spawning one.
+    [=](clear_atom, std::uint64_t room_id, std::int64_t before_ticks, std::uint64_t keep_posts,
+        const std::string& why) -> caf::result<std::uint64_t> {
+      const auto* r = self->state.tree->room(room_id);
+      if (!r)
+        return make_error(pchat_errc::room_not_found);
+      if (auto i = self->state.live.find(room_id); i != self->state.live.end())
+        return self->delegate(i->second, clear_atom::value, before_ticks, keep_posts, why);
+      return clear_idle_room(self, *r, before_ticks, keep_posts, why);
     },
     [=](redact_atom, const principal& who, const std::string& ref, std::uint64_t seq,
         const std::string& text) -> caf::result<bool> {

@@ -98,6 +98,7 @@ namespace pchat {
 using record_atom = caf::atom_constant<caf::atom("record")>;   // an event, fire-and-forget
 using archive_atom = caf::atom_constant<caf::atom("archive")>; // an event, answered once durable (posts)
 using run_atom = caf::atom_constant<caf::atom("run")>;         // compliance -> itself: one adapter run
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;     // retention: one pass over every room
 using drain_atom = caf::atom_constant<caf::atom("drain")>;     // everything to the adapter now (tests, shutdown)
 using status_atom = caf::atom_constant<caf::atom("status")>;   // may posts be accepted?
 
@@ -412,6 +413,13 @@ using transport_actor = caf::typed_actor<caf::reacts_to<send_atom, dialog_id, st
 
 // Group commit: every append is durable (synced WAL) before it is answered; appends and follows that queue up
 // while one batch is being written go into the next batch together.
+// Retention (actors/retention.hpp): a pass over every room's rule.
+using retention_actor = caf::typed_actor<
+  // A pass now (or the one running) -> how many sequence numbers it deleted, over all rooms.
+  caf::replies_to<sweep_atom>::with<std::uint64_t>,
+  // The timer's: a pass unless one is running, then the next timer.
+  caf::reacts_to<sweep_atom, bool>>;
+
 using writer_actor = caf::typed_actor<caf::replies_to<append_atom, storage::message>::with<std::uint64_t>,
                                       // follow(user, room id, true) / unfollow (false), in the next batch
                                       caf::reacts_to<follow_atom, std::string, std::uint64_t, bool>,
@@ -449,7 +457,8 @@ using room_actor = caf::typed_actor<
   // From the directory, for the administrator (docs/operations.md "Deleting history"): clear(before_ticks) ->
   // the seq up to which history was deleted (0: none); redact(seq, text) -> whether that post was there and now
   // reads `text`. Only posts already fanned out are touched; the cache follows.
-  caf::replies_to<clear_atom, std::int64_t>::with<std::uint64_t>,
+  // before ticks, keep posts (0: no count limit), who or what deletes (for the log and the compliance record)
+  caf::replies_to<clear_atom, std::int64_t, std::uint64_t, std::string>::with<std::uint64_t>,
   caf::replies_to<redact_atom, std::uint64_t, std::string>::with<bool>,
   // watch(on): whether someone follows the room without being in it; while on, each post is told to the
   // directory (posted) for new-content notices.
@@ -509,6 +518,8 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<remove_atom, principal, std::string>::with<bool>,
   // The administrator's history deletion, handed to the room's actor (spawned if it is not live).
   caf::replies_to<clear_atom, principal, std::string, std::int64_t>::with<std::uint64_t>,
+  // Retention (actors/retention.cpp): room id, before ticks, keep posts, why -> the room's new clear floor.
+  caf::replies_to<clear_atom, std::uint64_t, std::int64_t, std::uint64_t, std::string>::with<std::uint64_t>,
   caf::replies_to<redact_atom, principal, std::string, std::uint64_t, std::string>::with<bool>,
   // roles(who, room, user, bits) -> whether an invitation was recorded.
   caf::replies_to<roles_atom, principal, std::string, std::string, std::uint8_t>::with<bool>,

@@ -98,6 +98,26 @@ compliance::event event_of(const room_state& st, compliance::event_kind kind, co
   return e;
 }
 
+} // namespace
+
+std::uint64_t clear_bound(const storage::store& store, std::uint64_t room_id, std::int64_t before_ticks,
+                          std::uint64_t keep_posts, std::uint64_t visible_seq) {
+  auto up_to = store.last_seq_before(room_id, before_ticks);
+  if (keep_posts > 0 && visible_seq > keep_posts)
+    up_to = std::max(up_to, visible_seq - keep_posts);
+  return std::min(up_to, visible_seq);
+}
+
+std::string clear_record(std::uint64_t floor, std::uint64_t up_to, const std::string& why) {
+  return "posts #" + std::to_string(floor + 1) + " to #" + std::to_string(up_to) + " deleted (" + why + ")";
+}
+
+std::string remove_record(std::uint64_t seq, const std::string& text) {
+  return "post #" + std::to_string(seq) + " replaced by an administrator with: " + text;
+}
+
+namespace {
+
 void record(self_ptr self, compliance::event_kind kind, const std::string& user, std::string content = {}) {
   auto& st = self->state;
   if (st.opts.compliance)
@@ -344,10 +364,14 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         out.pop_back();
       return out;
     },
-    [=](clear_atom, std::int64_t before_ticks) -> caf::result<std::uint64_t> {
+    [=](clear_atom, std::int64_t before_ticks, std::uint64_t keep_posts,
+        const std::string& why) -> caf::result<std::uint64_t> {
       auto& s = self->state;
+      auto floor = s.store->cleared_up_to(s.settings.id);
       // Never a post still on its way: only what has been fanned out (and so is stored).
-      auto up_to = std::min(s.store->last_seq_before(s.settings.id, before_ticks), s.visible_seq);
+      auto up_to = clear_bound(*s.store, s.settings.id, before_ticks, keep_posts, s.visible_seq);
+      if (up_to <= floor)
+        return floor; // nothing new to delete
       if (auto cleared = s.store->clear_history(s.settings.id, up_to); !cleared.ok()) {
         log::line(log::level::error, "room") << "history not cleared room=" << log::q(s.settings.name)
                                              << " error=" << log::q(cleared.message);
@@ -355,8 +379,9 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       }
       while (!s.recent.empty() && s.recent.front().seq <= up_to)
         s.recent.pop_front();
-      log::line(log::level::info, "room") << "history cleared room=" << log::q(s.settings.name) << " up-to-seq="
-                                          << up_to;
+      record(self, compliance::event_kind::clear, "", clear_record(floor, up_to, why));
+      log::line(log::level::info, "room") << "history cleared room=" << log::q(s.settings.name) << " from-seq="
+                                          << floor + 1 << " up-to-seq=" << up_to << " by=" << log::q(why);
       return up_to;
     },
     [=](redact_atom, std::uint64_t seq, const std::string& text) -> caf::result<bool> {
@@ -371,6 +396,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       for (auto& m : s.recent)
         if (m.seq == seq)
           m.text = text;
+      record(self, compliance::event_kind::remove, "", remove_record(seq, text));
       log::line(log::level::info, "room") << "post replaced room=" << log::q(s.settings.name) << " seq=" << seq;
       return true;
     },

@@ -58,6 +58,16 @@ struct room_state {
   server_options opts;
 };
 
+// What a history clear deletes (docs/operations.md "Deleting history" and "Retention"): every post made before
+// `before_ticks` and, when `keep_posts` > 0, all but the newest `keep_posts` sequence numbers, never beyond
+// `visible_seq` (a post still on its way). The last seq to delete; nothing new when it is at or below
+// store.cleared_up_to(room_id).
+std::uint64_t clear_bound(const storage::store& store, std::uint64_t room_id, std::int64_t before_ticks,
+                          std::uint64_t keep_posts, std::uint64_t visible_seq);
+// The compliance archive's content of a CLEAR and a REMOVE (docs/compliance.md "Events archived").
+std::string clear_record(std::uint64_t floor, std::uint64_t up_to, const std::string& why);
+std::string remove_record(std::uint64_t seq, const std::string& text);
+
 room_actor::behavior_type room(room_actor::stateful_pointer<room_state> self, storage::room settings,
                                storage::category category, std::shared_ptr<storage::store> store,
                                writer_actor writer, caf::actor_addr directory, server_options opts);

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "actors/catalog.hpp"
+#include "actors/retention.hpp"
+#include "actors/room.hpp"
 #include "actors/views.hpp"
 #include "compliance/queue.hpp"
 #include "compliance/verify.hpp"
@@ -19,6 +21,7 @@
 #include "base/hex.hpp"
 #include "codec/sip_message.hpp"
 #include "base/text.hpp"
+#include "base/time.hpp"
 
 namespace pchat::admin {
 
@@ -30,8 +33,9 @@ category_view view_of(const storage::category& c, const std::string& domain) {
 
 class local_ops final : public operations {
 public:
-  local_ops(std::shared_ptr<storage::store> store, std::string domain)
-    : store_(store), tree_(std::move(store)), domain_(std::move(domain)) {}
+  local_ops(std::shared_ptr<storage::store> store, std::string domain, std::string compliance_dir)
+    : store_(store), tree_(std::move(store)), domain_(std::move(domain)),
+      compliance_dir_(std::move(compliance_dir)) {}
 
   caf::expected<category_view> create_category(const patch& fields) override {
     return category(tree_.create_category(admin_, fields));
@@ -78,7 +82,14 @@ public:
     const auto* r = tree_.find_room(ref);
     if (!r)
       return make_error(pchat_errc::room_not_found, ref);
-    auto up_to = store_->last_seq_before(r->id, before_ticks);
+    auto floor = store_->cleared_up_to(r->id);
+    auto up_to = clear_bound(*store_, r->id, before_ticks, 0, store_->last_seq(r->id));
+    if (up_to <= floor)
+      return floor;
+    // Archived first, as the room archives a post before storing it: a deletion is never done unrecorded.
+    if (auto err = archive(*r, compliance::event_kind::clear,
+                           clear_record(floor, up_to, "an administrator: before " + utc_iso8601(before_ticks / 10'000'000))))
+      return err;
     if (auto st = store_->clear_history(r->id, up_to); !st.ok())
       return make_error(pchat_errc::store_failed, st.message);
     return up_to;
@@ -87,6 +98,12 @@ public:
     const auto* r = tree_.find_room(ref);
     if (!r)
       return make_error(pchat_errc::room_not_found, ref);
+    if (seq == 0)
+      return false;
+    if (auto at = store_->after(r->id, seq - 1, 1); at.empty() || at.front().seq != seq)
+      return false;
+    if (auto err = archive(*r, compliance::event_kind::remove, remove_record(seq, text)))
+      return err;
     auto st = store_->replace_message(r->id, seq, text);
     if (st.code == storage::errc::not_found)
       return false;
@@ -96,6 +113,26 @@ public:
   }
 
 private:
+  // With compliance on (pchatd's compliance.enabled), the event goes straight into the queue pchatd archives from.
+  caf::error archive(const storage::room& r, compliance::event_kind kind, std::string content) {
+    if (compliance_dir_.empty())
+      return caf::none;
+    if (!queue_)
+      if (auto st = compliance::queue::open(compliance_dir_, queue_); !st.ok())
+        return make_error(pchat_errc::store_failed, "the compliance queue " + compliance_dir_ + ": " + st.message);
+    std::vector<compliance::event> one(1);
+    auto& e = one.front();
+    e.kind = kind;
+    e.room_uri = room_uri(domain_, r);
+    e.room_name = r.name;
+    e.room_logged = tree_.category_of(r).logged;
+    e.ticks = now_ticks();
+    e.content = std::move(content);
+    if (auto st = queue_->enqueue(one); !st.ok())
+      return make_error(pchat_errc::store_failed, "the compliance queue " + compliance_dir_ + ": " + st.message);
+    return caf::none;
+  }
+
   caf::expected<category_view> category(caf::expected<storage::category> c) const {
     if (!c)
       return c.error();
@@ -110,6 +147,8 @@ private:
   std::shared_ptr<storage::store> store_;
   catalog tree_;
   std::string domain_;
+  std::string compliance_dir_;
+  std::unique_ptr<compliance::queue> queue_;
   principal admin_ = principal::administrator();
 };
 
@@ -264,12 +303,14 @@ std::optional<std::int64_t> when_ticks(const std::string& text, std::time_t now)
 using json = nlohmann::json;
 
 
+json keep_json(const storage::retention& k) { return {{"days", k.days}, {"posts", k.posts}}; }
+
 json category_json(const storage::category& c, const std::string& domain) {
   return {{"name", c.name},       {"uri", "ma-cat://" + domain + "/" + c.guid},
           {"description", c.description}, {"invite", c.invite},
           {"logged", c.logged},   {"filepost", c.filepost},
           {"allow", c.allow},     {"deny", c.deny},
-          {"creators", c.creators}};
+          {"creators", c.creators}, {"keep", keep_json(c.keep)}};
 }
 
 json room_json(const storage::store& db, const storage::room& rm, const std::string& domain) {
@@ -284,7 +325,10 @@ json room_json(const storage::store& db, const storage::room& rm, const std::str
           {"invite", rm.invite == storage::room_invite::off ? "false" : "inherit"},
           {"disabled", rm.disabled},
           {"addin", rm.addin_url},
-          {"posts", db.last_seq(rm.id)}};
+          {"posts", db.last_seq(rm.id)},
+          // What applies, and where it comes from.
+          {"keep", keep_json(c ? storage::effective_retention(rm, *c) : rm.keep.value_or(storage::retention{}))},
+          {"keep_from", rm.keep ? "room" : "category"}};
 }
 
 json members_json(const storage::store& db, std::uint64_t room_id) {
@@ -507,15 +551,18 @@ std::optional<result> run_users(const args_t& a, storage::store& db, const std::
   return std::nullopt;
 }
 
-constexpr std::initializer_list<const char*> category_fields = {"name", "description", "invite", "logged",
-                                                                "filepost", "allow", "deny", "creators"};
-constexpr std::initializer_list<const char*> room_fields = {"name", "category", "description", "topic", "addin",
-                                                            "privacy", "type", "invite", "disabled"};
+constexpr std::initializer_list<const char*> category_fields = {"name",  "description", "invite",    "logged",
+                                                                "filepost", "allow",    "deny",      "creators",
+                                                                "keep-days", "keep-posts"};
+constexpr std::initializer_list<const char*> room_fields = {"name",   "category", "description", "topic",
+                                                            "addin",  "privacy",  "type",        "invite",
+                                                            "disabled", "keep-days", "keep-posts", "keep"};
 
 } // namespace
 
-std::unique_ptr<operations> local_operations(std::shared_ptr<storage::store> store, std::string domain) {
-  return std::make_unique<local_ops>(std::move(store), std::move(domain));
+std::unique_ptr<operations> local_operations(std::shared_ptr<storage::store> store, std::string domain,
+                                             std::string compliance_dir) {
+  return std::make_unique<local_ops>(std::move(store), std::move(domain), std::move(compliance_dir));
 }
 
 std::unique_ptr<operations> actor_operations(caf::actor_system& sys, directory_actor directory) {
@@ -540,11 +587,14 @@ pchatctl reads ./pchatd.ini or )" PCHAT_SYSCONF_DIR R"(/pchatd.ini when there is
   import FILE                           an export into this store (pchatd stopped); nothing is written unless
                                         the whole file is sound, existing rooms and categories are never touched
   category add NAME [--description D] [--invite true|false] [--logged true|false] [--filepost true|false]
-               [--allow LIST] [--deny LIST] [--creators LIST]
+               [--allow LIST] [--deny LIST] [--creators LIST] [--keep-days N] [--keep-posts N]
   category set CAT [--name N] [same options as add]
   category show CAT | category list | category remove CAT
   room add NAME --category CAT [--description D] [--topic T] [--privacy open|closed|secret]
            [--type normal|auditorium] [--invite inherit|false] [--disabled true|false] [--addin URL]
+           [--keep-days N] [--keep-posts N] [--keep inherit]
+                                        retention: pchatd deletes posts older than N days and all but the newest
+                                        N posts (0: no limit); a room's own rule replaces its category's
   room set ROOM [--name N] [--category CAT] [same options as add]
   room show ROOM | room list | room remove ROOM
   member add ROOM USER [--role member|manager|presenter]...    (roles add up; default member)
@@ -653,7 +703,8 @@ result run(const std::vector<std::string>& argv, const context& where) {
         << c->description << "\ninvite      " << (c->invite ? "true" : "false") << "\nlogged      "
         << (c->logged ? "true" : "false") << "\nfilepost    " << (c->filepost ? "true" : "false")
         << "\nallow       " << (c->allow.empty() ? "* (empty list)" : join_list(c->allow)) << "\ndeny        "
-        << join_list(c->deny) << "\ncreators    " << join_list(c->creators) << "\n";
+        << join_list(c->deny) << "\ncreators    " << join_list(c->creators) << "\nkeep        "
+        << pchat::describe(c->keep) << "\n";
     return done();
   }
   if ((cmd == "category remove" || cmd == "room remove") && w.size() == 3) {
@@ -714,7 +765,9 @@ result run(const std::vector<std::string>& argv, const context& where) {
           << (rm->type == storage::room_type::auditorium ? "auditorium" : "normal") << "\ninvite      "
           << (rm->invite == storage::room_invite::off ? "false" : "inherit") << "\ndisabled    "
           << (rm->disabled ? "true" : "false") << "\naddin       " << rm->addin_url << "\nposts       "
-          << db.last_seq(rm->id) << "\n";
+          << db.last_seq(rm->id) << "\nkeep        "
+          << pchat::describe(c ? storage::effective_retention(*rm, *c) : rm->keep.value_or(storage::retention{}))
+          << (rm->keep ? " (the room's own)" : " (the category's)") << "\n";
     }
     for (const auto& [user, bits] : db.room_roles(rm->id))
       out << user << "\t" << roles_text(bits) << "\n";
@@ -783,11 +836,14 @@ result run(const std::vector<std::string>& argv, const context& where) {
     auto ticks = when_ticks(*before, std::time(nullptr));
     if (!ticks)
       return usage_error("--before " + *before + ": expected 2026-01-31, 2026-01-31T12:00:00Z or an age like 90d");
+    auto rm = find_room(db, w[2]);
+    const std::uint64_t floor = rm ? db.cleared_up_to(rm->id) : 0;
     auto up_to = ops.clear_history(w[2], *ticks);
     if (!up_to)
       return fail("history clear " + w[2], up_to.error());
-    if (*up_to == 0)
-      out << "history clear " << w[2] << ": nothing posted before " << *before << "\n";
+    if (*up_to <= floor)
+      out << "history clear " << w[2] << ": nothing left that was posted before " << *before
+          << (floor ? " (cleared up to #" + std::to_string(floor) + " before)" : "") << "\n";
     else
       out << "history clear " << w[2] << ": posts up to #" << *up_to << " deleted\n";
     return done();

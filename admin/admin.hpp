@@ -40,8 +40,10 @@ public:
   virtual caf::expected<bool> replace_message(const std::string& ref, std::uint64_t seq, const std::string& text) = 0;
 };
 
-// pchatd stopped: a catalog over the store, in this process.
-std::unique_ptr<operations> local_operations(std::shared_ptr<storage::store> store, std::string domain);
+// pchatd stopped: a catalog over the store, in this process. With `compliance_dir` (compliance on), history
+// deletions are archived into the compliance queue there before they are made.
+std::unique_ptr<operations> local_operations(std::shared_ptr<storage::store> store, std::string domain,
+                                             std::string compliance_dir = {});
 // pchatd running: requests to its directory actor (blocking, from a thread that is not an actor).
 std::unique_ptr<operations> actor_operations(caf::actor_system& sys, directory_actor directory);
 

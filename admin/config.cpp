@@ -34,7 +34,9 @@ server_config::server_config() {
     .add(history_cache, "history-cache", "recent messages each room keeps in memory")
     .add(participant_update_limit, "participant-update-limit",
          "above this many users a room stops pushing joins/parts and full rosters")
-    .add(sync_writes, "sync-writes", "fsync the WAL before a post is acknowledged (keep on)");
+    .add(sync_writes, "sync-writes", "fsync the WAL before a post is acknowledged (keep on)")
+    .add(retention_interval, "retention-interval",
+         "seconds between passes applying the rooms' retention rules (0: never)");
   opt_group{custom_options_, "sip"}
     .add(sip_host, "host", "address to listen on")
     .add(sip_port, "port", "port for UDP and TCP")

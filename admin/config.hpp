@@ -49,6 +49,7 @@ struct server_config : caf::actor_system_config {
   size_t history_cache = 200;
   size_t participant_update_limit = 75;
   bool sync_writes = true;
+  size_t retention_interval = 3600; // seconds between retention passes; 0: none
   // [compliance] (docs/compliance.md; Lync's Set-CsPersistentChatComplianceConfiguration)
   bool compliance = false;
   std::string compliance_dir;    // default <data-dir>/compliance

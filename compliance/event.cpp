@@ -14,7 +14,7 @@ namespace codec = storage::codec;
 
 namespace {
 
-constexpr std::uint8_t kind_count = static_cast<std::uint8_t>(event_kind::filedownload);
+constexpr std::uint8_t kind_count = static_cast<std::uint8_t>(event_kind::remove);
 constexpr std::uint8_t record_version = 1;
 constexpr std::uint8_t flag_logged = 1;
 

@@ -23,8 +23,9 @@ namespace pchat::compliance {
 using digest = sha256_digest;
 
 // The XML `type` of each kind: JOIN, PART, CHAT, BACKCHAT (a history read), SEARCH (our addition: Lync's
-// cmdlets archive searches, its XML names no type for them), FILEUPLOAD, FILEDOWNLOAD.
-enum class event_kind : std::uint8_t { join = 1, part, chat, backchat, search, fileupload, filedownload };
+// cmdlets archive searches, its XML names no type for them), FILEUPLOAD, FILEDOWNLOAD, and our CLEAR (history
+// deleted up to a post, by an administrator or by retention) and REMOVE (one post's text replaced).
+enum class event_kind : std::uint8_t { join = 1, part, chat, backchat, search, fileupload, filedownload, clear, remove };
 
 // Inline: the actor protocol's inspect() uses it, and actors/ does not link compliance/.
 inline const char* to_string(event_kind k) {
@@ -43,6 +44,10 @@ inline const char* to_string(event_kind k) {
     return "FILEUPLOAD";
   case event_kind::filedownload:
     return "FILEDOWNLOAD";
+  case event_kind::clear:
+    return "CLEAR";
+  case event_kind::remove:
+    return "REMOVE";
   }
   return "UNKNOWN";
 }

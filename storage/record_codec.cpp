@@ -158,6 +158,24 @@ std::optional<category> decode_category(std::string_view value) {
   return c;
 }
 
+std::string encode_retention(const retention& r) {
+  std::string out;
+  out.push_back(static_cast<char>(format_version));
+  put_varint(out, r.days);
+  put_varint(out, r.posts);
+  return out;
+}
+
+std::optional<retention> decode_retention(std::string_view value) {
+  reader rd{value};
+  std::uint64_t days = 0;
+  retention r;
+  if (!read_version(rd) || !rd.varint(days) || days > UINT32_MAX || !rd.varint(r.posts) || !rd.at_end())
+    return std::nullopt;
+  r.days = static_cast<std::uint32_t>(days);
+  return r;
+}
+
 // room v1: version | id be64 | category_id be64 | guid | name | description | topic | addin_url
 //          | privacy u8 | type u8 | invite u8 | flags(disabled) | created_ticks be64
 
@@ -414,6 +432,9 @@ std::string follow(std::string_view user, std::uint64_t room_id) {
 std::string scope_prefix(std::uint64_t category_id) {
   return prefixed("s", be64(category_id));
 }
+
+std::string category_retention(std::uint64_t category_id) { return prefixed("kc", be64(category_id)); }
+std::string room_retention(std::uint64_t room_id) { return prefixed("kr", be64(room_id)); }
 
 std::string scope(std::uint64_t category_id, principal_list list, std::string_view principal) {
   std::string k = scope_prefix(category_id);

@@ -17,6 +17,7 @@
 //   catalog    : "c" + be64(id) -> category      "r" + be64(id) -> room
 //                "n:c:" + ascii_lower(name) -> be64(category id)
 //                "n:r:" + ascii_lower(name) -> be64(room id)      "g:r:" + ascii_lower(guid) -> be64(room id)
+//                "kc" + be64(category id), "kr" + be64(room id) -> retention (a room without one follows its category)
 //   history    : be64(room id) + be64(seq) -> message
 //   roles      : "r" + be64(room) + user -> role bits (1 byte)   "u" + user + '\0' + be64(room) -> role bits
 //                "s" + be64(category id) + list ('a' allow, 'd' deny, 'c' creator) + principal -> ""
@@ -95,6 +96,10 @@ bool is_lower_hex(std::string_view hex, std::size_t digits);
 std::string encode_file(const file_record& f);
 std::optional<file_record> decode_file(std::string_view value, std::uint64_t room_id, std::string_view id);
 
+// retention v1: version | days varint (< 2^32) | posts varint.
+std::string encode_retention(const retention& r);
+std::optional<retention> decode_retention(std::string_view value);
+
 // policy v1: version | persistent chat (0 or 1).
 std::string encode_policy(bool persistent_chat);
 std::optional<bool> decode_policy(std::string_view value);
@@ -126,6 +131,10 @@ std::optional<std::uint64_t> record_id(std::string_view k, std::string_view pref
 enum class principal_list : char { allow = 'a', deny = 'd', creator = 'c' };
 std::string scope_prefix(std::uint64_t category_id); // every list of one category
 std::string scope(std::uint64_t category_id, principal_list list, std::string_view principal);
+// Retention rules (catalog CF): "kc" + be64(category id) and "kr" + be64(room id) -> retention. A room without
+// its key follows its category.
+std::string category_retention(std::uint64_t category_id);
+std::string room_retention(std::uint64_t room_id);
 
 // history CF
 std::string history_prefix(std::uint64_t room_id); // 8 bytes

@@ -213,6 +213,7 @@ public:
     wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
     wb.Put(cfs_[cf_catalog], name_key, codec::be64(stored.id));
     put_principals(wb, stored);
+    put_retention(wb, keys::category_retention(stored.id), stored_rule(stored));
     wb.Put(cfs_[cf_meta], keys::next_category_id, codec::be64(stored.id + 1));
     if (auto st = write(wb, true, "create_category"); !st.ok())
       return st;
@@ -230,8 +231,10 @@ public:
           out.push_back(std::move(*c));
       return true;
     });
-    for (auto& c : out)
+    for (auto& c : out) {
       load_principals(c);
+      c.keep = load_retention(keys::category_retention(c.id)).value_or(retention{});
+    }
     return out;
   }
 
@@ -243,6 +246,7 @@ public:
     if (!c || c->id != id)
       return std::nullopt;
     load_principals(*c);
+    c->keep = load_retention(keys::category_retention(id)).value_or(retention{});
     return c;
   }
 
@@ -276,6 +280,7 @@ public:
     wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
     delete_prefix(wb, cf_catalog, keys::scope_prefix(stored.id));
     put_principals(wb, stored);
+    put_retention(wb, keys::category_retention(stored.id), stored_rule(stored));
     return write(wb, true, "update_category");
   }
 
@@ -299,6 +304,7 @@ public:
     wb.Delete(cfs_[cf_catalog], keys::category(id));
     wb.Delete(cfs_[cf_catalog], keys::category_name(c->name));
     delete_prefix(wb, cf_catalog, keys::scope_prefix(id));
+    wb.Delete(cfs_[cf_catalog], keys::category_retention(id));
     return write(wb, true, "remove_category");
   }
 
@@ -328,6 +334,7 @@ public:
     wb.Put(cfs_[cf_catalog], keys::room(stored.id), codec::encode_room(stored));
     wb.Put(cfs_[cf_catalog], name_key, codec::be64(stored.id));
     wb.Put(cfs_[cf_catalog], guid_key, codec::be64(stored.id));
+    put_retention(wb, keys::room_retention(stored.id), stored.keep);
     wb.Put(cfs_[cf_meta], keys::next_room_id, codec::be64(stored.id + 1));
     if (auto st = write(wb, true, "create_room"); !st.ok())
       return st;
@@ -363,6 +370,7 @@ public:
         !st.ok())
       return st;
     wb.Put(cfs_[cf_catalog], keys::room(stored.id), codec::encode_room(stored));
+    put_retention(wb, keys::room_retention(stored.id), stored.keep);
     return write(wb, true, "update_room");
   }
 
@@ -377,6 +385,7 @@ public:
     wb.Delete(cfs_[cf_catalog], keys::room(id));
     wb.Delete(cfs_[cf_catalog], keys::room_name(r->name));
     wb.Delete(cfs_[cf_catalog], keys::room_guid(r->guid));
+    wb.Delete(cfs_[cf_catalog], keys::room_retention(id));
     for (auto& [user, bits] : room_roles(id))
       wb.Delete(cfs_[cf_roles], keys::user_role(user, id));
     delete_prefix(wb, cf_roles, keys::room_roles_prefix(id));
@@ -393,6 +402,8 @@ public:
           out.push_back(std::move(*r));
       return true;
     });
+    for (auto& r : out)
+      r.keep = load_retention(keys::room_retention(r.id));
     return out;
   }
 
@@ -403,6 +414,7 @@ public:
     auto r = codec::decode_room(v);
     if (!r || r->id != id)
       return std::nullopt;
+    r->keep = load_retention(keys::room_retention(id));
     return r;
   }
 
@@ -810,6 +822,8 @@ public:
     return a;
   }
 
+  std::uint64_t cleared_up_to(std::uint64_t room_id) const override { return seq_floor(room_id); }
+
   status clear_history(std::uint64_t room_id, std::uint64_t up_to_seq) override {
     if (read_only_)
       return read_only_status;
@@ -867,10 +881,11 @@ public:
         return std::nullopt;
       return std::move(one.front());
     };
-    // Time range -> seq range by binary search (ticks never decrease with seq): O(log N) seeks each.
-    std::uint64_t lo = 1;
+    // Time range -> seq range by binary search (ticks never decrease with seq): O(log N) seeks each. Nothing at
+    // or below a clear's floor is stored, so the range starts above it: postings left by a clear are never read.
+    std::uint64_t lo = seq_floor(room_id) + 1;
     if (q.from_ticks > 0) {
-      std::uint64_t a = 1, b = hi + 1; // first seq whose message is at or after from_ticks, hi + 1 if none
+      std::uint64_t a = lo, b = hi + 1; // first seq whose message is at or after from_ticks, hi + 1 if none
       while (a < b) {
         auto mid = a + (b - a) / 2;
         auto m = at_or_before(mid);
@@ -1074,6 +1089,25 @@ private:
     put(principal_list::allow, c.allow);
     put(principal_list::deny, c.deny);
     put(principal_list::creator, c.creators);
+  }
+
+  // A category's rule is stored only when it limits something; a room's whenever it has its own (even "keep
+  // everything": that overrides a limiting category).
+  static std::optional<retention> stored_rule(const category& c) {
+    return c.keep.keeps_all() ? std::nullopt : std::optional<retention>{c.keep};
+  }
+  void put_retention(rocksdb::WriteBatch& wb, const std::string& key, const std::optional<retention>& r) const {
+    if (r)
+      wb.Put(cfs_[cf_catalog], key, codec::encode_retention(*r));
+    else
+      wb.Delete(cfs_[cf_catalog], key);
+  }
+  // nullopt when absent; a record that does not decode reads as absent (and keeps everything), never as a limit.
+  std::optional<retention> load_retention(const std::string& key) const {
+    std::string v;
+    if (!get(cf_catalog, key, v))
+      return std::nullopt;
+    return codec::decode_retention(v);
   }
 
   void load_principals(category& c) const {

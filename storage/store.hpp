@@ -91,6 +91,17 @@ inline std::vector<std::string> role_names(std::uint8_t bits) {
   return out;
 }
 
+// How much history a room keeps (docs/operations.md "Retention"): pchatd deletes, in the background, the posts
+// older than `days` days and all but the newest `posts` posts. 0 means no limit of that kind; both 0 keeps
+// everything.
+struct retention {
+  std::uint32_t days = 0;
+  std::uint64_t posts = 0;
+  bool keeps_all() const { return days == 0 && posts == 0; }
+  friend bool operator==(const retention& a, const retention& b) { return a.days == b.days && a.posts == b.posts; }
+  friend bool operator!=(const retention& a, const retention& b) { return !(a == b); }
+};
+
 struct category {
   std::uint64_t id = 0;   // assigned by create_category, never 0 once stored
   std::string guid;       // ma-cat://<domain>/<guid>; generated (random UUID) when empty on create
@@ -105,6 +116,7 @@ struct category {
   std::vector<std::string> allow;
   std::vector<std::string> deny;
   std::vector<std::string> creators; // who may create rooms in this category
+  retention keep;                     // what its rooms keep, unless a room says otherwise; stored beside the record
 };
 
 struct room {
@@ -120,7 +132,11 @@ struct room {
   room_invite invite = room_invite::inherit;
   bool disabled = false;
   std::int64_t created_ticks = 0; // 100-ns ticks since the Unix epoch (UTC); set by create_room when 0
+  std::optional<retention> keep;  // nullopt: the category's; stored beside the record
 };
+
+// The retention that applies to a room: its own, else its category's.
+inline retention effective_retention(const room& r, const category& c) { return r.keep ? *r.keep : c.keep; }
 
 // One post in a room's history.
 struct message {
@@ -317,8 +333,10 @@ public:
   virtual std::uint64_t last_seq_before(std::uint64_t room_id, std::int64_t before_ticks) const = 0;
   // Deletes a room's oldest messages, seq 1 to `up_to_seq`, in one synced write (a range delete: cheap whatever
   // their number). last_seq() never goes below up_to_seq afterwards, so seqs are not reused. Their search
-  // postings stay behind and are ignored (a hit must name a stored message with that seq).
+  // postings stay behind and are never read: search() starts above the highest seq ever cleared.
   virtual status clear_history(std::uint64_t room_id, std::uint64_t up_to_seq) = 0;
+  // The highest seq a clear_history deleted up to, 0 for a room never cleared.
+  virtual std::uint64_t cleared_up_to(std::uint64_t room_id) const = 0;
   // Replaces the text of message `seq`, author and time kept, with its search postings (synced). not_found when
   // that message is not stored.
   virtual status replace_message(std::uint64_t room_id, std::uint64_t seq, const std::string& text) = 0;

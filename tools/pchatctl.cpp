@@ -294,6 +294,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<storage::store> db = std::move(opened);
-  auto ops = admin::local_operations(db, at.domain);
+  const std::string compliance_queue =
+    !at.cfg.compliance ? "" : at.cfg.compliance_dir.empty() ? at.data + "/compliance" : at.cfg.compliance_dir;
+  auto ops = admin::local_operations(db, at.domain, compliance_queue);
   return print(admin::run(args, {*db, *ops, at.data, at.domain, at.cfg.web_files_dir, at.cfg.compliance_dir, {}}));
 }

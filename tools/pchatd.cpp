@@ -27,6 +27,7 @@
 #include "base/tls.hpp"
 #include "base/version.hpp"
 #include "actors/protocol.hpp"
+#include "actors/retention.hpp"
 #include "actors/store_writer.hpp"
 #include "actors/compliance_actor.hpp"
 #include "sip/ingress.hpp"
@@ -446,6 +447,9 @@ int main(int argc, char** argv) {
     auto writer = spawn_store_writer(sys, db, true, cfg.sync_writes);
     auto dir = sys.spawn(directory, db, writer, opts);
     auto ing = sys.spawn(sip::ingress, &server, dir, opts, load);
+    // Retention rules (pchatctl room/category set --keep-days/--keep-posts), applied in the background.
+    auto keeper = sys.spawn(retention, db, dir, std::chrono::seconds(cfg.retention_interval),
+                            std::chrono::seconds(std::min<size_t>(cfg.retention_interval, 10)));
     // pchatctl's changes while we run: its commands arrive on <run-dir>/pchatd.sock and go to the directory.
     auto admin_ops = admin::actor_operations(sys, dir);
     admin::socket_server admin_socket;
@@ -521,6 +525,7 @@ int main(int argc, char** argv) {
       www->stop();
     admin_socket.stop();
     admin_ops.reset();
+    caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ing, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
     if (opts.compliance) {

@@ -114,3 +114,50 @@ TEST_CASE("pchatctl history clear and message remove on a running pchatd reach h
   REQUIRE(first);
   CHECK(first->seq == 8);
 }
+
+TEST_CASE("retention set with pchatctl on a running pchatd deletes in the background what a room no longer keeps") {
+  pchatd_process server({"--pchat.retention-interval=1"});
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  auto alice = sign_in(server, "alice@example.com");
+  REQUIRE(alice->join(lobby));
+  for (const char* text : {"one", "two", "three", "four", "five"})
+    REQUIRE(alice->post(lobby, text));
+
+  std::string out;
+  REQUIRE(server.ctl("room set Lobby --keep-posts 2", &out) == 0);
+  CHECK(server.ctl("room set Lobby --keep-posts many", &out) == 1);
+  CHECK(out.find("keep-posts=many") != std::string::npos);
+  REQUIRE(server.ctl("room show Lobby", &out) == 0);
+  CHECK(out.find("keep        newest 2 posts (the room's own)") != std::string::npos);
+  REQUIRE(server.ctl("category show General", &out) == 0);
+  CHECK(out.find("keep        everything") != std::string::npos);
+
+  // The next pass (within a second or two) leaves the newest two.
+  std::vector<std::string> kept;
+  for (int i = 0; i < 50; ++i) {
+    auto h = alice->history(lobby, 50);
+    REQUIRE(h);
+    kept = texts(h.value());
+    if (kept.size() == 2)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(kept == std::vector<std::string>{"four", "five"});
+  auto caught = alice->catch_up({{lobby, 0}});
+  REQUIRE(caught);
+  REQUIRE(caught.value().size() == 1);
+  CHECK(texts(caught.value()[0].lines) == std::vector<std::string>{"four", "five"});
+  CHECK(server.pchat("--user bob@example.com search three", out) == 0);
+  CHECK(out.find("three") == std::string::npos);
+
+  // Back to the category's rule (keep everything): nothing more goes.
+  REQUIRE(server.ctl("room set Lobby --keep inherit", &out) == 0);
+  REQUIRE(server.ctl("room show Lobby --json", &out) == 0);
+  CHECK(out.find("\"keep_from\": \"category\"") != std::string::npos);
+  REQUIRE(alice->post(lobby, "six"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto h = alice->history(lobby, 50);
+  REQUIRE(h);
+  CHECK(texts(h.value()) == std::vector<std::string>{"four", "five", "six"});
+}

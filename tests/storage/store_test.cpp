@@ -1255,6 +1255,14 @@ TEST_CASE("store: clearing old history and replacing a message keep seqs and the
   CHECK(s->last_seq(room) == 10);
   CHECK(find(room, "word3").empty()); // its postings stay, but find nothing
   CHECK(find(room, "common") == std::vector<std::uint64_t>{10, 9, 8, 7, 6, 5});
+  CHECK(s->cleared_up_to(room) == 4);
+  CHECK(s->cleared_up_to(other) == 0);
+  { // The search starts above the clear: the cleared postings of "common" are never read.
+    history_query q;
+    q.words = {"common"};
+    q.limit = 100;
+    CHECK(s->search(room, q).keys_examined <= 2 * 6 + 2);
+  }
   CHECK(s->last_seq_before(room, 450) == 4); // already cleared: clearing again changes nothing
   CHECK(s->last_seq_before(room, 550) == 5);
   CHECK(s->after(other, 0, 100).size() == 10); // the other room is untouched
@@ -1282,4 +1290,37 @@ TEST_CASE("store: clearing old history and replacing a message keep seqs and the
   next.messages.push_back({room, 11, "sip:alice@example.com", 1100, "after the clear"});
   REQUIRE(s->commit(next, true).ok());
   CHECK(seqs_of(s->after(room, 0, 100)) == range(11, 11));
+}
+
+TEST_CASE("store: retention rules are kept beside categories and rooms, a room's own or none") {
+  temp_dir tmp;
+  auto s = open_store(tmp.db());
+  auto cat_id = make_category(*s, "General");
+  auto room_id = make_room(*s, cat_id, "one");
+  CHECK(s->category_by_id(cat_id)->keep.keeps_all());
+  CHECK(!s->room_by_id(room_id)->keep);
+
+  auto c = *s->category_by_id(cat_id);
+  c.keep = {30, 0};
+  REQUIRE(s->update_category(c).ok());
+  auto r = *s->room_by_id(room_id);
+  r.keep = retention{}; // its own "keep everything" overrides the category's 30 days
+  REQUIRE(s->update_room(r).ok());
+  s.reset();
+  s = open_store(tmp.db());
+  CHECK(s->category_by_id(cat_id)->keep == retention{30, 0});
+  CHECK(s->categories().front().keep == retention{30, 0});
+  REQUIRE(s->room_by_id(room_id)->keep);
+  CHECK(effective_retention(*s->room_by_id(room_id), *s->category_by_id(cat_id)).keeps_all());
+  r.keep = retention{0, 500};
+  REQUIRE(s->update_room(r).ok());
+  CHECK(s->rooms().front().keep == retention{0, 500});
+  r.keep.reset(); // back to the category's
+  REQUIRE(s->update_room(r).ok());
+  CHECK(effective_retention(*s->room_by_id(room_id), *s->category_by_id(cat_id)) == retention{30, 0});
+
+  // The record codec is strict.
+  CHECK(codec::decode_retention(codec::encode_retention({7, 9})) == retention{7, 9});
+  CHECK(!codec::decode_retention(""));
+  CHECK(!codec::decode_retention(codec::encode_retention({7, 9}) + "x"));
 }
