@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 
 namespace pchat::admin {
 
@@ -140,7 +141,17 @@ void socket_server::serve() {
       args.emplace_back();
       ok = read_string(conn, args.back(), budget);
     }
-    result r = ok ? handler_(args) : result{2, "", "pchatd: malformed admin request\n"};
+    result r{2, "", "pchatd: malformed admin request\n"};
+    if (ok) {
+      // A command that throws (a filesystem error in a backup, a bad_alloc) fails that command, never pchatd.
+      try {
+        r = handler_(args);
+      } catch (const std::exception& e) {
+        r = result{1, "", std::string{"pchatd: the command failed: "} + e.what() + "\n"};
+      } catch (...) {
+        r = result{1, "", "pchatd: the command failed\n"};
+      }
+    }
     std::string reply;
     put_u32(reply, static_cast<std::uint32_t>(r.code));
     put_string(reply, r.out);

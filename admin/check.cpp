@@ -33,14 +33,20 @@ public:
     out_ << "error    " << s << "\n";
     ++errors_;
   }
+  // An error in the configuration itself: exit status 2, which the systemd unit does not restart on.
+  void config_error(const std::string& s) {
+    error(s);
+    ++config_errors_;
+  }
   result done() {
     out_ << (errors_ == 0 ? "no errors\n" : std::to_string(errors_) + (errors_ == 1 ? " error\n" : " errors\n"));
-    return {errors_ == 0 ? 0 : 1, out_.str(), {}};
+    return {config_errors_ > 0 ? 2 : errors_ == 0 ? 0 : 1, out_.str(), {}};
   }
 
 private:
   std::ostringstream out_;
   int errors_ = 0;
+  int config_errors_ = 0;
 };
 
 bool one_of(const std::string& v, std::initializer_list<const char*> allowed) {
@@ -97,7 +103,7 @@ result check(const std::string& config_file, const std::string& data_dir, const 
     auto loaded = load(cfg, config_file, {});
     if (!loaded.ok) {
       for (const auto& e : loaded.errors)
-        f.error(e);
+        f.config_error(e);
       return f.done(); // the rest depends on what the file says
     }
     f.ok("configuration " + config_file + " reads without errors");
@@ -108,19 +114,19 @@ result check(const std::string& config_file, const std::string& data_dir, const 
 
   // Values pchatd checks only when it starts.
   if (log::format fmt; !log::parse_format(cfg.log_format, fmt))
-    f.error("pchat.log-format=" + cfg.log_format + ": expected text, json or auto");
+    f.config_error("pchat.log-format=" + cfg.log_format + ": expected text, json or auto");
   if (log::level lvl; !log::parse_level(cfg.log_level, lvl))
-    f.error("pchat.log-level=" + cfg.log_level + ": expected error, warning, info or debug");
+    f.config_error("pchat.log-level=" + cfg.log_level + ": expected error, warning, info or debug");
   if (!one_of(cfg.sip_auth, {"auto", "digest", "ntlm", "known", "anonymous"}))
-    f.error("sip.auth=" + cfg.sip_auth + ": expected digest, ntlm, known, anonymous or auto");
+    f.config_error("sip.auth=" + cfg.sip_auth + ": expected digest, ntlm, known, anonymous or auto");
   if (!one_of(cfg.sip_plaintext_auth, {"auto", "true", "false"}))
-    f.error("sip.plaintext-auth=" + cfg.sip_plaintext_auth + ": expected true, false or auto");
+    f.config_error("sip.plaintext-auth=" + cfg.sip_plaintext_auth + ": expected true, false or auto");
   if (!one_of(cfg.compliance_on_store_failure, {"refuse", "queue"}))
-    f.error("compliance.on-store-failure=" + cfg.compliance_on_store_failure + ": expected refuse or queue");
+    f.config_error("compliance.on-store-failure=" + cfg.compliance_on_store_failure + ": expected refuse or queue");
   if (cfg.sip_threads != 1)
-    f.error("sip.threads=" + std::to_string(cfg.sip_threads) + ": this pchatd runs one SIP thread");
+    f.config_error("sip.threads=" + std::to_string(cfg.sip_threads) + ": this pchatd runs one SIP thread");
   if (dom.empty() || dom.find_first_of(" /@:") != std::string::npos)
-    f.error("pchat.domain=\"" + dom + "\" is not a SIP domain");
+    f.config_error("pchat.domain=\"" + dom + "\" is not a SIP domain");
 
   // The data directory and the store in it.
   namespace fs = std::filesystem;
@@ -154,7 +160,7 @@ result check(const std::string& config_file, const std::string& data_dir, const 
       if (u.realm != dom)
         ++other_realms[u.realm];
     for (const auto& [realm, n] : other_realms)
-      f.error(std::to_string(n) + (n == 1 ? " account has its password" : " accounts have their passwords") +
+      f.warning(std::to_string(n) + (n == 1 ? " account has its password" : " accounts have their passwords") +
               " for realm " + realm + " but pchat.domain is " + dom +
               ": they cannot sign in with Digest (set them again: pchatctl user passwd)");
   }

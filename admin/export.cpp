@@ -1,5 +1,9 @@
 #include "admin/export.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -43,6 +47,29 @@ T field(const json& j, const char* name) {
   return j.at(name).get<T>();
 }
 
+// A retention rule (docs/operations.md "Export and import"): {"days": N, "posts": N}; null or absent for a room
+// that follows its category.
+json keep_json(const storage::retention& k) { return {{"days", k.days}, {"posts", k.posts}}; }
+
+std::optional<storage::retention> keep_of(const json& j) {
+  if (!j.contains("keep") || j.at("keep").is_null())
+    return std::nullopt;
+  const auto& k = j.at("keep");
+  storage::retention out;
+  auto days = field<std::uint64_t>(k, "days");
+  if (!k.at("days").is_number_unsigned() || days > 100000 || !k.at("posts").is_number_unsigned())
+    throw std::runtime_error("keep: days (0 to 100000) and posts must be whole numbers, 0 or more");
+  out.days = static_cast<std::uint32_t>(days);
+  out.posts = field<std::uint64_t>(k, "posts");
+  return out;
+}
+
+// Names are unique case-insensitively, in the file as in the store.
+void claim(std::set<std::string>& names, const std::string& kind, const std::string& name) {
+  if (!names.insert(kind + ascii_lower(name)).second)
+    throw std::runtime_error(kind + " " + name + " is named twice in the file");
+}
+
 } // namespace
 
 result export_data(storage::store& db, const std::string& file, const export_options& opts) {
@@ -64,6 +91,11 @@ result export_data(storage::store& db, const std::string& file, const export_opt
   std::ofstream file_out;
   std::ostream* out = &std::cout;
   if (file != "-") {
+    // The whole history of the rooms: readable by the owner only, like the store itself.
+    if (int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); fd >= 0) {
+      (void)::fchmod(fd, 0600);
+      ::close(fd);
+    }
     file_out.open(file, std::ios::out | std::ios::trunc);
     if (!file_out)
       return failed("export: cannot write " + file);
@@ -81,7 +113,7 @@ result export_data(storage::store& db, const std::string& file, const export_opt
       continue;
     *out << json{{"type", "category"}, {"guid", c.guid}, {"name", c.name}, {"description", c.description},
                  {"invite", c.invite}, {"logged", c.logged}, {"filepost", c.filepost}, {"allow", c.allow},
-                 {"deny", c.deny}, {"creators", c.creators}}
+                 {"deny", c.deny}, {"creators", c.creators}, {"keep", keep_json(c.keep)}}
               .dump()
          << "\n";
     ++categories;
@@ -98,7 +130,8 @@ result export_data(storage::store& db, const std::string& file, const export_opt
                  {"room_type", r.type == storage::room_type::auditorium ? "auditorium" : "normal"},
                  {"invite", r.invite == storage::room_invite::off ? "false" : "inherit"},
                  {"disabled", r.disabled},
-                 {"created_ticks", r.created_ticks}}
+                 {"created_ticks", r.created_ticks},
+                 {"keep", r.keep ? keep_json(*r.keep) : json(nullptr)}}
               .dump()
          << "\n";
     for (const auto& [user, bits] : db.room_roles(r.id)) {
@@ -183,8 +216,13 @@ result import_data(storage::store& db, const std::string& file) {
         c.allow = field<std::vector<std::string>>(j, "allow");
         c.deny = field<std::vector<std::string>>(j, "deny");
         c.creators = field<std::vector<std::string>>(j, "creators");
+        c.keep = keep_of(j).value_or(storage::retention{});
         if (c.guid.empty() || category_at.count(c.guid))
           throw std::runtime_error("category " + c.name + ": empty or repeated guid");
+        claim(names, "category", c.name);
+        for (const auto& existing : db.categories())
+          if (ascii_lower(existing.guid) == ascii_lower(c.guid))
+            throw std::runtime_error("category " + c.name + ": its guid is already in this store");
         if (db.category_by_name(c.name))
           throw std::runtime_error("category " + c.name + " exists already in this store");
         category_at[c.guid] = categories.size();
@@ -212,8 +250,10 @@ result import_data(storage::store& db, const std::string& file) {
         r.invite = invite == "false" ? storage::room_invite::off : storage::room_invite::inherit;
         r.disabled = field<bool>(j, "disabled");
         r.created_ticks = field<std::int64_t>(j, "created_ticks");
+        r.keep = keep_of(j);
         if (r.guid.empty() || room_at.count(r.guid))
           throw std::runtime_error("room " + r.name + ": empty or repeated guid");
+        claim(names, "room", r.name);
         if (db.room_by_guid(r.guid) || db.room_by_name(r.name))
           throw std::runtime_error("room " + r.name + " exists already in this store");
         bool known = category_at.count(category) > 0;
@@ -242,6 +282,9 @@ result import_data(storage::store& db, const std::string& file) {
         if (!room_at.count(room))
           throw std::runtime_error("a message in room " + room + ", which the file has not named");
         storage::message m;
+        // A negative number would read as a huge unsigned one: the JSON type is checked first.
+        if (!j.contains("seq") || !j.at("seq").is_number_unsigned() || j.at("seq").get<std::uint64_t>() >= (1ull << 63))
+          throw std::runtime_error("room " + room + ": a message's seq must be a whole number from 1 to 2^63-1");
         m.seq = field<std::uint64_t>(j, "seq");
         m.author = field<std::string>(j, "author");
         m.ticks = field<std::int64_t>(j, "ticks");
@@ -249,6 +292,10 @@ result import_data(storage::store& db, const std::string& file) {
         auto& h = history[room];
         if (m.seq == 0 || (!h.empty() && m.seq <= h.back().seq))
           throw std::runtime_error("room " + room + ": message seq " + std::to_string(m.seq) + " out of order");
+        // History deletion by time relies on times that never go back as seqs rise.
+        if (m.ticks < 0 || (!h.empty() && m.ticks < h.back().ticks))
+          throw std::runtime_error("room " + room + ": message " + std::to_string(m.seq) +
+                                   " is dated before the message it follows");
         h.push_back(std::move(m));
       } else if (type == "end") {
         std::size_t messages = 0;

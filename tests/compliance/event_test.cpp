@@ -11,7 +11,7 @@ using pchat::test::sample_ticks;
 
 TEST_CASE("event: record round trip for every kind, truncated, extended and unknown records are refused") {
   for (auto kind : {event_kind::join, event_kind::part, event_kind::chat, event_kind::backchat, event_kind::search,
-                    event_kind::fileupload, event_kind::filedownload}) {
+                    event_kind::fileupload, event_kind::filedownload, event_kind::clear, event_kind::remove}) {
     auto e = make_event(kind, "lobby", "alice", std::string("text\0with nul", 13));
     e.id = 42;
     e.room_logged = kind != event_kind::part;
@@ -25,7 +25,9 @@ TEST_CASE("event: record round trip for every kind, truncated, extended and unkn
   }
   auto rec = encode(make_event(event_kind::chat, "r", "u"));
   auto bad_kind = rec;
-  bad_kind[1] = 9;
+  bad_kind[1] = 10;
+  CHECK_FALSE(decode(bad_kind));
+  bad_kind[1] = 0;
   CHECK_FALSE(decode(bad_kind));
   auto bad_version = rec;
   bad_version[0] = 2;

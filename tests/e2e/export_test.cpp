@@ -44,8 +44,10 @@ TEST_CASE("pchatctl export of a running server imported into a fresh store expor
   REQUIRE(server.ctl("category add Secret --allow example.com --deny sip:mallory@example.com --creators "
                      "sip:alice@example.com --invite true",
                      &out) == 0);
-  REQUIRE(server.ctl("room add 'War room' --category Secret --privacy secret --type auditorium --topic 'Q3 plan'",
+  REQUIRE(server.ctl("room add 'War room' --category Secret --privacy secret --type auditorium --topic 'Q3 plan' "
+                     "--keep-posts 100",
                      &out) == 0);
+  REQUIRE(server.ctl("category set Secret --keep-days 30", &out) == 0);
   REQUIRE(server.ctl("member add 'War room' alice@example.com --role manager --role presenter", &out) == 0);
   REQUIRE(server.ctl("member add 'War room' bob@example.com", &out) == 0);
   server.start();
@@ -63,6 +65,13 @@ TEST_CASE("pchatctl export of a running server imported into a fresh store expor
   REQUIRE(exported.size() == 1 + 2 + 2 + 2 + 4 + 1);
   CHECK(exported.front().find("\"type\":\"pchat-export\"") != std::string::npos);
   CHECK(exported.back() == R"({"categories":2,"messages":4,"roles":2,"rooms":2,"type":"end"})");
+  CHECK((std::filesystem::status(first).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  std::size_t keeps = 0;
+  for (const auto& l : exported)
+    keeps += l.find(R"("keep":{"days":30,"posts":0})") != std::string::npos ||
+             l.find(R"("keep":{"days":0,"posts":100})") != std::string::npos;
+  CHECK(keeps == 2);
 
   // Into a fresh store; exporting that gives the same lines (but the header: time and source store).
   const std::string fresh = work.str("fresh");
@@ -132,6 +141,29 @@ TEST_CASE("pchatctl import refuses a damaged cut-short or clashing file and a ru
   write_lines(work.str("typed.jsonl"), typed);
   CHECK(ctl(target, "import " + work.str("typed.jsonl"), out) == 1);
   CHECK(out.find("nothing imported") != std::string::npos);
+  // A negative seq (it would read as a huge unsigned number) and a room named twice.
+  std::string room_guid;
+  for (const auto& l : lines)
+    if (l.find("\"type\":\"room\"") != std::string::npos)
+      room_guid = l.substr(l.find("\"guid\":\"") + 8, 36);
+  REQUIRE(room_guid.size() == 36);
+  auto negative = lines;
+  negative.insert(negative.end() - 1, R"({"type":"message","room":")" + room_guid +
+                                        R"(","seq":-1,"author":"sip:a@example.com","ticks":1,"text":"x"})");
+  write_lines(work.str("negative.jsonl"), negative);
+  CHECK(ctl(target, "import " + work.str("negative.jsonl"), out) == 1);
+  CHECK(out.find("seq must be a whole number") != std::string::npos);
+  auto twice = lines;
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    if (lines[i].find("\"type\":\"room\"") != std::string::npos) {
+      auto copy = lines[i];
+      copy.replace(copy.find(room_guid), 36, "00000000-0000-4000-8000-000000000000");
+      twice.insert(twice.begin() + static_cast<std::ptrdiff_t>(i) + 1, copy);
+      break;
+    }
+  write_lines(work.str("twice.jsonl"), twice);
+  CHECK(ctl(target, "import " + work.str("twice.jsonl"), out) == 1);
+  CHECK(out.find("named twice in the file") != std::string::npos);
   REQUIRE(ctl(target, "room list", out) == 0);
   CHECK(out.empty());
   REQUIRE(ctl(target, "category list", out) == 0);
@@ -140,7 +172,7 @@ TEST_CASE("pchatctl import refuses a damaged cut-short or clashing file and a ru
   // The good file imports once; a second time it clashes and changes nothing.
   REQUIRE(ctl(target, "import " + full, out) == 0);
   CHECK(ctl(target, "import " + full, out) == 1);
-  CHECK(out.find("exists already in this store") != std::string::npos);
+  CHECK(out.find("already in this store") != std::string::npos);
   REQUIRE(ctl(target, "room list", out) == 0);
   CHECK(std::count(out.begin(), out.end(), '\n') == 1);
 
