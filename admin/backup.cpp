@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,14 +42,14 @@ long long copy_files(const fs::path& from, const fs::path& to, std::string& erro
     if (ec)
       break;
     if (rel.begin() != rel.end() && *rel.begin() == "tmp") {
-      if (it->is_directory())
+      if (it->is_directory(ec))
         it.disable_recursion_pending();
       continue;
     }
     auto target = to / rel;
     if (it->is_directory(ec)) {
       fs::create_directories(target, ec);
-    } else if (it->is_regular_file(ec) && !fs::exists(target)) {
+    } else if (it->is_regular_file(ec) && !fs::exists(target, ec)) {
       fs::create_directories(target.parent_path(), ec);
       fs::create_hard_link(it->path(), target, ec);
       if (ec) {
@@ -128,7 +129,7 @@ result backup(const context& where, const std::string& dest) {
                              {"compliance", compliance}};
   {
     std::ofstream out(to / manifest_name);
-    out << manifest.dump(2) << "\n";
+    out << manifest.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out.flush())
       return failed("backup " + dest + ": cannot write " + manifest_name);
   }
@@ -137,6 +138,51 @@ result backup(const context& where, const std::string& dest) {
   out << "backup " << dest << ": " << rooms.size() << " rooms, " << posts << " posts, " << files << " room files"
       << (compliance ? ", the compliance queue" : "") << "\n";
   return {0, out.str(), {}};
+}
+
+// Copies the RocksDB directory `src` into `to` so that an interrupted restore never leaves a store that looks
+// whole: the copy goes to a hidden sibling of `to` first (same file system), then moves into place with one rename
+// when `to` is new or empty, else file by file with CURRENT — what makes RocksDB see a database — last.
+bool place_db(const fs::path& src, fs::path to, std::string& error) {
+  std::error_code ec;
+  to = fs::absolute(to, ec).lexically_normal();
+  if (to.filename().empty())
+    to = to.parent_path();
+  const fs::path tmp = to.parent_path() / ("." + to.filename().string() + ".restoring");
+  fs::remove_all(tmp, ec); // left by an interrupted restore
+  fs::create_directories(to.parent_path(), ec);
+  fs::copy(src, tmp, fs::copy_options::recursive, ec);
+  if (ec) {
+    error = "copying " + src.string() + " to " + tmp.string() + ": " + ec.message();
+    fs::remove_all(tmp, ec);
+    return false;
+  }
+  fs::permissions(tmp, fs::perms::owner_all, ec);
+  if (!fs::exists(to) || fs::is_empty(to, ec)) {
+    fs::remove(to, ec);
+    fs::rename(tmp, to, ec);
+    if (ec)
+      error = "moving " + tmp.string() + " to " + to.string() + ": " + ec.message();
+    return !ec;
+  }
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(tmp, ec))
+    if (e.path().filename() != "CURRENT")
+      entries.push_back(e.path());
+  entries.push_back(tmp / "CURRENT");
+  for (const auto& e : entries) {
+    if (fs::exists(to / e.filename())) {
+      error = (to / e.filename()).string() + " is in the way";
+      return false;
+    }
+    fs::rename(e, to / e.filename(), ec);
+    if (ec) {
+      error = "moving " + e.string() + " into " + to.string() + ": " + ec.message();
+      return false;
+    }
+  }
+  fs::remove_all(tmp, ec);
+  return true;
 }
 
 result restore(const std::string& src, const std::string& data_dir, const std::string& files_dir,
@@ -166,18 +212,12 @@ result restore(const std::string& src, const std::string& data_dir, const std::s
   if (compliance && holds_store(queue_to))
     return failed("restore: " + queue_to + " already holds a compliance queue");
 
-  fs::create_directories(data_dir, ec);
-  fs::permissions(data_dir, fs::perms::owner_all, ec);
-  fs::copy(from / "store", data_dir, fs::copy_options::recursive, ec);
-  if (ec)
-    return failed("restore: copying the store into " + data_dir + ": " + ec.message());
-  if (compliance) {
-    fs::create_directories(queue_to, ec);
-    fs::copy(from / "compliance", queue_to, fs::copy_options::recursive, ec);
-    if (ec)
-      return failed("restore: copying the compliance queue into " + queue_to + ": " + ec.message());
-  }
   std::string error;
+  // The compliance queue first: a store restored without its queue would start archiving from scratch.
+  if (compliance && !place_db(from / "compliance", queue_to, error))
+    return failed("restore: the compliance queue: " + error);
+  if (!place_db(from / "store", data_dir, error))
+    return failed("restore: the store: " + error);
   auto files = copy_files(from / "files", files_to, error);
   if (files < 0)
     return failed("restore: " + error);
@@ -193,7 +233,7 @@ result restore(const std::string& src, const std::string& data_dir, const std::s
   for (const auto& r : db->rooms())
     posts += db->last_seq(r.id);
   std::ostringstream out;
-  out << "restored " << src << " (taken " << manifest.value("created", std::string{"?"}) << ") into " << data_dir
+  out << "restored " << src << " (taken " << (manifest.contains("created") && manifest["created"].is_string() ? manifest["created"].get<std::string>() : "?") << ") into " << data_dir
       << ": " << db->rooms().size() << " rooms, " << posts << " posts, " << files << " room files"
       << (compliance ? ", the compliance queue" : "") << "\n";
   return {0, out.str(), {}};

@@ -70,6 +70,10 @@ TEST_CASE("pchatctl backup of a running pchatd while posts flow restores every p
   REQUIRE(rc == 0);
   CHECK(out.find("restored " + dest) != std::string::npos);
   CHECK(std::filesystem::exists(restored.data_dir() + "/compliance/CURRENT"));
+  // Copied beside the target first, then moved in: nothing of the copy is left behind.
+  for (const auto& dir : {std::filesystem::path(restored.data_dir()), std::filesystem::path(restored.data_dir()).parent_path()})
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      CHECK(e.path().filename().string().find(".restoring") == std::string::npos);
   restored.start();
   auto bob = sign_in(restored, "bob@example.com");
   REQUIRE(bob->join(lobby)); // the same room: its URI came with the store
