@@ -319,7 +319,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
         .then([persist](bool) mutable { persist(); },
               [self, rp, seq = m.seq](caf::error& err) mutable {
                 log::line(log::level::error, "room") << "post refused, compliance cannot archive it room="
-                                                     << self->state.settings.name << " seq=" << seq
+                                                     << log::q(self->state.settings.name) << " seq=" << seq
                                                      << " error=" << log::q(self->system().render(err));
                 rp.deliver(make_error(pchat_errc::store_failed, "compliance archive unavailable"));
               });

@@ -1,9 +1,11 @@
 #include "base/metrics.hpp"
 
 #include <dirent.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -100,12 +102,17 @@ void prometheus_text::histogram_seconds(std::string_view name, std::string_view 
                                         const std::vector<double>& bounds) {
   family(name, "histogram", help);
   std::string bucket = std::string{name} + "_bucket";
-  for (double le : bounds)
-    sample(bucket, "le=\"" + number(le) + "\"",
-           static_cast<double>(h.count_at_most_us(static_cast<std::uint64_t>(le * 1e6 + 0.5))));
-  sample(bucket, "le=\"+Inf\"", static_cast<double>(h.count()));
+  // Recorded while we read: each bucket is read after the one below it, so they never decrease; the total is
+  // counted apart and may lag the buckets by a recording in flight, so +Inf and _count take the larger.
+  std::uint64_t below = 0;
+  for (double le : bounds) {
+    below = std::max(below, h.count_at_most_us(static_cast<std::uint64_t>(le * 1e6 + 0.5)));
+    sample(bucket, "le=\"" + number(le) + "\"", static_cast<double>(below));
+  }
+  const auto total = static_cast<double>(std::max(below, h.count()));
+  sample(bucket, "le=\"+Inf\"", total);
   sample(std::string{name} + "_sum", {}, static_cast<double>(h.sum_us()) / 1e6);
-  sample(std::string{name} + "_count", {}, static_cast<double>(h.count()));
+  sample(std::string{name} + "_count", {}, total);
 }
 
 std::string prometheus_text::label_value(std::string_view v) {
@@ -190,17 +197,15 @@ void render_process(prometheus_text& out) {
                     static_cast<double>(utime + stime) / ticks);
         out.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", static_cast<double>(vsize));
         out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", static_cast<double>(rss) * page);
-        double boot = 0;
-        if (std::FILE* s = std::fopen("/proc/stat", "r")) {
-          char line[256];
-          while (std::fgets(line, sizeof line, s))
-            if (std::sscanf(line, "btime %lf", &boot) == 1)
-              break;
-          std::fclose(s);
-        }
-        if (boot > 0)
+        // starttime counts from boot: now minus the time since boot gives the boot time without /proc/stat,
+        // which the systemd unit's ProcSubset=pid hides.
+        timespec since_boot{}, wall{};
+        if (::clock_gettime(CLOCK_BOOTTIME, &since_boot) == 0 && ::clock_gettime(CLOCK_REALTIME, &wall) == 0) {
+          double boot = static_cast<double>(wall.tv_sec - since_boot.tv_sec) +
+                        static_cast<double>(wall.tv_nsec - since_boot.tv_nsec) / 1e9;
           out.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
                     boot + static_cast<double>(start) / ticks);
+        }
       }
     }
   }

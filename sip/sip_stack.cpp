@@ -1596,7 +1596,7 @@ struct sip_stack::impl {
         return false;
       case digest::nonce_keeper::verdict::full:
         log::line(log::level::warning, "sip") << "auth: " << nonces->tracked() << " nonces in use, refusing user="
-                                              << user << " call-id=" << log::q(call_id) << " for now";
+                                              << log::q(user) << " call-id=" << log::q(call_id) << " for now";
         treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
         return false;
     }

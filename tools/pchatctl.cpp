@@ -272,12 +272,33 @@ int main(int argc, char** argv) {
   // Only init makes a new store: anything else on a directory without one is a mistake (a wrong --data, or the
   // wrong working directory), never a silently created empty store.
   oo.create_if_missing = args[0] == "init";
+  // Commands that only read open the store read-only: they write nothing into the data directory (bash completion
+  // runs them, perhaps as root) and work beside a running pchatd without its socket.
+  std::vector<std::string> w;
+  for (const auto& x : args)
+    if (x != "--json")
+      w.push_back(x);
+  const bool reads_only =
+    (w.size() == 2 && w[1] == "list" && (w[0] == "room" || w[0] == "category" || w[0] == "user")) ||
+    (w.size() == 3 && ((w[1] == "show" && (w[0] == "room" || w[0] == "category")) ||
+                       (w[0] == "member" && w[1] == "list")));
+  oo.read_only = reads_only;
   auto st = storage::store::open(at.data, oo, opened);
   if (st.code == storage::errc::busy) {
     // pchatd holds the directory: it runs the command itself.
     std::string error;
-    if (auto r = admin::call(at.run_dir + "/pchatd.sock", args, error))
+    if (auto r = admin::call(at.run_dir + "/pchatd.sock", args, error)) {
+      // pchatd wrote the backup in its own view of the file system: under the unit's PrivateTmp= its /tmp is
+      // not ours, and the backup would vanish with the service.
+      if (args[0] == "backup" && args.size() == 2 && r->code == 0 &&
+          !std::filesystem::exists(std::filesystem::path(args[1]) / "pchat-backup.json")) {
+        r->code = 1;
+        r->err += "pchatctl: pchatd wrote the backup to " + args[1] +
+                  ", which this process does not see: a private /tmp (systemd's PrivateTmp=)? Back up to a directory "
+                  "outside /tmp and /var/tmp that the pchat user may write, e.g. /var/backups/pchat\n";
+      }
       return print(*r);
+    }
     std::cerr << "pchatctl: " << at.data << " is in use, but pchatd does not answer on its admin socket " << at.run_dir
               << "/pchatd.sock (" << error << ")\n";
     return 3;

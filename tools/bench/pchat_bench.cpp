@@ -48,6 +48,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/version.hpp"
 #include "codec/ntlm.hpp"
 #include "tools/bench/actor_load.hpp"
 #include "tools/bench/join_search.hpp"
@@ -577,6 +578,7 @@ int main(int argc, char** argv) {
   // CLI11 (docs/operations.md "Command-line programs"): every number typed and range-checked, --help on stdout.
   CLI::App app{"pchat-bench: fan-out latency of pchat, real SIP clients against pchatd (docs/performance.md)",
                "pchat-bench"};
+  app.set_version_flag("--version", std::string{"pchat-bench "} + pchat::version());
   const auto at_least_1 = CLI::Range(1u, UINT32_MAX);
   const auto positive = CLI::Range(1e-9, 1e12);
   const auto non_negative = CLI::Range(0.0, 1e12);
@@ -637,6 +639,8 @@ int main(int argc, char** argv) {
     app.parse(words);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e); // stdout, 0
   } catch (const CLI::ParseError& e) {
     std::cerr << "pchat-bench: " << e.what() << " (pchat-bench --help)\n";
     return 2;

@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/version.hpp"
 #include "tools/sim/simulation.hpp"
 
 int main(int argc, char** argv) {
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   CLI::App app{"pchat-sim: pchat's real actors on CAF's deterministic scheduler under a seeded random schedule, "
                "checked against a model after every step (README \"Simulation\")",
                "pchat-sim"};
+  app.set_version_flag("--version", std::string{"pchat-sim "} + pchat::version());
   auto positive = CLI::Range(1u, UINT32_MAX);
   auto weight = CLI::Range(0.0, 1e9);
   app.add_option("--users", cfg.users, "simulated users")->check(positive)->capture_default_str();
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e); // stdout, 0
   } catch (const CLI::ParseError& e) {
     std::cerr << "pchat-sim: " << e.what() << " (pchat-sim --help)\n";
     return 2;
