@@ -25,9 +25,13 @@ fail() {
 }
 root="$(mktemp -d /tmp/pchat-package-XXXXXX)"
 pid=""
+made_user=""
 cleanup() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" || true; fi
   rm -rf "$root"
+  # The host keeps no pchat user (nor group) that this test made.
+  if [ -n "$made_user" ]; then deluser --quiet --system pchat >/dev/null 2>&1 || userdel pchat 2>/dev/null || true; fi
+  if [ -n "$made_user" ] && getent group pchat >/dev/null; then groupdel pchat 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -67,6 +71,7 @@ grep -q '^run-dir="/run/pchat"' "$config" || fail "the packaged configuration do
 # The pchat system user, as the postinst makes it.
 if ! getent passwd pchat >/dev/null; then
   adduser --quiet --system --group --home /var/lib/pchat --no-create-home --gecos "pchat Persistent Chat" pchat >/dev/null
+  made_user=yes
 fi
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
