@@ -4,6 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -62,6 +67,28 @@ std::optional<storage::retention> keep_of(const json& j) {
   out.days = static_cast<std::uint32_t>(days);
   out.posts = field<std::uint64_t>(k, "posts");
   return out;
+}
+
+// What the catalog would refuse, refused in the first pass so that "nothing imported" stays true: text that XCCOS
+// documents cannot carry, a GUID that is not one, a principal or user that is empty or holds NUL.
+void check_text(const std::string& what, std::initializer_list<const std::string*> fields) {
+  for (const auto* f : fields)
+    if (!is_xml_text(*f))
+      throw std::runtime_error(what + ": a character that cannot appear in XML (a control character or invalid UTF-8)");
+}
+
+void check_guid(const std::string& what, const std::string& guid) {
+  bool ok = guid.size() == 36;
+  for (std::size_t i = 0; ok && i < guid.size(); ++i)
+    ok = (i == 8 || i == 13 || i == 18 || i == 23) ? guid[i] == '-' : std::isxdigit(static_cast<unsigned char>(guid[i]));
+  if (!ok)
+    throw std::runtime_error(what + ": guid " + guid + " is not a GUID (8-4-4-4-12 hex digits)");
+}
+
+void check_principals(const std::string& what, const std::vector<std::string>& list) {
+  for (const auto& p : list)
+    if (p.empty() || p.find('\0') != std::string::npos || !is_xml_text(p))
+      throw std::runtime_error(what + ": principal \"" + p + "\" is empty or not text");
 }
 
 // Names are unique case-insensitively, in the file as in the store.
@@ -171,19 +198,40 @@ result export_data(storage::store& db, const std::string& file, const export_opt
 }
 
 result import_data(storage::store& db, const std::string& file) {
-  std::ifstream file_in;
-  std::istream* in = &std::cin;
-  if (file != "-") {
-    file_in.open(file);
-    if (!file_in)
-      return failed("import: cannot read " + file);
-    in = &file_in;
+  // The file is read twice — checked whole, then written — so that history never has to fit in memory. Standard
+  // input is spooled to a private temporary file first.
+  std::string path = file;
+  struct spool_t {
+    std::string path;
+    ~spool_t() {
+      if (!path.empty())
+        std::remove(path.c_str());
+    }
+  } spool;
+  if (file == "-") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-import-XXXXXX").string();
+    int fd = ::mkstemp(tmpl.data());
+    if (fd < 0)
+      return failed("import: cannot spool stdin to a temporary file: " + std::string{std::strerror(errno)});
+    ::close(fd);
+    spool.path = path = tmpl;
+    std::ofstream copy(path, std::ios::binary | std::ios::trunc);
+    copy << std::cin.rdbuf();
+    copy.flush();
+    if (!copy)
+      return failed("import: cannot spool stdin to " + path);
   }
+  std::ifstream file_in(path);
+  if (!file_in)
+    return failed("import: cannot read " + file);
+  std::istream* in = &file_in;
   // Pass 1: read and check every line; nothing is written unless the whole file is sound.
   std::vector<storage::category> categories;
   std::vector<std::pair<storage::room, std::string>> rooms; // with its category's GUID
   std::vector<std::tuple<std::string, std::string, std::uint8_t>> roles;
-  std::map<std::string, std::vector<storage::message>> history; // by room GUID
+  // Per room GUID: its last message's seq and time (the messages themselves are read again in pass 2).
+  std::map<std::string, std::pair<std::uint64_t, std::int64_t>> last;
+  std::size_t message_count = 0;
   std::map<std::string, std::size_t> category_at, room_at;       // GUID -> index
   std::set<std::string> names;
   bool header = false, end = false;
@@ -217,6 +265,12 @@ result import_data(storage::store& db, const std::string& file) {
         c.deny = field<std::vector<std::string>>(j, "deny");
         c.creators = field<std::vector<std::string>>(j, "creators");
         c.keep = keep_of(j).value_or(storage::retention{});
+        if (c.name.empty())
+          throw std::runtime_error("a category without a name");
+        check_text("category " + c.name, {&c.name, &c.description});
+        check_guid("category " + c.name, c.guid);
+        for (const auto* list : {&c.allow, &c.deny, &c.creators})
+          check_principals("category " + c.name, *list);
         if (c.guid.empty() || category_at.count(c.guid))
           throw std::runtime_error("category " + c.name + ": empty or repeated guid");
         claim(names, "category", c.name);
@@ -251,6 +305,10 @@ result import_data(storage::store& db, const std::string& file) {
         r.disabled = field<bool>(j, "disabled");
         r.created_ticks = field<std::int64_t>(j, "created_ticks");
         r.keep = keep_of(j);
+        if (r.name.empty())
+          throw std::runtime_error("a room without a name");
+        check_text("room " + r.name, {&r.name, &r.description, &r.topic, &r.addin_url});
+        check_guid("room " + r.name, r.guid);
         if (r.guid.empty() || room_at.count(r.guid))
           throw std::runtime_error("room " + r.name + ": empty or repeated guid");
         claim(names, "room", r.name);
@@ -276,7 +334,10 @@ result import_data(storage::store& db, const std::string& file) {
             throw std::runtime_error("unknown role " + name);
           bits |= *bit;
         }
-        roles.emplace_back(room, field<std::string>(j, "user"), bits);
+        auto user = field<std::string>(j, "user");
+        if (user.rfind("sip:", 0) != 0 || user.find('\0') != std::string::npos || !is_xml_text(user))
+          throw std::runtime_error("role user " + user + ": not a sip: URI");
+        roles.emplace_back(room, std::move(user), bits);
       } else if (type == "message") {
         auto room = field<std::string>(j, "room");
         if (!room_at.count(room))
@@ -289,20 +350,20 @@ result import_data(storage::store& db, const std::string& file) {
         m.author = field<std::string>(j, "author");
         m.ticks = field<std::int64_t>(j, "ticks");
         m.text = field<std::string>(j, "text");
-        auto& h = history[room];
-        if (m.seq == 0 || (!h.empty() && m.seq <= h.back().seq))
+        auto seen = last.find(room);
+        if (m.seq == 0 || (seen != last.end() && m.seq <= seen->second.first))
           throw std::runtime_error("room " + room + ": message seq " + std::to_string(m.seq) + " out of order");
         // History deletion by time relies on times that never go back as seqs rise.
-        if (m.ticks < 0 || (!h.empty() && m.ticks < h.back().ticks))
+        if (m.ticks < 0 || (seen != last.end() && m.ticks < seen->second.second))
           throw std::runtime_error("room " + room + ": message " + std::to_string(m.seq) +
                                    " is dated before the message it follows");
-        h.push_back(std::move(m));
+        if (m.author.empty() || m.author.find('\0') != std::string::npos)
+          throw std::runtime_error("room " + room + ": message " + std::to_string(m.seq) + " has no author");
+        last[room] = {m.seq, m.ticks};
+        ++message_count;
       } else if (type == "end") {
-        std::size_t messages = 0;
-        for (const auto& [room, h] : history)
-          messages += h.size();
         if (field<std::size_t>(j, "categories") != categories.size() || field<std::size_t>(j, "rooms") != rooms.size() ||
-            field<std::size_t>(j, "roles") != roles.size() || field<std::size_t>(j, "messages") != messages)
+            field<std::size_t>(j, "roles") != roles.size() || field<std::size_t>(j, "messages") != message_count)
           throw std::runtime_error("the end line's counts differ from the lines read");
         end = true;
       } else {
@@ -337,22 +398,47 @@ result import_data(storage::store& db, const std::string& file) {
   for (const auto& [room, user, bits] : roles)
     if (auto st = db.set_roles(room_id.at(room), user, bits); !st.ok())
       return failed("import: role of " + user + ": " + st.message + " (partly imported)");
-  for (auto& [room, h] : history) {
-    storage::write_set w;
-    for (std::size_t i = 0; i < h.size(); ++i) {
-      h[i].room_id = room_id.at(room);
-      w.messages.push_back(std::move(h[i]));
-      if (w.messages.size() == 1000 || i + 1 == h.size()) {
-        if (auto st = db.commit(w, true); !st.ok()) // synced: 1,000 posts per fsync
-          return failed("import: history of " + room + ": " + st.message + " (partly imported)");
-        messages += w.messages.size();
-        w.clear();
-      }
+  // History, streamed from the file again: 1,000 posts per synced commit.
+  std::ifstream again(path);
+  storage::write_set w;
+  auto flush = [&]() -> bool {
+    if (w.messages.empty())
+      return true;
+    if (!db.commit(w, true).ok())
+      return false;
+    messages += w.messages.size();
+    w.clear();
+    return true;
+  };
+  std::string line2;
+  try {
+    while (message_count > 0 && std::getline(again, line2)) {
+      if (line2.find("\"message\"") == std::string::npos)
+        continue;
+      auto j = json::parse(line2, nullptr, false);
+      if (j.is_discarded() || j.value("type", std::string{}) != "message")
+        continue;
+      storage::message m;
+      m.room_id = room_id.at(j.at("room").get<std::string>());
+      m.seq = j.at("seq").get<std::uint64_t>();
+      m.author = j.at("author").get<std::string>();
+      m.ticks = j.at("ticks").get<std::int64_t>();
+      m.text = j.at("text").get<std::string>();
+      w.messages.push_back(std::move(m));
+      if (w.messages.size() == 1000 && !flush())
+        return failed("import: history: a synced write failed after " + std::to_string(messages) +
+                      " messages (partly imported)");
     }
+  } catch (const std::exception& e) { // only if the file changed between the passes
+    return failed("import: history: " + std::string{e.what()} +
+                  " (partly imported; the file changed while it was read?)");
   }
+  if (!flush() || messages != message_count)
+    return failed("import: history: " + std::to_string(messages) + " of " + std::to_string(message_count) +
+                  " messages written (partly imported; the file changed while it was read?)");
   std::ostringstream out;
-  out << "imported " << categories.size() << " categories, " << rooms.size() << " rooms, " << roles.size()
-      << " roles, " << messages << " messages\n";
+  out << "imported " << categories.size() << " categories, " << rooms.size() << " rooms, " << roles.size() << " roles, "
+      << messages << " messages\n";
   return {0, out.str(), {}};
 }
 

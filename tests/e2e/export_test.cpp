@@ -84,6 +84,11 @@ TEST_CASE("pchatctl export of a running server imported into a fresh store expor
   REQUIRE(again.size() == exported.size());
   for (std::size_t i = 1; i < again.size(); ++i)
     CHECK(again[i] == exported[i]);
+  // From standard input the same (it is spooled, then read twice like a file).
+  const std::string piped = work.str("piped");
+  REQUIRE(ctl(piped, "init", out) == 0);
+  REQUIRE(ctl(piped, "import - < " + first, out) == 0);
+  CHECK(out.find("imported 2 categories, 2 rooms, 2 roles, 4 messages") != std::string::npos);
 
   // A pchatd on the imported store: the same room URI, history, roles and search.
   server.stop();

@@ -4,6 +4,7 @@
 // on; a restart shows the same.
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "client/chat_client.hpp"
+#include "compliance/queue.hpp"
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
 
@@ -160,4 +162,41 @@ TEST_CASE("retention set with pchatctl on a running pchatd deletes in the backgr
   auto h = alice->history(lobby, 50);
   REQUIRE(h);
   CHECK(texts(h.value()) == std::vector<std::string>{"four", "five", "six"});
+}
+
+TEST_CASE("with compliance on pchatctl on a stopped pchatd archives CLEAR and REMOVE before it deletes") {
+  pchatd_process server({"--compliance.enabled=true"});
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  {
+    auto alice = sign_in(server, "alice@example.com");
+    REQUIRE(alice->join(lobby));
+    for (const char* text : {"one", "two", "three"})
+      REQUIRE(alice->post(lobby, text));
+  }
+  server.stop();
+  // pchatctl reads pchatd's configuration: compliance is on, so the queue gets the records.
+  const std::string ini = server.data_dir() + "/../pchatd-compliance.ini";
+  std::ofstream(ini) << "[pchat]\ndata-dir=\"" << server.data_dir() << "\"\ndomain=\"example.com\"\n"
+                     << "[compliance]\nenabled=true\n";
+  std::string out;
+  REQUIRE(pchatd_process::run_capture(std::string(PCHATCTL_PATH) + " --config '" + ini +
+                                        "' history clear Lobby --before 2099-01-01",
+                                      out) == 0);
+  CHECK(out.find("posts up to #3 deleted") != std::string::npos);
+  REQUIRE(pchatd_process::run_capture(std::string(PCHATCTL_PATH) + " --config '" + ini +
+                                        "' history clear Lobby --before 2099-01-01",
+                                      out) == 0);
+  CHECK(out.find("nothing left that was posted before 2099-01-01 (cleared up to #3 before)") != std::string::npos);
+
+  std::unique_ptr<pchat::compliance::queue> q;
+  REQUIRE(pchat::compliance::queue::open(server.data_dir() + "/compliance", q).ok());
+  pchat::compliance::batch b;
+  REQUIRE(q->take(100000, b).ok());
+  std::vector<std::string> clears;
+  for (const auto& e : b.events)
+    if (e.kind == pchat::compliance::event_kind::clear)
+      clears.push_back(e.room_name + ": " + e.content);
+  REQUIRE(clears.size() == 1); // the second clear deleted nothing and archived nothing
+  CHECK(clears[0].find("Lobby: posts #1 to #3 deleted (an administrator: before 2099-01-01T00:00:00Z)") == 0);
 }
