@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <random>
+
 namespace pchat::client {
 
 launched launch_pchatd(const std::string& binary, const std::vector<std::string>& args, const std::string& workdir,
@@ -70,23 +73,57 @@ launched launch_pchatd(const std::string& binary, const std::vector<std::string>
   return out;
 }
 
+namespace {
+
+// Binds `port` on 127.0.0.1 for TCP and UDP (pchatd listens on both) and releases it: true when both were free.
+bool loopback_port_free(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  int t = ::socket(AF_INET, SOCK_STREAM, 0);
+  bool ok = t >= 0 && ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  int u = ok ? ::socket(AF_INET, SOCK_DGRAM, 0) : -1;
+  ok = ok && u >= 0 && ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (u >= 0)
+    ::close(u);
+  if (t >= 0)
+    ::close(t);
+  return ok;
+}
+
+} // namespace
+
 std::uint16_t free_loopback_port() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
+  // Below the kernel's ephemeral range: a port from that range (bind to port 0) can be handed to any outgoing
+  // connection of another process between this check and pchatd's bind, which made parallel tests fail now and
+  // then with "address in use". Ports below it are only ever taken by someone binding them on purpose.
+  unsigned low = 32768, high = 60999;
+  if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%u %u", &low, &high) != 2)
+      low = 32768;
+    std::fclose(f);
+  }
+  if (low > 11024) {
+    std::mt19937 pick{std::random_device{}()};
+    std::uniform_int_distribution<unsigned> in_range{low - 10000, low - 1};
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto port = static_cast<std::uint16_t>(in_range(pick));
+      if (loopback_port_free(port))
+        return port;
+    }
+  }
+  for (int attempt = 0; attempt < 50; ++attempt) { // a machine whose ephemeral range starts low: let bind choose
     int t = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    if (::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
-        || ::getsockname(t, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    bool bound = t >= 0 && ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0
+                 && ::getsockname(t, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+    if (t >= 0)
       ::close(t);
-      continue;
-    }
-    int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    bool udp_ok = ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(u);
-    ::close(t);
-    if (udp_ok)
+    if (bound && loopback_port_free(ntohs(a.sin_port)))
       return ntohs(a.sin_port);
   }
   return 0;

@@ -88,14 +88,24 @@ public:
   // Starts pchatd and waits (up to 20 s) for its ready line; fails the test with its log otherwise.
   void start() {
     REQUIRE(pid_ <= 0);
-    std::vector<std::string> args = {"--pchat.data-dir=" + data_dir(), "--sip.port=" + std::to_string(port_),
-                                     "--pchat.log-level=info", "--scheduler.max-threads=2",
-                                     "--web.port=0"};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    auto r = client::launch_pchatd(binary_, args, dir_.string(), log_path(), std::chrono::seconds(20));
+    client::launched r;
+    for (int attempt = 0;; ++attempt) {
+      std::vector<std::string> args = {"--pchat.data-dir=" + data_dir(), "--sip.port=" + std::to_string(port_),
+                                       "--pchat.log-level=info", "--scheduler.max-threads=2", "--web.port=0"};
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      auto log_before = log().size();
+      r = client::launch_pchatd(binary_, args, dir_.string(), log_path(), std::chrono::seconds(20));
+      // Another process may bind the port free_port() found before pchatd does. Before the first start no client
+      // knows the port yet, so a new one is as good: try again (a restart keeps its port).
+      bool port_taken = !r.error.empty() && log().find("cannot listen on sip:", log_before) != std::string::npos;
+      if (!port_taken || started_ || attempt == 3)
+        break;
+      port_ = free_port();
+    }
     INFO("pchatd stdout: " << r.output << "\npchatd log:\n" << log());
     REQUIRE(r.error.empty());
     pid_ = r.pid;
+    started_ = true;
     // "... web=http://127.0.0.1:PORT" (any free port: --web.port=0, unless the test chose one)
     web_url_.clear();
     if (auto at = r.output.find(" web="); at != std::string::npos) {
@@ -253,6 +263,7 @@ private:
   std::filesystem::path dir_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
+  bool started_ = false; // started once: clients may know port_
   std::vector<std::string> extra_;
   std::string binary_;
   std::string web_url_;
