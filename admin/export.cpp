@@ -199,7 +199,8 @@ result export_data(storage::store& db, const std::string& file, const export_opt
 
 result import_data(storage::store& db, const std::string& file) {
   // The file is read twice — checked whole, then written — so that history never has to fit in memory. Standard
-  // input is spooled to a private temporary file first.
+  // input and anything else that cannot be read twice (a pipe, `<(zcat export.jsonl.gz)`, a FIFO) is spooled to a
+  // private temporary file first.
   std::string path = file;
   struct spool_t {
     std::string path;
@@ -208,18 +209,32 @@ result import_data(storage::store& db, const std::string& file) {
         std::remove(path.c_str());
     }
   } spool;
-  if (file == "-") {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "pchat-import-XXXXXX").string();
+  const std::string shown = file == "-" ? std::string{"stdin"} : file;
+  struct stat file_stat {};
+  if (file != "-" && ::stat(file.c_str(), &file_stat) != 0)
+    return failed("import: cannot read " + file + ": " + std::strerror(errno));
+  if (file == "-" || !S_ISREG(file_stat.st_mode)) {
+    std::error_code ec;
+    auto tmp = std::filesystem::temp_directory_path(ec);
+    std::string tmpl = ((ec ? std::filesystem::path{"/tmp"} : tmp) / "pchat-import-XXXXXX").string();
     int fd = ::mkstemp(tmpl.data());
     if (fd < 0)
-      return failed("import: cannot spool stdin to a temporary file: " + std::string{std::strerror(errno)});
+      return failed("import: cannot spool " + shown + " to a temporary file: " + std::strerror(errno));
     ::close(fd);
     spool.path = path = tmpl;
+    std::ifstream source;
+    if (file != "-") {
+      source.open(file, std::ios::binary);
+      if (!source)
+        return failed("import: cannot read " + file);
+    }
+    std::istream& from = file == "-" ? std::cin : source;
     std::ofstream copy(path, std::ios::binary | std::ios::trunc);
-    copy << std::cin.rdbuf();
+    if (from.peek() != std::char_traits<char>::eof())
+      copy << from.rdbuf();
     copy.flush();
-    if (!copy)
-      return failed("import: cannot spool stdin to " + path);
+    if (!copy || from.bad())
+      return failed("import: cannot spool " + shown + " to " + path);
   }
   std::ifstream file_in(path);
   if (!file_in)
@@ -232,7 +247,8 @@ result import_data(storage::store& db, const std::string& file) {
   // Per room GUID: its last message's seq and time (the messages themselves are read again in pass 2).
   std::map<std::string, std::pair<std::uint64_t, std::int64_t>> last;
   std::size_t message_count = 0;
-  std::map<std::string, std::size_t> category_at, room_at;       // GUID -> index
+  // GUID (lower case: GUIDs compare case-insensitively, as room_by_guid does) -> index
+  std::map<std::string, std::size_t> category_at, room_at;
   std::set<std::string> names;
   bool header = false, end = false;
   std::string line;
@@ -271,7 +287,7 @@ result import_data(storage::store& db, const std::string& file) {
         check_guid("category " + c.name, c.guid);
         for (const auto* list : {&c.allow, &c.deny, &c.creators})
           check_principals("category " + c.name, *list);
-        if (c.guid.empty() || category_at.count(c.guid))
+        if (category_at.count(ascii_lower(c.guid)))
           throw std::runtime_error("category " + c.name + ": empty or repeated guid");
         claim(names, "category", c.name);
         for (const auto& existing : db.categories())
@@ -279,12 +295,12 @@ result import_data(storage::store& db, const std::string& file) {
             throw std::runtime_error("category " + c.name + ": its guid is already in this store");
         if (db.category_by_name(c.name))
           throw std::runtime_error("category " + c.name + " exists already in this store");
-        category_at[c.guid] = categories.size();
+        category_at[ascii_lower(c.guid)] = categories.size();
         categories.push_back(std::move(c));
       } else if (type == "room") {
         storage::room r;
         r.guid = field<std::string>(j, "guid");
-        auto category = field<std::string>(j, "category");
+        auto category = ascii_lower(field<std::string>(j, "category"));
         r.name = field<std::string>(j, "name");
         r.description = field<std::string>(j, "description");
         r.topic = field<std::string>(j, "topic");
@@ -303,13 +319,15 @@ result import_data(storage::store& db, const std::string& file) {
           throw std::runtime_error("room " + r.name + ": invite " + invite);
         r.invite = invite == "false" ? storage::room_invite::off : storage::room_invite::inherit;
         r.disabled = field<bool>(j, "disabled");
+        if (!j.contains("created_ticks") || !j.at("created_ticks").is_number_integer())
+          throw std::runtime_error("room " + r.name + ": created_ticks must be a whole number");
         r.created_ticks = field<std::int64_t>(j, "created_ticks");
         r.keep = keep_of(j);
         if (r.name.empty())
           throw std::runtime_error("a room without a name");
         check_text("room " + r.name, {&r.name, &r.description, &r.topic, &r.addin_url});
         check_guid("room " + r.name, r.guid);
-        if (r.guid.empty() || room_at.count(r.guid))
+        if (room_at.count(ascii_lower(r.guid)))
           throw std::runtime_error("room " + r.name + ": empty or repeated guid");
         claim(names, "room", r.name);
         if (db.room_by_guid(r.guid) || db.room_by_name(r.name))
@@ -317,14 +335,14 @@ result import_data(storage::store& db, const std::string& file) {
         bool known = category_at.count(category) > 0;
         if (!known)
           for (const auto& c : db.categories())
-            known = known || c.guid == category;
+            known = known || ascii_lower(c.guid) == category;
         if (!known)
           throw std::runtime_error("room " + r.name + ": its category " + category + " is neither in the file nor "
                                                                                       "in the store");
-        room_at[r.guid] = rooms.size();
+        room_at[ascii_lower(r.guid)] = rooms.size();
         rooms.emplace_back(std::move(r), category);
       } else if (type == "role") {
-        auto room = field<std::string>(j, "room");
+        auto room = ascii_lower(field<std::string>(j, "room"));
         if (!room_at.count(room))
           throw std::runtime_error("a role in room " + room + ", which the file has not named");
         std::uint8_t bits = 0;
@@ -339,7 +357,7 @@ result import_data(storage::store& db, const std::string& file) {
           throw std::runtime_error("role user " + user + ": not a sip: URI");
         roles.emplace_back(room, std::move(user), bits);
       } else if (type == "message") {
-        auto room = field<std::string>(j, "room");
+        auto room = ascii_lower(field<std::string>(j, "room"));
         if (!room_at.count(room))
           throw std::runtime_error("a message in room " + room + ", which the file has not named");
         storage::message m;
@@ -348,6 +366,9 @@ result import_data(storage::store& db, const std::string& file) {
           throw std::runtime_error("room " + room + ": a message's seq must be a whole number from 1 to 2^63-1");
         m.seq = field<std::uint64_t>(j, "seq");
         m.author = field<std::string>(j, "author");
+        if (!j.contains("ticks") || !j.at("ticks").is_number_integer())
+          throw std::runtime_error("room " + room + ": message " + std::to_string(m.seq) +
+                                   ": ticks must be a whole number");
         m.ticks = field<std::int64_t>(j, "ticks");
         m.text = field<std::string>(j, "text");
         auto seen = last.find(room);
@@ -375,25 +396,25 @@ result import_data(storage::store& db, const std::string& file) {
     if (!end)
       throw std::runtime_error("no end line: the export was cut short");
   } catch (const std::exception& e) {
-    return failed("import: " + (file == "-" ? std::string{"stdin"} : file) + ":" + std::to_string(n) + ": " +
+    return failed("import: " + shown + ":" + std::to_string(n) + ": " +
                   e.what() + "; nothing imported");
   }
 
   // Pass 2: write.
   std::map<std::string, std::uint64_t> category_id, room_id;
   for (const auto& c : db.categories())
-    category_id[c.guid] = c.id;
+    category_id[ascii_lower(c.guid)] = c.id;
   for (auto& c : categories) {
     if (auto st = db.create_category(c); !st.ok())
       return failed("import: category " + c.name + ": " + st.message + " (partly imported)");
-    category_id[c.guid] = c.id;
+    category_id[ascii_lower(c.guid)] = c.id;
   }
   std::size_t messages = 0;
   for (auto& [r, category] : rooms) {
     r.category_id = category_id.at(category);
     if (auto st = db.create_room(r); !st.ok())
       return failed("import: room " + r.name + ": " + st.message + " (partly imported)");
-    room_id[r.guid] = r.id;
+    room_id[ascii_lower(r.guid)] = r.id;
   }
   for (const auto& [room, user, bits] : roles)
     if (auto st = db.set_roles(room_id.at(room), user, bits); !st.ok())
@@ -413,13 +434,11 @@ result import_data(storage::store& db, const std::string& file) {
   std::string line2;
   try {
     while (message_count > 0 && std::getline(again, line2)) {
-      if (line2.find("\"message\"") == std::string::npos)
-        continue;
       auto j = json::parse(line2, nullptr, false);
       if (j.is_discarded() || j.value("type", std::string{}) != "message")
         continue;
       storage::message m;
-      m.room_id = room_id.at(j.at("room").get<std::string>());
+      m.room_id = room_id.at(ascii_lower(j.at("room").get<std::string>()));
       m.seq = j.at("seq").get<std::uint64_t>();
       m.author = j.at("author").get<std::string>();
       m.ticks = j.at("ticks").get<std::int64_t>();

@@ -3,6 +3,7 @@
 // the imported store serves the same rooms, history and search; a damaged, cut-short or clashing file imports
 // nothing.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -88,6 +89,31 @@ TEST_CASE("pchatctl export of a running server imported into a fresh store expor
   const std::string piped = work.str("piped");
   REQUIRE(ctl(piped, "init", out) == 0);
   REQUIRE(ctl(piped, "import - < " + first, out) == 0);
+  CHECK(out.find("imported 2 categories, 2 rooms, 2 roles, 4 messages") != std::string::npos);
+  // From a pipe named as a file (as `import <(zcat export.jsonl.gz)` would be): it cannot be read twice, so it is
+  // spooled too, and every message arrives.
+  const std::string from_pipe = work.str("from_pipe");
+  REQUIRE(ctl(from_pipe, "init", out) == 0);
+  REQUIRE(pchatd_process::run_capture("cat " + first + " | " PCHATCTL_PATH " --data '" + from_pipe +
+                                        "' import /dev/stdin",
+                                      out) == 0);
+  CHECK(out.find("imported 2 categories, 2 rooms, 2 roles, 4 messages") != std::string::npos);
+  // GUIDs compare case-insensitively: roles and messages that name their room in capitals still belong to it.
+  auto upper = exported;
+  for (auto& l : upper)
+    if (l.find("\"type\":\"message\"") != std::string::npos || l.find("\"type\":\"role\"") != std::string::npos) {
+      auto at = l.find("\"room\":\"") + 8;
+      std::transform(l.begin() + static_cast<std::ptrdiff_t>(at), l.begin() + static_cast<std::ptrdiff_t>(at) + 36,
+                     l.begin() + static_cast<std::ptrdiff_t>(at), [](char c) { return static_cast<char>(std::toupper(c)); });
+    }
+  {
+    std::ofstream f(work.str("upper.jsonl"));
+    for (const auto& l : upper)
+      f << l << "\n";
+  }
+  const std::string upper_store = work.str("upper");
+  REQUIRE(ctl(upper_store, "init", out) == 0);
+  REQUIRE(ctl(upper_store, "import " + work.str("upper.jsonl"), out) == 0);
   CHECK(out.find("imported 2 categories, 2 rooms, 2 roles, 4 messages") != std::string::npos);
 
   // A pchatd on the imported store: the same room URI, history, roles and search.
