@@ -83,7 +83,9 @@ room_actor live_room(directory_self self, const storage::room& r) {
 }
 
 // Retention for a room without an actor: the same bound and record as the room's own clear (room.hpp), its last
-// seq read from the store (nothing is on its way).
+// seq read from the store (nothing is on its way). With compliance on, the record is archived before the deletion,
+// and the directory awaits that answer (other messages wait): no room actor may be spawned from the store while
+// its history is being cleared. Retention goes one room at a time, so this is one short wait per cleared room.
 caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::room& r, std::int64_t before_ticks,
                                            std::uint64_t keep_posts, const std::string& why) {
   auto& st = self->state;
@@ -91,24 +93,45 @@ caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::r
   auto up_to = clear_bound(*st.store, r.id, before_ticks, keep_posts, st.store->last_seq(r.id));
   if (up_to <= floor)
     return floor;
-  if (auto cleared = st.store->clear_history(r.id, up_to); !cleared.ok()) {
-    log::line(log::level::error, "directory") << "history not cleared room=" << log::q(r.name)
-                                              << " error=" << log::q(cleared.message);
-    return make_error(pchat_errc::store_failed, cleared.message);
+  auto apply = [self, room_id = r.id, name = r.name, floor, up_to, why]() -> caf::expected<std::uint64_t> {
+    if (auto cleared = self->state.store->clear_history(room_id, up_to); !cleared.ok()) {
+      log::line(log::level::error, "directory") << "history not cleared room=" << log::q(name)
+                                                << " error=" << log::q(cleared.message);
+      return make_error(pchat_errc::store_failed, cleared.message);
+    }
+    log::line(log::level::info, "directory") << "history cleared room=" << log::q(name) << " from-seq=" << floor + 1
+                                             << " up-to-seq=" << up_to << " by=" << log::q(why);
+    return up_to;
+  };
+  if (!st.opts.compliance) {
+    auto done = apply();
+    if (!done)
+      return std::move(done.error());
+    return *done;
   }
-  if (st.opts.compliance) {
-    compliance::event e;
-    e.kind = compliance::event_kind::clear;
-    e.room_uri = room_uri(st.opts.domain, r);
-    e.room_name = r.name;
-    e.room_logged = st.tree->category_of(r).logged;
-    e.ticks = now_ticks();
-    e.content = clear_record(floor, up_to, why);
-    self->send(st.opts.compliance, record_atom::value, std::move(e));
-  }
-  log::line(log::level::info, "directory") << "history cleared room=" << log::q(r.name) << " from-seq=" << floor + 1
-                                           << " up-to-seq=" << up_to << " by=" << log::q(why);
-  return up_to;
+  compliance::event e;
+  e.kind = compliance::event_kind::clear;
+  e.room_uri = room_uri(st.opts.domain, r);
+  e.room_name = r.name;
+  e.room_logged = st.tree->category_of(r).logged;
+  e.ticks = now_ticks();
+  e.content = clear_record(floor, up_to, why);
+  auto rp = self->make_response_promise<std::uint64_t>();
+  self->request(st.opts.compliance, std::chrono::seconds(30), archive_atom::value, std::move(e))
+    .await(
+      [rp, apply](bool) mutable {
+        auto done = apply();
+        if (done)
+          rp.deliver(*done);
+        else
+          rp.deliver(std::move(done.error()));
+      },
+      [self, rp, name = r.name](caf::error& err) mutable {
+        log::line(log::level::error, "directory") << "history not cleared, compliance cannot archive it room="
+                                                  << log::q(name) << " error=" << log::q(self->system().render(err));
+        rp.deliver(make_error(pchat_errc::store_failed, "compliance archive unavailable"));
+      });
+  return rp;
 }
 
 // A worker of the directory: linked (it ends with the directory, and a worker that fails takes the directory
@@ -248,7 +271,7 @@ directory_actor::behavior_type directory(directory_self self, std::shared_ptr<st
       if (!r)
         return make_error(pchat_errc::room_not_found, ref);
       return self->delegate(live_room(self, *r), clear_atom::value, before_ticks, std::uint64_t{0},
-                            "an administrator: before " + utc_iso8601(before_ticks));
+                            "an administrator: before " + utc_iso8601(before_ticks / ticks_per_second));
     },
     // Retention: a live room's actor deletes (it owns its cache); a room nobody uses is cleared here, where no
     // room actor can be spawned meanwhile, without spawning one.

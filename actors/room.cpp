@@ -367,38 +367,84 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     [=](clear_atom, std::int64_t before_ticks, std::uint64_t keep_posts,
         const std::string& why) -> caf::result<std::uint64_t> {
       auto& s = self->state;
-      auto floor = s.store->cleared_up_to(s.settings.id);
+      // A clear whose archive record is still on its way counts as done: a second one must not record it again.
+      auto floor = std::max(s.store->cleared_up_to(s.settings.id), s.clearing_up_to);
       // Never a post still on its way: only what has been fanned out (and so is stored).
       auto up_to = clear_bound(*s.store, s.settings.id, before_ticks, keep_posts, s.visible_seq);
       if (up_to <= floor)
         return floor; // nothing new to delete
-      if (auto cleared = s.store->clear_history(s.settings.id, up_to); !cleared.ok()) {
-        log::line(log::level::error, "room") << "history not cleared room=" << log::q(s.settings.name)
-                                             << " error=" << log::q(cleared.message);
-        return make_error(pchat_errc::store_failed, cleared.message);
+      auto rp = self->make_response_promise<std::uint64_t>();
+      auto apply = [self, rp, floor, up_to, why]() mutable {
+        auto& s2 = self->state;
+        if (auto cleared = s2.store->clear_history(s2.settings.id, up_to); !cleared.ok()) {
+          log::line(log::level::error, "room") << "history not cleared room=" << log::q(s2.settings.name)
+                                               << " error=" << log::q(cleared.message);
+          s2.clearing_up_to = std::min(s2.clearing_up_to, floor);
+          rp.deliver(make_error(pchat_errc::store_failed, cleared.message));
+          return;
+        }
+        while (!s2.recent.empty() && s2.recent.front().seq <= up_to)
+          s2.recent.pop_front();
+        log::line(log::level::info, "room") << "history cleared room=" << log::q(s2.settings.name) << " from-seq="
+                                            << floor + 1 << " up-to-seq=" << up_to << " by=" << log::q(why);
+        rp.deliver(up_to);
+      };
+      if (!s.opts.compliance) {
+        apply();
+        return rp;
       }
-      while (!s.recent.empty() && s.recent.front().seq <= up_to)
-        s.recent.pop_front();
-      record(self, compliance::event_kind::clear, "", clear_record(floor, up_to, why));
-      log::line(log::level::info, "room") << "history cleared room=" << log::q(s.settings.name) << " from-seq="
-                                          << floor + 1 << " up-to-seq=" << up_to << " by=" << log::q(why);
-      return up_to;
+      // With compliance on, the deletion is archived (durably) before it happens, as a post is before it is
+      // stored: the archive never lacks the record of something that is gone.
+      s.clearing_up_to = up_to;
+      self->request(s.opts.compliance, caf::infinite, archive_atom::value,
+                    event_of(s, compliance::event_kind::clear, "", clear_record(floor, up_to, why)))
+        .then([apply](bool) mutable { apply(); },
+              [self, rp, floor](caf::error& err) mutable {
+                auto& s2 = self->state;
+                s2.clearing_up_to = std::min(s2.clearing_up_to, floor);
+                log::line(log::level::error, "room") << "history not cleared, compliance cannot archive it room="
+                                                     << log::q(s2.settings.name)
+                                                     << " error=" << log::q(self->system().render(err));
+                rp.deliver(make_error(pchat_errc::store_failed, "compliance archive unavailable"));
+              });
+      return rp;
     },
     [=](redact_atom, std::uint64_t seq, const std::string& text) -> caf::result<bool> {
       auto& s = self->state;
-      if (seq == 0 || seq > s.visible_seq)
+      if (seq == 0 || seq > s.visible_seq || seq <= std::max(s.store->cleared_up_to(s.settings.id), s.clearing_up_to))
         return false;
-      auto replaced = s.store->replace_message(s.settings.id, seq, text);
-      if (replaced.code == storage::errc::not_found)
-        return false;
-      if (!replaced.ok())
-        return make_error(pchat_errc::store_failed, replaced.message);
-      for (auto& m : s.recent)
-        if (m.seq == seq)
-          m.text = text;
-      record(self, compliance::event_kind::remove, "", remove_record(seq, text));
-      log::line(log::level::info, "room") << "post replaced room=" << log::q(s.settings.name) << " seq=" << seq;
-      return true;
+      auto rp = self->make_response_promise<bool>();
+      auto apply = [self, rp, seq, text]() mutable {
+        auto& s2 = self->state;
+        auto replaced = s2.store->replace_message(s2.settings.id, seq, text);
+        if (replaced.code == storage::errc::not_found) {
+          rp.deliver(false);
+          return;
+        }
+        if (!replaced.ok()) {
+          rp.deliver(make_error(pchat_errc::store_failed, replaced.message));
+          return;
+        }
+        for (auto& m : s2.recent)
+          if (m.seq == seq)
+            m.text = text;
+        log::line(log::level::info, "room") << "post replaced room=" << log::q(s2.settings.name) << " seq=" << seq;
+        rp.deliver(true);
+      };
+      if (!s.opts.compliance) {
+        apply();
+        return rp;
+      }
+      self->request(s.opts.compliance, caf::infinite, archive_atom::value,
+                    event_of(s, compliance::event_kind::remove, "", remove_record(seq, text)))
+        .then([apply](bool) mutable { apply(); },
+              [self, rp, seq](caf::error& err) mutable {
+                log::line(log::level::error, "room") << "post not replaced, compliance cannot archive it room="
+                                                     << log::q(self->state.settings.name) << " seq=" << seq
+                                                     << " error=" << log::q(self->system().render(err));
+                rp.deliver(make_error(pchat_errc::store_failed, "compliance archive unavailable"));
+              });
+      return rp;
     },
     [=](stats_atom) -> room_stats { return self->state.stats; },
     [=](update_atom, storage::room& changed, storage::category& cat) {

@@ -48,6 +48,7 @@ struct room_state {
   std::uint64_t next_seq = 1;
   std::uint64_t visible_seq = 0; // highest seq fanned out; history never shows beyond it
   std::deque<storage::message> recent;
+  std::uint64_t clearing_up_to = 0; // a clear being archived (compliance on) before it deletes up to this seq
   std::int64_t last_ticks = 0; // of the newest post: post times never go backwards
   bool watched = false;        // a session follows the room without being in it: tell the directory of posts
 

@@ -17,6 +17,7 @@ struct retention_fixture : fixture {
   std::shared_ptr<std::vector<compliance::event>> archived = std::make_shared<std::vector<compliance::event>>();
 
   retention_fixture() {
+    opts.live = std::make_shared<metrics>(); // counts room actors: an idle room must not get one
     auto sink = archived;
     opts.compliance = caf::actor_cast<compliance_actor>(sys.spawn([sink](caf::event_based_actor*) -> caf::behavior {
       return {[sink](record_atom, const compliance::event& e) { sink->push_back(e); },
@@ -78,7 +79,9 @@ TEST_CASE_METHOD(retention_fixture, "retention: a category's keep-days and a roo
     info(a, grpchat(std::to_string(i), uri(busy), "sip:alice@example.com", "busy " + std::to_string(i)));
   REQUIRE(db->last_seq(busy.id) == 5);
 
+  REQUIRE(opts.live->rooms_live.load() == 1); // Busy only
   CHECK(sweep() == 6 + 2);
+  CHECK(opts.live->rooms_live.load() == 1); // Archive and Forever were cleared without spawning their actors
   CHECK(db->cleared_up_to(idle.id) == 6); // the 40-day-old posts, not a fresh one
   CHECK(db->after(idle.id, 0, 100).size() == 4);
   CHECK(db->cleared_up_to(forever.id) == 0);

@@ -4,6 +4,8 @@
 // on; a restart shows the same.
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -162,6 +164,38 @@ TEST_CASE("retention set with pchatctl on a running pchatd deletes in the backgr
   auto h = alice->history(lobby, 50);
   REQUIRE(h);
   CHECK(texts(h.value()) == std::vector<std::string>{"four", "five", "six"});
+}
+
+TEST_CASE("with compliance on pchatctl on a running pchatd has CLEAR and REMOVE archived with what went and why") {
+  pchatd_process server({"--compliance.enabled=true", "--compliance.run-interval=1"});
+  auto lobby = server.add_room("Lobby");
+  server.start();
+  std::string out;
+  {
+    auto alice = sign_in(server, "alice@example.com");
+    REQUIRE(alice->join(lobby));
+    for (const char* text : {"one", "two", "three"})
+      REQUIRE(alice->post(lobby, text));
+    REQUIRE(server.ctl("history clear Lobby --before 2099-01-01", &out) == 0);
+    CHECK(out.find("posts up to #3 deleted") != std::string::npos);
+    REQUIRE(alice->post(lobby, "four: my password is hunter2"));
+    REQUIRE(server.ctl("message remove Lobby 4 --replace '[gone]'", &out) == 0);
+    auto h = alice->history(lobby, 10);
+    REQUIRE(h);
+    CHECK(texts(h.value()) == std::vector<std::string>{"[gone]"});
+  }
+  REQUIRE(server.stop() == 0); // drains the queue into the XML archive
+  std::string archive;
+  for (const auto& f : std::filesystem::directory_iterator(server.data_dir() + "/compliance-output"))
+    if (f.path().extension() == ".xml") {
+      std::ifstream in(f.path());
+      archive.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  INFO(archive);
+  CHECK(archive.find("type=\"CLEAR\"") != std::string::npos);
+  CHECK(archive.find("posts #1 to #3 deleted (an administrator: before 2099-01-01T00:00:00Z)") != std::string::npos);
+  CHECK(archive.find("type=\"REMOVE\"") != std::string::npos);
+  CHECK(archive.find("post #4 replaced by an administrator with: [gone]") != std::string::npos);
 }
 
 TEST_CASE("with compliance on pchatctl on a stopped pchatd archives CLEAR and REMOVE before it deletes") {
