@@ -141,45 +141,56 @@ result backup(const context& where, const std::string& dest) {
 }
 
 // Copies the RocksDB directory `src` into `to` so that an interrupted restore never leaves a store that looks
-// whole: the copy goes to a hidden sibling of `to` first (same file system), then moves into place with one rename
-// when `to` is new or empty, else file by file with CURRENT — what makes RocksDB see a database — last.
+// whole: the copy is staged on the target's own file system first — inside `to` when it exists (an empty directory,
+// perhaps a mount point or a symlink's target), else as a hidden sibling — synced, then moved into place with one
+// rename when `to` is new, else file by file with CURRENT, what makes RocksDB see a database, last.
 bool place_db(const fs::path& src, fs::path to, std::string& error) {
   std::error_code ec;
-  to = fs::absolute(to, ec).lexically_normal();
-  if (to.filename().empty())
-    to = to.parent_path();
-  const fs::path tmp = to.parent_path() / ("." + to.filename().string() + ".restoring");
-  fs::remove_all(tmp, ec); // left by an interrupted restore
-  fs::create_directories(to.parent_path(), ec);
-  fs::copy(src, tmp, fs::copy_options::recursive, ec);
+  to = fs::weakly_canonical(fs::absolute(to, ec), ec); // a symlink is followed, never replaced
   if (ec) {
-    error = "copying " + src.string() + " to " + tmp.string() + ": " + ec.message();
-    fs::remove_all(tmp, ec);
+    error = "cannot resolve " + to.string() + ": " + ec.message();
     return false;
   }
+  if (to.filename().empty())
+    to = to.parent_path();
+  const bool exists = fs::is_directory(to, ec);
+  if (!exists && fs::exists(fs::symlink_status(to, ec))) {
+    error = to.string() + " is not a directory";
+    return false;
+  }
+  const fs::path tmp = exists ? to / ".restoring" : to.parent_path() / ("." + to.filename().string() + ".restoring");
+  auto give_up = [&](const std::string& why) {
+    error = why;
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    return false;
+  };
+  fs::remove_all(tmp, ec); // left by an interrupted restore
+  if (!exists)
+    fs::create_directories(to.parent_path(), ec);
+  fs::copy(src, tmp, fs::copy_options::recursive, ec);
+  if (ec)
+    return give_up("copying " + src.string() + " to " + tmp.string() + ": " + ec.message());
   fs::permissions(tmp, fs::perms::owner_all, ec);
-  if (!fs::exists(to) || fs::is_empty(to, ec)) {
-    fs::remove(to, ec);
+  ::sync(); // every file on disk before anything makes them look like a database
+  if (!exists) {
     fs::rename(tmp, to, ec);
-    if (ec)
-      error = "moving " + tmp.string() + " to " + to.string() + ": " + ec.message();
-    return !ec;
+    return ec ? give_up("moving " + tmp.string() + " to " + to.string() + ": " + ec.message()) : true;
   }
   std::vector<fs::path> entries;
   for (const auto& e : fs::directory_iterator(tmp, ec))
     if (e.path().filename() != "CURRENT")
       entries.push_back(e.path());
+  if (ec)
+    return give_up("reading " + tmp.string() + ": " + ec.message());
   entries.push_back(tmp / "CURRENT");
+  for (const auto& e : entries) // every check before the first move
+    if (fs::exists(fs::symlink_status(to / e.filename(), ec)))
+      return give_up((to / e.filename()).string() + " is in the way");
   for (const auto& e : entries) {
-    if (fs::exists(to / e.filename())) {
-      error = (to / e.filename()).string() + " is in the way";
-      return false;
-    }
     fs::rename(e, to / e.filename(), ec);
-    if (ec) {
-      error = "moving " + e.string() + " into " + to.string() + ": " + ec.message();
-      return false;
-    }
+    if (ec)
+      return give_up("moving " + e.string() + " into " + to.string() + ": " + ec.message());
   }
   fs::remove_all(tmp, ec);
   return true;

@@ -148,4 +148,19 @@ TEST_CASE("pchatctl backup of a stopped pchatd and restore refuse to overwrite a
   rc = pchatd_process::run_capture(PCHATCTL_PATH " --data " + work.str("new") + " history Lobby", out);
   CHECK(rc == 0);
   CHECK(out.find("#5 sip:alice@example.com: offline 5") != std::string::npos);
+
+  // Into an existing empty directory named through a symlink (a mount point, say): the store lands in the
+  // directory, the symlink stays a symlink, and no staging directory is left behind.
+  std::filesystem::create_directories(work.str("mounted"));
+  std::filesystem::create_directory_symlink(work.str("mounted"), work.str("linked"));
+  rc = pchatd_process::run_capture(PCHATCTL_PATH " --data " + work.str("linked") + " restore " + work.str("snapshot"),
+                                   out);
+  REQUIRE(rc == 0);
+  CHECK(std::filesystem::is_symlink(work.str("linked")));
+  CHECK(std::filesystem::exists(work.str("mounted/CURRENT")));
+  CHECK_FALSE(std::filesystem::exists(work.str("mounted/.restoring")));
+  CHECK_FALSE(std::filesystem::exists(work.str(".linked.restoring")));
+  rc = pchatd_process::run_capture(PCHATCTL_PATH " --data " + work.str("linked") + " history Lobby", out);
+  CHECK(rc == 0);
+  CHECK(out.find("#5 sip:alice@example.com: offline 5") != std::string::npos);
 }
