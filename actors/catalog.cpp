@@ -128,7 +128,7 @@ caf::error parse_limit(const std::string& field, const std::string& value, std::
 caf::error apply_keep(const std::string& field, const std::string& value, storage::retention& keep) {
   std::uint64_t n = 0;
   if (field == "keep-days") {
-    if (auto err = parse_limit(field, value, 100000, n))
+    if (auto err = parse_limit(field, value, storage::retention::max_days, n))
       return err;
     keep.days = static_cast<std::uint32_t>(n);
   } else {

@@ -62,8 +62,9 @@ std::optional<storage::retention> keep_of(const json& j) {
   const auto& k = j.at("keep");
   storage::retention out;
   auto days = field<std::uint64_t>(k, "days");
-  if (!k.at("days").is_number_unsigned() || days > 100000 || !k.at("posts").is_number_unsigned())
-    throw std::runtime_error("keep: days (0 to 100000) and posts must be whole numbers, 0 or more");
+  if (!k.at("days").is_number_unsigned() || days > storage::retention::max_days || !k.at("posts").is_number_unsigned())
+    throw std::runtime_error("keep: days (0 to " + std::to_string(storage::retention::max_days) +
+                             ") and posts must be whole numbers, 0 or more");
   out.days = static_cast<std::uint32_t>(days);
   out.posts = field<std::uint64_t>(k, "posts");
   return out;

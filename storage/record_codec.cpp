@@ -170,7 +170,7 @@ std::optional<retention> decode_retention(std::string_view value) {
   reader rd{value};
   std::uint64_t days = 0;
   retention r;
-  if (!read_version(rd) || !rd.varint(days) || days > UINT32_MAX || !rd.varint(r.posts) || !rd.at_end())
+  if (!read_version(rd) || !rd.varint(days) || days > retention::max_days || !rd.varint(r.posts) || !rd.at_end())
     return std::nullopt;
   r.days = static_cast<std::uint32_t>(days);
   return r;

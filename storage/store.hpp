@@ -95,6 +95,8 @@ inline std::vector<std::string> role_names(std::uint8_t bits) {
 // older than `days` days and all but the newest `posts` posts. 0 means no limit of that kind; both 0 keeps
 // everything.
 struct retention {
+  // Days stop here (273 years) so that a cut-off computed in 100-ns ticks cannot overflow.
+  static constexpr std::uint32_t max_days = 100000;
   std::uint32_t days = 0;
   std::uint64_t posts = 0;
   bool keeps_all() const { return days == 0 && posts == 0; }

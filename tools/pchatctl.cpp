@@ -178,7 +178,7 @@ int export_or_import(const place& at, const std::vector<std::string>& args) {
   return print(exporting ? admin::export_data(*db, file, eo) : admin::import_data(*db, file));
 }
 
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   place at;
   std::string data_arg;
   std::string domain_arg;
@@ -251,8 +251,12 @@ int main(int argc, char** argv) {
     return print(admin::cert_command({args.begin() + 1, args.end()}, at.domain));
   if (args[0] == "check")
     return print(admin::check(at.config_file, data_arg, domain_arg));
-  if (args[0] == "backup" && args.size() == 2) // pchatd may write it, from its own working directory
-    args[1] = std::filesystem::absolute(args[1]).lexically_normal().string();
+  if (args[0] == "backup" && args.size() == 2) { // pchatd may write it, from its own working directory
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(args[1], ec);
+    if (!ec)
+      args[1] = absolute.lexically_normal().string();
+  }
   if (args[0] == "restore") {
     if (args.size() != 2) {
       std::cerr << "pchatctl: restore SRC\n" << admin::usage();
@@ -290,8 +294,9 @@ int main(int argc, char** argv) {
     if (auto r = admin::call(at.run_dir + "/pchatd.sock", args, error)) {
       // pchatd wrote the backup in its own view of the file system: under the unit's PrivateTmp= its /tmp is
       // not ours, and the backup would vanish with the service.
+      std::error_code ec;
       if (args[0] == "backup" && args.size() == 2 && r->code == 0 &&
-          !std::filesystem::exists(std::filesystem::path(args[1]) / "pchat-backup.json")) {
+          !std::filesystem::exists(std::filesystem::path(args[1]) / "pchat-backup.json", ec)) {
         r->code = 1;
         r->err += "pchatctl: pchatd wrote the backup to " + args[1] +
                   ", which this process does not see: a private /tmp (systemd's PrivateTmp=)? Back up to a directory "
@@ -319,4 +324,17 @@ int main(int argc, char** argv) {
     !at.cfg.compliance ? "" : at.cfg.compliance_dir.empty() ? at.data + "/compliance" : at.cfg.compliance_dir;
   auto ops = admin::local_operations(db, at.domain, compliance_queue);
   return print(admin::run(args, {*db, *ops, at.data, at.domain, at.cfg.web_files_dir, at.cfg.compliance_dir, {}}));
+}
+
+int main(int argc, char** argv) {
+  // Every command reports its errors as values; this is the last line of defence (an allocation failure, a library
+  // that throws where it should not): one clear line and exit 1, never an abort with a core dump.
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "pchatctl: internal error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "pchatctl: internal error\n";
+  }
+  return 1;
 }
