@@ -83,9 +83,9 @@ room_actor live_room(directory_self self, const storage::room& r) {
 }
 
 // Retention for a room without an actor: the same bound and record as the room's own clear (room.hpp), its last
-// seq read from the store (nothing is on its way). With compliance on, the record is archived before the deletion,
-// and the directory awaits that answer (other messages wait): no room actor may be spawned from the store while
-// its history is being cleared. Retention goes one room at a time, so this is one short wait per cleared room.
+// seq read from the store (nothing is on its way). With compliance on, the record is archived before the deletion;
+// the directory goes on meanwhile, and should the room get an actor before the deletion, that actor is told to
+// forget the deleted posts it loaded.
 caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::room& r, std::int64_t before_ticks,
                                            std::uint64_t keep_posts, const std::string& why) {
   auto& st = self->state;
@@ -94,11 +94,14 @@ caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::r
   if (up_to <= floor)
     return floor;
   auto apply = [self, room_id = r.id, name = r.name, floor, up_to, why]() -> caf::expected<std::uint64_t> {
-    if (auto cleared = self->state.store->clear_history(room_id, up_to); !cleared.ok()) {
+    auto& st2 = self->state;
+    if (auto cleared = st2.store->clear_history(room_id, up_to); !cleared.ok()) {
       log::line(log::level::error, "directory") << "history not cleared room=" << log::q(name)
                                                 << " error=" << log::q(cleared.message);
       return make_error(pchat_errc::store_failed, cleared.message);
     }
+    if (auto live = st2.live.find(room_id); live != st2.live.end())
+      self->send(live->second, forget_atom::value, up_to);
     log::line(log::level::info, "directory") << "history cleared room=" << log::q(name) << " from-seq=" << floor + 1
                                              << " up-to-seq=" << up_to << " by=" << log::q(why);
     return up_to;
@@ -117,8 +120,8 @@ caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::r
   e.ticks = now_ticks();
   e.content = clear_record(floor, up_to, why);
   auto rp = self->make_response_promise<std::uint64_t>();
-  self->request(st.opts.compliance, std::chrono::seconds(30), archive_atom::value, std::move(e))
-    .await(
+  self->request(st.opts.compliance, caf::infinite, archive_atom::value, std::move(e))
+    .then(
       [rp, apply](bool) mutable {
         auto done = apply();
         if (done)
@@ -273,8 +276,8 @@ directory_actor::behavior_type directory(directory_self self, std::shared_ptr<st
       return self->delegate(live_room(self, *r), clear_atom::value, before_ticks, std::uint64_t{0},
                             "an administrator: before " + utc_iso8601(before_ticks / ticks_per_second));
     },
-    // Retention: a live room's actor deletes (it owns its cache); a room nobody uses is cleared here, where no
-    // room actor can be spawned meanwhile, without spawning one.
+    // Retention: a live room's actor deletes (it owns its cache); a room nobody uses is cleared here without
+    // spawning one.
     [=](clear_atom, std::uint64_t room_id, std::int64_t before_ticks, std::uint64_t keep_posts,
         const std::string& why) -> caf::result<std::uint64_t> {
       const auto* r = self->state.tree->room(room_id);

@@ -64,6 +64,7 @@ using create_atom = caf::atom_constant<caf::atom("create")>;   // room managemen
 using update_atom = caf::atom_constant<caf::atom("update")>;   // change settings (directory -> room: new ones)
 using remove_atom = caf::atom_constant<caf::atom("remove")>;   // remove a room or category
 using clear_atom = caf::atom_constant<caf::atom("clear")>;     // delete a room's history before a time
+using forget_atom = caf::atom_constant<caf::atom("forget")>; // a room drops cached posts the directory cleared
 using redact_atom = caf::atom_constant<caf::atom("redact")>;   // replace one post's text
 using roles_atom = caf::atom_constant<caf::atom("roles")>;     // set a user's roles in a room
 using category_atom = caf::atom_constant<caf::atom("category")>; // tags category management requests
@@ -460,6 +461,7 @@ using room_actor = caf::typed_actor<
   // before ticks, keep posts (0: no count limit), who or what deletes (for the log and the compliance record)
   caf::replies_to<clear_atom, std::int64_t, std::uint64_t, std::string>::with<std::uint64_t>,
   caf::replies_to<redact_atom, std::uint64_t, std::string>::with<bool>,
+  caf::reacts_to<forget_atom, std::uint64_t>,
   // watch(on): whether someone follows the room without being in it; while on, each post is told to the
   // directory (posted) for new-content notices.
   caf::reacts_to<watch_atom, bool>>;

@@ -446,6 +446,13 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
               });
       return rp;
     },
+    // The directory cleared this room's history while it had no actor, and it got one meanwhile: its cache,
+    // loaded from the store before the deletion, forgets what is gone.
+    [=](forget_atom, std::uint64_t up_to) {
+      auto& s = self->state;
+      while (!s.recent.empty() && s.recent.front().seq <= up_to)
+        s.recent.pop_front();
+    },
     [=](stats_atom) -> room_stats { return self->state.stats; },
     [=](update_atom, storage::room& changed, storage::category& cat) {
       auto& s = self->state;
