@@ -135,3 +135,52 @@ TEST_CASE_METHOD(retention_fixture, "retention rules: only administrators set th
   CHECK(update(admin, {{"keep", "inherit"}}) == caf::none);
   CHECK(!db->room_by_id(lobby.id)->keep);
 }
+
+TEST_CASE_METHOD(fixture, "retention of an idle room that gets an actor while compliance archives: its cache forgets") {
+  // A compliance service that answers archive requests only when told (flush), so that a member can join the room
+  // between the record and the deletion.
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  opts.compliance = caf::actor_cast<compliance_actor>(sys.spawn([held](caf::event_based_actor* self) -> caf::behavior {
+    return {[](record_atom, const compliance::event&) {},
+            [held, self](archive_atom, const compliance::event&) -> caf::result<bool> {
+              held->push_back(self->make_response_promise());
+              return caf::delegated<bool>{};
+            },
+            [held](flush_atom) {
+              for (auto& rp : *held)
+                rp.deliver(true);
+              held->clear();
+            }};
+  }));
+  restart();
+  auto idle = make_room("Quiet");
+  std::vector<storage::message> batch;
+  auto now = now_ticks();
+  for (int i = 0; i < 10; ++i)
+    batch.push_back({idle.id, static_cast<std::uint64_t>(i + 1), "sip:alice@example.com",
+                     (i < 6 ? now - 40 * day : now) + i, "post " + std::to_string(i + 1)});
+  REQUIRE(db->append(batch, true).ok());
+  auto c = *db->category_by_id(general.id);
+  c.keep.days = 30;
+  REQUIRE(db->update_category(c).ok());
+  restart();
+
+  auto keeper = sys.spawn(retention, db, dir_actor, std::chrono::seconds(0), std::chrono::seconds(0));
+  caf::scoped_actor self{sys};
+  self->send(keeper, sweep_atom::value);
+  sched.run();
+  REQUIRE(held->size() == 1);                 // the CLEAR record is on its way, nothing deleted yet
+  CHECK(db->cleared_up_to(idle.id) == 0);
+  auto a = connect("sip:alice@example.com"); // the room gets an actor, which loads all ten posts
+  REQUIRE(join(a, idle).code == 200);
+  self->send(opts.compliance, flush_atom::value);
+  sched.run();
+  CHECK(db->cleared_up_to(idle.id) == 6);
+  // Five asked: fewer than the ten the actor loaded, so they would come from its cache.
+  auto h = ask(a, cmd("9", "bccontext", "<chanib uri=\"" + uri(idle) + "\"/><bcq><last cnt=\"5\"/></bcq>"));
+  auto msgs = h.data()->child("chanib")->children_named("msg");
+  REQUIRE(msgs.size() == 4);
+  CHECK(msgs.front()->attr_or("msgid") == "7");
+  caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
+  sched.run();
+}
