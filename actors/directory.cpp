@@ -106,12 +106,8 @@ caf::result<std::uint64_t> clear_idle_room(directory_self self, const storage::r
                                              << " up-to-seq=" << up_to << " by=" << log::q(why);
     return up_to;
   };
-  if (!st.opts.compliance) {
-    auto done = apply();
-    if (!done)
-      return std::move(done.error());
-    return *done;
-  }
+  if (!st.opts.compliance)
+    return apply();
   compliance::event e;
   e.kind = compliance::event_kind::clear;
   e.room_uri = room_uri(st.opts.domain, r);
@@ -274,7 +270,7 @@ directory_actor::behavior_type directory(directory_self self, std::shared_ptr<st
       if (!r)
         return make_error(pchat_errc::room_not_found, ref);
       return self->delegate(live_room(self, *r), clear_atom::value, before_ticks, std::uint64_t{0},
-                            "an administrator: before " + utc_iso8601(before_ticks / ticks_per_second));
+                            administrator_clear(before_ticks));
     },
     // Retention: a live room's actor deletes (it owns its cache); a room nobody uses is cleared here without
     // spawning one.

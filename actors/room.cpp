@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/log.hpp"
+#include "base/text.hpp"
 #include "actors/rules.hpp"
 #include "actors/views.hpp"
 #include "codec/xccos.hpp"
@@ -98,6 +99,12 @@ compliance::event event_of(const room_state& st, compliance::event_kind kind, co
   return e;
 }
 
+// The cache drops the posts a history clear deleted (up to `up_to`).
+void forget_up_to(room_state& st, std::uint64_t up_to) {
+  while (!st.recent.empty() && st.recent.front().seq <= up_to)
+    st.recent.pop_front();
+}
+
 } // namespace
 
 std::uint64_t clear_bound(const storage::store& store, std::uint64_t room_id, std::int64_t before_ticks,
@@ -110,6 +117,10 @@ std::uint64_t clear_bound(const storage::store& store, std::uint64_t room_id, st
 
 std::string clear_record(std::uint64_t floor, std::uint64_t up_to, const std::string& why) {
   return "posts #" + std::to_string(floor + 1) + " to #" + std::to_string(up_to) + " deleted (" + why + ")";
+}
+
+std::string administrator_clear(std::int64_t before_ticks) {
+  return "an administrator: before " + utc_iso8601(before_ticks / ticks_per_second);
 }
 
 std::string remove_record(std::uint64_t seq, const std::string& text) {
@@ -383,8 +394,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
           rp.deliver(make_error(pchat_errc::store_failed, cleared.message));
           return;
         }
-        while (!s2.recent.empty() && s2.recent.front().seq <= up_to)
-          s2.recent.pop_front();
+        forget_up_to(s2, up_to);
         log::line(log::level::info, "room") << "history cleared room=" << log::q(s2.settings.name) << " from-seq="
                                             << floor + 1 << " up-to-seq=" << up_to << " by=" << log::q(why);
         rp.deliver(up_to);
@@ -448,11 +458,7 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
     },
     // The directory cleared this room's history while it had no actor, and it got one meanwhile: its cache,
     // loaded from the store before the deletion, forgets what is gone.
-    [=](forget_atom, std::uint64_t up_to) {
-      auto& s = self->state;
-      while (!s.recent.empty() && s.recent.front().seq <= up_to)
-        s.recent.pop_front();
-    },
+    [=](forget_atom, std::uint64_t up_to) { forget_up_to(self->state, up_to); },
     [=](stats_atom) -> room_stats { return self->state.stats; },
     [=](update_atom, storage::room& changed, storage::category& cat) {
       auto& s = self->state;

@@ -67,6 +67,8 @@ std::uint64_t clear_bound(const storage::store& store, std::uint64_t room_id, st
                           std::uint64_t keep_posts, std::uint64_t visible_seq);
 // The compliance archive's content of a CLEAR and a REMOVE (docs/compliance.md "Events archived").
 std::string clear_record(std::uint64_t floor, std::uint64_t up_to, const std::string& why);
+// Who cleared, as `pchatctl history clear ROOM --before` says it: "an administrator: before <UTC time>".
+std::string administrator_clear(std::int64_t before_ticks);
 std::string remove_record(std::uint64_t seq, const std::string& text);
 
 room_actor::behavior_type room(room_actor::stateful_pointer<room_state> self, storage::room settings,

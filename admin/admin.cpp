@@ -88,7 +88,7 @@ public:
       return floor;
     // Archived first, as the room archives a post before storing it: a deletion is never done unrecorded.
     if (auto err = archive(*r, compliance::event_kind::clear,
-                           clear_record(floor, up_to, "an administrator: before " + utc_iso8601(before_ticks / ticks_per_second))))
+                           clear_record(floor, up_to, administrator_clear(before_ticks))))
       return err;
     if (auto st = store_->clear_history(r->id, up_to); !st.ok())
       return make_error(pchat_errc::store_failed, st.message);
