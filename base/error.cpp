@@ -106,4 +106,11 @@ const error_entry& describe(pchat_errc code) {
   return rows[i - 1].entry;
 }
 
+pchat_errc from_xccos(int code, std::string_view token) {
+  for (std::size_t i = 0; i + 1 < n; ++i)
+    if (rows[i].entry.xccos_code == code && token == rows[i].entry.xccos_token)
+      return static_cast<pchat_errc>(i + 1);
+  return pchat_errc::server_error;
+}
+
 } // namespace pchat

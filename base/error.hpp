@@ -4,9 +4,10 @@
 // surface: the XCCOS <resp code> and token (docs/protocol.md "Error codes"), the SIP status, the HTTP status and
 // "error" field of the web API (docs/web.md "JSON API"), and the label of pchat_rejections_total (/metrics) for
 // the refusals the session and the SIP edge count.
-// Errors travel as values (caf::error with this code inside the actors, see actors/protocol.hpp); nothing maps a
-// string back to an error.
+// Errors travel as values (caf::error with this code inside the actors, see actors/protocol.hpp). Only the web's
+// chat, which talks to sessions in XCCOS as a client does, reads a reply's code and token back (from_xccos).
 #include <cstdint>
+#include <string_view>
 
 namespace pchat {
 
@@ -75,5 +76,7 @@ struct error_entry {
 // The entry of `e`; server_error's for a value outside the enum.
 const error_entry& describe(pchat_errc e);
 inline const char* to_string(pchat_errc e) { return describe(e).name; }
+// The code whose XCCOS answer is `code` and `token`; server_error when none is.
+pchat_errc from_xccos(int code, std::string_view token);
 
 } // namespace pchat

@@ -89,6 +89,13 @@ std::string catchup_list(const std::vector<std::pair<std::string, std::uint64_t>
   return out;
 }
 
+std::string roster_query(std::string_view room_uri, std::uint32_t start, std::uint32_t count) {
+  std::string out;
+  append_empty_element(out, "chanib", {{"uri", room_uri}});
+  append_empty_element(out, "page", {{"start", std::to_string(start)}, {"count", std::to_string(count)}});
+  return out;
+}
+
 std::string invitations_query(std::string_view domain) {
   std::string out;
   append_empty_element(out, "inv", {{"inviteId", "1"}, {"domain", domain}});

@@ -41,6 +41,8 @@ std::string chanib_uri(std::string_view room_uri);
 std::string bccontext_last(std::string_view room_uri, std::uint32_t n);
 // cmd:catchup: <chanib uri seq=N/> per (room URI, last seq the client has) (docs/protocol.md "catchup").
 std::string catchup_list(const std::vector<std::pair<std::string, std::uint64_t>>& rooms);
+// cmd:roster: <chanib uri/><page start count/>, who is online from position `start` (docs/protocol.md "Large rooms").
+std::string roster_query(std::string_view room_uri, std::uint32_t start, std::uint32_t count);
 // cmd:getinv: <inv inviteId="1" domain/>, as sipe sends it (docs/xccos.md §4).
 std::string invitations_query(std::string_view domain);
 // cmd:getfutok / cmd:getfdtok: <ftdb channelUri fileUrl/>, fileUrl the name to upload or the ma-filelink: link to

@@ -488,6 +488,7 @@ int main(int argc, char** argv) {
       wo.files = opts.files;
       wo.compliance = opts.compliance;
       wo.metrics_text = all_metrics;
+      wo.chat = opts; // browser tabs get sessions with the same settings as SIP dialogs
       www = std::make_unique<web::web_server>(sys, dir, db, wo);
     }
     dir = nullptr;

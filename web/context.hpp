@@ -18,6 +18,7 @@
 
 #include "actors/protocol.hpp"
 #include "base/attempts.hpp"
+#include "web/chat_hub.hpp"
 #include "web/requests.hpp"
 #include "web/web_server.hpp"
 
@@ -97,6 +98,8 @@ struct web_context {
   std::atomic<int> transfers{0}; // file uploads and downloads in flight (web/file_api.cpp)
   route_table routes{};          // the routes with parameters (filled while the server is set up)
   bool https = false;            // the listener speaks TLS
+  std::shared_ptr<chat_hub> chat{}; // the browser's chat sessions; null when web_options::chat is not set
+  chat_limits chat_limit{};
 
   // One request to the directory, waited for (30 s); the reply or the error.
   template <class T, class... Ts>
@@ -125,6 +128,13 @@ void send_json(httplib::Response& res, int status, const json& body);
 std::optional<json> json_body(const httplib::Request& req, httplib::Response& res);
 // The signed-in user of the request (its pchat_session cookie), or nullopt after answering 401.
 std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx);
+// The same with the sign-in's token (what the chat's tabs belong to).
+struct sign_in_of_request {
+  std::string user;
+  std::string token;
+};
+std::optional<sign_in_of_request> require_sign_in(const httplib::Request& req, httplib::Response& res,
+                                                  web_context& ctx);
 
 // Whether the request goes to a route that reads its body as a stream (file uploads, web/file_api.cpp), which
 // sets its own size limit; every other body is at most 64 KiB with a Content-Length.
@@ -133,5 +143,6 @@ bool streams_body(const web_context& ctx, const httplib::Request& req);
 // Route groups, each in its own file.
 void add_manage_routes(httplib::Server& srv, web_context& ctx); // web/manage_api.cpp: /api/...
 void add_file_routes(httplib::Server& srv, web_context& ctx);   // web/file_api.cpp: /files/...
+void add_chat_routes(httplib::Server& srv, web_context& ctx);   // web/chat_api.cpp: /api/chat/...
 
 } // namespace pchat::web

@@ -223,12 +223,22 @@ bool http_server::serve(httplib::Stream& strm, const std::function<void(httplib:
 
 // --- the listener -----------------------------------------------------------------------------------------------
 
+namespace {
+thread_local connection* serving = nullptr;
+} // namespace
+
+connection* serving_connection() { return serving; }
+
+// --- the listener------------------------------------------------------------------------------------------
+
 struct http_listener::impl {
-  impl(listener_options o, serve_fn s) : opts(std::move(o)), serve(std::move(s)) {}
+  impl(listener_options o, serve_fn s)
+    : opts(std::move(o)), serve(std::move(s)), streams(opts.stream_idle, opts.stream_keepalive) {}
 
   listener_options opts;
   serve_fn serve;
   listener_counters counters;
+  stream_writer streams; // connections answered with an event stream, after their worker
   int listen_fd = -1;
   int wake_fd = -1;
   std::uint16_t bound = 0;
@@ -586,6 +596,14 @@ void http_listener::impl::take_returned() {
   auto deadline = clock::now() + opts.linger;
   for (auto& c : back) {
     --counters.busy;
+    if (c->stream) { // an event stream: it leaves the listener's accounting for the stream writer's
+      if (auto k = per_key.find(c->key); k != per_key.end() && --k->second == 0)
+        per_key.erase(k);
+      --counters.open;
+      auto out = std::move(c->stream);
+      streams.adopt(std::move(c), std::move(out));
+      continue;
+    }
     entry e;
     e.c = std::move(c);
     e.lingering = true;
@@ -632,14 +650,18 @@ void http_listener::impl::work() {
       // Whatever the worker reads beyond what the acceptor buffered (a streamed upload's body, until the handler
       // lifts this) comes within the same total time as the head did.
       s.set_deadline(after(opts.header_timeout));
+      serving = c.get();
       serve(s, *c);
+      serving = nullptr;
     } catch (const std::exception& ex) { // cpp-httplib catches the handlers' own; this is the rest (bad_alloc)
       log::line(log::level::error, "web") << "connection from=" << log::q(c->peer) << ": " << ex.what();
     } catch (...) {
       log::line(log::level::error, "web") << "connection from=" << log::q(c->peer) << ": unknown exception";
     }
+    serving = nullptr;
     std::string{}.swap(c->received);
-    c->io->shutdown_write();
+    if (!c->stream)
+      c->io->shutdown_write();
     {
       std::lock_guard<std::mutex> guard{mtx};
       returned.push_back(std::move(c));
@@ -669,6 +691,12 @@ bool http_listener::start(std::string& error) {
     error = std::string{"eventfd: "} + std::strerror(errno);
     ::close(p.listen_fd);
     p.listen_fd = -1;
+    return false;
+  }
+  if (!p.streams.start(error)) {
+    ::close(p.listen_fd);
+    ::close(p.wake_fd);
+    p.listen_fd = p.wake_fd = -1;
     return false;
   }
   p.stopping = false;
@@ -727,7 +755,13 @@ void http_listener::stop() {
     ::close(c->fd);
   }
   p.jobs.clear();
+  p.streams.stop();
   for (auto& c : p.returned) {
+    if (c->stream) { // the stopped writer closes it and tells its outlet
+      auto out = std::move(c->stream);
+      p.streams.adopt(std::move(c), std::move(out));
+      continue;
+    }
     c->io.reset();
     ::close(c->fd);
   }
@@ -770,6 +804,12 @@ std::string http_listener::metrics_text() const {
             n(k.waiting.load()));
   out.gauge("pchat_web_connections_busy", "HTTP connections with a web worker or queued for one.", n(k.busy.load()));
   out.gauge("pchat_web_connections_open", "HTTP connections open.", n(k.open.load()));
+  const auto& st = impl_->streams.counters();
+  out.counter("pchat_web_streams_total", "Event streams opened (the browser's live chat).", n(st.opened.load()));
+  out.gauge("pchat_web_streams_open", "Event streams open.", n(st.open.load()));
+  out.counter("pchat_web_streams_too_slow_total", "Event streams closed because their client did not read in time.",
+              n(st.too_slow.load()));
+  out.counter("pchat_web_stream_bytes_total", "Bytes written to event streams.", n(st.bytes.load()));
   return out.take();
 }
 

@@ -34,6 +34,7 @@
 #include <httplib.h>
 
 #include "web/http_head.hpp"
+#include "web/stream_writer.hpp"
 
 namespace pchat::web {
 
@@ -68,7 +69,13 @@ struct connection {
   std::string key;      // what the per-address cap counts by: the IPv4 address, or the IPv6 /64
   std::string received; // bytes read and not yet given to cpp-httplib
   std::chrono::steady_clock::time_point accepted;
+  // Set by a handler whose answer goes on after its head (an event stream): once the worker is done, the
+  // connection goes to the stream writer (web/stream_writer.hpp) instead of being closed.
+  std::shared_ptr<outlet> stream;
 };
+
+// The connection the calling worker is answering; nullptr on any other thread.
+connection* serving_connection();
 
 // cpp-httplib's Stream over a connection: the buffered bytes first, then the transport; reads wait at most
 // `read_timeout` each and never past the deadline (set: every read; lifted: per read only, for long uploads).
@@ -122,6 +129,8 @@ struct listener_options {
   std::chrono::milliseconds read_timeout{5000};     // each read of a streamed upload body
   std::chrono::milliseconds write_timeout{30000};   // each write of an answer
   std::chrono::milliseconds linger{5000};           // lingering close: at most this long
+  std::chrono::milliseconds stream_idle{20000};     // event streams: a keep-alive after this long without bytes
+  std::string stream_keepalive = ":\n\n";           // what that keep-alive is (an event-stream comment)
   std::size_t worker_stack = 8u << 20;               // bytes of stack for each worker (known, not ulimit's)
   head_limits limits;
   std::shared_ptr<const tls_context> tls;            // set: HTTPS (web/tls_transport.hpp); unset: plain HTTP
@@ -138,7 +147,7 @@ struct listener_counters {
   std::atomic<std::int64_t> waiting{0};              // open, head not complete
   std::atomic<std::int64_t> busy{0};                 // with a worker or queued for one
   std::atomic<std::int64_t> open{0};                 // all open connections (waiting, busy, lingering)
-};
+};                                                   // (event streams are counted by the stream writer)
 
 class http_listener {
 public:

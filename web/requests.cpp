@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include "base/text.hpp"
 #include "codec/sip_message.hpp"
+#include "codec/xccos.hpp"
 #include "storage/store.hpp"
 
 namespace pchat::web {
@@ -112,6 +114,94 @@ checked<roles_request> roles_request_of(const json& body) {
     else
       return invalid("unknown role " + (r.is_string() ? r.get<std::string>() : r.dump()) +
                      " (member, manager or presenter)");
+  }
+  return out;
+}
+
+// --- the chat API -----------------------------------------------------------------------------------------------
+
+namespace {
+
+// Refuses any field of `body` not in `allowed`.
+std::optional<request_error> only_fields(const json& body, std::initializer_list<const char*> allowed) {
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* f) { return it.key() == f; }))
+      return invalid("unknown field " + it.key().substr(0, 64));
+  return std::nullopt;
+}
+
+// A non-negative integer field no larger than `max`; nullopt when absent.
+checked<std::optional<std::uint64_t>> count_field(const json& body, const char* name, std::uint64_t max) {
+  auto i = body.find(name);
+  if (i == body.end() || i->is_null())
+    return std::optional<std::uint64_t>{};
+  if (!i->is_number_unsigned() && !(i->is_number_integer() && i->get<std::int64_t>() >= 0))
+    return invalid(std::string{name} + " must be a whole number, 0 or more");
+  auto v = i->get<std::uint64_t>();
+  if (v > max)
+    return invalid(std::string{name} + " must be at most " + std::to_string(max));
+  return std::optional<std::uint64_t>{v};
+}
+
+checked<std::string> room_field(const json& body) {
+  auto i = body.find("room");
+  if (i == body.end() || !i->is_string())
+    return invalid("room must be a room's ma-chan:// URI");
+  return chat_room_of(i->get_ref<const std::string&>());
+}
+
+} // namespace
+
+checked<std::string> chat_room_of(std::string_view uri) {
+  if (uri.size() > 512 || !xccos::parse_chan_uri(uri) || !is_xml_text(uri))
+    return invalid("room must be a room's ma-chan:// URI");
+  return std::string{uri};
+}
+
+checked<chat_join_request> chat_join_request_of(const json& body) {
+  if (auto bad = only_fields(body, {"room", "history", "after"}))
+    return std::move(*bad);
+  auto room = room_field(body);
+  if (auto* error = std::get_if<request_error>(&room))
+    return std::move(*error);
+  auto history = count_field(body, "history", 1000);
+  if (auto* error = std::get_if<request_error>(&history))
+    return std::move(*error);
+  auto after = count_field(body, "after", std::numeric_limits<std::int64_t>::max());
+  if (auto* error = std::get_if<request_error>(&after))
+    return std::move(*error);
+  chat_join_request out;
+  out.room = std::move(std::get<std::string>(room));
+  out.history = static_cast<std::uint32_t>(std::get<std::optional<std::uint64_t>>(history).value_or(50));
+  out.after = std::get<std::optional<std::uint64_t>>(after);
+  return out;
+}
+
+checked<chat_post_request> chat_post_request_of(const json& body) {
+  if (auto bad = only_fields(body, {"room", "text"}))
+    return std::move(*bad);
+  auto room = room_field(body);
+  if (auto* error = std::get_if<request_error>(&room))
+    return std::move(*error);
+  auto text = string_field(body, "text");
+  if (auto* error = std::get_if<request_error>(&text))
+    return std::move(*error);
+  if (std::get<std::string>(text).empty())
+    return invalid("text must not be empty");
+  return chat_post_request{std::move(std::get<std::string>(room)), std::move(std::get<std::string>(text))};
+}
+
+checked<chat_room_request> chat_room_request_of(const json& body, bool with_on) {
+  if (auto bad = with_on ? only_fields(body, {"room", "on"}) : only_fields(body, {"room"}))
+    return std::move(*bad);
+  auto room = room_field(body);
+  if (auto* error = std::get_if<request_error>(&room))
+    return std::move(*error);
+  chat_room_request out{std::move(std::get<std::string>(room)), true};
+  if (auto on = body.find("on"); on != body.end() && !on->is_null()) {
+    if (!on->is_boolean())
+      return invalid("on must be true or false");
+    out.on = on->get<bool>();
   }
   return out;
 }

@@ -9,6 +9,7 @@
 // sees, which names the field at fault.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,5 +69,36 @@ struct roles_request {
   std::uint8_t roles = 0;
 };
 checked<roles_request> roles_request_of(const json& body);
+
+// --- the chat API (docs/web.md "Chat API") -----------------------------------------------------------------------
+// Each body is an object with exactly the fields named (others are refused, so a typo is an error, not a default).
+// A room is named by its ma-chan://domain/guid URI (at most 512 bytes); sequence numbers and counts are
+// non-negative integers.
+
+// POST .../join: {"room", "history"?: newest posts to return (0..1000, default 50), "after"?: the last seq the page
+// has (then every later post, up to 1000, instead of "history")}.
+struct chat_join_request {
+  std::string room;
+  std::uint32_t history = 50;
+  std::optional<std::uint64_t> after;
+};
+checked<chat_join_request> chat_join_request_of(const json& body);
+
+// POST .../post: {"room", "text"}: text not empty (its size limit is the server's messageSizeLimit).
+struct chat_post_request {
+  std::string room;
+  std::string text;
+};
+checked<chat_post_request> chat_post_request_of(const json& body);
+
+// POST .../part: {"room"}; POST .../follow: {"room", "on"?: true|false (default true)}.
+struct chat_room_request {
+  std::string room;
+  bool on = true;
+};
+checked<chat_room_request> chat_room_request_of(const json& body, bool with_on);
+
+// A room URI from a query parameter or a field: ma-chan://domain/guid, at most 512 bytes.
+checked<std::string> chat_room_of(std::string_view uri);
 
 } // namespace pchat::web

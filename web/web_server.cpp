@@ -9,6 +9,7 @@
 #include "web/assets.hpp"
 #include "web/context.hpp"
 #include "web/http_listener.hpp"
+#include "web/web_ingress.hpp"
 #include "web/tls_transport.hpp"
 #include "web/requests.hpp"
 #include "base/text.hpp"
@@ -155,8 +156,15 @@ std::optional<std::string> signed_in(const httplib::Request& req, web_context& c
 } // namespace
 
 std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx) {
+  if (auto who = require_sign_in(req, res, ctx))
+    return std::move(who->user);
+  return std::nullopt;
+}
+
+std::optional<sign_in_of_request> require_sign_in(const httplib::Request& req, httplib::Response& res,
+                                                  web_context& ctx) {
   if (auto user = signed_in(req, ctx))
-    return user;
+    return sign_in_of_request{std::move(*user), cookie_of(req)};
   send_error(res, pchat_errc::not_signed_in, "Sign in first");
   return std::nullopt;
 }
@@ -230,7 +238,11 @@ std::string request_path(const httplib::Request& req) {
 
 struct web_server::impl {
   impl(caf::actor_system& sys, directory_actor dir, std::shared_ptr<storage::store> db, web_options o)
-    : ctx{sys, std::move(dir), std::move(db), o, {}, sign_ins{o.session_ttl}} {}
+    : ctx{sys, std::move(dir), std::move(db), o, {}, sign_ins{o.session_ttl}} {
+    ctx.chat_limit = o.chat_limit;
+    if (o.chat)
+      ctx.chat = std::make_shared<chat_hub>(o.chat_limit);
+  }
 
   web_context ctx;
   http_server srv;
@@ -296,8 +308,11 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     if (!json_body(req, res)) // JSON only, like every change: no cross-site form can sign anyone out
       return;
     auto token = cookie_of(req);
-    if (!token.empty())
+    if (!token.empty()) {
       ctx.sessions.remove(token);
+      if (ctx.chat)
+        ctx.chat->close_sign_in(token);
+    }
     res.set_header("Set-Cookie", std::string{cookie_name} + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     send_json(res, 200, json::object());
   });
@@ -430,6 +445,7 @@ bool web_server::start(std::string& error) {
   add_sign_in_routes(srv, ctx);
   add_manage_routes(srv, ctx);
   add_file_routes(srv, ctx);
+  add_chat_routes(srv, ctx);
   add_static_routes(srv, ctx);
 
   listener_options lo;
@@ -482,6 +498,13 @@ bool web_server::start(std::string& error) {
   }
   if (ctx.opts.files) // file tokens name URLs on this server (rpl:getftok serveruri)
     ctx.opts.files->set_url(ctx.public_url);
+  if (ctx.chat) {
+    ctx.chat->start(ctx.sys.spawn(web_ingress, ctx.chat, ctx.directory, *ctx.opts.chat),
+                    [&ctx](const std::string& token) {
+                      auto user = ctx.sessions.find(token);
+                      return user && account_usable(ctx, *user);
+                    });
+  }
   // Serving starts only now that the host names and the public URL are known.
   p.srv.set_listening_socket(p.listener->listening_socket());
   if (!p.listener->start(error)) {
@@ -493,6 +516,8 @@ bool web_server::start(std::string& error) {
 
 void web_server::stop() {
   auto& p = *impl_;
+  if (p.ctx.chat) // every tab's session ends (its rooms see it part) and its stream closes
+    p.ctx.chat->stop();
   p.srv.set_listening_socket(-1); // downloads in flight stop at their next piece
   if (p.listener)
     p.listener->stop();

@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "actors/protocol.hpp"
+#include "web/chat_hub.hpp"
 
 namespace caf {
 class actor_system;
@@ -60,6 +62,10 @@ struct web_options {
   // Room files (web/file_api.cpp): the /files routes exist when set; compliance null when it is off.
   std::shared_ptr<file_service> files;
   compliance_actor compliance;
+  // Chat in the browser (docs/web.md "Chat in the browser"): the settings the session actors get, as SIP's do;
+  // without them there are no /api/chat routes.
+  std::optional<server_options> chat;
+  chat_limits chat_limit{};
 };
 
 class web_server {
