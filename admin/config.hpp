@@ -75,6 +75,10 @@ struct server_config : caf::actor_system_config {
   size_t web_file_token_ttl = 300;
   std::string web_files_dir; // default <data-dir>/files
   size_t web_min_free_mb = 512;
+  size_t web_chat_tabs = 16;
+  size_t web_chat_max_tabs = 20000;
+  size_t web_chat_replay = 512;
+  size_t web_chat_grace = 60;
 
 
   server_config();

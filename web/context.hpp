@@ -24,15 +24,26 @@
 
 namespace pchat::web {
 
-// Web sign-ins: a random token (the pchat_session cookie) -> the user, forgotten after `ttl` without use and
-// after max(ttl, max_lifetime) in any case. Sign-in attempts are counted per key (user, client address).
+// Web sign-ins: a random token (the pchat_session cookie) -> the user and the sign-in's CSRF token, forgotten
+// after `ttl` without use and after max(ttl, max_lifetime) in any case. Sign-in attempts are counted per key
+// (user, client address).
+//
+// CSRF (docs/web.md "Security"): the cookie is SameSite=Strict, and every request that changes something must also
+// carry the sign-in's CSRF token in an X-CSRF-Token header, which the page got from /api/signin or /api/me. A
+// page of another site can make a browser send the cookie (in browsers without SameSite) but can neither read the
+// token nor set that header without a CORS preflight, which this server never grants.
 class sign_ins {
 public:
   static constexpr std::chrono::seconds max_lifetime{7 * 24 * 3600};
 
+  struct found {
+    std::string user;
+    std::string csrf;
+  };
+
   explicit sign_ins(std::chrono::seconds ttl) : ttl_(ttl) {}
   std::string create(const std::string& user);
-  std::optional<std::string> find(const std::string& token);
+  std::optional<found> find(const std::string& token);
   void remove(const std::string& token);
 
   // One sign-in attempt for `key`: false (and not counted) when `limit` attempts were already made in the
@@ -45,6 +56,7 @@ private:
   using clock = std::chrono::steady_clock;
   struct entry {
     std::string user;
+    std::string csrf;
     clock::time_point expires; // idle limit, moved on by every use
     clock::time_point ends;    // absolute limit
   };
@@ -126,7 +138,8 @@ void send_json(httplib::Response& res, int status, const json& body);
 // The request's JSON body (web/requests.hpp's json_object), or nullopt after answering 400/413/415. The fields
 // each route reads are checked by web/requests.hpp too.
 std::optional<json> json_body(const httplib::Request& req, httplib::Response& res);
-// The signed-in user of the request (its pchat_session cookie), or nullopt after answering 401.
+// The signed-in user of the request (its pchat_session cookie), or nullopt after answering 401; a request of any
+// method but GET and HEAD must also carry the sign-in's X-CSRF-Token (else 403).
 std::optional<std::string> require_user(const httplib::Request& req, httplib::Response& res, web_context& ctx);
 // The same with the sign-in's token (what the chat's tabs belong to).
 struct sign_in_of_request {

@@ -47,11 +47,11 @@ std::string sign_ins::create(const std::string& user) {
     entries_.erase(std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
       return a.second.expires < b.second.expires;
     }));
-  entries_[token] = {user, now + ttl_, now + std::max<std::chrono::seconds>(ttl_, max_lifetime)};
+  entries_[token] = {user, random_hex(16), now + ttl_, now + std::max<std::chrono::seconds>(ttl_, max_lifetime)};
   return token;
 }
 
-std::optional<std::string> sign_ins::find(const std::string& token) {
+std::optional<sign_ins::found> sign_ins::find(const std::string& token) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = entries_.find(token);
   if (i == entries_.end())
@@ -62,7 +62,7 @@ std::optional<std::string> sign_ins::find(const std::string& token) {
     return std::nullopt;
   }
   i->second.expires = now + ttl_;
-  return i->second.user;
+  return found{i->second.user, i->second.csrf};
 }
 
 void sign_ins::remove(const std::string& token) {
@@ -141,17 +141,19 @@ bool account_usable(web_context& ctx, const std::string& aor) {
   return ctx.store->find_user(aor, account).ok() && !account.disabled;
 }
 
-std::optional<std::string> signed_in(const httplib::Request& req, web_context& ctx) {
+std::optional<sign_ins::found> signed_in(const httplib::Request& req, web_context& ctx) {
   auto token = cookie_of(req);
   if (token.empty())
     return std::nullopt;
-  auto user = ctx.sessions.find(token);
-  if (user && !account_usable(ctx, *user)) {
+  auto found = ctx.sessions.find(token);
+  if (found && !account_usable(ctx, found->user)) {
     ctx.sessions.remove(token);
     return std::nullopt;
   }
-  return user;
+  return found;
 }
+
+bool changes_something(const httplib::Request& req) { return req.method != "GET" && req.method != "HEAD"; }
 
 } // namespace
 
@@ -163,10 +165,19 @@ std::optional<std::string> require_user(const httplib::Request& req, httplib::Re
 
 std::optional<sign_in_of_request> require_sign_in(const httplib::Request& req, httplib::Response& res,
                                                   web_context& ctx) {
-  if (auto user = signed_in(req, ctx))
-    return sign_in_of_request{std::move(*user), cookie_of(req)};
-  send_error(res, pchat_errc::not_signed_in, "Sign in first");
-  return std::nullopt;
+  auto found = signed_in(req, ctx);
+  if (!found) {
+    send_error(res, pchat_errc::not_signed_in, "Sign in first");
+    return std::nullopt;
+  }
+  if (changes_something(req) && !sip::digest::equal(req.get_header_value("X-CSRF-Token"), found->csrf)) {
+    log::line(log::level::info, "web") << req.method << " " << request_path(req) << " refused user="
+                                       << log::q(found->user) << " from=" << log::q(req.remote_addr)
+                                       << ": no or a wrong X-CSRF-Token";
+    send_error(res, pchat_errc::forbidden, "Missing or wrong X-CSRF-Token: reload the page");
+    return std::nullopt;
+  }
+  return sign_in_of_request{std::move(found->user), cookie_of(req)};
 }
 
 // --- routes -----------------------------------------------------------------------------------------------------
@@ -302,12 +313,14 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     res.set_header("Set-Cookie", std::string{cookie_name} + "=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
                                    (https ? "; Secure" : ""));
     log::line(log::level::info, "web") << "signed in user=" << log::q(user) << " from=" << log::q(req.remote_addr);
-    send_json(res, 200, json{{"user", user}});
+    send_json(res, 200, json{{"user", user}, {"csrf", ctx.sessions.find(token)->csrf}});
   });
   srv.Post(exact("/api/signout"), [&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!json_body(req, res)) // JSON only, like every change: no cross-site form can sign anyone out
       return;
     auto token = cookie_of(req);
+    if (signed_in(req, ctx) && !require_sign_in(req, res, ctx)) // a live sign-in ends only with its CSRF token
+      return;
     if (!token.empty()) {
       ctx.sessions.remove(token);
       if (ctx.chat)
@@ -317,8 +330,9 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
     send_json(res, 200, json::object());
   });
   srv.Get(exact("/api/me"), [&ctx](const httplib::Request& req, httplib::Response& res) {
-    auto user = signed_in(req, ctx);
-    send_json(res, 200, json{{"user", user ? json(*user) : json(nullptr)},
+    auto found = signed_in(req, ctx);
+    send_json(res, 200, json{{"user", found ? json(found->user) : json(nullptr)},
+                             {"csrf", found ? json(found->csrf) : json(nullptr)},
                              {"signIn", to_string(ctx.opts.sign_in)}, {"domain", ctx.opts.domain}});
   });
 }
@@ -501,8 +515,8 @@ bool web_server::start(std::string& error) {
   if (ctx.chat) {
     ctx.chat->start(ctx.sys.spawn(web_ingress, ctx.chat, ctx.directory, *ctx.opts.chat),
                     [&ctx](const std::string& token) {
-                      auto user = ctx.sessions.find(token);
-                      return user && account_usable(ctx, *user);
+                      auto found = ctx.sessions.find(token);
+                      return found && account_usable(ctx, found->user);
                     });
   }
   // Serving starts only now that the host names and the public URL are known.

@@ -13,9 +13,13 @@
 
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
+#include "support/web_client.hpp"
 
 using json = nlohmann::json;
+using pchat::test::body_of;
+using pchat::test::code;
 using pchat::test::pchatd_process;
+using pchat::test::web_client;
 
 namespace {
 
@@ -41,57 +45,6 @@ std::string raw_request(std::uint16_t port, const std::string& request) {
   CHECK(!answer.empty());
   ::close(fd);
   return answer;
-}
-
-// The status of an answer that must have come.
-int code(const httplib::Result& r) {
-  REQUIRE(r);
-  return r->status;
-}
-
-// One browser-like HTTP client: keeps the pchat_session cookie it was given.
-class web_client {
-public:
-  explicit web_client(const pchatd_process& server) : http_("127.0.0.1", server.web_port()) {
-    REQUIRE(server.web_port() != 0);
-    http_.set_read_timeout(20, 0);
-  }
-
-  httplib::Result get(const std::string& path) { return http_.Get(path.c_str(), headers()); }
-  httplib::Result send(const std::string& method, const std::string& path, const json& body) {
-    return send_raw(method, path, body.dump(), "application/json");
-  }
-  httplib::Result send_raw(const std::string& method, const std::string& path, const std::string& body,
-                           const std::string& type) {
-    httplib::Result r = method == "POST"  ? http_.Post(path.c_str(), headers(), body, type.c_str())
-                        : method == "PUT" ? http_.Put(path.c_str(), headers(), body, type.c_str())
-                                          : http_.Patch(path.c_str(), headers(), body, type.c_str());
-    REQUIRE(r);
-    auto set = r->get_header_value("Set-Cookie");
-    if (set.rfind("pchat_session=", 0) == 0)
-      cookie_ = set.substr(0, set.find(';'));
-    return r;
-  }
-  // Signs in; the status of the answer.
-  int sign_in(const std::string& user, const std::string& password = {}) {
-    return code(send("POST", "/api/signin", {{"user", user}, {"password", password}}));
-  }
-  std::string& cookie() { return cookie_; }
-
-private:
-  httplib::Headers headers() const {
-    return cookie_.empty() ? httplib::Headers{} : httplib::Headers{{"Cookie", cookie_}};
-  }
-  httplib::Client http_;
-  std::string cookie_;
-};
-
-json body_of(const httplib::Result& r) {
-  REQUIRE(r);
-  auto j = json::parse(r->body, nullptr, false);
-  INFO(r->body);
-  REQUIRE(j.is_object());
-  return j;
 }
 
 std::string guid_of(const std::string& ctl_output) {

@@ -3,10 +3,11 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let me = null; // {user, signIn, domain}
+let me = null; // {user, csrf, signIn, domain}
 
 async function api(method, path, body) {
   const init = { method, headers: {}, credentials: "same-origin" };
+  if (method !== "GET" && me && me.csrf) init.headers["X-CSRF-Token"] = me.csrf; // every change carries it
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
