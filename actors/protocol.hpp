@@ -441,8 +441,8 @@ using room_actor = caf::typed_actor<
   caf::reacts_to<part_atom, std::string>,
   // post(user, text) -> seq once durable and fanned out to every online dialog, the sender's included.
   caf::replies_to<post_atom, std::string, std::string>::with<std::uint64_t>,
-  // history(user, n) -> the newest n posts, oldest first.
-  caf::replies_to<history_atom, std::string, std::uint32_t>::with<std::vector<storage::message>>,
+  // history(user, n, before) -> the newest n posts with seq < before (0: the newest n), oldest first.
+  caf::replies_to<history_atom, std::string, std::uint32_t, std::uint64_t>::with<std::vector<storage::message>>,
   // catchup(user, after_seq, n) -> up to n posts with seq > after_seq, ascending, none beyond what was fanned out.
   caf::replies_to<catchup_atom, std::string, std::uint64_t, std::uint32_t>::with<std::vector<storage::message>>,
   caf::replies_to<stats_atom>::with<room_stats>,

@@ -336,13 +336,31 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
               });
       return rp;
     },
-    [=](history_atom, const std::string& user, std::uint32_t n) -> caf::result<std::vector<storage::message>> {
+    [=](history_atom, const std::string& user, std::uint32_t n,
+        std::uint64_t before) -> caf::result<std::vector<storage::message>> {
       auto& s = self->state;
       if (!rules::may_join(s.settings, s.category, user, roles_of(s, user)))
         return make_error(pchat_errc::forbidden);
       n = std::min(n, s.opts.history_limit);
-      record(self, compliance::event_kind::backchat, user, "last " + std::to_string(n));
+      record(self, compliance::event_kind::backchat, user,
+             "last " + std::to_string(n) + (before > 0 ? " before " + std::to_string(before) : std::string{}));
       std::vector<storage::message> out;
+      if (before > 0 && before <= s.visible_seq) {
+        // Scrolling back (docs/protocol.md "bccontext before"): the n posts below `before`. Sequence numbers have
+        // no gaps but what was deleted, so they are among the n seqs below it; the cache has them when it
+        // reaches that far back.
+        const std::uint64_t from = before > n ? before - n : 1;
+        if (!s.recent.empty() && s.recent.front().seq <= from) {
+          for (const auto& m : s.recent)
+            if (m.seq >= from && m.seq < before)
+              out.push_back(m);
+          return out;
+        }
+        out = s.store->after(s.settings.id, from - 1, before - from);
+        while (!out.empty() && out.back().seq >= before)
+          out.pop_back();
+        return out;
+      }
       if (n <= s.recent.size()) {
         out.assign(s.recent.end() - static_cast<std::ptrdiff_t>(n), s.recent.end());
         return out;

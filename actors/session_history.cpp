@@ -23,8 +23,9 @@ void handle(self_ptr self, const xccos::command& cmd, const xccos::bccontext_cmd
   auto c = cmd;
   auto uri = x.chan.uri();
   auto n = x.last;
-  with_room(self, cmd, x.chan, [self, c, uri, n](room_actor room, bool) {
-    self->request(room, caf::infinite, history_atom::value, self->state.user, n)
+  auto before = x.before;
+  with_room(self, cmd, x.chan, [self, c, uri, n, before](room_actor room, bool) {
+    self->request(room, caf::infinite, history_atom::value, self->state.user, n, before)
       .then(
         [self, c, uri](const std::vector<storage::message>& msgs) {
           std::string data;

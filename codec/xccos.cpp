@@ -366,6 +366,13 @@ std::optional<chan_ref> chan_from_chanid(const node& n) {
   return c;
 }
 
+// A sequence number as an attribute carries it: 1 to 19 decimal digits (no sign, no space).
+std::optional<std::uint64_t> parse_seq(const std::string& text) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoull(text);
+}
+
 // A room reference inside <data>: <chanid> or <chanib uri>.
 std::optional<chan_ref> chan_in(const node* data) {
   if (!data)
@@ -453,6 +460,12 @@ command_data decode_cmd(const item& it) {
       if (const node* last = bcq->child("last")) {
         long n = std::atol(last->attr_or("cnt", "25").c_str());
         c.last = n < 0 ? 0u : static_cast<std::uint32_t>(std::min<long>(n, 1'000'000));
+        if (const auto* before = last->attr("before")) {
+          auto v = parse_seq(*before);
+          if (!v)
+            return invalid_cmd{"bccontext's before must be a sequence number"};
+          c.before = *v;
+        }
       }
     return c;
   }
@@ -485,10 +498,10 @@ command_data decode_cmd(const item& it) {
     if (data)
       for (const auto* ib : data->children_named("chanib")) {
         auto chan = parse_chan_uri(ib->attr_or("uri"));
-        const std::string seq = ib->attr_or("seq", "0");
-        if (!chan || seq.empty() || seq.find_first_not_of("0123456789") != std::string::npos || seq.size() > 19)
+        auto seq = parse_seq(ib->attr_or("seq", "0"));
+        if (!chan || !seq)
           return invalid_cmd{"catchup needs <chanib uri seq> items with a decimal seq"};
-        c.rooms.emplace_back(std::move(*chan), std::stoull(seq));
+        c.rooms.emplace_back(std::move(*chan), *seq);
       }
     if (c.rooms.empty())
       return invalid_cmd{"catchup needs at least one <chanib uri seq>"};

@@ -140,6 +140,7 @@ struct part_cmd {
 struct bccontext_cmd {
   chan_ref chan;
   std::uint32_t last = 25; // <bcq><last cnt=N/></bcq>
+  std::uint64_t before = 0; // <last cnt before=SEQ/>: the N posts below SEQ (our extension); 0: the newest N
 };
 struct getinv_cmd {
   std::string invite_id;

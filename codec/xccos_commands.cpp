@@ -74,10 +74,13 @@ std::string chanib_uri(std::string_view room_uri) {
   return out;
 }
 
-std::string bccontext_last(std::string_view room_uri, std::uint32_t n) {
+std::string bccontext_last(std::string_view room_uri, std::uint32_t n, std::uint64_t before) {
   std::string out = chanib_uri(room_uri);
   out += "<bcq>";
-  append_empty_element(out, "last", {{"cnt", std::to_string(n)}});
+  if (before > 0)
+    append_empty_element(out, "last", {{"cnt", std::to_string(n)}, {"before", std::to_string(before)}});
+  else
+    append_empty_element(out, "last", {{"cnt", std::to_string(n)}});
   out += "</bcq>";
   return out;
 }

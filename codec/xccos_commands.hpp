@@ -37,8 +37,9 @@ std::string chansrch_query(std::string_view criteria);
 std::string chanid(std::size_t key, std::string_view domain, std::string_view guid);
 // cmd:part, cmd:follow / cmd:unfollow, and cmd:join's other form: <chanib uri/> (docs/xccos.md §4).
 std::string chanib_uri(std::string_view room_uri);
-// cmd:bccontext: <chanib uri/><bcq><last cnt=N/></bcq>, the newest N posts (docs/xccos.md §4).
-std::string bccontext_last(std::string_view room_uri, std::uint32_t n);
+// cmd:bccontext: <chanib uri/><bcq><last cnt=N/></bcq>, the newest N posts (docs/xccos.md §4); with `before`,
+// <last cnt=N before=SEQ/>, the N posts below SEQ (docs/protocol.md, our extension).
+std::string bccontext_last(std::string_view room_uri, std::uint32_t n, std::uint64_t before = 0);
 // cmd:catchup: <chanib uri seq=N/> per (room URI, last seq the client has) (docs/protocol.md "catchup").
 std::string catchup_list(const std::vector<std::pair<std::string, std::uint64_t>>& rooms);
 // cmd:roster: <chanib uri/><page start count/>, who is online from position `start` (docs/protocol.md "Large rooms").

@@ -3,6 +3,7 @@
 // client's. Every route checks the sign-in and that the tab is the caller's; another user's tab answers 404 as an
 // unknown one does.
 #include <charconv>
+#include <limits>
 
 #include "base/log.hpp"
 #include "codec/xccos_commands.hpp"
@@ -229,9 +230,12 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
   srv.Get(route("/history"), on_tab([&ctx](const httplib::Request& req, httplib::Response& res, chat_tab& tab) {
     auto room = room_param(req, res);
     auto n = room ? number_param(req, res, "n", 50, 1000) : std::nullopt;
-    if (!n)
+    // Scrolling back: the n posts below `before` (0: the newest n).
+    auto before = n ? number_param(req, res, "before", 0, std::numeric_limits<std::int64_t>::max()) : std::nullopt;
+    if (!before)
       return;
-    auto data = run(ctx, tab, res, "bccontext", xccos::bccontext_last(*room, static_cast<std::uint32_t>(*n)));
+    auto data = run(ctx, tab, res, "bccontext",
+                    xccos::bccontext_last(*room, static_cast<std::uint32_t>(*n), *before));
     if (!data)
       return;
     const auto* chanib = data->child("chanib");

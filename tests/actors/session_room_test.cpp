@@ -199,6 +199,21 @@ TEST_CASE_METHOD(fixture, "history beyond the in-memory cache comes from the sto
   REQUIRE(msgs.size() == 10);
   CHECK(msgs.front()->child("chat")->text == "n3");
   CHECK(msgs.back()->child("chat")->text == "n12");
+
+  // Scrolling back: below a seq, from the cache (seqs 8..12 are in it) and from the store.
+  auto texts = [&](const std::string& last) {
+    auto r = ask(a, cmd("301", "bccontext", "<chanib uri=\"" + uri(lobby) + "\"/><bcq>" + last + "</bcq>"));
+    REQUIRE(r.code == 200);
+    std::vector<std::string> out;
+    for (const auto* m : r.data()->child("chanib")->children_named("msg"))
+      out.push_back(m->child("chat")->text);
+    return out;
+  };
+  CHECK(texts("<last cnt=\"3\" before=\"12\"/>") == std::vector<std::string>{"n9", "n10", "n11"});
+  CHECK(texts("<last cnt=\"4\" before=\"6\"/>") == std::vector<std::string>{"n2", "n3", "n4", "n5"});
+  CHECK(texts("<last cnt=\"10\" before=\"3\"/>") == std::vector<std::string>{"n1", "n2"});
+  CHECK(texts("<last cnt=\"10\" before=\"1\"/>").empty());
+  CHECK(texts("<last cnt=\"2\" before=\"99\"/>") == std::vector<std::string>{"n11", "n12"}); // beyond: the newest
 }
 
 TEST_CASE_METHOD(fixture, "part tells the others and stops delivery to the leaver") {

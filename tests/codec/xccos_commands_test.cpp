@@ -121,6 +121,15 @@ TEST_CASE("xccos commands: bccontext asks the last N posts of the room") {
   CHECK(c.chan.uri() == room);
   CHECK(c.last == 1000);
   CHECK(decode_as<bccontext_cmd>("bccontext", bccontext_last(room, 0)).last == 0);
+  CHECK(c.before == 0);
+  // Scrolling back (our extension): the N posts below a seq.
+  CHECK(bccontext_last("ma-chan://example.com/6f0c", 30, 77)
+        == "<chanib uri=\"ma-chan://example.com/6f0c\"/><bcq><last cnt=\"30\" before=\"77\"/></bcq>");
+  auto b = decode_as<bccontext_cmd>("bccontext", bccontext_last(room, 50, 9'999'999'999'999'999'999ULL));
+  CHECK(b.last == 50);
+  CHECK(b.before == 9'999'999'999'999'999'999ULL);
+  auto bad = decode_one(command_document("1", "bccontext", chanib_uri(room) + "<bcq><last cnt=\"5\" before=\"-3\"/></bcq>"));
+  CHECK(std::holds_alternative<invalid_cmd>(bad.data));
 }
 
 TEST_CASE("xccos commands: catchup lists each room with the last seq the client has") {

@@ -107,6 +107,15 @@ TEST_CASE("web chat: a browser tab and a SIP client in one room see each other's
   CHECK(h->at("messages")[0]["seq"] == from_bob->seq);
   CHECK(h->at("messages")[1]["text"] == "hi bob, <i>from</i> the browser");
 
+  // Scrolling back: the posts below a seq.
+  auto older = alice->call("GET", "/history?room=" + lobby + "&n=5&before=" + std::to_string(seq.value()));
+  REQUIRE(older);
+  REQUIRE(older->at("messages").size() == 1);
+  CHECK(older->at("messages")[0]["seq"] == from_bob->seq);
+  auto none = alice->call("GET", "/history?room=" + lobby + "&n=5&before=" + std::to_string(from_bob->seq));
+  REQUIRE(none);
+  CHECK(none->at("messages").empty());
+
   REQUIRE(bob->part(lobby).ok());
   auto parted = next_of(*alice, "part");
   CHECK(parted.data["user"] == "sip:bob@example.com");
