@@ -5,11 +5,14 @@
 // - room fields are known names within their length limits, a room name is trimmed and not empty, and a new
 //   room names its category;
 // - roles are storage::role bits;
+// - the chat's bodies name a room by a ma-chan:// URI XML can carry, counts stay within their limits, a post's text
+//   is not empty, a file request names a file;
 // - a refusal says why.
 #include <algorithm>
 #include <string>
 
 #include "base/text.hpp"
+#include "codec/xccos.hpp"
 #include "fuzz/fuzz.hpp"
 #include "web/requests.hpp"
 
@@ -31,6 +34,10 @@ void check_user(const std::string& aor) {
   PCHAT_FUZZ_CHECK(aor.rfind("sip:", 0) == 0);
   PCHAT_FUZZ_CHECK(is_xml_text(aor));
   PCHAT_FUZZ_CHECK(aor.find_first_of(" \t\r\n<>\"") == std::string::npos);
+}
+
+void check_room(const std::string& room) {
+  PCHAT_FUZZ_CHECK(room.size() <= 512 && is_xml_text(room) && xccos::parse_chan_uri(room).has_value());
 }
 
 void check_fields(const room_fields& fields, bool creating) {
@@ -72,6 +79,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto* request = accepted(roles)) {
     check_user(request->user);
     PCHAT_FUZZ_CHECK((request->roles & ~7u) == 0);
+  }
+  const auto join = chat_join_request_of(*object);
+  if (const auto* request = accepted(join)) {
+    check_room(request->room);
+    PCHAT_FUZZ_CHECK(request->history <= 1000);
+  }
+  const auto post = chat_post_request_of(*object);
+  if (const auto* request = accepted(post)) {
+    check_room(request->room);
+    PCHAT_FUZZ_CHECK(!request->text.empty());
+  }
+  for (bool with_on : {true, false}) {
+    const auto room = chat_room_request_of(*object, with_on);
+    if (const auto* request = accepted(room))
+      check_room(request->room);
+  }
+  const auto file = chat_file_request_of(*object);
+  if (const auto* request = accepted(file)) {
+    check_room(request->room);
+    PCHAT_FUZZ_CHECK(!request->file.empty() && request->file.size() <= 2048 && is_xml_text(request->file));
   }
   return 0;
 }

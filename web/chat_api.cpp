@@ -241,6 +241,49 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
     const auto* chanib = data->child("chanib");
     send_json(res, 200, chanib ? history_of(*chanib) : json{{"room", *room}, {"messages", json::array()}});
   }));
+  srv.Get(route("/invitations"), on_tab([&ctx](const httplib::Request&, httplib::Response& res, chat_tab& tab) {
+    auto data = run(ctx, tab, res, "getinv", xccos::invitations_query(ctx.opts.domain));
+    if (!data)
+      return;
+    json list = json::array();
+    for (const auto* inv : data->children_named("inv"))
+      list.push_back(invitation_of(*inv));
+    send_json(res, 200, json{{"invitations", list}});
+  }));
+  // History search (docs/protocol.md "History search"): every word of `text`, in one room or every readable one.
+  srv.Get(route("/search"), on_tab([&ctx](const httplib::Request& req, httplib::Response& res, chat_tab& tab) {
+    auto text = req.get_param_value("text");
+    if (text.empty() || text.size() > 1024)
+      return send_error(res, pchat_errc::invalid_argument, "text: 1 to 1024 bytes of words to look for");
+    std::string data = xccos::histsrch_query(text);
+    if (req.has_param("room")) {
+      auto room = room_param(req, res);
+      if (!room)
+        return;
+      data += xccos::chanib_uri(*room);
+    }
+    auto found = run(ctx, tab, res, "histsrch", data);
+    if (!found)
+      return;
+    json hits = json::array();
+    for (const auto* m : found->children_named("msg"))
+      hits.push_back(message_of(*m));
+    send_json(res, 200, json{{"messages", hits}});
+  }));
+  // A room file token (docs/protocol.md "Room files"): {"room", "upload": true, "name"} for one upload of that
+  // name, {"room", "upload": false, "link": "ma-filelink://…"} for downloads. The page then moves the bytes with it.
+  srv.Post(route("/file-token"), on_tab([&ctx](const httplib::Request& req, httplib::Response& res, chat_tab& tab) {
+    auto r = body_as<chat_file_request>(req, res, chat_file_request_of);
+    if (!r)
+      return;
+    auto data = run(ctx, tab, res, r->upload ? "getfutok" : "getfdtok", xccos::file_token_query(r->room, r->file));
+    if (!data)
+      return;
+    const auto* t = data->child("token");
+    if (!t)
+      return send_error(res, pchat_errc::server_error);
+    send_json(res, 200, json{{"token", t->attr_or("token")}, {"url", t->attr_or("serveruri")}});
+  }));
   srv.Get(route("/roster"), on_tab([&ctx](const httplib::Request& req, httplib::Response& res, chat_tab& tab) {
     auto room = room_param(req, res);
     auto start = room ? number_param(req, res, "start", 0, 1u << 30) : std::nullopt;

@@ -191,6 +191,25 @@ checked<chat_post_request> chat_post_request_of(const json& body) {
   return chat_post_request{std::move(std::get<std::string>(room)), std::move(std::get<std::string>(text))};
 }
 
+checked<chat_file_request> chat_file_request_of(const json& body) {
+  if (auto bad = only_fields(body, {"room", "upload", "name", "link"}))
+    return std::move(*bad);
+  auto room = room_field(body);
+  if (auto* error = std::get_if<request_error>(&room))
+    return std::move(*error);
+  auto upload = body.find("upload");
+  if (upload == body.end() || !upload->is_boolean())
+    return invalid("upload must be true or false");
+  const char* field = upload->get<bool>() ? "name" : "link";
+  auto file = string_field(body, field);
+  if (auto* error = std::get_if<request_error>(&file))
+    return std::move(*error);
+  auto& f = std::get<std::string>(file);
+  if (f.empty() || f.size() > 2048 || !is_xml_text(f))
+    return invalid(std::string{field} + " must be 1 to 2048 bytes of text");
+  return chat_file_request{std::move(std::get<std::string>(room)), upload->get<bool>(), std::move(f)};
+}
+
 checked<chat_room_request> chat_room_request_of(const json& body, bool with_on) {
   if (auto bad = with_on ? only_fields(body, {"room", "on"}) : only_fields(body, {"room"}))
     return std::move(*bad);

@@ -98,6 +98,15 @@ struct chat_room_request {
 };
 checked<chat_room_request> chat_room_request_of(const json& body, bool with_on);
 
+// POST .../file-token: {"room", "upload": true, "name": the file's name} or {"room", "upload": false, "link": its
+// ma-filelink:// link}. `file` is the name or the link (the room's rules and the name's are the directory's).
+struct chat_file_request {
+  std::string room;
+  bool upload = true;
+  std::string file;
+};
+checked<chat_file_request> chat_file_request_of(const json& body);
+
 // A room URI from a query parameter or a field: ma-chan://domain/guid, at most 512 bytes.
 checked<std::string> chat_room_of(std::string_view uri);
 

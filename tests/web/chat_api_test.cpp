@@ -277,3 +277,68 @@ TEST_CASE("web chat: bad input gets a clear 4xx and changes nothing") {
   REQUIRE(h);
   CHECK(h->at("messages").empty());
 }
+
+TEST_CASE("web chat: invitations, history search and room files through a tab") {
+  pchatd_process server;
+  REQUIRE(server.ctl("init") == 0);
+  REQUIRE(server.ctl("category add Teams --invite true") == 0);
+  std::string out;
+  REQUIRE(server.ctl("room add Design --category Teams --privacy closed", &out) == 0);
+  const auto design = out.substr(out.find('\t') + 1, out.find_first_of("\r\n") - out.find('\t') - 1);
+  REQUIRE(server.ctl("member add Design bob@example.com --role manager") == 0);
+  server.start();
+
+  auto alice = web_member(server, "alice@example.com");
+  CHECK(alice->call("POST", "/join", {{"room", design}}).err().status == 403); // closed: members only
+
+  // Bob, a manager, adds Alice from the management page: her tab is told at once and getinv lists it.
+  web_client bob{server};
+  REQUIRE(bob.sign_in("bob@example.com") == 200);
+  REQUIRE(code(bob.send("PUT", "/api/rooms/Design/roles", {{"user", "alice@example.com"}, {"roles", {"member"}}})) == 200);
+  auto invited = next_of(*alice, "invitation");
+  CHECK(invited.data["room"] == design);
+  CHECK(invited.data["name"] == "Design");
+  CHECK(invited.data["inviter"] == "sip:bob@example.com");
+  auto listed = alice->call("GET", "/invitations");
+  REQUIRE(listed);
+  REQUIRE(listed->at("invitations").size() == 1);
+  CHECK(listed->at("invitations")[0]["room"] == design);
+
+  joined(*alice, design);
+  REQUIRE(alice->post(design, "deploy on friday"));
+  REQUIRE(alice->post(design, "lunch"));
+  auto found = alice->call("GET", "/search?text=Friday");
+  REQUIRE(found);
+  REQUIRE(found->at("messages").size() == 1);
+  CHECK(found->at("messages")[0]["text"] == "deploy on friday");
+  CHECK(found->at("messages")[0]["room"] == design);
+  CHECK(alice->call("GET", "/search?text=").err().status == 400);
+
+  // A file: a token for the upload, the bytes with it, the link posted; a token for the download.
+  auto up = alice->call("POST", "/file-token", {{"room", design}, {"upload", true}, {"name", "notes <1>.txt"}});
+  INFO(up.err().message);
+  REQUIRE(up);
+  const std::string url = up->at("url");
+  REQUIRE(url.rfind(server.web_url(), 0) == 0);
+  httplib::Client http{"127.0.0.1", server.web_port()};
+  auto put = http.Put(url.substr(server.web_url().size()).c_str(), {{"Authorization", "Bearer " + up->at("token").get<std::string>()}},
+                      "hello file", "text/plain");
+  REQUIRE(put);
+  REQUIRE(put->status == 201);
+  const std::string link = json::parse(put->body)["link"];
+  REQUIRE(alice->post(design, "see " + link));
+  auto down = alice->call("POST", "/file-token", {{"room", design}, {"upload", false}, {"link", link}});
+  REQUIRE(down);
+  auto got = http.Get((down->at("url").get<std::string>().substr(server.web_url().size()) + "?token=" +
+                       down->at("token").get<std::string>()).c_str());
+  REQUIRE(got);
+  CHECK(got->status == 200);
+  CHECK(got->body == "hello file");
+  CHECK(alice->call("POST", "/file-token", {{"room", design}, {"upload", "yes"}, {"name", "x"}}).err().status == 400);
+
+  web_client carol{server}; // not a member: no token for the closed room
+  REQUIRE(carol.sign_in("carol@example.com") == 200);
+  auto tab = body_of(carol.send("POST", "/api/chat/tabs", json::object()))["tab"].get<std::string>();
+  CHECK(code(carol.send("POST", "/api/chat/tabs/" + tab + "/file-token",
+                        {{"room", design}, {"upload", false}, {"link", link}})) == 403);
+}
