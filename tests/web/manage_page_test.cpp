@@ -67,8 +67,12 @@ TEST_CASE("browser: a creator signs in, creates a room and adds a member, who se
 
   browser.type("#signin-password", "alice secret");
   browser.click("#signin-submit");
-  browser.wait_until("the rooms view", [&] { return browser.visible("#rooms-view"); });
+  // Signed in, the page is the chat; management is one link away.
+  browser.wait_until("the chat view", [&] { return browser.visible("#chat-view"); });
   CHECK(browser.text("#whoami-user") == "sip:alice@example.com");
+  CHECK(browser.visible("#my-rooms-empty"));
+  browser.click("#nav-manage");
+  browser.wait_until("the rooms view", [&] { return browser.visible("#rooms-view"); });
   CHECK(browser.visible("#rooms-empty"));
   CHECK(browser.visible("#create-form"));
   CHECK(browser.text("#create-category option") == "Projects");

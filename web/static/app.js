@@ -1,5 +1,6 @@
-// The room-management page: plain DOM, no build step. Every rule is enforced by the server (web/manage_api.cpp);
-// this only shows what the API says, including its error messages. User data is set with textContent only.
+// The page's shared parts (the API helper, sign-in, routing) and room management: plain DOM, no build step. Every
+// rule is enforced by the server (web/manage_api.cpp, web/chat_api.cpp); this only shows what the API says,
+// including its error messages. User data is set with textContent only. The chat itself is chat.js.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -41,7 +42,8 @@ function say(text) {
 }
 
 function show(view) {
-  for (const id of ["signin-view", "rooms-view", "room-view"]) $(id).hidden = id !== view;
+  for (const id of ["signin-view", "chat-view", "rooms-view", "room-view"]) $(id).hidden = id !== view;
+  document.body.classList.toggle("wide", view === "chat-view");
 }
 
 // --- sign-in ----------------------------------------------------------------------------------------------------
@@ -67,6 +69,7 @@ $("signin-form").addEventListener("submit", async (ev) => {
 });
 
 $("signout").addEventListener("click", async () => {
+  if (window.pchatChat) window.pchatChat.stop();
   await api("POST", "/api/signout", {}).catch(() => {});
   say("Signed out.");
   location.hash = "#/";
@@ -90,7 +93,7 @@ async function showRooms() {
     const tr = document.createElement("tr");
     const name = document.createElement("td");
     const link = document.createElement("a");
-    link.href = `#/room/${encodeURIComponent(r.id)}`;
+    link.href = `#/manage/room/${encodeURIComponent(r.id)}`;
     link.textContent = r.name;
     name.appendChild(link);
     tr.appendChild(name);
@@ -137,7 +140,7 @@ $("create-form").addEventListener("submit", async (ev) => {
     });
     $("create-form").reset();
     say(`Room ${room.name} created.`);
-    location.hash = `#/room/${encodeURIComponent(room.id)}`;
+    location.hash = `#/manage/room/${encodeURIComponent(room.id)}`;
   } catch (err) {
     showError(err);
   }
@@ -212,7 +215,7 @@ async function setRoles(user, roles) {
     const r = await api("PUT", `/api/rooms/${encodeURIComponent(current.id)}/roles`, { user, roles });
     if (!r.room) {
       say("Done. You no longer manage this room.");
-      location.hash = "#/";
+      location.hash = "#/manage";
       return;
     }
     fillRoom(r.room);
@@ -253,19 +256,25 @@ $("add-form").addEventListener("submit", async (ev) => {
   if ($("error").hidden) $("add-form").reset();
 });
 
-// --- routing: #/ (rooms) and #/room/<id> ---------------------------------------------------------------------
+// --- routing: #/ and #/room/<guid> (chat, chat.js), #/manage (rooms you manage), #/manage/room/<id> ----------
 
 async function route() {
   try {
     await loadMe();
     if (!me.user) {
+      if (window.pchatChat) window.pchatChat.stop();
       show("signin-view");
       $("signin-user").focus();
       return;
     }
-    const m = location.hash.match(/^#\/room\/(.+)$/);
-    if (m) await showRoom(decodeURIComponent(m[1]));
-    else await showRooms();
+    const managed = location.hash.match(/^#\/manage\/room\/(.+)$/);
+    if (managed) await showRoom(decodeURIComponent(managed[1]));
+    else if (location.hash === "#/manage") await showRooms();
+    else {
+      show("chat-view");
+      const room = location.hash.match(/^#\/room\/(.+)$/);
+      await window.pchatChat.show(room ? decodeURIComponent(room[1]) : null);
+    }
   } catch (err) {
     if (err.status === 401) {
       show("signin-view");
@@ -279,4 +288,4 @@ window.addEventListener("hashchange", () => {
   showError(null);
   route();
 });
-route();
+// The first route() is chat.js's, which is loaded after this file.
