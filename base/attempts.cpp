@@ -56,6 +56,12 @@ void attempt_limiter::succeeded(const std::string& key) {
   entries_.erase(key);
 }
 
+void attempt_limiter::refund(const std::string& key) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto i = entries_.find(key); i != entries_.end() && i->second.count > 0)
+    --i->second.count;
+}
+
 std::string address_key(const std::string& address) {
   std::string bare = address.size() > 2 && address.front() == '[' ? address.substr(1, address.size() - 2) : address;
   in6_addr a{};

@@ -27,6 +27,9 @@ public:
   bool admit(const std::string& key, unsigned limit, clock::time_point now = clock::now());
   // Forgets `key` (a success).
   void succeeded(const std::string& key);
+  // Takes back one attempt admit() counted for `key`, which turned out not to be a failure (a success from an
+  // address whose earlier failures must still count).
+  void refund(const std::string& key);
 
 private:
   unsigned count_locked(const std::string& key, clock::time_point now, bool add);

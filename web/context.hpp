@@ -51,6 +51,8 @@ public:
   bool admit(const std::string& key, unsigned limit);
   // A successful sign-in forgets the key's attempts.
   void succeeded(const std::string& key);
+  // A successful sign-in's attempt does not count for `key` (its failures still do).
+  void refund(const std::string& key);
 
 private:
   using clock = std::chrono::steady_clock;

@@ -74,6 +74,8 @@ bool sign_ins::admit(const std::string& key, unsigned limit) { return attempts_.
 
 void sign_ins::succeeded(const std::string& key) { attempts_.succeeded(key); }
 
+void sign_ins::refund(const std::string& key) { attempts_.refund(key); }
+
 // --- JSON helpers -----------------------------------------------------------------------------------------------
 
 void send_json(httplib::Response& res, int status, const json& body) {
@@ -296,8 +298,9 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
                                          << ": a password over plain HTTP";
       return send_error(res, pchat_errc::forbidden, "Sign-in needs HTTPS: set tls.certificate and tls.key");
     }
-    // Every attempt counts until one succeeds: five per user and twenty per client address a minute, so neither
-    // one account nor many accounts from one place can be guessed at speed.
+    // Failures count: five per user and twenty per client address a minute, so neither one account nor many
+    // accounts from one place can be guessed at speed. Each attempt is counted when it starts (parallel guesses
+    // cannot slip past) and given back when it succeeds, so many people behind one address can sign in.
     if (!ctx.sessions.admit("user " + user, 5) || !ctx.sessions.admit("addr " + address_key(req.remote_addr), 20))
       return send_error(res, pchat_errc::too_many_attempts, "Too many failed sign-ins; wait a minute and try again");
     if (!check_password(ctx, user, password)) {
@@ -307,6 +310,7 @@ void add_sign_in_routes(httplib::Server& srv, web_context& ctx) {
                                                                    : "Unknown or disabled user");
     }
     ctx.sessions.succeeded("user " + user);
+    ctx.sessions.refund("addr " + address_key(req.remote_addr));
     auto token = ctx.sessions.create(user);
     // A session cookie (no Max-Age): the server forgets the sign-in after web.session-ttl without use.
     bool https = ctx.https || ctx.public_url.rfind("https://", 0) == 0; // served so, or by a TLS proxy

@@ -120,6 +120,19 @@ TEST_CASE("attempts: a key is refused after its limit until the window passes, a
   CHECK(web.admit("addr x", 2, t0));
   CHECK_FALSE(web.admit("addr x", 2, t0));
   CHECK(web.failed("addr x", t0) == 3); // two admitted, then this one
+  // refund: an admitted attempt that succeeded is taken back, the failures stay.
+  CHECK(web.admit("addr y", 2, t0));
+  web.refund("addr y");
+  for (int i = 0; i < 10; ++i) { // successes alone never reach the limit
+    CHECK(web.admit("addr y", 2, t0));
+    web.refund("addr y");
+  }
+  web.failed("addr y", t0);
+  web.refund("addr y");
+  web.refund("addr y"); // never below zero
+  CHECK(web.admit("addr y", 2, t0));
+  CHECK(web.admit("addr y", 2, t0));
+  CHECK_FALSE(web.admit("addr y", 2, t0));
 }
 
 TEST_CASE("attempts: client addresses count by IPv4 address and by IPv6 /64") {
