@@ -57,6 +57,7 @@ public:
 
   const std::string& user() const { return user_; }
   const std::string& tab() const { return tab_; }
+  const std::string& cookie() const { return cookie_; } // "pchat_session=…", for a stream of one's own
 
 private:
   result<nlohmann::json> request(const std::string& method, const std::string& path, const nlohmann::json& body);

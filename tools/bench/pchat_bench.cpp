@@ -54,6 +54,7 @@
 #include "tools/bench/join_search.hpp"
 #include "tools/bench/latency.hpp"
 #include "tools/bench/sip_load.hpp"
+#include "tools/bench/web_load.hpp"
 #include "client/launcher.hpp"
 
 using namespace pchat::bench;
@@ -115,6 +116,7 @@ struct server_process {
   pid_t pid = -1;
   std::string dir;
   std::uint16_t port = 0;
+  std::uint16_t web_port = 0; // from its ready line ("web=http://127.0.0.1:PORT")
   std::vector<std::string> rooms;
 
   ~server_process() {
@@ -193,7 +195,8 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
   srv.port = pchat::client::free_loopback_port();
   std::vector<std::string> args = {"--pchat.data-dir=" + data, "--sip.port=" + std::to_string(srv.port),
                                    "--pchat.log-level=warning", "--sip.max-pending=1000000",
-                                   "--web.port=0"};
+                                   // every bench client connects from 127.0.0.1
+                                   "--sip.max-connections-per-address=1000000", "--web.port=0"};
   args.insert(args.end(), o.server_args.begin(), o.server_args.end());
   auto log_path = srv.dir + "/pchatd.log";
   auto r = pchat::client::launch_pchatd(o.pchatd, args, srv.dir, log_path, std::chrono::seconds(20));
@@ -206,6 +209,11 @@ bool start_server(const options& o, server_process& srv, std::string& error) {
     return false;
   }
   srv.pid = r.pid;
+  if (auto at = r.output.find(" web=http://"); at != std::string::npos) {
+    auto colon = r.output.find(':', at + 12);
+    if (colon != std::string::npos)
+      srv.web_port = static_cast<std::uint16_t>(std::atoi(r.output.c_str() + colon + 1));
+  }
   return true;
 }
 
@@ -298,6 +306,8 @@ struct mode_report {
   summary latency;
   summary join;
   double signin_seconds = 0;
+  proc_sample server_idle;      // right after it started, before any sign-in
+  proc_sample server_signed_in; // once the measured members are signed in and joined
   proc_sample server_before, server_after;
   double client_cpu_seconds = 0;
   std::vector<std::uint32_t> samples; // sorted
@@ -378,9 +388,15 @@ void print(const mode_report& r, const options& o) {
     if (r.server_at_resume.rss_mib > 0)
       std::printf("; %.1f when the stalled resumed", r.server_at_resume.rss_mib);
     std::printf("; VmHWM %.1f, sign-in included)\n", r.server_after.peak_rss_mib);
-    std::printf("   pchatd CPU %.2f s over %.1f s posting (%.0f%% of one core); bench clients CPU %.2f s\n", cpu,
-                r.posting_seconds, r.posting_seconds > 0 ? 100.0 * cpu / r.posting_seconds : 0.0,
-                r.client_cpu_seconds);
+    std::printf("   pchatd CPU %.2f s over %.1f s posting (%.0f%% of one core, %.2f us per delivery); bench clients "
+                "CPU %.2f s\n",
+                cpu, r.posting_seconds, r.posting_seconds > 0 ? 100.0 * cpu / r.posting_seconds : 0.0,
+                r.delivered > 0 ? cpu * 1e6 / static_cast<double>(r.delivered) : 0.0, r.client_cpu_seconds);
+    if (r.server_idle.rss_mib > 0 && r.server_signed_in.rss_mib > 0 && r.sessions > 0)
+      std::printf("   pchatd memory per %s member: %.1f KiB (RSS %.1f MiB before sign-in, %.1f MiB with %u members "
+                  "signed in and joined)\n",
+                  r.mode.c_str(), (r.server_signed_in.rss_mib - r.server_idle.rss_mib) * 1024.0 / r.sessions,
+                  r.server_idle.rss_mib, r.server_signed_in.rss_mib, r.sessions);
   }
 }
 
@@ -435,6 +451,14 @@ nlohmann::json json_mode(const mode_report& r) {
                    {"peak_rss_sampled_mib", r.rss_peak_sampled_mib},
                    {"rss_mib_per_second", r.rss_per_second},
                    {"cpu_seconds", r.server_after.cpu_seconds - r.server_before.cpu_seconds}};
+    if (r.delivered > 0)
+      server["cpu_us_per_delivery"] =
+        (r.server_after.cpu_seconds - r.server_before.cpu_seconds) * 1e6 / static_cast<double>(r.delivered);
+    if (r.server_idle.rss_mib > 0 && r.server_signed_in.rss_mib > 0 && r.sessions > 0) {
+      server["rss_before_signin_mib"] = r.server_idle.rss_mib;
+      server["rss_signed_in_mib"] = r.server_signed_in.rss_mib;
+      server["kib_per_member"] = (r.server_signed_in.rss_mib - r.server_idle.rss_mib) * 1024.0 / r.sessions;
+    }
     if (r.server_at_resume.rss_mib > 0)
       server["rss_at_stall_end_mib"] = r.server_at_resume.rss_mib;
     out["server"] = std::move(server);
@@ -573,6 +597,90 @@ int run_join_under_search(const options& o) {
 
 } // namespace
 
+// --mode web / sip+web: --rooms x --members browser members (web_load.hpp) in a fresh pchatd, and --posters SIP
+// clients (one room member each, spread over the rooms) posting as in sip mode; what is timed is each post's way to
+// the browser members. Adds the "web" report; false when the server could not be started.
+bool run_with_web(options& o, std::vector<mode_report>& reports) {
+  server_process srv;
+  mode_report m;
+  m.mode = "web";
+  std::string error;
+  auto args = o.server_args;
+  o.server_args.push_back("--web.max-connections-per-address=1000000"); // as for SIP in start_server
+  o.server_args.push_back("--web.chat-max-tabs=1000000");
+  bool started = start_server(o, srv, error);
+  o.server_args = std::move(args);
+  if (!started || srv.web_port == 0) {
+    std::cerr << "pchat-bench: " << (started ? "pchatd did not say its web port" : error) << "\n";
+    return false;
+  }
+  o.pid = srv.pid;
+  m.server_idle = sample(o.pid);
+  web_load_config wc;
+  wc.port = srv.web_port;
+  wc.rooms = srv.rooms;
+  wc.members = o.members;
+  wc.signin_parallel = std::min<std::uint32_t>(o.signin_parallel, 32);
+  wc.planned_posts = static_cast<std::size_t>(o.rate * o.duration) + 1;
+  web_members web{wc};
+  if (!web.start(error)) {
+    m.error = error;
+    print(m, o);
+    reports.push_back(std::move(m));
+    return true;
+  }
+  m.server_signed_in = sample(o.pid);
+
+  sip_load_config c;
+  c.port = srv.port;
+  c.rooms = srv.rooms;
+  c.members = (o.posters + static_cast<std::uint32_t>(srv.rooms.size()) - 1) / static_cast<std::uint32_t>(srv.rooms.size());
+  c.posters = o.posters;
+  c.rate = o.rate;
+  c.duration = o.duration;
+  c.size = o.size;
+  c.join_probes = 0;
+  c.progress = false;
+  rss_sampler rss;
+  c.on_posting_start = [&m, &o, &rss] {
+    m.server_before = sample(o.pid);
+    rss.start(o.pid);
+  };
+  c.on_post = [&web](std::size_t post, std::size_t room, std::int64_t sent_ns) { web.posted(post, room, sent_ns); };
+  auto posters = run_sip_load(c);
+  auto r = web.finish(10);
+  m.server_after = sample(o.pid);
+  rss.stop();
+  m.rss_peak_sampled_mib = std::max(rss.peak_mib, m.server_after.rss_mib);
+  m.rss_per_second = std::move(rss.per_second);
+  m.ok = r.ok && posters.ok && posters.signin_failures == 0 && posters.posts_refused == 0;
+  m.error = !r.error.empty() ? r.error : !posters.error.empty() ? "the SIP posters: " + posters.error : "";
+  if (m.error.empty() && r.disconnected > 0)
+    m.error = std::to_string(r.disconnected) + " event streams ended during the run";
+  if (auto gone = server_gone(srv); !gone.empty()) {
+    m.ok = false;
+    m.error = "pchatd " + gone + " during the run" + (m.error.empty() ? "" : "; " + m.error);
+    std::cerr << "pchat-bench: pchatd " << gone << "; the end of its log:" << log_tail(srv.dir + "/pchatd.log", 20)
+              << "\n";
+  }
+  m.sessions = r.sessions;
+  m.signin_seconds = r.signin_seconds;
+  m.posts = posters.posts;
+  m.refused = posters.posts_refused;
+  m.expected = r.expected;
+  m.delivered = r.delivered;
+  m.lost = r.lost;
+  m.duplicates = r.duplicates;
+  m.posting_seconds = posters.posting_seconds;
+  m.delivery_seconds = r.delivery_seconds;
+  m.client_cpu_seconds = posters.client_cpu_seconds;
+  m.samples = std::move(r.latency_us);
+  m.latency = summarize(m.samples);
+  print(m, o);
+  reports.push_back(std::move(m));
+  return true;
+}
+
 int main(int argc, char** argv) {
   options o;
   // CLI11 (docs/operations.md "Command-line programs"): every number typed and range-checked, --help on stdout.
@@ -583,9 +691,11 @@ int main(int argc, char** argv) {
   const auto positive = CLI::Range(1e-9, 1e12);
   const auto non_negative = CLI::Range(0.0, 1e12);
   app.add_option("--mode", o.mode,
-                 "sip: real SIP clients against pchatd; actors: the same actors in this process, no SIP; both; "
-                 "join-under-search: join latency while histsrch runs; ntlm-sign: the cost of signing one INFO")
-    ->check(CLI::IsMember({"sip", "actors", "both", "join-under-search", "ntlm-sign"}))
+                 "sip: real SIP clients against pchatd; actors: the same actors in this process, no SIP; both "
+                 "(actors and sip); web: browser members (the chat API's event streams) with SIP posters; sip+web: "
+                 "sip, then web, side by side; join-under-search: join latency while histsrch runs; ntlm-sign: "
+                 "the cost of signing one INFO")
+    ->check(CLI::IsMember({"sip", "actors", "both", "web", "sip+web", "join-under-search", "ntlm-sign"}))
     ->capture_default_str();
   auto* rooms = app.add_option("--rooms", o.rooms, "rooms")->check(at_least_1)->capture_default_str();
   app.add_option("--members", o.members, "members per room")->check(at_least_1)->capture_default_str();
@@ -654,8 +764,11 @@ int main(int argc, char** argv) {
     if (count_arg("--server", o.server.substr(colon + 1), 1) > 65535)
       bad_value("--server", o.server, "HOST:PORT with a port up to 65535");
   }
-  if (o.mode != "sip" && o.mode != "both" && (o.stalled > 0 || o.stall_seconds >= 0 || o.sip_threads > 0)) {
-    std::cerr << "pchat-bench: --stalled, --stall-seconds and --sip-threads are for --mode sip or both\n";
+  const bool run_actors = o.mode == "actors" || o.mode == "both";
+  const bool run_sip = o.mode == "sip" || o.mode == "both" || o.mode == "sip+web";
+  const bool run_web = o.mode == "web" || o.mode == "sip+web";
+  if (!run_sip && (o.stalled > 0 || o.stall_seconds >= 0 || o.sip_threads > 0)) {
+    std::cerr << "pchat-bench: --stalled, --stall-seconds and --sip-threads are for --mode sip, both or sip+web\n";
     return 2;
   }
   if (o.stall_seconds >= 0 && o.stalled == 0) {
@@ -666,9 +779,13 @@ int main(int argc, char** argv) {
     return run_join_under_search(o);
   if (o.mode == "ntlm-sign")
     return run_ntlm_sign(o);
-  if (o.mode != "sip" && o.mode != "actors" && o.mode != "both") {
+  if (!run_actors && !run_sip && !run_web) {
     std::cerr << "pchat-bench: unknown --mode " << o.mode << "\n";
     return usage();
+  }
+  if (run_web && !o.server.empty()) {
+    std::cerr << "pchat-bench: --mode " << o.mode << " starts its own pchatd (no --server)\n";
+    return 2;
   }
   if (o.posters == 0)
     o.posters = 1;
@@ -685,7 +802,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   std::vector<mode_report> reports;
-  if (o.mode == "actors" || o.mode == "both") {
+  if (run_actors) {
     actor_load_config c;
     c.rooms = o.rooms;
     c.members = o.members;
@@ -713,18 +830,20 @@ int main(int argc, char** argv) {
     print(m, o);
     reports.push_back(std::move(m));
   }
-  if (o.mode == "sip" || o.mode == "both") {
+  if (o.server.empty()) {
+    if (!o.sync)
+      o.server_args.push_back("--pchat.sync-writes=false");
+    o.server_args.push_back("--scheduler.max-threads=" + std::to_string(o.threads));
+    if (o.sip_threads > 0) // only when asked: a pchatd without the option would refuse to start
+      o.server_args.push_back("--sip.threads=" + std::to_string(o.sip_threads));
+  }
+  if (run_sip) {
     sip_load_config c;
     server_process srv;
     mode_report m;
     m.mode = "sip";
     std::string error;
     if (o.server.empty()) {
-      if (!o.sync)
-        o.server_args.push_back("--pchat.sync-writes=false");
-      o.server_args.push_back("--scheduler.max-threads=" + std::to_string(o.threads));
-      if (o.sip_threads > 0) // only when asked: a pchatd without the option would refuse to start
-        o.server_args.push_back("--sip.threads=" + std::to_string(o.sip_threads));
       if (!start_server(o, srv, error)) {
         std::cerr << "pchat-bench: " << error << "\n";
         return 1;
@@ -732,6 +851,7 @@ int main(int argc, char** argv) {
       c.port = srv.port;
       c.rooms = srv.rooms;
       o.pid = srv.pid;
+      m.server_idle = sample(o.pid);
     } else {
       auto colon = o.server.rfind(':');
       c.host = o.server.substr(0, colon);
@@ -758,6 +878,7 @@ int main(int argc, char** argv) {
     rss_sampler rss;
     c.on_posting_start = [&m, &o, &rss] {
       m.server_before = sample(o.pid); // sign-in CPU is not counted
+      m.server_signed_in = m.server_before;
       rss.start(o.pid);
     };
     c.on_stall_end = [&m, &o] { m.server_at_resume = sample(o.pid); };
@@ -801,8 +922,11 @@ int main(int argc, char** argv) {
     print(m, o);
     reports.push_back(std::move(m));
   }
-  if (reports.size() == 2 && reports[0].latency.p50_ms > 0)
-    std::printf("== sip/actors latency ratio: p50 %.2fx, p99 %.2fx\n", reports[1].latency.p50_ms / reports[0].latency.p50_ms,
+  if (run_web && !run_with_web(o, reports))
+    return 1;
+  if (reports.size() == 2 && reports[0].latency.p50_ms > 0 && reports[0].latency.p99_ms > 0)
+    std::printf("== %s/%s latency ratio: p50 %.2fx, p99 %.2fx\n", reports[1].mode.c_str(), reports[0].mode.c_str(),
+                reports[1].latency.p50_ms / reports[0].latency.p50_ms,
                 reports[1].latency.p99_ms / reports[0].latency.p99_ms);
   if (!o.json.empty()) {
     nlohmann::json results = nlohmann::json::array();

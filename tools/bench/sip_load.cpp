@@ -555,6 +555,8 @@ void engine::post(std::size_t k) {
   c.post_of_cseq.emplace(c.dlg.cseq, sent_ns_.size());
   sent_ns_.push_back(now_ns()); // send time: right before the bytes leave
   post_room_.push_back(room);
+  if (cfg_.on_post)
+    cfg_.on_post(sent_ns_.size() - 1, room, sent_ns_.back());
   res_.expected += room_ready_[room];
   res_.stalled.expected += room_stalled_[room];
   ++room_posts_[room];

@@ -41,6 +41,9 @@ struct sip_load_config {
   std::function<void()> on_posting_start;
   // Called once right before the stalled members resume reading (their backlog at its largest).
   std::function<void()> on_stall_end;
+  // Called for every post as it is sent: its index (its text starts "B<index>:"), its room and the send time
+  // (steady clock, ns) — so that receivers outside this engine (--mode web's browsers) can time it too.
+  std::function<void(std::size_t post, std::size_t room, std::int64_t sent_ns)> on_post;
 };
 
 // What happened to the stalled members (all zero without --stalled).
