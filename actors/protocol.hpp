@@ -3,11 +3,12 @@
 // Actors include this header, never each other's implementation headers except to spawn.
 //
 // Who talks to whom (see docs/architecture.md):
-//   sip ingress --(open/info/closed)--> session --(resolve/search/assoc)--> directory --(spawns)--> room
+//   sip or web ingress --(open/info/closed)--> session --(resolve/search/assoc)--> directory --(spawns)--> room
 //   directory --(delegates histsrch / pref / invite)--> its search, prefs and invitation workers, which answer the
 //   requester (actors/directory.hpp)
 //   session --(join/part/post/history)--> room --(append)--> store writer (group commit) --> RocksDB
-//   session, room --(send/fanout/bye)--> transport (the sip ingress in pchatd; a probe in tests; null in benches)
+//   session, room --(send/fanout/bye)--> transport (in pchatd the sip ingress for SIP dialogs and the web ingress for
+//   browser tabs; a probe in tests; null in benches)
 // Dialog ids are opaque numbers chosen by the transport; actors never see SIP objects.
 #include <atomic>
 #include <chrono>
@@ -564,9 +565,9 @@ using session_actor = caf::typed_actor<caf::reacts_to<info_atom, std::string>, c
                                        // its join reply (the room had not heard `joined` yet)
                                        caf::reacts_to<part_atom, std::uint64_t, bool>>;
 
-// The SIP ingress: the transport for the actors, and the entry point for what the SIP thread reports.
-// open(dialog, user, call-id) spawns the dialog's session; info(dialog, body) hands it a command document;
-// closed(dialog) ends it.
+// An ingress (sip/ingress.hpp for SIP dialogs, web/web_ingress.hpp for browser tabs): the transport for the actors,
+// and the entry point for what its edge reports. open(dialog, user, call-id) spawns the dialog's session;
+// info(dialog, body) hands it a command document; closed(dialog) ends it.
 using ingress_actor = transport_actor::extend<caf::reacts_to<open_atom, dialog_id, std::string, std::string>,
                                               caf::reacts_to<info_atom, dialog_id, std::string>,
                                               caf::reacts_to<closed_atom, dialog_id>>;
