@@ -37,7 +37,7 @@ chat_hub::chat_hub(chat_limits limits) : limits_(limits) {}
 
 chat_hub::~chat_hub() { stop(); }
 
-void chat_hub::start(ingress_actor ingress, std::function<bool(const std::string&)> still_signed_in) {
+void chat_hub::start(ingress_actor ingress, std::function<bool(const std::string&, bool)> still_signed_in) {
   ingress_ = std::move(ingress);
   still_signed_in_ = std::move(still_signed_in);
   stopping_ = false;
@@ -333,17 +333,21 @@ void chat_hub::sweep() {
     }
     std::vector<std::pair<std::shared_ptr<chat_tab>, const char*>> done;
     for (auto& tab : all) {
-      if (check_sign_ins && still_signed_in_ && !still_signed_in_(tab->sign_in)) {
+      bool streaming = false;
+      {
+        std::lock_guard<std::mutex> guard{tab->mtx};
+        if (tab->stream && tab->stream->ended()) {
+          tab->stream.reset();
+          tab->quiet_since = now;
+        }
+        streaming = tab->stream != nullptr;
+        if (!streaming && now - tab->quiet_since >= limits_.grace) {
+          done.emplace_back(tab, "no event stream");
+          continue;
+        }
+      }
+      if (check_sign_ins && still_signed_in_ && !still_signed_in_(tab->sign_in, streaming))
         done.emplace_back(tab, "the sign-in ended");
-        continue;
-      }
-      std::lock_guard<std::mutex> guard{tab->mtx};
-      if (tab->stream && tab->stream->ended()) {
-        tab->stream.reset();
-        tab->quiet_since = now;
-      }
-      if (!tab->stream && now - tab->quiet_since >= limits_.grace)
-        done.emplace_back(tab, "no event stream");
     }
     for (auto& [tab, why] : done)
       close(tab, why);

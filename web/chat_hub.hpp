@@ -84,8 +84,9 @@ public:
   chat_hub(const chat_hub&) = delete;
   chat_hub& operator=(const chat_hub&) = delete;
 
-  // Starts the sweeper; `still_signed_in(sign_in)` says whether a tab's web sign-in is still valid.
-  void start(ingress_actor ingress, std::function<bool(const std::string&)> still_signed_in);
+  // Starts the sweeper; `still_signed_in(sign_in, in_use)` says whether a tab's web sign-in is still valid, and
+  // with `in_use` (the tab has an open stream) counts as a use of it (docs/web.md "Chat in the browser").
+  void start(ingress_actor ingress, std::function<bool(const std::string&, bool)> still_signed_in);
   // Closes every tab (their sessions end, their streams close) and stops the sweeper. Idempotent.
   void stop();
 
@@ -126,7 +127,7 @@ private:
   dialog_id next_dialog_ = 1;
   std::uint64_t next_envid_ = 1;
   ingress_actor ingress_;
-  std::function<bool(const std::string&)> still_signed_in_;
+  std::function<bool(const std::string&, bool)> still_signed_in_;
 
   std::mutex sweep_mtx_;
   std::condition_variable sweep_cv_;

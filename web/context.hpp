@@ -44,6 +44,8 @@ public:
   explicit sign_ins(std::chrono::seconds ttl) : ttl_(ttl) {}
   std::string create(const std::string& user);
   std::optional<found> find(const std::string& token);
+  // find() without counting as a use (the idle limit does not move).
+  std::optional<found> peek(const std::string& token);
   void remove(const std::string& token);
 
   // One sign-in attempt for `key`: false (and not counted) when `limit` attempts were already made in the
@@ -63,6 +65,7 @@ private:
     clock::time_point ends;    // absolute limit
   };
   void expire(clock::time_point now);
+  std::optional<found> look_up(const std::string& token, bool use);
 
   std::mutex mtx_;
   std::chrono::seconds ttl_;

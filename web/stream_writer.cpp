@@ -301,10 +301,12 @@ void stream_writer::impl::run() {
         if (now - s.last_write >= idle && s.offset == s.pending.size())
           quiet.push_back(fd);
       for (int fd : quiet) {
-        auto& s = streams[fd];
-        s.pending = keepalive;
-        s.offset = 0;
-        flush(s);
+        auto it = streams.find(fd);
+        if (it == streams.end())
+          continue;
+        it->second.pending = keepalive;
+        it->second.offset = 0;
+        flush(it->second);
       }
       next_keepalive = now + std::max<std::chrono::milliseconds>(idle / 4, std::chrono::milliseconds(50));
     }

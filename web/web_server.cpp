@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/log.hpp"
+#include "base/metrics.hpp"
 #include "codec/digest.hpp"
 #include "codec/sip_message.hpp"
 #include "codec/xccos.hpp"
@@ -51,7 +52,11 @@ std::string sign_ins::create(const std::string& user) {
   return token;
 }
 
-std::optional<sign_ins::found> sign_ins::find(const std::string& token) {
+std::optional<sign_ins::found> sign_ins::find(const std::string& token) { return look_up(token, true); }
+
+std::optional<sign_ins::found> sign_ins::peek(const std::string& token) { return look_up(token, false); }
+
+std::optional<sign_ins::found> sign_ins::look_up(const std::string& token, bool use) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = entries_.find(token);
   if (i == entries_.end())
@@ -61,7 +66,8 @@ std::optional<sign_ins::found> sign_ins::find(const std::string& token) {
     entries_.erase(i);
     return std::nullopt;
   }
-  i->second.expires = now + ttl_;
+  if (use)
+    i->second.expires = now + ttl_;
   return found{i->second.user, i->second.csrf};
 }
 
@@ -455,9 +461,8 @@ bool web_server::start(std::string& error) {
       res.set_content("directory not answering\n", "text/plain");
     }
   });
-  srv.Get(exact("/metrics"), [&p](const httplib::Request&, httplib::Response& res) {
-    res.set_content((p.ctx.opts.metrics_text ? p.ctx.opts.metrics_text() : std::string{}) +
-                      (p.listener ? p.listener->metrics_text() : std::string{}),
+  srv.Get(exact("/metrics"), [this, &p](const httplib::Request&, httplib::Response& res) {
+    res.set_content((p.ctx.opts.metrics_text ? p.ctx.opts.metrics_text() : std::string{}) + metrics_text(),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
   add_sign_in_routes(srv, ctx);
@@ -518,8 +523,9 @@ bool web_server::start(std::string& error) {
     ctx.opts.files->set_url(ctx.public_url);
   if (ctx.chat) {
     ctx.chat->start(ctx.sys.spawn(web_ingress, ctx.chat, ctx.directory, *ctx.opts.chat),
-                    [&ctx](const std::string& token) {
-                      auto found = ctx.sessions.find(token);
+                    [&ctx](const std::string& token, bool in_use) {
+                      // An open event stream is a use of the sign-in; a tab without one does not keep it alive.
+                      auto found = in_use ? ctx.sessions.find(token) : ctx.sessions.peek(token);
                       return found && account_usable(ctx, found->user);
                     });
   }
@@ -543,6 +549,15 @@ void web_server::stop() {
 
 std::uint16_t web_server::port() const { return impl_->bound; }
 std::string web_server::public_url() const { return impl_->ctx.public_url; }
-std::string web_server::metrics_text() const { return impl_->listener ? impl_->listener->metrics_text() : std::string{}; }
+std::string web_server::metrics_text() const {
+  std::string out = impl_->listener ? impl_->listener->metrics_text() : std::string{};
+  if (impl_->ctx.chat) {
+    prometheus_text chat;
+    chat.gauge("pchat_web_chat_tabs", "Browser chat tabs open (each a session).",
+               static_cast<double>(impl_->ctx.chat->tab_count()));
+    out += chat.take();
+  }
+  return out;
+}
 
 } // namespace pchat::web

@@ -193,6 +193,10 @@ TEST_CASE("web chat: sign-in, tab ownership and CSRF are checked on every route"
   const std::string base = "/api/chat/tabs/" + tab;
   CHECK(code(anon.get(base + "/rooms")) == 401);
   CHECK(code(anon.get(base + "/events")) == 401);
+  auto metrics = anon.get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("\npchat_web_chat_tabs 1\n") != std::string::npos);
+  CHECK(metrics->body.find("\npchat_web_streams_open 0\n") != std::string::npos);
 
   // Bob, signed in, cannot use Alice's tab: it does not exist for him.
   web_client bob{server};

@@ -45,7 +45,7 @@ bool shows(webdriver& b, const std::string& text) { return count_text(b, text) >
 
 } // namespace
 
-TEST_CASE("browser chat: two browsers and a SIP client talk in one room; a cut stream resumes exactly") {
+TEST_CASE("browser chat: two browsers and a SIP client talk in one room, and a cut stream resumes exactly") {
   pchatd_process server;
   const auto lobby = server.add_room("Lobby", "--topic 'Say hello'");
   const auto hideout = server.add_room("Hideout", "--privacy secret");

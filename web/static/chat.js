@@ -87,6 +87,7 @@
       case "join":
       case "part": {
         const r = roomState(ev.room);
+        if (ev.type === "part" && ev.user === me.user) r.joined = false; // the room let us go (roles, settings)
         if (ev.type === "join") r.people.set(ev.user, ev.manager);
         else r.people.delete(ev.user);
         r.online = Math.max(r.people.size, r.online + (ev.type === "join" ? 1 : -1));
