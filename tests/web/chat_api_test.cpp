@@ -198,13 +198,23 @@ TEST_CASE("web chat: sign-in, tab ownership and CSRF are checked on every route"
   CHECK(metrics->body.find("\npchat_web_chat_tabs 1\n") != std::string::npos);
   CHECK(metrics->body.find("\npchat_web_streams_open 0\n") != std::string::npos);
 
-  // Bob, signed in, cannot use Alice's tab: it does not exist for him.
+  // Every route of a tab: 401 without a sign-in; Bob, signed in, cannot use Alice's tab (it does not exist for him).
   web_client bob{server};
   REQUIRE(bob.sign_in("bob@example.com") == 200);
-  CHECK(code(bob.get(base + "/events")) == 404);
-  CHECK(code(bob.get(base + "/assoc")) == 404);
-  CHECK(code(bob.send("POST", base + "/join", {{"room", lobby}})) == 404);
-  CHECK(code(bob.send("POST", base + "/post", {{"room", lobby}, {"text", "as alice"}})) == 404);
+  const std::string q = "?room=" + lobby + "&text=x";
+  for (const char* route : {"/events", "/rooms", "/assoc", "/history", "/roster", "/invitations", "/search"}) {
+    INFO(route);
+    CHECK(code(anon.get(base + route + q)) == 401);
+    CHECK(code(bob.get(base + route + q)) == 404);
+  }
+  const json bodies[] = {{{"room", lobby}}, {{"room", lobby}, {"text", "as alice"}}, {{"room", lobby}, {"on", true}},
+                         {{"room", lobby}, {"upload", true}, {"name", "x.txt"}}};
+  const std::pair<const char*, int> posts[] = {{"/join", 0}, {"/part", 0}, {"/post", 1}, {"/follow", 2}, {"/file-token", 3}};
+  for (const auto& [route, body] : posts) {
+    INFO(route);
+    CHECK(code(anon.send("POST", base + route, bodies[body])) == 401);
+    CHECK(code(bob.send("POST", base + route, bodies[body])) == 404);
+  }
   CHECK(code(bob.del(base)) == 200); // closing someone else's tab closes nothing
   CHECK(code(alice.get(base + "/assoc")) == 200);
 

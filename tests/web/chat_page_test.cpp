@@ -3,7 +3,9 @@
 // cut and resumed and shows exactly the posts it missed, once; markup in posts shows as text; an outsider's browser
 // neither finds nor opens a secret room. The screenshot of the room view is written to $PCHAT_SCREENSHOT_DIR as
 // web-chat-room.png when that is set; docs/web-chat-room.png is one such run.
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "support/pchatd_process.hpp"
 #include "support/sign_in.hpp"
@@ -131,4 +133,55 @@ TEST_CASE("browser chat: two browsers and a SIP client talk in one room, and a c
   carol.wait_until("the refusal", [&] { return carol.visible("#error"); });
   CHECK(carol.text("#error") == "No such room (or you may not see it)");
   CHECK(carol.text("#chat-messages").empty());
+}
+
+TEST_CASE("browser chat: a tab the server closed is replaced and caught up by sequence number, and files are shared") {
+  // web.chat-grace=1: a tab without its stream for a second is closed, as after a laptop slept for a minute.
+  pchatd_process server{{"--web.chat-grace=1"}};
+  const auto dev = server.add_room("Dev");
+  server.start();
+  auto bob = pchat::test::sign_in(server, "bob@example.com");
+  REQUIRE(bob->join(dev));
+
+  webdriver alice;
+  sign_in_page(alice, server, "alice@example.com");
+  open_room(alice, "Dev");
+  REQUIRE(bob->post(dev, "before the sleep"));
+  alice.wait_until("the first post", [&] { return shows(alice, "before the sleep"); });
+
+  alice.script("window.dispatchEvent(new Event('offline'));");
+  std::this_thread::sleep_for(3s); // the server closes the tab: its session leaves the room
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(bob->post(dev, "while asleep " + std::to_string(i)));
+  alice.script("window.dispatchEvent(new Event('online'));"); // the old tab answers 404: a new tab catches up
+  alice.wait_until("the posts missed while asleep", [&] { return shows(alice, "while asleep 3"); });
+  REQUIRE(bob->post(dev, "awake"));
+  alice.wait_until("live posts again", [&] { return shows(alice, "awake"); });
+  for (int i = 1; i <= 3; ++i)
+    CHECK(count_text(alice, "while asleep " + std::to_string(i)) == 1);
+  CHECK(count_text(alice, "before the sleep") == 1);
+
+  // A file from the page: the link is posted and shows as a download button, at Bob's too.
+  auto file = std::filesystem::temp_directory_path() / ("pchat notes " + std::to_string(::getpid()) + ".txt");
+  std::ofstream(file) << "meeting notes\n";
+  alice.type("#chat-file", file.string());
+  alice.click("#chat-upload");
+  alice.wait_until("the shared file's button", [&] {
+    return alice.text("#chat-messages").find("\xE2\xA4\x93 " + file.filename().string()) != std::string::npos;
+  });
+  auto line = bob->next_chat(10000ms);
+  while (line && line->text.rfind("ma-filelink://", 0) != 0)
+    line = bob->next_chat(10000ms);
+  REQUIRE(line);
+  auto into = std::filesystem::temp_directory_path() / ("pchat-download-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(into);
+  auto saved = bob->download_file_into(dev, line->text, into.string(), true);
+  INFO(saved.err().message);
+  REQUIRE(saved);
+  CHECK(std::filesystem::path(saved->path).filename() == file.filename()); // the name the page uploaded
+  std::ifstream back(saved->path);
+  std::string content((std::istreambuf_iterator<char>(back)), std::istreambuf_iterator<char>());
+  CHECK(content == "meeting notes\n");
+  std::filesystem::remove(file);
+  std::filesystem::remove_all(into);
 }
