@@ -399,3 +399,84 @@ TEST_CASE("tls: with sip.plaintext-auth=false the page takes passwords only over
   CHECK(line.find("; Secure") != std::string::npos);
   CHECK(line.find("HttpOnly") != std::string::npos);
 }
+
+TEST_CASE("tls: a browser's chat event stream over HTTPS carries large posts whole and in order") {
+  test_certificate cert;
+  pchatd_process server{cert.args(pchatd_process::free_port())};
+  const auto lobby = server.add_room("Lobby");
+  server.start();
+  const auto port = server.web_port();
+  REQUIRE(server.web_url().rfind("https://", 0) == 0);
+
+  // Sign in, open a tab and join over HTTPS, as the page does.
+  auto signed_in = https_exchange(port, sign_in(port, "alice@example.com", ""), cert.crt);
+  INFO(signed_in);
+  REQUIRE(signed_in.rfind("HTTP/1.1 200", 0) == 0);
+  auto cookie_at = signed_in.find("pchat_session=");
+  REQUIRE(cookie_at != std::string::npos);
+  const auto cookie = signed_in.substr(cookie_at, signed_in.find(';', cookie_at) - cookie_at);
+  auto csrf_at = signed_in.find("\"csrf\":\"");
+  REQUIRE(csrf_at != std::string::npos);
+  const auto csrf = signed_in.substr(csrf_at + 8, signed_in.find('"', csrf_at + 8) - csrf_at - 8);
+  auto post_json = [&](const std::string& path, const std::string& body) {
+    return https_exchange(port,
+                          "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                            "\r\nContent-Type: application/json\r\nCookie: " + cookie + "\r\nX-CSRF-Token: " + csrf +
+                            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body,
+                          cert.crt);
+  };
+  auto opened = post_json("/api/chat/tabs", "{}");
+  INFO(opened);
+  auto tab_at = opened.find("\"tab\":\"");
+  REQUIRE(tab_at != std::string::npos);
+  const auto tab = opened.substr(tab_at + 7, 32);
+  REQUIRE(post_json("/api/chat/tabs/" + tab + "/join", "{\"room\":\"" + lobby + "\"}").rfind("HTTP/1.1 200", 0) == 0);
+
+  // The stream, over one TLS connection that stays open.
+  int fd = connect_loopback(port);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_load_verify_locations(ctx, cert.crt.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL* ssl = SSL_new(ctx);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+  SSL_set_fd(ssl, fd);
+  REQUIRE(SSL_connect(ssl) == 1);
+  std::string req = "GET /api/chat/tabs/" + tab + "/events HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nCookie: " + cookie + "\r\n\r\n";
+  REQUIRE(SSL_write(ssl, req.data(), static_cast<int>(req.size())) > 0);
+
+  // Posts of 7,000 bytes each (many TLS records per event), from a SIP client.
+  chat_config cfg;
+  cfg.user = "bob@example.com";
+  cfg.port = server.port();
+  chat_client bob{cfg};
+  REQUIRE(bob.sign_in().ok());
+  REQUIRE(bob.join(lobby));
+  std::vector<std::string> texts;
+  for (int i = 0; i < 20; ++i) {
+    texts.push_back("post " + std::to_string(i) + " " + std::string(7000, static_cast<char>('a' + i % 26)));
+    REQUIRE(bob.post_async(lobby, texts.back()).ok());
+  }
+  std::string got;
+  char buf[16384];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (got.find("post 19 ") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  ERR_clear_error();
+  REQUIRE(got.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(got.find("Content-Type: text/event-stream") != std::string::npos);
+  std::size_t at = 0;
+  for (const auto& text : texts) { // every post, whole, in order
+    auto found = got.find("\"text\":\"" + text + "\"", at);
+    INFO(text.substr(0, 8));
+    REQUIRE(found != std::string::npos);
+    at = found;
+  }
+}
