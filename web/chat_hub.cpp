@@ -38,8 +38,11 @@ chat_hub::chat_hub(chat_limits limits) : limits_(limits) {}
 chat_hub::~chat_hub() { stop(); }
 
 void chat_hub::start(ingress_actor ingress, std::function<bool(const std::string&, bool)> still_signed_in) {
-  ingress_ = std::move(ingress);
   still_signed_in_ = std::move(still_signed_in);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ingress_ = std::move(ingress);
+  }
   stopping_ = false;
   sweeper_ = std::thread([this] { sweep(); });
 }
@@ -52,18 +55,19 @@ void chat_hub::stop() {
   sweep_cv_.notify_all();
   if (sweeper_.joinable())
     sweeper_.join();
+  // No tab opens and no command goes out from here on (both check ingress_ under mtx_).
+  ingress_actor ingress;
   std::vector<std::shared_ptr<chat_tab>> open;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    ingress.swap(ingress_);
     for (auto& [id, tab] : tabs_)
       open.push_back(tab);
   }
-  for (auto& tab : open)
+  for (auto& tab : open) // their streams get "closed", their waiting requests an answer
     close(tab, "server stopping");
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (ingress_)
-    caf::anon_send_exit(ingress_, caf::exit_reason::user_shutdown);
-  ingress_ = nullptr;
+  if (ingress) // its sessions end as it exits: they part their rooms
+    caf::anon_send_exit(ingress, caf::exit_reason::user_shutdown);
 }
 
 caf::expected<std::shared_ptr<chat_tab>> chat_hub::open(const std::string& user, const std::string& sign_in) {
@@ -72,8 +76,10 @@ caf::expected<std::shared_ptr<chat_tab>> chat_hub::open(const std::string& user,
   tab->user = user;
   tab->sign_in = sign_in;
   tab->quiet_since = clock::now();
+  ingress_actor ingress;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    ingress = ingress_;
     if (!ingress_)
       return make_error(pchat_errc::busy, "chat is stopping");
     if (tabs_.size() >= limits_.max_tabs)
@@ -88,7 +94,7 @@ caf::expected<std::shared_ptr<chat_tab>> chat_hub::open(const std::string& user,
     dialogs_[tab->dialog] = tab;
   }
   // The call-id of a web tab, for the session's logs: "web-" and the tab id's first eight digits.
-  caf::anon_send(ingress_, open_atom::value, tab->dialog, user, "web-" + tab->id.substr(0, 8));
+  caf::anon_send(ingress, open_atom::value, tab->dialog, user, "web-" + tab->id.substr(0, 8));
   return tab;
 }
 
@@ -155,39 +161,43 @@ bool chat_hub::wait(chat_tab& tab, std::unique_lock<std::mutex>& lock, const std
   return tab.answered.wait_for(lock, limits_.reply_timeout, [&] { return tab.closed || done(); });
 }
 
+std::optional<std::pair<std::string, ingress_actor>> chat_hub::next_envelope() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!ingress_)
+    return std::nullopt; // stopping
+  return std::make_pair("web" + std::to_string(next_envid_++), ingress_);
+}
+
+caf::error chat_hub::gone(const chat_tab& tab) {
+  return make_error(pchat_errc::page_not_found,
+                    tab.closed ? "the chat tab was closed; open a new one" : "the server is stopping");
+}
+
 caf::expected<xccos::item> chat_hub::command(chat_tab& tab, std::string_view name, std::string_view data) {
-  std::string envid;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    envid = "web" + std::to_string(next_envid_++);
-  }
+  auto envelope = next_envelope();
   std::unique_lock<std::mutex> lock{tab.mtx};
-  if (tab.closed)
-    return make_error(pchat_errc::room_not_found, "the chat tab is closed");
+  if (tab.closed || !envelope)
+    return gone(tab);
+  const auto& [envid, ingress] = *envelope;
   auto& slot = tab.replies[envid];
-  caf::anon_send(ingress_, info_atom::value, tab.dialog, xccos::command_document(envid, name, data));
+  caf::anon_send(ingress, info_atom::value, tab.dialog, xccos::command_document(envid, name, data));
   wait(tab, lock, [&] { return slot.has_value(); });
   auto reply = std::move(slot);
   tab.replies.erase(envid);
   if (reply)
     return std::move(*reply);
-  if (tab.closed)
-    return make_error(pchat_errc::room_not_found, "the chat tab was closed");
-  return make_error(pchat_errc::timed_out);
+  return tab.closed ? gone(tab) : make_error(pchat_errc::timed_out);
 }
 
 caf::expected<std::uint64_t> chat_hub::post(chat_tab& tab, const std::string& room, const std::string& text,
                                             std::optional<xccos::item>& refused) {
-  std::string envid;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    envid = "web" + std::to_string(next_envid_++);
-  }
+  auto envelope = next_envelope();
   std::unique_lock<std::mutex> lock{tab.mtx};
-  if (tab.closed)
-    return make_error(pchat_errc::room_not_found, "the chat tab is closed");
+  if (tab.closed || !envelope)
+    return gone(tab);
+  const auto& [envid, ingress] = *envelope;
   auto it = tab.posts.insert(tab.posts.end(), chat_tab::pending_post{envid, room, text, 0, std::nullopt});
-  caf::anon_send(ingress_, info_atom::value, tab.dialog,
+  caf::anon_send(ingress, info_atom::value, tab.dialog,
                  xccos::grpchat_document(envid, room, tab.user, now_ticks(), text));
   wait(tab, lock, [&] { return it->seq != 0 || it->refused.has_value(); });
   auto seq = it->seq;
@@ -195,9 +205,7 @@ caf::expected<std::uint64_t> chat_hub::post(chat_tab& tab, const std::string& ro
   tab.posts.erase(it);
   if (seq != 0 || refused)
     return seq;
-  if (tab.closed)
-    return make_error(pchat_errc::room_not_found, "the chat tab was closed");
-  return make_error(pchat_errc::timed_out);
+  return tab.closed ? gone(tab) : make_error(pchat_errc::timed_out);
 }
 
 void chat_hub::add_event(chat_tab& tab, const std::shared_ptr<const std::string>& frame) {

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -118,6 +119,10 @@ private:
   void sweep();
   std::shared_ptr<chat_tab> by_dialog(dialog_id d) const;
   bool wait(chat_tab& tab, std::unique_lock<std::mutex>& lock, const std::function<bool()>& done);
+  // A fresh envelope id for a command and the ingress to send it to; nullopt once the hub is stopping.
+  std::optional<std::pair<std::string, ingress_actor>> next_envelope();
+  // Why a tab's request cannot be answered: it was closed, or the hub stopped (tab.mtx held).
+  static caf::error gone(const chat_tab& tab);
 
   chat_limits limits_;
   mutable std::mutex mtx_;

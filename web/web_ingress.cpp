@@ -13,15 +13,17 @@ ingress_actor::behavior_type web_ingress(ingress_actor::stateful_pointer<web_ing
   st.hub = std::move(hub);
   st.directory = std::move(directory);
   st.opts = std::move(opts);
-  self->attach_functor([self] {
-    // Sessions still open when the ingress stops (pchatd shutting down) part their rooms.
-    for (auto& [d, sess] : self->state.sessions)
-      caf::anon_send(sess, closed_atom::value);
-    if (self->state.opts.live)
-      self->state.opts.live->sessions.fetch_sub(static_cast<std::int64_t>(self->state.sessions.size()),
-                                                std::memory_order_relaxed);
-    self->state.sessions.clear();
-    self->state.hub.reset();
+  // Told to exit (the web server stopping): the sessions still open part their rooms first. (An exit handler, not
+  // an attached functor: those run after the state is gone.)
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& s = self->state;
+    for (auto& [d, sess] : s.sessions)
+      self->send(sess, closed_atom::value);
+    if (s.opts.live)
+      s.opts.live->sessions.fetch_sub(static_cast<std::int64_t>(s.sessions.size()), std::memory_order_relaxed);
+    s.sessions.clear();
+    s.hub.reset();
+    self->quit(std::move(msg.reason));
   });
   return {
     [=](open_atom, dialog_id d, const std::string& user, const std::string& call_id) {
