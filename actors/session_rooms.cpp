@@ -110,9 +110,18 @@ void handle(self_ptr self, const xccos::command& cmd, const xccos::grpchat_cmd& 
   if (j == st.joined.end())
     return refuse(self, cmd, pchat_errc::not_joined);
   auto c = cmd;
-  // The author is the session's user whatever the client claims; the room stamps the time.
+  // The author is the session's user whatever the client claims; the room stamps the time. Success has no rpl,
+  // unless the client asked for one (ack="true": docs/protocol.md "Acknowledged posts").
   self->request(j->second.room, caf::infinite, post_atom::value, st.user, x.text)
-    .then([](std::uint64_t) {}, [self, c](caf::error& err) { reply_error(self, c, err); });
+    .then(
+      [self, c, ack = x.ack, uri = j->second.view.uri](std::uint64_t seq) {
+        if (!ack)
+          return;
+        std::string data;
+        xccos::append_posted(data, uri, seq);
+        reply_ok(self, c, std::move(data));
+      },
+      [self, c](caf::error& err) { reply_error(self, c, err); });
 }
 
 // roster (docs/protocol.md "Large rooms"): a page of the users online.

@@ -627,6 +627,7 @@ command_data decode_grpchat(const item& it) {
   c.author = e.attr_or("author");
   c.ts = e.attr_or("ts");
   c.text = chat->text;
+  c.ack = e.attr_or("ack") == "true";
   return c;
 }
 

@@ -216,6 +216,7 @@ struct grpchat_cmd {
   std::string author; // as claimed by the client; the server replaces it with the session's user
   std::string ts;     // as sent; the server stamps its own time
   std::string text;   // unescaped chat text
+  bool ack = false;   // ack="true" (our extension): answer success too, with the post's seq
 };
 // A well-formed item the server does not implement, or one whose arguments are missing/invalid.
 struct unknown_cmd {};

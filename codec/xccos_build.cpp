@@ -129,6 +129,10 @@ void append_room_history(std::string& out, std::string_view room_uri, const std:
   out += "</chanib>";
 }
 
+void append_posted(std::string& out, std::string_view room_uri, std::uint64_t seq) {
+  append_empty_element(out, "chanib", {{"uri", room_uri}, {"seq", std::to_string(seq)}});
+}
+
 void append_roster(std::string& out, std::string_view room_uri, std::uint32_t start, std::uint32_t total,
                    const std::vector<participant>& page) {
   out += "<chanib uri=\"";

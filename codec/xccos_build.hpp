@@ -83,6 +83,9 @@ void append_role_change(std::string& out, std::string_view user, std::string_vie
 // of rpl:catchup (more="true|false", docs/protocol.md "catchup"); messages are written as given, in order.
 void append_room_history(std::string& out, std::string_view room_uri, const std::vector<chat_message>& msgs,
                          std::optional<bool> more = std::nullopt);
+// <chanib uri seq/>: an acknowledged post's room and sequence number, rpl:grpchat's data (docs/protocol.md
+// "Acknowledged posts").
+void append_posted(std::string& out, std::string_view room_uri, std::uint64_t seq);
 // <chanib uri start total><uib uri [manager="true"]/>…</chanib>: a page of rpl:roster (docs/protocol.md
 // "Large rooms").
 void append_roster(std::string& out, std::string_view room_uri, std::uint32_t start, std::uint32_t total,

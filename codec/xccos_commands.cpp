@@ -31,7 +31,7 @@ std::string command_document(std::string_view envid, std::string_view name, std:
 }
 
 std::string grpchat_document(std::string_view envid, std::string_view room_uri, std::string_view author,
-                             std::int64_t ticks, std::string_view text) {
+                             std::int64_t ticks, std::string_view text, bool ack) {
   std::string out;
   out.reserve(192 + room_uri.size() + author.size() + text.size());
   open_client_envelope(out, envid);
@@ -39,6 +39,8 @@ std::string grpchat_document(std::string_view envid, std::string_view room_uri, 
   append_xml_attribute(out, "chanUri", room_uri);
   append_xml_attribute(out, "author", author);
   append_xml_attribute(out, "ts", format_ts(ticks));
+  if (ack)
+    out += " ack=\"true\"";
   out += "><chat>";
   append_xml_text(out, text);
   out += "</chat></grpchat></xccos>";

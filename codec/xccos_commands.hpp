@@ -22,9 +22,10 @@ namespace pchat::xccos {
 // `data` is a fragment built below (or empty), placed as it is.
 std::string command_document(std::string_view envid, std::string_view name, std::string_view data);
 // <xccos ...><grpchat id="grpchat" seqid="1" chanUri author ts><chat>TEXT</chat></grpchat></xccos>, ts as
-// format_ts(ticks) (docs/xccos.md §3 timestamps, §4 grpchat).
+// format_ts(ticks) (docs/xccos.md §3 timestamps, §4 grpchat). `ack`: ack="true", our extension asking for an
+// rpl:grpchat on success too, carrying the post's sequence number (docs/protocol.md "Acknowledged posts").
 std::string grpchat_document(std::string_view envid, std::string_view room_uri, std::string_view author,
-                             std::int64_t ticks, std::string_view text);
+                             std::int64_t ticks, std::string_view text, bool ack = false);
 // The provisioning-v2 SUBSCRIBE body asking for the persistentChatConfiguration group only (docs/xccos.md §2.1).
 std::string provisioning_subscription_document();
 

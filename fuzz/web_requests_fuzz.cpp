@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto post = chat_post_request_of(*object);
   if (const auto* request = accepted(post)) {
     check_room(request->room);
-    PCHAT_FUZZ_CHECK(!request->text.empty());
+    PCHAT_FUZZ_CHECK(!request->text.empty() && is_xml_text(request->text));
   }
   for (bool with_on : {true, false}) {
     const auto room = chat_room_request_of(*object, with_on);

@@ -24,9 +24,10 @@ std::shared_ptr<const std::string> frame_of(const json& event) {
 
 std::string id_line(std::uint64_t id) { return "id: " + std::to_string(id) + "\n"; }
 
-std::uint64_t seq_of(const xccos::node& grpchat) {
+// The seq of an acknowledged post's <chanib uri seq/>.
+std::uint64_t seq_of(const xccos::node& chanib) {
   std::uint64_t v = 0;
-  const auto text = grpchat.attr_or("msgid");
+  const auto text = chanib.attr_or("seq");
   std::from_chars(text.data(), text.data() + text.size(), v);
   return v;
 }
@@ -196,16 +197,21 @@ caf::expected<std::uint64_t> chat_hub::post(chat_tab& tab, const std::string& ro
   if (tab.closed || !envelope)
     return gone(tab);
   const auto& [envid, ingress] = *envelope;
-  auto it = tab.posts.insert(tab.posts.end(), chat_tab::pending_post{envid, room, text, 0, std::nullopt});
+  // ack="true": the session answers success too, with the seq (docs/protocol.md "Acknowledged posts").
+  auto& slot = tab.replies[envid];
   caf::anon_send(ingress, info_atom::value, tab.dialog,
-                 xccos::grpchat_document(envid, room, tab.user, now_ticks(), text));
-  wait(tab, lock, [&] { return it->seq != 0 || it->refused.has_value(); });
-  auto seq = it->seq;
-  refused = std::move(it->refused);
-  tab.posts.erase(it);
-  if (seq != 0 || refused)
-    return seq;
-  return tab.closed ? gone(tab) : make_error(pchat_errc::timed_out);
+                 xccos::grpchat_document(envid, room, tab.user, now_ticks(), text, true));
+  wait(tab, lock, [&] { return slot.has_value(); });
+  auto reply = std::move(slot);
+  tab.replies.erase(envid);
+  if (!reply)
+    return tab.closed ? gone(tab) : make_error(pchat_errc::timed_out);
+  const auto* posted = reply->code == xccos::code::ok && reply->data() ? reply->data()->child("chanib") : nullptr;
+  if (!posted) {
+    refused = std::move(reply);
+    return std::uint64_t{0};
+  }
+  return seq_of(*posted);
 }
 
 void chat_hub::add_event(chat_tab& tab, const std::shared_ptr<const std::string>& frame) {
@@ -252,15 +258,8 @@ void chat_hub::deliver(dialog_id dialog, const std::string& body) {
         if (auto r = tab->replies.find(item.cmd_envid); r != tab->replies.end()) {
           r->second = std::move(item);
           wake = true;
-          continue;
         }
-        auto p = std::find_if(tab->posts.begin(), tab->posts.end(),
-                              [&](const auto& x) { return x.envid == item.cmd_envid; });
-        if (p != tab->posts.end()) {
-          p->refused = std::move(item);
-          wake = true;
-        }
-        continue; // an answer nobody waits for any more (timed out)
+        continue; // else an answer nobody waits for any more (timed out)
       }
       if (auto event = event_of(item))
         add_event(*tab, frame_of(*event));
@@ -276,11 +275,11 @@ void chat_hub::fanout(const std::vector<dialog_id>& dialogs, const std::string& 
   if (!env)
     return;
   // Each event is rendered once for every tab it goes to.
-  std::vector<std::pair<const xccos::item*, std::shared_ptr<const std::string>>> events;
+  std::vector<std::shared_ptr<const std::string>> frames;
   for (const auto& item : env->items)
     if (auto event = event_of(item))
-      events.emplace_back(&item, frame_of(*event));
-  if (events.empty())
+      frames.push_back(frame_of(*event));
+  if (frames.empty())
     return;
   std::vector<std::shared_ptr<chat_tab>> targets;
   targets.reserve(dialogs.size());
@@ -291,27 +290,9 @@ void chat_hub::fanout(const std::vector<dialog_id>& dialogs, const std::string& 
         targets.push_back(i->second);
   }
   for (auto& tab : targets) {
-    bool wake = false;
-    {
-      std::lock_guard<std::mutex> guard{tab->mtx};
-      for (const auto& [item, frame] : events) {
-        add_event(*tab, frame);
-        // The tab's own post coming back: the oldest waiting post of that room and text is answered with its seq.
-        if (item->kind == xccos::item_kind::grpchat && !tab->posts.empty() &&
-            item->element.attr_or("author") == tab->user) {
-          const auto room = item->element.attr_or("chanUri");
-          const auto* chat = item->element.child("chat");
-          for (auto& p : tab->posts)
-            if (p.seq == 0 && !p.refused && p.room == room && chat && p.text == chat->text) {
-              p.seq = seq_of(item->element);
-              wake = true;
-              break;
-            }
-        }
-      }
-    }
-    if (wake)
-      tab->answered.notify_all();
+    std::lock_guard<std::mutex> guard{tab->mtx};
+    for (const auto& frame : frames)
+      add_event(*tab, frame);
   }
 }
 

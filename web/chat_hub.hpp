@@ -5,7 +5,8 @@
 // that session and HTTP:
 //
 //   HTTP worker --command document--> web ingress --info--> session --> rooms, directory
-//   session/rooms --send/fanout--> web ingress --> hub: rpl:* wakes the worker waiting on its envid; grpchat and
+//   session/rooms --send/fanout--> web ingress --> hub: rpl:* wakes the worker waiting on its envid (posts are sent
+//   with ack="true", so they are answered too: docs/protocol.md "Acknowledged posts"); grpchat and
 //   ntc:* become events, kept in the tab's replay list and pushed to its event stream (web/stream_writer.hpp)
 //
 // Events are numbered per tab (the SSE id). A reconnecting stream names the last one it got (Last-Event-ID) and
@@ -21,7 +22,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,14 +68,6 @@ struct chat_tab {
   std::shared_ptr<outlet> stream;   // the open event stream, if any
   std::chrono::steady_clock::time_point quiet_since; // since when it has had no stream
   std::map<std::string, std::optional<xccos::item>> replies; // envid of a waiting command -> its rpl once here
-  struct pending_post {
-    std::string envid;
-    std::string room;
-    std::string text;
-    std::uint64_t seq = 0;              // set when the post came back in the room's fan-out
-    std::optional<xccos::item> refused; // set when rpl:grpchat refused it
-  };
-  std::list<pending_post> posts;
 };
 
 class chat_hub {
@@ -100,8 +92,8 @@ public:
   void close_sign_in(const std::string& sign_in);
   // Sends cmd:`name` with `data` to the tab's session and waits for its rpl (any code: check item.code).
   caf::expected<xccos::item> command(chat_tab& tab, std::string_view name, std::string_view data);
-  // Posts `text` to `room` and waits until the room fans it back to this tab: its sequence number; a refusal
-  // comes back as the rpl:grpchat item in `refused`.
+  // Posts `text` to `room` and waits for the session's acknowledgement: its sequence number; a refusal comes back
+  // as the rpl:grpchat item in `refused`.
   caf::expected<std::uint64_t> post(chat_tab& tab, const std::string& room, const std::string& text,
                                     std::optional<xccos::item>& refused);
   // Makes `out` the tab's event stream (a previous one is closed): first every kept event after `last_event`

@@ -188,6 +188,9 @@ checked<chat_post_request> chat_post_request_of(const json& body) {
     return std::move(*error);
   if (std::get<std::string>(text).empty())
     return invalid("text must not be empty");
+  if (!is_xml_text(std::get<std::string>(text)))
+    return request_error{pchat_errc::invalid_characters,
+                         "text holds characters a chat message cannot carry (control characters, invalid UTF-8)"};
   return chat_post_request{std::move(std::get<std::string>(room)), std::move(std::get<std::string>(text))};
 }
 

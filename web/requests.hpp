@@ -84,7 +84,8 @@ struct chat_join_request {
 };
 checked<chat_join_request> chat_join_request_of(const json& body);
 
-// POST .../post: {"room", "text"}: text not empty (its size limit is the server's messageSizeLimit).
+// POST .../post: {"room", "text"}: text not empty, only characters XML carries (invalid_characters otherwise; its
+// size limit is the server's messageSizeLimit).
 struct chat_post_request {
   std::string room;
   std::string text;

@@ -185,6 +185,39 @@ TEST_CASE_METHOD(fixture, "group commit: posts to several rooms queued behind a 
   }
 }
 
+TEST_CASE_METHOD(fixture, "a post with ack=\"true\" is answered with its seq once fanned out, one without is not") {
+  auto lobby = make_room("Lobby");
+  auto a = connect("sip:alice@example.com");
+  join(a, lobby);
+  take(a);
+  info(a, grpchat("400", uri(lobby), "", "plain"));
+  auto plain = take(a);
+  REQUIRE(plain.size() == 1); // the fan-out only
+  CHECK(single_item(plain[0]).kind == xccos::item_kind::grpchat);
+  auto acked = env("401", "<grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"" + uri(lobby) +
+                            "\" author=\"\" ts=\"2024-05-01T10:00:00Z\" ack=\"true\"><chat>acked</chat></grpchat>");
+  info(a, acked);
+  auto out = take(a);
+  REQUIRE(out.size() == 2); // the fan-out and the acknowledgement
+  std::optional<xccos::item> rpl;
+  for (const auto& body : out)
+    if (auto it = single_item(body); it.kind == xccos::item_kind::rpl)
+      rpl = it;
+  REQUIRE(rpl);
+  CHECK(rpl->id == "rpl:grpchat");
+  CHECK(rpl->code == 200);
+  CHECK(rpl->cmd_envid == "401");
+  REQUIRE(rpl->data()->child("chanib"));
+  CHECK(rpl->data()->child("chanib")->attr_or("seq") == "2");
+  CHECK(rpl->data()->child("chanib")->attr_or("uri") == uri(lobby));
+  // A refused acknowledged post is answered once, with the refusal.
+  info(a, env("402", "<grpchat id=\"grpchat\" seqid=\"1\" chanUri=\"" + uri(lobby) +
+                       "\" ack=\"true\"><chat>" + std::string(9000, 'x') + "</chat></grpchat>"));
+  auto refused = take(a);
+  REQUIRE(refused.size() == 1);
+  CHECK(single_item(refused[0]).code == 413);
+}
+
 TEST_CASE_METHOD(fixture, "history beyond the in-memory cache comes from the store") {
   opts.history_cache = 5;
   restart();

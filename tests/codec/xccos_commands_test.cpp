@@ -114,6 +114,16 @@ TEST_CASE("xccos commands: part, follow and unfollow name the room by chanib uri
   CHECK(u.chans[1].uri() == "ma-chan://example.com/G2");
 }
 
+TEST_CASE("xccos commands: a grpchat asks for an acknowledgement only when told to") {
+  auto plain = decode_one(grpchat_document("1", room, "sip:a@example.com", 0, "hi"));
+  REQUIRE(std::holds_alternative<grpchat_cmd>(plain.data));
+  CHECK_FALSE(std::get<grpchat_cmd>(plain.data).ack);
+  auto acked = decode_one(grpchat_document("2", room, "sip:a@example.com", 0, "hi", true));
+  REQUIRE(std::holds_alternative<grpchat_cmd>(acked.data));
+  CHECK(std::get<grpchat_cmd>(acked.data).ack);
+  CHECK(std::get<grpchat_cmd>(acked.data).text == "hi");
+}
+
 TEST_CASE("xccos commands: bccontext asks the last N posts of the room") {
   CHECK(bccontext_last("ma-chan://example.com/6f0c", 30)
         == "<chanib uri=\"ma-chan://example.com/6f0c\"/><bcq><last cnt=\"30\"/></bcq>");

@@ -261,6 +261,7 @@ TEST_CASE("web chat: bad input gets a clear 4xx and changes nothing") {
   CHECK(call_status("POST", "/post", {{"room", lobby}, {"text", "not joined"}}) == 403);
   CHECK(call_status("POST", "/post", {{"room", lobby}, {"text", ""}}) == 400);
   CHECK(call_status("POST", "/post", {{"room", lobby}, {"text", json::array()}}) == 400);
+  CHECK(call_status("POST", "/post", {{"room", lobby}, {"text", "bell \x07"}}) == 400);
   CHECK(call_status("POST", "/follow", {{"room", lobby}, {"on", "yes"}}) == 400);
   CHECK(call_status("GET", "/history?room=" + lobby + "&n=x", {}) == 400);
   CHECK(call_status("GET", "/history?room=" + secret, {}) == 404);
