@@ -135,8 +135,8 @@ struct stream_writer::impl {
 
   void run();
   void take_over(std::unique_ptr<connection> c, std::shared_ptr<outlet> out);
-  void refill(stream& s);
-  void flush(stream& s);
+  void pump(stream& s);
+  void too_slow(stream& s);
   void drain_input(stream& s);
   void end(int fd);
   void watch(stream& s, std::uint32_t events);
@@ -176,47 +176,50 @@ void stream_writer::impl::take_over(std::unique_ptr<connection> c, std::shared_p
   s.c = std::move(c);
   s.out = std::move(out);
   s.last_write = clock::now();
-  refill(s); // what was pushed before the hand-over
+  pump(s); // what was pushed before the hand-over
 }
 
-void stream_writer::impl::refill(stream& s) {
-  bool finish = false;
-  auto more = s.out->take(finish);
-  if (s.offset == s.pending.size()) {
+void stream_writer::impl::too_slow(stream& s) {
+  ++counters.too_slow;
+  log::line(log::level::info, "web") << "event stream from=" << log::q(s.c->peer)
+                                     << " closed: the client does not read fast enough";
+  end(s.c->fd);
+}
+
+// Writes what was taken; once all of it is out, takes what the outlet holds and goes on, until the socket would
+// block (then EPOLLOUT brings us back) or the outlet is empty. Only then is more taken: while the client does not
+// read, what others push stays in the outlet, where its limit counts it.
+void stream_writer::impl::pump(stream& s) {
+  for (;;) {
+    while (s.offset < s.pending.size()) {
+      auto r = s.c->io->write(s.pending.data() + s.offset, s.pending.size() - s.offset);
+      if (r.bytes > 0) {
+        s.offset += static_cast<std::size_t>(r.bytes);
+        counters.bytes += static_cast<std::uint64_t>(r.bytes);
+        s.last_write = clock::now();
+        continue;
+      }
+      if (r.wait == 0)
+        return end(s.c->fd); // the client is gone
+      if (s.out->ended()) // its outlet overflowed meanwhile
+        return too_slow(s);
+      return watch(s, EPOLLIN | static_cast<std::uint32_t>(r.wait)); // POLLIN/POLLOUT are EPOLLIN/EPOLLOUT
+    }
+    bool finish = false;
+    auto more = s.out->take(finish);
+    if (finish && s.out->ended()) // over its limit: now, without what is queued
+      return too_slow(s);
+    s.finish = s.finish || finish;
+    if (more.empty()) {
+      s.pending.clear();
+      s.offset = 0;
+      if (s.finish)
+        return end(s.c->fd);
+      return watch(s, EPOLLIN);
+    }
     s.pending = std::move(more);
     s.offset = 0;
-  } else {
-    s.pending.append(more);
   }
-  if (finish && s.out->ended()) { // too slow (or stopped): now, without what is queued
-    ++counters.too_slow;
-    log::line(log::level::info, "web") << "event stream from=" << log::q(s.c->peer)
-                                       << " closed: the client does not read fast enough";
-    return end(s.c->fd);
-  }
-  s.finish = s.finish || finish;
-  flush(s);
-}
-
-void stream_writer::impl::flush(stream& s) {
-  while (s.offset < s.pending.size()) {
-    auto r = s.c->io->write(s.pending.data() + s.offset, s.pending.size() - s.offset);
-    if (r.bytes > 0) {
-      s.offset += static_cast<std::size_t>(r.bytes);
-      counters.bytes += static_cast<std::uint64_t>(r.bytes);
-      s.last_write = clock::now();
-      continue;
-    }
-    if (r.wait == 0)
-      return end(s.c->fd); // the client is gone
-    watch(s, EPOLLIN | static_cast<std::uint32_t>(r.wait)); // POLLIN/POLLOUT have the values of EPOLLIN/EPOLLOUT
-    return;
-  }
-  s.pending.clear();
-  s.offset = 0;
-  if (s.finish)
-    return end(s.c->fd);
-  watch(s, EPOLLIN);
 }
 
 void stream_writer::impl::drain_input(stream& s) {
@@ -274,7 +277,7 @@ void stream_writer::impl::run() {
           continue;
       }
       if (events[i].events & EPOLLOUT)
-        flush(it->second);
+        pump(it->second);
     }
     if (woken) {
       std::uint64_t count = 0;
@@ -291,22 +294,32 @@ void stream_writer::impl::run() {
       for (auto& o : dirty) {
         auto it = streams.find(o->fd_);
         if (it != streams.end() && it->second.out == o)
-          refill(it->second);
+          pump(it->second);
       }
     }
     auto now = clock::now();
     if (now >= next_keepalive) {
-      std::vector<int> quiet;
-      for (auto& [fd, s] : streams)
-        if (now - s.last_write >= idle && s.offset == s.pending.size())
+      // A stream with bytes to write and no progress for twice the keep-alive time, or whose outlet overflowed, is
+      // closed (a closed or replaced stream's client that never reads again would otherwise be kept forever); an
+      // idle one gets a keep-alive.
+      std::vector<int> stuck, quiet;
+      for (auto& [fd, s] : streams) {
+        bool writing = s.offset < s.pending.size();
+        if ((writing && now - s.last_write >= 2 * idle) || s.out->ended())
+          stuck.push_back(fd);
+        else if (!writing && now - s.last_write >= idle)
           quiet.push_back(fd);
+      }
+      for (int fd : stuck)
+        if (auto it = streams.find(fd); it != streams.end())
+          too_slow(it->second);
       for (int fd : quiet) {
         auto it = streams.find(fd);
         if (it == streams.end())
           continue;
-        it->second.pending = keepalive;
+        it->second.pending = keepalive; // the outlet's events follow it in pump()
         it->second.offset = 0;
-        flush(it->second);
+        pump(it->second);
       }
       next_keepalive = now + std::max<std::chrono::milliseconds>(idle / 4, std::chrono::milliseconds(50));
     }
