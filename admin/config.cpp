@@ -93,7 +93,7 @@ server_config::server_config() {
     .add(web_file_token_ttl, "file-token-ttl", "seconds a file upload/download token may be used")
     .add(web_files_dir, "files-dir", "room file content (default <data-dir>/files)")
     .add(web_min_free_mb, "min-free-mb", "MiB uploads leave free on the files' disk (history needs room too)")
-    .add(web_chat_tabs, "chat-tabs", "browser chat tabs (each one event stream) one web sign-in may have open")
+    .add(web_chat_tabs, "chat-tabs", "browser chat tabs (each one event stream) one user may have open")
     .add(web_chat_max_tabs, "chat-max-tabs", "browser chat tabs open in all")
     .add(web_chat_replay, "chat-replay", "events a chat tab keeps for a reconnecting stream (Last-Event-ID)")
     .add(web_chat_grace, "chat-grace", "seconds a chat tab lives without an event stream before its session ends");

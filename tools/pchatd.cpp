@@ -489,7 +489,7 @@ int main(int argc, char** argv) {
       wo.compliance = opts.compliance;
       wo.metrics_text = all_metrics;
       wo.chat = opts; // browser tabs get sessions with the same settings as SIP dialogs
-      wo.chat_limit.tabs_per_sign_in = std::max<size_t>(1, cfg.web_chat_tabs);
+      wo.chat_limit.tabs_per_user = std::max<size_t>(1, cfg.web_chat_tabs);
       wo.chat_limit.max_tabs = std::max<size_t>(1, cfg.web_chat_max_tabs);
       wo.chat_limit.replay = std::clamp<size_t>(cfg.web_chat_replay, 1, 1000000);
       wo.chat_limit.grace = std::chrono::seconds(std::clamp<size_t>(cfg.web_chat_grace, 1, 7 * 24 * 3600));

@@ -123,6 +123,8 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
   // The tab's events as Server-Sent Events. The answer's head is written here; the connection then goes to the
   // stream writer (web/stream_writer.hpp), which writes the events as the hub pushes them.
   srv.Get(route("/events"), on_tab([&ctx](const httplib::Request& req, httplib::Response& res, chat_tab& tab) {
+    if (req.method != "GET") // cpp-httplib routes HEAD here too: it must not replace the tab's stream
+      return send_error(res, pchat_errc::invalid_argument, "The event stream is read with GET");
     std::optional<std::uint64_t> last;
     if (req.has_header("Last-Event-ID") || req.has_param("after")) {
       auto text = req.has_header("Last-Event-ID") ? req.get_header_value("Last-Event-ID") : req.get_param_value("after");
@@ -136,8 +138,9 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
     if (!conn)
       return send_error(res, pchat_errc::server_error);
     auto out = std::make_shared<outlet>(ctx.chat_limit.stream_queue);
-    conn->stream = out;
-    ctx.chat->attach(tab, std::move(out), last);
+    if (!ctx.chat->attach(tab, out, last))
+      return send_error(res, pchat_errc::page_not_found, "No such chat tab (it was closed); open a new one");
+    conn->stream = std::move(out);
     res.status = 200;
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Accel-Buffering", "no"); // a proxy in front must not hold events back

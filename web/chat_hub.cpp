@@ -77,25 +77,24 @@ caf::expected<std::shared_ptr<chat_tab>> chat_hub::open(const std::string& user,
   tab->user = user;
   tab->sign_in = sign_in;
   tab->quiet_since = clock::now();
-  ingress_actor ingress;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    ingress = ingress_;
     if (!ingress_)
       return make_error(pchat_errc::busy, "chat is stopping");
     if (tabs_.size() >= limits_.max_tabs)
       return make_error(pchat_errc::busy, "the server has its limit of chat tabs open");
-    auto& mine = per_sign_in_[sign_in];
-    if (mine >= limits_.tabs_per_sign_in)
-      return make_error(pchat_errc::busy, "this sign-in has " + std::to_string(mine) +
-                                            " chat tabs open; close one first");
+    // Per user, over all their sign-ins (signing in again is no way around it).
+    auto& mine = per_user_[user];
+    if (mine >= limits_.tabs_per_user)
+      return make_error(pchat_errc::busy, "you have " + std::to_string(mine) + " chat tabs open; close one first");
     ++mine;
     tab->dialog = next_dialog_++;
     tabs_[tab->id] = tab;
     dialogs_[tab->dialog] = tab;
+    // Under the lock, so that a close() of this tab (its closed message) cannot overtake the open. The call-id of
+    // a web tab, for the session's logs: "web-" and the tab id's first eight digits.
+    caf::anon_send(ingress_, open_atom::value, tab->dialog, user, "web-" + tab->id.substr(0, 8));
   }
-  // The call-id of a web tab, for the session's logs: "web-" and the tab id's first eight digits.
-  caf::anon_send(ingress, open_atom::value, tab->dialog, user, "web-" + tab->id.substr(0, 8));
   return tab;
 }
 
@@ -120,8 +119,8 @@ void chat_hub::close(const std::shared_ptr<chat_tab>& tab, const char* why) {
     if (tabs_.erase(tab->id) == 0)
       return; // closed already
     dialogs_.erase(tab->dialog);
-    if (auto i = per_sign_in_.find(tab->sign_in); i != per_sign_in_.end() && --i->second == 0)
-      per_sign_in_.erase(i);
+    if (auto i = per_user_.find(tab->user); i != per_user_.end() && --i->second == 0)
+      per_user_.erase(i);
     ingress = ingress_;
   }
   {
@@ -162,11 +161,29 @@ bool chat_hub::wait(chat_tab& tab, std::unique_lock<std::mutex>& lock, const std
   return tab.answered.wait_for(lock, limits_.reply_timeout, [&] { return tab.closed || done(); });
 }
 
-std::optional<std::pair<std::string, ingress_actor>> chat_hub::next_envelope() {
+caf::expected<chat_hub::envelope> chat_hub::next_envelope(const std::string& user) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (!ingress_)
-    return std::nullopt; // stopping
-  return std::make_pair("web" + std::to_string(next_envid_++), ingress_);
+    return make_error(pchat_errc::page_not_found, "the server is stopping");
+  // Each waiting request holds an HTTP worker: a user may not hold more than a few, nor all users all of them.
+  auto& mine = waiting_[user];
+  if (mine >= limits_.requests_per_user || waiting_total_ >= limits_.requests) {
+    if (mine == 0)
+      waiting_.erase(user);
+    return make_error(pchat_errc::busy, "too many chat requests waiting; try again in a moment");
+  }
+  ++mine;
+  ++waiting_total_;
+  return envelope{this, user, "web" + std::to_string(next_envid_++), ingress_};
+}
+
+chat_hub::envelope::~envelope() {
+  if (!hub)
+    return;
+  std::lock_guard<std::mutex> guard{hub->mtx_};
+  if (auto i = hub->waiting_.find(user); i != hub->waiting_.end() && --i->second == 0)
+    hub->waiting_.erase(i);
+  --hub->waiting_total_;
 }
 
 caf::error chat_hub::gone(const chat_tab& tab) {
@@ -175,11 +192,14 @@ caf::error chat_hub::gone(const chat_tab& tab) {
 }
 
 caf::expected<xccos::item> chat_hub::command(chat_tab& tab, std::string_view name, std::string_view data) {
-  auto envelope = next_envelope();
+  auto slot_or = next_envelope(tab.user);
+  if (!slot_or)
+    return std::move(slot_or.error());
   std::unique_lock<std::mutex> lock{tab.mtx};
-  if (tab.closed || !envelope)
+  if (tab.closed)
     return gone(tab);
-  const auto& [envid, ingress] = *envelope;
+  const auto& envid = slot_or->id;
+  const auto& ingress = slot_or->ingress;
   auto& slot = tab.replies[envid];
   caf::anon_send(ingress, info_atom::value, tab.dialog, xccos::command_document(envid, name, data));
   wait(tab, lock, [&] { return slot.has_value(); });
@@ -192,11 +212,14 @@ caf::expected<xccos::item> chat_hub::command(chat_tab& tab, std::string_view nam
 
 caf::expected<std::uint64_t> chat_hub::post(chat_tab& tab, const std::string& room, const std::string& text,
                                             std::optional<xccos::item>& refused) {
-  auto envelope = next_envelope();
+  auto slot_or = next_envelope(tab.user);
+  if (!slot_or)
+    return std::move(slot_or.error());
   std::unique_lock<std::mutex> lock{tab.mtx};
-  if (tab.closed || !envelope)
+  if (tab.closed)
     return gone(tab);
-  const auto& [envid, ingress] = *envelope;
+  const auto& envid = slot_or->id;
+  const auto& ingress = slot_or->ingress;
   // ack="true": the session answers success too, with the seq (docs/protocol.md "Acknowledged posts").
   auto& slot = tab.replies[envid];
   caf::anon_send(ingress, info_atom::value, tab.dialog,
@@ -223,23 +246,31 @@ void chat_hub::add_event(chat_tab& tab, const std::shared_ptr<const std::string>
     tab.stream->push(id_line(id) + *frame); // a stream that fell too far behind ends; the sweeper notices
 }
 
-void chat_hub::attach(chat_tab& tab, std::shared_ptr<outlet> out, std::optional<std::uint64_t> last_event) {
+bool chat_hub::attach(chat_tab& tab, std::shared_ptr<outlet> out, std::optional<std::uint64_t> last_event) {
   std::lock_guard<std::mutex> guard{tab.mtx};
+  if (tab.closed) // closed since the route found it
+    return false;
   if (tab.stream)
     tab.stream->close(); // one stream per tab: the newer one wins
-  std::string first = "retry: 2000\n\n"; // how long EventSource waits before it reconnects
+  const std::string start = "retry: 2000\n\n"; // how long EventSource waits before it reconnects
+  std::string first = start;
   std::uint64_t after = std::min(last_event.value_or(0), tab.next_event - 1);
   std::uint64_t oldest = tab.kept.empty() ? tab.next_event : tab.kept.front().id;
-  if (after + 1 < oldest) {
-    // Events the client has not seen are no longer kept: it must resynchronise (docs/web.md "Resuming").
-    first += id_line(tab.next_event - 1) + *frame_of({{"type", "reset"}});
-    after = tab.next_event - 1;
-  }
+  bool complete = after + 1 >= oldest;
   for (const auto& e : tab.kept)
-    if (e.id > after)
+    if (complete && e.id > after) {
       first += id_line(e.id) + *e.frame;
+      // More than half the stream's limit in one go would end the stream at once, and every reconnect the same way.
+      complete = first.size() <= limits_.stream_queue / 2;
+    }
+  if (!complete) {
+    // Events the client has not seen are no longer kept, or too many to replay: it must resynchronise by
+    // sequence number (docs/web.md "Resuming").
+    first = start + id_line(tab.next_event - 1) + *frame_of({{"type", "reset"}});
+  }
   out->push(first);
   tab.stream = std::move(out);
+  return true;
 }
 
 void chat_hub::deliver(dialog_id dialog, const std::string& body) {

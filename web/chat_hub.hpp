@@ -40,7 +40,9 @@ namespace pchat::web {
 class outlet;
 
 struct chat_limits {
-  std::size_t tabs_per_sign_in = 16;                // open tabs (each with at most one stream) per web sign-in
+  std::size_t tabs_per_user = 16;                   // open tabs (each with at most one stream) per user
+  std::size_t requests_per_user = 4;                // chat requests waiting for their session, per user
+  std::size_t requests = 6;                         // the same in all (the web's threads less two)
   std::size_t max_tabs = 20000;                     // open tabs in all
   std::size_t replay = 512;                         // events a tab keeps for a reconnecting stream
   std::size_t stream_queue = 1u << 20;              // bytes a stream may fall behind before it is dropped
@@ -84,7 +86,7 @@ public:
   void stop();
 
   // --- HTTP workers ---
-  // A new tab for `user`: busy when the sign-in or the server has its limit of tabs open.
+  // A new tab for `user`: busy when the user or the server has its limit of tabs open.
   caf::expected<std::shared_ptr<chat_tab>> open(const std::string& user, const std::string& sign_in);
   // The tab `id` if it is open and `user`'s; null otherwise (someone else's tab does not exist for you).
   std::shared_ptr<chat_tab> find(const std::string& id, const std::string& user);
@@ -97,8 +99,9 @@ public:
   caf::expected<std::uint64_t> post(chat_tab& tab, const std::string& room, const std::string& text,
                                     std::optional<xccos::item>& refused);
   // Makes `out` the tab's event stream (a previous one is closed): first every kept event after `last_event`
-  // (nullopt: every kept event), or a reset event when some of those are no longer kept.
-  void attach(chat_tab& tab, std::shared_ptr<outlet> out, std::optional<std::uint64_t> last_event);
+  // (nullopt: every kept event), or a reset event when some of those are no longer kept or would be more than
+  // half the stream's limit. False when the tab was closed meanwhile.
+  bool attach(chat_tab& tab, std::shared_ptr<outlet> out, std::optional<std::uint64_t> last_event);
   std::size_t tab_count() const;
 
   // --- the web ingress actor ---
@@ -111,8 +114,24 @@ private:
   void sweep();
   std::shared_ptr<chat_tab> by_dialog(dialog_id d) const;
   bool wait(chat_tab& tab, std::unique_lock<std::mutex>& lock, const std::function<bool()>& done);
-  // A fresh envelope id for a command and the ingress to send it to; nullopt once the hub is stopping.
-  std::optional<std::pair<std::string, ingress_actor>> next_envelope();
+  // A command's envelope id and the ingress to send it to, holding one of the user's waiting requests until it is
+  // destroyed; busy past limits_.requests_per_user or limits_.requests, page_not_found once the hub is stopping.
+  struct envelope {
+    chat_hub* hub = nullptr;
+    std::string user;
+    std::string id;
+    ingress_actor ingress;
+    envelope(chat_hub* h, std::string u, std::string i, ingress_actor a)
+      : hub(h), user(std::move(u)), id(std::move(i)), ingress(std::move(a)) {}
+    envelope(envelope&& other) noexcept
+      : hub(std::exchange(other.hub, nullptr)), user(std::move(other.user)), id(std::move(other.id)),
+        ingress(std::move(other.ingress)) {}
+    envelope(const envelope&) = delete;
+    envelope& operator=(const envelope&) = delete;
+    envelope& operator=(envelope&&) = delete;
+    ~envelope();
+  };
+  caf::expected<envelope> next_envelope(const std::string& user);
   // Why a tab's request cannot be answered: it was closed, or the hub stopped (tab.mtx held).
   static caf::error gone(const chat_tab& tab);
 
@@ -120,7 +139,9 @@ private:
   mutable std::mutex mtx_;
   std::unordered_map<std::string, std::shared_ptr<chat_tab>> tabs_;
   std::unordered_map<dialog_id, std::shared_ptr<chat_tab>> dialogs_;
-  std::unordered_map<std::string, std::size_t> per_sign_in_;
+  std::unordered_map<std::string, std::size_t> per_user_;
+  std::unordered_map<std::string, std::size_t> waiting_; // requests waiting for their session, per user
+  std::size_t waiting_total_ = 0;
   dialog_id next_dialog_ = 1;
   std::uint64_t next_envid_ = 1;
   ingress_actor ingress_;

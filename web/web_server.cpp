@@ -259,8 +259,10 @@ struct web_server::impl {
   impl(caf::actor_system& sys, directory_actor dir, std::shared_ptr<storage::store> db, web_options o)
     : ctx{sys, std::move(dir), std::move(db), o, {}, sign_ins{o.session_ttl}} {
     ctx.chat_limit = o.chat_limit;
+    // Waiting chat requests hold workers: two stay free for sign-in, the page, streams and /healthz.
+    ctx.chat_limit.requests = std::max<std::size_t>(1, o.threads > 2 ? o.threads - 2 : 1);
     if (o.chat)
-      ctx.chat = std::make_shared<chat_hub>(o.chat_limit);
+      ctx.chat = std::make_shared<chat_hub>(ctx.chat_limit);
   }
 
   web_context ctx;

@@ -175,6 +175,28 @@ TEST_CASE("web chat: a cut stream resumes with exactly the events it missed, onc
   CHECK(caught["more"] == false);
 }
 
+TEST_CASE("web chat: a resume whose replay would be more than half a stream's limit gets reset instead") {
+  pchatd_process server{{"--web.chat-replay=1000"}};
+  const auto dev = server.add_room("Dev");
+  server.start();
+  auto alice = web_member(server, "alice@example.com");
+  joined(*alice, dev);
+  auto bob = pchat::test::sign_in(server, "bob@example.com");
+  REQUIRE(bob->join(dev));
+  REQUIRE(bob->post(dev, "small"));
+  CHECK(next_of(*alice, "post").data["text"] == "small");
+  const auto last = alice->last_event();
+  alice->disconnect();
+  for (int i = 0; i < 80; ++i) // 80 x 7,900 bytes: over half of the 1 MiB a stream may fall behind
+    REQUIRE(bob->post(dev, std::to_string(i) + std::string(7900, 'z')));
+  REQUIRE(alice->connect(last).ok());
+  auto first = alice->next_event(10000ms);
+  REQUIRE(first);
+  CHECK(first->data["type"] == "reset"); // not a replay that would end the stream at once, on every reconnect
+  REQUIRE(bob->post(dev, "live again"));
+  CHECK(next_of(*alice, "post").data["text"] == "live again");
+}
+
 TEST_CASE("web chat: sign-in, tab ownership and CSRF are checked on every route") {
   pchatd_process server;
   const auto lobby = server.add_room("Lobby");
@@ -281,11 +303,18 @@ TEST_CASE("web chat: bad input gets a clear 4xx and changes nothing") {
   CHECK(code(raw.send_raw("POST", base + "/post", "[1,2]", "application/json")) == 400);
   CHECK(code(raw.send_raw("POST", base + "/post", std::string(70000, ' '), "application/json")) == 413);
   CHECK(code(raw.get(base + "/events?after=minus")) == 400);
-  // The sign-in's tab limit (2 here): the third is refused until one closes.
-  CHECK(code(raw.send("POST", "/api/chat/tabs", json::object())) == 201);
+  // HEAD on the stream is refused (it would replace the tab's stream).
+  httplib::Client head_client{"127.0.0.1", server.web_port()};
+  auto head = head_client.Head((base + "/events").c_str(), {{"Cookie", raw.cookie()}});
+  REQUIRE(head);
+  CHECK(head->status == 400);
+  // The user's tab limit (2 here, over all their sign-ins: alice's other tab counts): refused until one closes.
   CHECK(code(raw.send("POST", "/api/chat/tabs", json::object())) == 503);
+  web_client again{server};
+  REQUIRE(again.sign_in("alice@example.com") == 200);
+  CHECK(code(again.send("POST", "/api/chat/tabs", json::object())) == 503); // signing in again is no way around it
   CHECK(code(raw.del(base)) == 200);
-  CHECK(code(raw.send("POST", "/api/chat/tabs", json::object())) == 201);
+  CHECK(code(again.send("POST", "/api/chat/tabs", json::object())) == 201);
 
   // Nothing above posted anything.
   auto h = alice->call("GET", "/history?room=" + lobby);
