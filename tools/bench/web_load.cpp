@@ -223,10 +223,16 @@ bool web_members::start(std::string& error) {
         wc.timeout = client::duration{30000};
         client::web_chat w{wc};
         auto e = w.sign_in();
-        if (e.ok()) {
+        // A join waits for its session; past the server's waiting requests it answers 503: try again.
+        for (int attempt = 0; e.ok(); ++attempt) {
           auto j = w.call("POST", "/join", {{"room", p.cfg.rooms[m.room]}, {"history", 0}});
-          if (!j)
+          if (j)
+            break;
+          if (j.err().status != 503 || attempt == 200) {
             e = j.err();
+            break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         if (!e.ok()) {
           ++failures;
