@@ -347,8 +347,9 @@ room_actor::behavior_type room(self_ptr self, storage::room settings, storage::c
       std::vector<storage::message> out;
       if (before > 0 && before <= s.visible_seq) {
         // Scrolling back (docs/protocol.md "bccontext before"): the n posts below `before`. Sequence numbers have
-        // no gaps but what was deleted, so they are among the n seqs below it; the cache has them when it
-        // reaches that far back.
+        // no gaps above the room's clear floor (a removed message keeps its seq with its new text; clears and
+        // retention delete everything below a point), so they are the n seqs below it, fewer only at the floor;
+        // the cache has them when it reaches that far back.
         const std::uint64_t from = before > n ? before - n : 1;
         if (!s.recent.empty() && s.recent.front().seq <= from) {
           for (const auto& m : s.recent)

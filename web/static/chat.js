@@ -108,7 +108,7 @@
         say(`${ev.inviter ? ev.inviter.replace(/^sip:/, "") : "An administrator"} added you to ${ev.name}.`);
         return;
       case "reset":
-        resync(); // events were missed: catch up every joined room by its sequence numbers
+        rejoin(joinedRooms()); // events were missed: catch up every joined room by its sequence numbers
         return;
       case "closed":
         chat.source.close();
@@ -119,39 +119,49 @@
     }
   }
 
-  // The server no longer has our tab: a new tab, the same rooms, everything after the newest post of each.
-  let recovering = null;
-  function recover() {
+  const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+  // The rooms this tab is in, each with the newest post the page has: where a catch-up starts. Taken at once, before
+  // any await, so that live posts arriving while earlier rooms catch up cannot hide a later room's gap.
+  const joinedRooms = () => [...chat.rooms.values()].filter((r) => r.joined).map((r) => [r, newest(r)]);
+
+  // The server no longer has our tab: a new tab, the same rooms, everything after the newest post of each. Tried
+  // again every 5 s until it works, or until the sign-in is gone.
+  let recovering = false;
+  async function recover() {
     if (recovering || chat.stopped) return;
-    recovering = (async () => {
-      await new Promise((ok) => setTimeout(ok, 500 + Math.random() * 1500)); // no storm after a restart
+    recovering = true;
+    const rooms = joinedRooms();
+    await sleep(500 + Math.random() * 1500); // no storm of reconnects after a restart
+    while (!chat.stopped) {
       try {
         chat.tab = (await api("POST", "/api/chat/tabs", {})).tab;
         chat.lastEvent = 0;
         connect();
-        for (const r of chat.rooms.values()) r.joined = false;
-        await resync();
+        await rejoin(rooms);
+        break;
       } catch (err) {
-        if (err.status !== 401) setTimeout(() => { recovering = null; recover(); }, 5000);
-        else route();
-        return;
-      } finally {
-        recovering = null;
+        if (err.status === 401) {
+          route();
+          break;
+        }
+        await sleep(5000);
       }
-    })();
+    }
+    recovering = false;
   }
 
-  async function resync() {
-    for (const r of chat.rooms.values())
-      if (r.listed && (r.joined || r.messages.size)) await joinRoom(r, true).catch(() => {});
+  // Joins each of `rooms` again, catching up from the seq given with it.
+  async function rejoin(rooms) {
+    for (const [r, have] of rooms) await joinRoom(r, have).catch(() => {});
     if (chat.current) renderRoom(roomState(chat.current));
   }
 
   // --- rooms -------------------------------------------------------------------------------------------------------
 
-  // Joins `r` (again): after the newest post the page has (catch-up), or the newest 50.
-  async function joinRoom(r, catchUp) {
-    const have = newest(r) || (catchUp ? 0 : lastRead(r.uri));
+  // Joins `r` (again): every post after `have` (catch-up), by default after the newest post the page has or else
+  // the last one read in this browser; without either, the newest 50.
+  async function joinRoom(r, have = newest(r) || lastRead(r.uri)) {
     const body = { room: r.uri };
     if (have) body.after = have;
     else body.history = 50;
@@ -189,7 +199,7 @@
     chat.current = uri;
     $("search-box").hidden = true;
     try {
-      if (!r.joined) await joinRoom(r, false);
+      if (!r.joined) await joinRoom(r);
       if (!r.olderDone && r.messages.size < 30) await loadOlder(r, false);
     } catch (err) {
       showNoRoom(); // nothing of another room stays on screen under this one's address
@@ -519,7 +529,8 @@
         if (key) r.manager = true;
       }
     // Followed rooms are joined at once, as a SIP client rejoins them: their new posts then count as unread.
-    await Promise.all([...chat.rooms.values()].filter((r) => r.followed).map((r) => joinRoom(r, false).catch(() => {})));
+    // One at a time: each join waits for the session, and the server limits how many may wait at once.
+    for (const r of [...chat.rooms.values()].filter((x) => x.followed)) await joinRoom(r).catch(() => {});
     const inv = await tabApi("GET", "/invitations");
     for (const i of inv.invitations) chat.invitations.set(i.id, i);
     renderInvitations();
@@ -548,7 +559,8 @@
       renderRoomList();
       return;
     }
-    const known = [...chat.rooms.keys()].find((uri) => guidOf(uri) === guid);
+    guid = guid.toLowerCase(); // GUIDs are case-insensitive; the room's own URI is the one its events carry
+    const known = [...chat.rooms.keys()].find((uri) => guidOf(uri).toLowerCase() === guid);
     await openRoom(known || `ma-chan://${me.domain}/${guid}`);
   }
 
