@@ -191,47 +191,39 @@ caf::error chat_hub::gone(const chat_tab& tab) {
                     tab.closed ? "the chat tab was closed; open a new one" : "the server is stopping");
 }
 
-caf::expected<xccos::item> chat_hub::command(chat_tab& tab, std::string_view name, std::string_view data) {
-  auto slot_or = next_envelope(tab.user);
-  if (!slot_or)
-    return std::move(slot_or.error());
+caf::expected<xccos::item> chat_hub::exchange(chat_tab& tab,
+                                              const std::function<std::string(const std::string&)>& document) {
+  auto sending = next_envelope(tab.user); // released (its waiting-request count too) after `lock` below
+  if (!sending)
+    return std::move(sending.error());
   std::unique_lock<std::mutex> lock{tab.mtx};
   if (tab.closed)
     return gone(tab);
-  const auto& envid = slot_or->id;
-  const auto& ingress = slot_or->ingress;
-  auto& slot = tab.replies[envid];
-  caf::anon_send(ingress, info_atom::value, tab.dialog, xccos::command_document(envid, name, data));
+  auto& slot = tab.replies[sending->id];
+  caf::anon_send(sending->ingress, info_atom::value, tab.dialog, document(sending->id));
   wait(tab, lock, [&] { return slot.has_value(); });
   auto reply = std::move(slot);
-  tab.replies.erase(envid);
+  tab.replies.erase(sending->id);
   if (reply)
     return std::move(*reply);
   return tab.closed ? gone(tab) : make_error(pchat_errc::timed_out);
 }
 
+caf::expected<xccos::item> chat_hub::command(chat_tab& tab, std::string_view name, std::string_view data) {
+  return exchange(tab, [&](const std::string& envid) { return xccos::command_document(envid, name, data); });
+}
+
 caf::expected<std::uint64_t> chat_hub::post(chat_tab& tab, const std::string& room, const std::string& text,
                                             std::optional<xccos::item>& refused) {
-  auto slot_or = next_envelope(tab.user);
-  if (!slot_or)
-    return std::move(slot_or.error());
-  std::unique_lock<std::mutex> lock{tab.mtx};
-  if (tab.closed)
-    return gone(tab);
-  const auto& envid = slot_or->id;
-  const auto& ingress = slot_or->ingress;
   // ack="true": the session answers success too, with the seq (docs/protocol.md "Acknowledged posts").
-  auto& slot = tab.replies[envid];
-  caf::anon_send(ingress, info_atom::value, tab.dialog,
-                 xccos::grpchat_document(envid, room, tab.user, now_ticks(), text, true));
-  wait(tab, lock, [&] { return slot.has_value(); });
-  auto reply = std::move(slot);
-  tab.replies.erase(envid);
+  auto reply = exchange(tab, [&](const std::string& envid) {
+    return xccos::grpchat_document(envid, room, tab.user, now_ticks(), text, true);
+  });
   if (!reply)
-    return tab.closed ? gone(tab) : make_error(pchat_errc::timed_out);
+    return std::move(reply.error());
   const auto* posted = reply->code == xccos::code::ok && reply->data() ? reply->data()->child("chanib") : nullptr;
   if (!posted) {
-    refused = std::move(reply);
+    refused = std::move(*reply);
     return std::uint64_t{0};
   }
   return seq_of(*posted);

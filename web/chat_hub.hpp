@@ -114,6 +114,8 @@ private:
   void sweep();
   std::shared_ptr<chat_tab> by_dialog(dialog_id d) const;
   bool wait(chat_tab& tab, std::unique_lock<std::mutex>& lock, const std::function<bool()>& done);
+  // Sends the document `document(envid)` to the tab's session and waits for the rpl naming that envid.
+  caf::expected<xccos::item> exchange(chat_tab& tab, const std::function<std::string(const std::string&)>& document);
   // A command's envelope id and the ingress to send it to, holding one of the user's waiting requests until it is
   // destroyed; busy past limits_.requests_per_user or limits_.requests, page_not_found once the hub is stopping.
   struct envelope {
