@@ -77,7 +77,7 @@ server_config::server_config() {
     .add(compliance_on_store_failure, "on-store-failure",
          "refuse (posts are refused while the queue cannot be written) or queue (held in memory)");
   opt_group{custom_options_, "web"}
-    .add(web, "enabled", "serve the room-management page, room files, /metrics and /healthz over HTTP")
+    .add(web, "enabled", "serve chat in the browser, room management, room files, /metrics and /healthz over HTTP")
     .add(web_host, "host", "address to listen on")
     .add(web_port, "port", "HTTP port (0: any free port, printed on the ready line)")
     .add(web_public_url, "public-url", "URL clients reach the web server at (default http(s)://host:port)")

@@ -12,6 +12,6 @@ if [ ! -d var/data ]; then
   build-release/tools/pchatctl --data var/data init --demo
 fi
 echo "pchatd: starting; try: build-release/tools/pchat --user alice@example.com rooms   (Ctrl-C stops)"
-echo "room management in a browser: the web= address on pchatd's ready line (default http://127.0.0.1:8080/)"
+echo "chat and room management in a browser: the web= address on pchatd's ready line (default http://127.0.0.1:8080/)"
 echo "pidgin-sipe (README \"Using Pidgin or finch\"): LD_PRELOAD=$PWD/build-release/tools/sipe-xml-fix/libsipe-xml-fix.so finch"
 exec build-release/tools/pchatd --config-file=tools/pchatd.ini "$@"
