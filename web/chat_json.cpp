@@ -68,7 +68,8 @@ json joined_of(const xccos::node& data) {
     room = {{"uri", chanib->attr_or("uri")}, {"name", chanib->attr_or("name")}, {"topic", chanib->attr_or("topic")}};
     for (const auto* aib : chanib->children_named("aib")) {
       bool manager = aib->attr_or("key") == "12276";
-      std::string_view ids = aib->attr_or("value");
+      const std::string value = aib->attr_or("value"); // attr_or returns a copy: keep it while `ids` looks at it
+      std::string_view ids = value;
       while (!ids.empty()) {
         auto comma = ids.find(',');
         auto id = std::string{ids.substr(0, comma)};
