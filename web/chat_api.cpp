@@ -221,10 +221,7 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
     auto data = run(ctx, tab, res, "chansrch", xccos::chansrch_query(q));
     if (!data)
       return;
-    json rooms = json::array();
-    for (const auto* chanib : data->children_named("chanib"))
-      rooms.push_back(room_of(*chanib));
-    send_json(res, 200, json{{"rooms", rooms}});
+    send_json(res, 200, json{{"rooms", each(*data, "chanib", room_of)}});
   }));
   srv.Get(route("/assoc"), on_tab([&ctx](const httplib::Request&, httplib::Response& res, chat_tab& tab) {
     if (auto data = run(ctx, tab, res, "getassoc", ""))
@@ -246,12 +243,8 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
   }));
   srv.Get(route("/invitations"), on_tab([&ctx](const httplib::Request&, httplib::Response& res, chat_tab& tab) {
     auto data = run(ctx, tab, res, "getinv", xccos::invitations_query(ctx.opts.domain));
-    if (!data)
-      return;
-    json list = json::array();
-    for (const auto* inv : data->children_named("inv"))
-      list.push_back(invitation_of(*inv));
-    send_json(res, 200, json{{"invitations", list}});
+    if (data)
+      send_json(res, 200, json{{"invitations", each(*data, "inv", invitation_of)}});
   }));
   // History search (docs/protocol.md "History search"): every word of `text`, in one room or every readable one.
   srv.Get(route("/search"), on_tab([&ctx](const httplib::Request& req, httplib::Response& res, chat_tab& tab) {
@@ -265,13 +258,8 @@ void add_chat_routes(httplib::Server& srv, web_context& ctx) {
         return;
       data += xccos::chanib_uri(*room);
     }
-    auto found = run(ctx, tab, res, "histsrch", data);
-    if (!found)
-      return;
-    json hits = json::array();
-    for (const auto* m : found->children_named("msg"))
-      hits.push_back(message_of(*m));
-    send_json(res, 200, json{{"messages", hits}});
+    if (auto found = run(ctx, tab, res, "histsrch", data))
+      send_json(res, 200, json{{"messages", each(*found, "msg", message_of)}});
   }));
   // A room file token (docs/protocol.md "Room files"): {"room", "upload": true, "name"} for one upload of that
   // name, {"room", "upload": false, "link": "ma-filelink://…"} for downloads. The page then moves the bytes with it.

@@ -33,6 +33,13 @@ json people_of(const xccos::node& chanib) {
 
 } // namespace
 
+json each(const xccos::node& parent, const char* name, json (*one)(const xccos::node&)) {
+  json out = json::array();
+  for (const auto* c : parent.children_named(name))
+    out.push_back(one(*c));
+  return out;
+}
+
 json message_of(const xccos::node& msg) {
   const auto* chat = msg.child("chat");
   return {{"room", msg.attr_or("chanUri")},
@@ -83,10 +90,9 @@ json joined_of(const xccos::node& data) {
 }
 
 json history_of(const xccos::node& chanib) {
-  json messages = json::array();
-  for (const auto* m : chanib.children_named("msg"))
-    messages.push_back(message_of(*m));
-  return {{"room", chanib.attr_or("uri")}, {"messages", messages}, {"more", chanib.attr_or("more") == "true"}};
+  return {{"room", chanib.attr_or("uri")},
+          {"messages", each(chanib, "msg", message_of)},
+          {"more", chanib.attr_or("more") == "true"}};
 }
 
 json roster_of(const xccos::node& data) {
@@ -106,8 +112,8 @@ json assoc_of(const xccos::node& data) {
     const char* key = type == "member" ? "member" : type == "manager" ? "manager" : type == "follow" ? "followed" : nullptr;
     if (!key)
       continue;
-    for (const auto* chanib : group->children_named("chanib"))
-      out[key].push_back(room_of(*chanib));
+    for (auto& room : each(*group, "chanib", room_of))
+      out[key].push_back(std::move(room));
   }
   return out;
 }

@@ -18,6 +18,9 @@ using json = nlohmann::json;
 // nullopt for items that are not events (replies, unknown notices).
 std::optional<json> event_of(const xccos::item& item);
 
+// Every `name` child of `parent`, each as `one` makes it: a JSON array.
+json each(const xccos::node& parent, const char* name, json (*one)(const xccos::node&));
+
 // A <grpchat> or history <msg>: {"room", "seq", "author", "ts", "text"}.
 json message_of(const xccos::node& msg);
 // A room summary <chanib> (chansrch, getassoc): {"uri", "name", "description", "topic", "users", "visibility",

@@ -59,6 +59,29 @@ json joined(web_chat& w, const std::string& room, json extra = json::object()) {
   return r.value();
 }
 
+// A browser member and a SIP poster in room Dev of a pchatd keeping `replay` events per tab; the browser has seen
+// one post ("before the cut") and its stream is then cut: `last` is the last event it read.
+struct cut_stream {
+  pchatd_process server;
+  std::string dev;
+  std::unique_ptr<web_chat> alice;
+  std::unique_ptr<pchat::client::chat_client> bob;
+  std::uint64_t last = 0;
+
+  explicit cut_stream(int replay) : server{{"--web.chat-replay=" + std::to_string(replay)}} {
+    dev = server.add_room("Dev");
+    server.start();
+    alice = web_member(server, "alice@example.com");
+    joined(*alice, dev);
+    bob = pchat::test::sign_in(server, "bob@example.com");
+    REQUIRE(bob->join(dev));
+    REQUIRE(bob->post(dev, "before the cut"));
+    CHECK(next_of(*alice, "post").data["text"] == "before the cut");
+    last = alice->last_event();
+    alice->disconnect();
+  }
+};
+
 } // namespace
 
 TEST_CASE("web chat: a browser tab and a SIP client in one room see each other's posts, joins and parts") {
@@ -130,19 +153,11 @@ TEST_CASE("web chat: a browser tab and a SIP client in one room see each other's
 }
 
 TEST_CASE("web chat: a cut stream resumes with exactly the events it missed, once") {
-  pchatd_process server{{"--web.chat-replay=8"}};
-  const auto dev = server.add_room("Dev");
-  server.start();
-
-  auto alice = web_member(server, "alice@example.com");
-  joined(*alice, dev);
-  auto bob = pchat::test::sign_in(server, "bob@example.com");
-  REQUIRE(bob->join(dev));
-  REQUIRE(bob->post(dev, "before the cut"));
-  CHECK(next_of(*alice, "post").data["text"] == "before the cut");
-  const auto last = alice->last_event();
-
-  alice->disconnect();
+  cut_stream cut{8};
+  const auto& dev = cut.dev;
+  auto& alice = cut.alice;
+  auto& bob = cut.bob;
+  const auto last = cut.last;
   std::vector<std::uint64_t> missed;
   for (int i = 1; i <= 3; ++i) {
     auto p = bob->post(dev, "missed " + std::to_string(i));
@@ -176,17 +191,11 @@ TEST_CASE("web chat: a cut stream resumes with exactly the events it missed, onc
 }
 
 TEST_CASE("web chat: a resume whose replay would be more than half a stream's limit gets reset instead") {
-  pchatd_process server{{"--web.chat-replay=1000"}};
-  const auto dev = server.add_room("Dev");
-  server.start();
-  auto alice = web_member(server, "alice@example.com");
-  joined(*alice, dev);
-  auto bob = pchat::test::sign_in(server, "bob@example.com");
-  REQUIRE(bob->join(dev));
-  REQUIRE(bob->post(dev, "small"));
-  CHECK(next_of(*alice, "post").data["text"] == "small");
-  const auto last = alice->last_event();
-  alice->disconnect();
+  cut_stream cut{1000};
+  const auto& dev = cut.dev;
+  auto& alice = cut.alice;
+  auto& bob = cut.bob;
+  const auto last = cut.last;
   for (int i = 0; i < 80; ++i) // 80 x 7,900 bytes: over half of the 1 MiB a stream may fall behind
     REQUIRE(bob->post(dev, std::to_string(i) + std::string(7900, 'z')));
   REQUIRE(alice->connect(last).ok());
