@@ -5,6 +5,7 @@
 #include "base/time.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/rocks_status.hpp"
+#include "storage/store_checks.hpp"
 #include "storage/text_index.hpp"
 
 #include <rocksdb/db.h>
@@ -103,32 +104,10 @@ std::string_view view(const rocksdb::Slice& s) {
   return {s.data(), s.size()};
 }
 
-bool valid_user(const std::string& user) {
-  return !user.empty() && user.find('\0') == std::string::npos;
-}
-
-// "sip:alice@Example.com:5061" -> "example.com" (the key of a domain policy).
-std::string domain_of(const std::string& aor) {
-  auto at = aor.find('@');
-  if (at == std::string::npos)
-    return {};
-  auto host = aor.substr(at + 1);
-  if (!host.empty() && host[0] != '[')
-    host = host.substr(0, host.find(':'));
-  return ascii_lower(host);
-}
-
+using checks::valid_user;
 using codec::key::principal_list;
 
-status check_principals(const category& c) {
-  for (const auto* list : {&c.allow, &c.deny, &c.creators})
-    for (const auto& p : *list)
-      if (!valid_user(p))
-        return fail(errc::invalid_argument, "a scope or creator entry is empty or contains NUL");
-  return status::success();
-}
-
-const status read_only_status{errc::invalid_argument, "read-only: the store was opened with read_only"};
+const status& read_only_status = checks::read_only;
 
 class rocks_store final : public store {
 public:
@@ -197,9 +176,7 @@ public:
   status create_category(category& c) override {
     if (read_only_)
       return read_only_status;
-    if (c.name.empty())
-      return fail(errc::invalid_argument, "category name is empty");
-    if (auto st = check_principals(c); !st.ok())
+    if (auto st = checks::category_ok(c); !st.ok())
       return st;
     std::lock_guard<std::mutex> guard{mutex_};
     auto name_key = keys::category_name(c.name);
@@ -213,7 +190,7 @@ public:
     wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
     wb.Put(cfs_[cf_catalog], name_key, codec::be64(stored.id));
     put_principals(wb, stored);
-    put_retention(wb, keys::category_retention(stored.id), stored_rule(stored));
+    put_retention(wb, keys::category_retention(stored.id), checks::stored_rule(stored));
     wb.Put(cfs_[cf_meta], keys::next_category_id, codec::be64(stored.id + 1));
     if (auto st = write(wb, true, "create_category"); !st.ok())
       return st;
@@ -259,9 +236,7 @@ public:
   status update_category(const category& c) override {
     if (read_only_)
       return read_only_status;
-    if (c.name.empty())
-      return fail(errc::invalid_argument, "category name is empty");
-    if (auto st = check_principals(c); !st.ok())
+    if (auto st = checks::category_ok(c); !st.ok())
       return st;
     std::lock_guard<std::mutex> guard{mutex_};
     std::string v;
@@ -280,7 +255,7 @@ public:
     wb.Put(cfs_[cf_catalog], keys::category(stored.id), codec::encode_category(stored));
     delete_prefix(wb, cf_catalog, keys::scope_prefix(stored.id));
     put_principals(wb, stored);
-    put_retention(wb, keys::category_retention(stored.id), stored_rule(stored));
+    put_retention(wb, keys::category_retention(stored.id), checks::stored_rule(stored));
     return write(wb, true, "update_category");
   }
 
@@ -444,11 +419,8 @@ public:
   status set_roles_impl(std::uint64_t room_id, const std::string& user, std::uint8_t roles, invitation* invite) {
     if (read_only_)
       return read_only_status;
-    if (!valid_user(user))
-      return fail(errc::invalid_argument, "user is empty or contains NUL");
-    constexpr std::uint8_t all_roles = role::member | role::manager | role::presenter;
-    if ((roles & ~all_roles) != 0)
-      return fail(errc::invalid_argument, "unknown role bits " + std::to_string(roles));
+    if (auto st = checks::roles_ok(user, roles); !st.ok())
+      return st;
     std::lock_guard<std::mutex> guard{mutex_};
     if (auto st = check_room(room_id); !st.ok())
       return st;
@@ -607,8 +579,8 @@ public:
   status put_file(const file_record& f) override {
     if (read_only_)
       return read_only_status;
-    if (f.id.empty() || f.name.empty() || !codec::is_lower_hex(f.sha256, 64) || !valid_user(f.uploader))
-      return fail(errc::invalid_argument, "a file needs an id, a name, a SHA-256 and an uploader");
+    if (auto st = checks::file_ok(f); !st.ok())
+      return st;
     if (auto st = check_room(f.room_id); !st.ok())
       return st;
     rocksdb::WriteBatch wb;
@@ -675,9 +647,9 @@ public:
   status set_policy(policy_scope scope, const std::string& subject, std::optional<bool> enabled) override {
     if (read_only_)
       return read_only_status;
-    if ((scope == policy_scope::global) != subject.empty() || subject.find('\0') != std::string::npos)
-      return fail(errc::invalid_argument, "a global policy has no subject; a domain or user policy needs one");
-    auto k = keys::policy(scope, scope == policy_scope::domain ? ascii_lower(subject) : subject);
+    if (auto st = checks::policy_ok(scope, subject); !st.ok())
+      return st;
+    auto k = keys::policy(scope, checks::policy_subject(scope, subject));
     rocksdb::WriteBatch wb;
     if (enabled)
       wb.Put(cfs_[cf_users], k, codec::encode_policy(*enabled));
@@ -701,7 +673,7 @@ public:
   status persistent_chat_policy(const std::string& aor, std::optional<policy_setting>& out) const override {
     out.reset();
     const std::pair<policy_scope, std::string> order[] = {
-        {policy_scope::user, aor}, {policy_scope::domain, domain_of(aor)}, {policy_scope::global, ""}};
+        {policy_scope::user, aor}, {policy_scope::domain, checks::domain_of(aor)}, {policy_scope::global, ""}};
     for (const auto& [scope, subject] : order) {
       if (scope != policy_scope::global && subject.empty())
         continue;
@@ -734,10 +706,10 @@ public:
       return read_only_status;
     if (w.empty())
       return status::success();
+    if (auto st = checks::write_set_ok(w); !st.ok())
+      return st;
     rocksdb::WriteBatch wb;
     for (const auto& m : w.messages) {
-      if (m.seq == 0)
-        return fail(errc::invalid_argument, "message seq must be >= 1");
       wb.Put(cfs_[cf_history], keys::history(m.room_id, m.seq), codec::encode_message(m));
       // The index, in the same batch: a post is findable exactly when it is stored.
       auto seq_key = codec::be64(m.seq);
@@ -746,17 +718,11 @@ public:
       wb.Put(cfs_[cf_search], keys::posting_prefix(keys::author_term(m.author), m.room_id) + seq_key,
              rocksdb::Slice{});
     }
-    for (const auto& [user, room_id] : w.follows) {
-      if (!valid_user(user))
-        return fail(errc::invalid_argument, "user is empty or contains NUL");
+    for (const auto& [user, room_id] : w.follows)
       if (check_room(room_id).ok())
         wb.Put(cfs_[cf_follows], keys::follow(user, room_id), rocksdb::Slice{});
-    }
-    for (const auto& [user, room_id] : w.unfollows) {
-      if (!valid_user(user))
-        return fail(errc::invalid_argument, "user is empty or contains NUL");
+    for (const auto& [user, room_id] : w.unfollows)
       wb.Delete(cfs_[cf_follows], keys::follow(user, room_id));
-    }
     return write(wb, sync, "commit");
   }
 
@@ -1041,10 +1007,8 @@ private:
   status put_user(const user_record& u, bool create) {
     if (read_only_)
       return read_only_status;
-    if (!valid_user(u.aor) || u.realm.empty() || !codec::is_lower_hex(u.ha1_md5, 32) ||
-        !codec::is_lower_hex(u.ha1_sha256, 64) || (!u.nt_hash.empty() && !codec::is_lower_hex(u.nt_hash, 32)))
-      return fail(errc::invalid_argument, "a user needs an address, a realm and both HA1 digests (and a well-formed "
-                                          "NT hash, if any)");
+    if (auto st = checks::user_record_ok(u); !st.ok())
+      return st;
     std::lock_guard<std::mutex> guard{mutex_};
     std::string v;
     auto found = read(cf_users, keys::user(u.aor), v);
@@ -1091,11 +1055,6 @@ private:
     put(principal_list::creator, c.creators);
   }
 
-  // A category's rule is stored only when it limits something; a room's whenever it has its own (even "keep
-  // everything": that overrides a limiting category).
-  static std::optional<retention> stored_rule(const category& c) {
-    return c.keep.keeps_all() ? std::nullopt : std::optional<retention>{c.keep};
-  }
   void put_retention(rocksdb::WriteBatch& wb, const std::string& key, const std::optional<retention>& r) const {
     if (r)
       wb.Put(cfs_[cf_catalog], key, codec::encode_retention(*r));

@@ -235,6 +235,13 @@ public:
   // Opens (or creates) the database in `dir`. On first creation a db_version GUID and a root category GUID are
   // generated and persisted. Fails with errc::busy when another process holds the lock.
   static status open(const std::string& dir, const open_options& opts, std::unique_ptr<store>& out);
+  // Opens (or, unless read-only or told not to create, creates or migrates) the store in a PostgreSQL database,
+  // `conninfo` a libpq connection string (storage/pg_store.cpp, docs/pool.md). `connections` bounds the
+  // connections this store opens (threads beyond that wait their turn). not_found when the database holds no
+  // store and may not create one; io_error when PostgreSQL cannot be reached. Never busy: every node of a pool
+  // opens the same database.
+  static status open_postgres(const std::string& conninfo, const open_options& opts, std::unique_ptr<store>& out,
+                              std::size_t connections = 8);
 
   // Identity of this database, stable across restarts.
   virtual std::string db_version() const = 0;

@@ -9,6 +9,7 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev libsofia-sip-ua-dev librocksdb-dev libtinyxml2-dev catch2
+          libpq-dev    # the PostgreSQL store of a pool (storage/pg_store.cpp)
           libssl-dev   # libcrypto: SIP Digest (MD5, SHA-256, HMAC nonces)
           libcpp-httplib-dev nlohmann-json3-dev  # the web services (web/)
           libcli11-dev  # command-line options of the programs (header-only)
@@ -18,8 +19,10 @@ packages=(g++ cmake ninja-build ccache pkg-config
 # clang + libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes): the fuzz harnesses (fuzz/, build-fuzz/).
 # dpkg-dev (dpkg-shlibdeps, for cpack's package dependencies), systemd (systemd-analyze verify), adduser: the
 # Debian package's test (tests/package); help2man: the package's man pages. fail2ban: fail2ban-regex checks the packaged filter (tests/e2e/logs_test.cpp).
+# postgresql-15: the storage suite's second run and the pool tests start a PostgreSQL server of their own in a
+# temporary directory (tests/support/pg_server.hpp); the package's own cluster is not used.
 test_packages=(pidgin-sipe libpurple-dev xsltproc chromium chromium-driver clang libclang-rt-14-dev fail2ban
-               dpkg-dev systemd adduser help2man)
+               dpkg-dev systemd adduser help2man postgresql-15)
 if [ "${1:-}" = "--test" ]; then
   packages+=("${test_packages[@]}")
 fi

@@ -1,8 +1,10 @@
-// Tests of storage::store against a real RocksDB in a fresh temporary directory per test.
+// Tests of storage::store against a real RocksDB in a fresh temporary directory per test, and the same tests but
+// those tagged [rocksdb] against a real PostgreSQL (support/store_backend.hpp; ctest's "pg storage: ..." run).
 #include "storage/store.hpp"
 
 #include "storage/record_codec.hpp"
 #include "storage/text_index.hpp"
+#include "support/store_backend.hpp"
 
 #include <catch2/catch.hpp>
 #include <rocksdb/db.h>
@@ -29,6 +31,7 @@
 extern char** environ;
 
 using namespace pchat::storage;
+using pchat::test::on_postgres;
 
 namespace {
 
@@ -64,7 +67,7 @@ std::unique_ptr<store> open_store(const std::string& dir, bool read_only = false
   std::unique_ptr<store> s;
   open_options opts;
   opts.read_only = read_only;
-  auto st = store::open(dir, opts, s);
+  auto st = pchat::test::open_store_at(dir, opts, s);
   INFO(to_string(st.code) << ": " << st.message);
   REQUIRE(st.ok());
   REQUIRE(s);
@@ -248,7 +251,7 @@ TEST_CASE("storage child process helper", "[.]") {
     ::pause(); // killed with SIGKILL by the parent
 }
 
-TEST_CASE("store: open creates the directory and persistent identity guids") {
+TEST_CASE("store: open creates the directory and persistent identity guids", "[rocksdb]") {
   temp_dir tmp;
   REQUIRE_FALSE(fs::exists(tmp.db()));
   auto s = open_store(tmp.db());
@@ -623,11 +626,22 @@ TEST_CASE("store: history append, last, after and last_seq") {
   CHECK(seqs_of(s->after(9, 255, 1)) == std::vector<std::uint64_t>{256});
   CHECK(seqs_of(s->after(9, 256, 5)) == std::vector<std::uint64_t>{65536});
 
-  // extreme ids
-  REQUIRE(s->append({msg(u64_max, u64_max), msg(u64_max, 1)}, true).ok());
-  CHECK(s->last_seq(u64_max) == u64_max);
-  CHECK(seqs_of(s->last(u64_max, 5)) == std::vector<std::uint64_t>{1, u64_max});
-  CHECK(seqs_of(s->after(u64_max, 1, 5)) == std::vector<std::uint64_t>{u64_max});
+  // extreme ids: the whole 64-bit range in RocksDB's keys; PostgreSQL's int8 stops at 2^63-1 and refuses more
+  if (on_postgres()) {
+    constexpr auto int8_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    REQUIRE(s->append({msg(int8_max, int8_max), msg(int8_max, 1)}, true).ok());
+    CHECK(s->last_seq(int8_max) == int8_max);
+    CHECK(seqs_of(s->last(int8_max, 5)) == std::vector<std::uint64_t>{1, int8_max});
+    CHECK(s->append({msg(u64_max, 1)}, true).code == errc::invalid_argument);
+    CHECK(s->append({msg(1, int8_max + 1)}, true).code == errc::invalid_argument);
+    CHECK(s->last(u64_max, 5).empty());
+    CHECK(s->last_seq(u64_max) == 0);
+  } else {
+    REQUIRE(s->append({msg(u64_max, u64_max), msg(u64_max, 1)}, true).ok());
+    CHECK(s->last_seq(u64_max) == u64_max);
+    CHECK(seqs_of(s->last(u64_max, 5)) == std::vector<std::uint64_t>{1, u64_max});
+    CHECK(seqs_of(s->after(u64_max, 1, 5)) == std::vector<std::uint64_t>{u64_max});
+  }
 
   // seq 0 is invalid and the whole batch is refused
   auto st = s->append({msg(1, 6), msg(1, 0)}, true);
@@ -674,7 +688,7 @@ TEST_CASE("store: reopening keeps everything") {
   CHECK(make_room(*s, cat, "Second room") == r + 1);
 }
 
-TEST_CASE("store: a second open of a directory in use is busy") {
+TEST_CASE("store: a second open of a directory in use is busy", "[rocksdb]") {
   temp_dir tmp;
   auto first = open_store(tmp.db());
   make_category(*first, "General");
@@ -690,7 +704,7 @@ TEST_CASE("store: a second open of a directory in use is busy") {
   CHECK(again->categories().size() == 1);
 }
 
-TEST_CASE("store: a directory held by another process is busy, read-only still opens") {
+TEST_CASE("store: a directory held by another process is busy, read-only still opens", "[rocksdb]") {
   temp_dir tmp;
   child_process child{"hold", tmp.db()};
   REQUIRE(child.wait_ready() == "ready");
@@ -719,7 +733,7 @@ TEST_CASE("store: a directory held by another process is busy, read-only still o
   CHECK(s->category_by_name("from child"));
 }
 
-TEST_CASE("store: read-only open alongside a writer sees data as of open and refuses writes") {
+TEST_CASE("store: read-only open alongside a writer sees data as of open and refuses writes", "[rocksdb]") {
   temp_dir tmp;
   auto w = open_store(tmp.db());
   auto cat = make_category(*w, "General");
@@ -760,7 +774,7 @@ TEST_CASE("store: read-only open alongside a writer sees data as of open and ref
   CHECK(ro->last_seq(r) == 2);
 }
 
-TEST_CASE("store: synced appends survive kill -9") {
+TEST_CASE("store: synced appends survive kill -9", "[rocksdb]") {
   temp_dir tmp;
   {
     child_process child{"append", tmp.db()};
@@ -860,7 +874,7 @@ TEST_CASE("store: concurrent creates keep names unique and ids distinct") {
     CHECK(all[i].id == i + 1);
 }
 
-TEST_CASE("store: an undecodable catalog record is reported as corruption at open") {
+TEST_CASE("store: an undecodable catalog record is reported as corruption at open", "[rocksdb]") {
   temp_dir tmp;
   std::uint64_t r = 0;
   {
@@ -895,7 +909,7 @@ TEST_CASE("store: an undecodable catalog record is reported as corruption at ope
   CHECK_FALSE(s);
 }
 
-TEST_CASE("commit writes posts and follows in one batch, skips stale follows and fails whole on bad ones") {
+TEST_CASE("store: commit writes posts and follows in one batch, skips stale follows and fails whole on bad ones") {
   temp_dir dir;
   auto s = open_store(dir.db());
   auto cat = make_category(*s, "General");
@@ -925,7 +939,7 @@ TEST_CASE("commit writes posts and follows in one batch, skips stale follows and
   CHECK(s->commit(write_set{}, true).ok());
 }
 
-TEST_CASE("commit removes unfollows after adding follows") {
+TEST_CASE("store: commit removes unfollows after adding follows") {
   temp_dir dir;
   auto s = open_store(dir.db());
   auto cat = make_category(*s, "General");
@@ -1078,7 +1092,7 @@ TEST_CASE("store: preferences are per user and label, values are raw bytes") {
   CHECK(s->pref("sip:alice@example.com", "other") == std::string{});
 }
 
-TEST_CASE("store: a database from before invites/prefs opens read-only as is and gains them when opened to write") {
+TEST_CASE("store: a database from before invites/prefs opens read-only as is and gains them when opened to write", "[rocksdb]") {
   temp_dir tmp;
   {
     // What pchat wrote before the invites and prefs families existed: five families, one category.
@@ -1181,7 +1195,7 @@ TEST_CASE("store: history search by words, author and time agrees with a scan of
   CHECK(h.messages.front().text == all[h.messages.front().seq - 1].text); // whole messages come back
 }
 
-TEST_CASE("store: searching a room of 1,000,000 posts reads a few keys, not the history") {
+TEST_CASE("store: searching a room of 1,000,000 posts reads a few keys, not the history", "[rocksdb]") {
   temp_dir tmp;
   auto s = open_store(tmp.db());
   auto room = make_room(*s, make_category(*s, "General"), "big");

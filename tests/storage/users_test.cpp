@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support/store_backend.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace pchat::storage;
@@ -32,7 +33,7 @@ std::unique_ptr<store> open_store(const std::string& dir, bool read_only = false
   std::unique_ptr<store> s;
   open_options opts;
   opts.read_only = read_only;
-  auto st = store::open(dir, opts, s);
+  auto st = pchat::test::open_store_at(dir, opts, s);
   INFO(to_string(st.code) << ": " << st.message);
   REQUIRE(st.ok());
   return s;
@@ -183,7 +184,7 @@ TEST_CASE("store: users without an address, realm or well-formed HA1s are refuse
   CHECK(s->users().empty());
 }
 
-TEST_CASE("store: an undecodable user record is corruption, not a missing user") {
+TEST_CASE("store: an undecodable user record is corruption, not a missing user", "[rocksdb]") {
   pchat::test::temp_dir tmp;
   auto dir = tmp.str("db");
   {
@@ -253,7 +254,7 @@ TEST_CASE("store: the most specific persistent chat setting wins: user, then dom
   CHECK(s->set_policy(policy_scope::user, "", false).code == errc::invalid_argument);
 }
 
-TEST_CASE("store: a database without the users family reads as empty read-only and gains it when opened to write") {
+TEST_CASE("store: a database without the users family reads as empty read-only and gains it when opened to write", "[rocksdb]") {
   pchat::test::temp_dir tmp;
   auto dir = tmp.str("db");
   {
